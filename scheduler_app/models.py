@@ -1,0 +1,444 @@
+"""Tempora's tables: jobs, their triggers, their executions, calendars and the scheduler's own rows.
+
+Behaviour that belongs to one row lives here (a job knows its next runs; an execution its
+duration). State changes go through services.py; time arithmetic through triggers.py.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+
+from scheduler_app import triggers, validators
+from scheduler_app.querysets import ExecutionQuerySet, JobQuerySet
+
+
+class Calendar(models.Model):
+    """Local dates on which linked triggers do not fire (holidays), optionally weekends too."""
+
+    name = models.CharField(max_length=100, unique=True, help_text=_("e.g. 'UK bank holidays'"))
+    description = models.TextField(blank=True)
+    excluded_dates = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validators.validate_date_list],
+        help_text=_('Local dates as ISO strings, e.g. ["2026-12-25", "2026-12-26"]'),
+    )
+    business_days_only = models.BooleanField(
+        default=False, help_text=_("Also skip Saturdays and Sundays (in the job's zone).")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def excluded(self) -> frozenset[date]:
+        return frozenset(date.fromisoformat(d) for d in self.excluded_dates)
+
+
+class Job(models.Model):
+    """What to run and how. When it runs is its triggers' business."""
+
+    class Overlap(models.TextChoices):
+        SKIP = "skip", _("Skip the new run while one is running")
+        QUEUE_ONE = "queue_one", _("Queue one run behind the running one")
+        ALLOW = "allow", _("Allow up to max_instances at once")
+        REPLACE = "replace", _("Cancel the running one and start the new one")
+
+    class CatchUp(models.TextChoices):
+        NONE = "none", _("Skip missed runs")
+        ONCE = "once", _("Run once for all missed runs")
+        ALL = "all", _("Run every missed run (at most 100)")
+
+    class Executor(models.TextChoices):
+        THREAD = "thread", _("In the scheduler process (thread pool)")
+        CELERY = "celery", _("On a Celery worker")
+
+    name = models.CharField(max_length=200, unique=True, help_text=_("e.g. 'nightly-backup'"))
+    description = models.TextField(blank=True)
+    task = models.CharField(
+        max_length=200,
+        validators=[validators.validate_task_name],
+        help_text=_("A registered task, e.g. 'tempora.sample_job'"),
+    )
+    args = models.JSONField(default=list, blank=True, validators=[validators.validate_args])
+    kwargs = models.JSONField(default=dict, blank=True, validators=[validators.validate_kwargs])
+    group = models.CharField(max_length=100, default="default", validators=[validators.validate_group])
+    tags = models.JSONField(
+        default=list, blank=True, validators=[validators.validate_tags], help_text=_('e.g. ["etl", "nightly"]')
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=5, help_text=_("1 (lowest) to 10 (highest): the order when many runs are due at once.")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validators.validate_timezone_name], help_text=_("e.g. 'Europe/Berlin'")
+    )
+    timeout = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Seconds; the run is killed after this long. Empty: no limit.")
+    )
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    retry_backoff = models.PositiveIntegerField(
+        default=30, help_text=_("Seconds before the first retry; doubles each attempt (with jitter).")
+    )
+    retry_backoff_max = models.PositiveIntegerField(default=3600, help_text=_("The longest wait between retries."))
+    overlap_policy = models.CharField(max_length=10, choices=Overlap.choices, default=Overlap.SKIP)
+    max_instances = models.PositiveSmallIntegerField(default=1, help_text=_("Concurrent runs under 'allow'."))
+    misfire_grace_time = models.PositiveIntegerField(
+        default=60, help_text=_("Seconds a run may start late; later than that it is recorded as missed.")
+    )
+    catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
+    executor = models.CharField(max_length=6, choices=Executor.choices, default=Executor.THREAD)
+    start_at = models.DateTimeField(null=True, blank=True, help_text=_("No run before this instant."))
+    end_at = models.DateTimeField(null=True, blank=True, help_text=_("No run after this instant."))
+    max_runs = models.PositiveIntegerField(null=True, blank=True, help_text=_("Stop after this many runs."))
+    paused = models.BooleanField(default=False)
+    code_defined = models.BooleanField(
+        default=False, editable=False, help_text=_("Defined in a jobs.py: the code owns its definition.")
+    )
+    import_error = models.TextField(blank=True, editable=False, help_text=_("Why the task cannot be loaded, if so."))
+
+    # Counters kept current by the scheduler so lists need no aggregate queries.
+    run_count = models.PositiveIntegerField(default=0, editable=False)
+    failure_count = models.PositiveIntegerField(default=0, editable=False)
+    last_status = models.CharField(max_length=10, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Stamped by every service, bulk ones included: the scheduler's sync reads it.
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="job_priority_1_10"),
+            models.CheckConstraint(condition=Q(max_instances__gte=1), name="job_max_instances_positive"),
+            models.CheckConstraint(condition=Q(timeout__isnull=True) | Q(timeout__gt=0), name="job_timeout_positive"),
+            models.CheckConstraint(
+                condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
+                name="job_window_ordered",
+            ),
+        ]
+        indexes = [
+            # engine/sync.py: "which jobs changed since the last pass?" every second.
+            models.Index(fields=["updated_at"], name="job_updated_at"),
+            # engine/dispatch.py and the dashboard's "next runs": due, unpaused jobs by time.
+            models.Index(fields=["next_run_at"], condition=Q(paused=False), name="job_next_run_active"),
+            # Group pages and group pause/resume/cancel.
+            models.Index(fields=["group"], name="job_group"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise ValidationError({"end_at": _("The window must end after it starts.")})
+        if self.priority is not None and not 1 <= self.priority <= 10:
+            raise ValidationError({"priority": _("Priority is 1 (lowest) to 10 (highest).")})
+        if self.max_instances is not None and self.max_instances < 1:
+            raise ValidationError({"max_instances": _("At least one instance must be allowed.")})
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValidationError({"timeout": _("The timeout must be above 0 seconds, or empty for none.")})
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def window(self) -> triggers.Window:
+        runs_left = None if self.max_runs is None else max(self.max_runs - self.run_count, 0)
+        return triggers.Window(start_at=self.start_at, end_at=self.end_at, runs_left=runs_left)
+
+    def trigger_specs(self) -> list[triggers.TriggerSpec]:
+        return [trigger.spec() for trigger in self.triggers.all()]
+
+    def next_runs(self, *, after: datetime | None = None, count: int = 10) -> list[datetime]:
+        """The next `count` fire times (UTC), the union of every trigger, honouring the window."""
+        return triggers.next_runs(self.trigger_specs(), self.zone, after or dj_timezone.now(), count, self.window)
+
+    def next_run(self, *, after: datetime | None = None) -> datetime | None:
+        runs = self.next_runs(after=after, count=1)
+        return runs[0] if runs else None
+
+    def schedule_description(self) -> str:
+        parts = [trigger.describe() for trigger in self.triggers.all()]
+        return "; ".join(parts) if parts else str(_("No trigger: runs only when started by hand"))
+
+
+class Trigger(models.Model):
+    """When a job fires. A job fires at the union of its triggers."""
+
+    class Kind(models.TextChoices):
+        CRON = "cron", _("Cron expression")
+        INTERVAL = "interval", _("Every N seconds")
+        ONCE = "once", _("Once")
+
+    class Preset(models.TextChoices):
+        NONE = "", _("None")
+        DAILY = "daily", _("Daily at HH:MM")
+        WEEKLY = "weekly", _("Weekly on days at HH:MM")
+        HOURLY = "hourly", _("Hourly at :MM")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="triggers")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    cron_expression = models.CharField(
+        max_length=200, blank=True, help_text=_("e.g. '0 9 * * MON-FRI' (0 and 7 are Sunday)")
+    )
+    interval_seconds = models.PositiveIntegerField(null=True, blank=True, help_text=_("e.g. 300 for every 5 minutes"))
+    run_at = models.DateTimeField(null=True, blank=True, help_text=_("For kind 'once': the instant to run."))
+    preset = models.CharField(
+        max_length=6, choices=Preset.choices, blank=True, default="", help_text=_("How the cron was entered, for display.")
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        default=0, help_text=_("Spread runs by up to this many seconds (the same offset for the same occurrence).")
+    )
+    calendar = models.ForeignKey(
+        Calendar, null=True, blank=True, on_delete=models.PROTECT, related_name="triggers",
+        help_text=_("Skip the dates of this calendar."),
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gt=0), name="trigger_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="cron") & ~Q(cron_expression="")
+                    | Q(kind="interval", interval_seconds__isnull=False)
+                    | Q(kind="once", run_at__isnull=False)
+                ),
+                name="trigger_kind_has_its_field",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def anchor(self) -> datetime:
+        """Intervals count from the job's start, else from the trigger's creation plus one interval."""
+        if self.job.start_at is not None:
+            return self.job.start_at
+        # Whole seconds: "every 60 s" should fire at :00 of a second, not at .173978.
+        return self.created_at.replace(microsecond=0) + timedelta(seconds=self.interval_seconds or 0)
+
+    def spec(self) -> triggers.TriggerSpec:
+        calendar = self.calendar
+        return triggers.TriggerSpec(
+            kind=self.kind,
+            cron_expression=self.cron_expression,
+            interval_seconds=self.interval_seconds,
+            anchor=self.anchor() if self.kind == self.Kind.INTERVAL else None,
+            run_at=self.run_at,
+            preset=self.preset,
+            jitter_seconds=self.jitter_seconds,
+            seed=f"job:{self.job_id}",
+            excluded_dates=calendar.excluded if calendar else frozenset(),
+            business_days_only=calendar.business_days_only if calendar else False,
+            calendar_name=calendar.name if calendar else "",
+        )
+
+    def describe(self) -> str:
+        try:
+            return triggers.describe(self.spec(), self.job.zone)
+        except (triggers.ScheduleError, ValueError):
+            return f"{self.kind} (invalid)"
+
+    def clean(self) -> None:
+        try:
+            triggers.validate_spec(self.spec())
+        except triggers.ScheduleError as exc:
+            raise ValidationError({exc.field: exc.message}) from None
+
+
+class Execution(models.Model):
+    """One run attempt of a job; the row outlives its job until retention removes it."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        TIMED_OUT = "timed_out", _("Timed out")
+        CANCELLED = "cancelled", _("Cancelled")
+        LOST = "lost", _("Lost")
+        SKIPPED = "skipped", _("Skipped")
+        MISSED = "missed", _("Missed")
+
+    class Reason(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Run now")
+        RETRY = "retry", _("Retry")
+        CATCH_UP = "catch_up", _("Catch-up")
+        DEPENDENCY = "dependency", _("Dependency")
+
+    PENDING = (Status.SCHEDULED, Status.QUEUED)
+    ACTIVE = (Status.SCHEDULED, Status.QUEUED, Status.RUNNING)
+    FINISHED = (
+        Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED,
+        Status.LOST, Status.SKIPPED, Status.MISSED,
+    )
+    FAILURES = (Status.FAILED, Status.TIMED_OUT, Status.LOST)
+    # Occurrence rows the scheduler creates; the unique constraint guards these.
+    SCHEDULED_REASONS = (Reason.SCHEDULE, Reason.CATCH_UP, Reason.RETRY)
+
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
+    job_name = models.CharField(max_length=200, help_text=_("The job's name when it ran; kept after the job is deleted."))
+    trigger = models.ForeignKey(Trigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scheduled_for = models.DateTimeField(help_text=_("The occurrence this run is for."))
+    run_after = models.DateTimeField(help_text=_("Not started before this instant (later for retries)."))
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.SCHEDULE)
+    result = models.JSONField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text=_("The node or Celery worker that ran it."))
+    task_id = models.CharField(max_length=255, blank=True, help_text=_("The Celery task id, for the celery executor."))
+    dead_letter = models.BooleanField(default=False, help_text=_("Failed with no retries left."))
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-scheduled_for", "-id"]
+        constraints = [
+            # The guarantee that nothing fires twice, whatever the leader lease does.
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for", "attempt"],
+                condition=Q(reason__in=["schedule", "catch_up", "retry"]),
+                name="execution_once_per_occurrence",
+            ),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="execution_attempt_positive"),
+        ]
+        indexes = [
+            # engine/dispatch.py: Execution.objects.claimable(now), every pass.
+            models.Index(fields=["run_after"], condition=Q(status="scheduled"), name="execution_claimable"),
+            # engine/recovery.py and the overlap policy: what is running or queued now.
+            models.Index(fields=["job", "status"], condition=Q(status__in=["queued", "running"]), name="execution_active"),
+            # Job history pages and retention by count per job.
+            models.Index(fields=["job", "-scheduled_for"], name="execution_job_history"),
+            # Retention by age and the executions page's date filter.
+            models.Index(fields=["finished_at"], name="execution_finished_at"),
+            # The dead-letter list.
+            models.Index(fields=["-finished_at"], condition=Q(dead_letter=True), name="execution_dead_letters"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} @ {triggers.format_utc(self.scheduled_for)} #{self.attempt} ({self.status})"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def lag(self) -> timedelta | None:
+        """How late it started against its plan: `started_at - scheduled_for`."""
+        return self.started_at - self.scheduled_for if self.started_at else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in (*self.FAILURES, self.Status.CANCELLED, self.Status.MISSED) and self.job_id is not None
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class SchedulerNode(models.Model):
+    """One row per runscheduler process: its heartbeat, role and state."""
+
+    class Role(models.TextChoices):
+        LEADER = "leader", _("Leader")
+        STANDBY = "standby", _("Standby")
+
+    class State(models.TextChoices):
+        STARTING = "starting", _("Starting")
+        RUNNING = "running", _("Running")
+        DRAINING = "draining", _("Draining")
+        STOPPED = "stopped", _("Stopped")
+
+    name = models.CharField(max_length=200, unique=True, help_text=_("host:pid:start, unique per process"))
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=dj_timezone.now)
+    last_beat_at = models.DateTimeField(default=dj_timezone.now)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.STANDBY)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.STARTING)
+
+    class Meta:
+        ordering = ["-last_beat_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role}, {self.state})"
+
+    def is_alive(self, *, now: datetime | None = None, lease_seconds: int | None = None) -> bool:
+        lease = lease_seconds or settings.SCHEDULER_LEASE_SECONDS
+        now = now or dj_timezone.now()
+        return self.state != self.State.STOPPED and now - self.last_beat_at <= timedelta(seconds=lease)
+
+
+class SchedulerState(models.Model):
+    """The single row of global scheduler state: the leader lease, the global pause, settings."""
+
+    SINGLETON_ID = 1
+
+    leader = models.CharField(max_length=200, blank=True, help_text=_("The node name holding the lease."))
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    paused = models.BooleanField(default=False, help_text=_("Nothing fires while set."))
+    paused_at = models.DateTimeField(null=True, blank=True)
+    shutdown_requested_at = models.DateTimeField(null=True, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text=_("Runtime settings that override SCHEDULER_*."))
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name = _("scheduler state")
+        verbose_name_plural = _("scheduler state")
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="scheduler_state_singleton")]
+
+    def __str__(self) -> str:
+        return "Scheduler paused" if self.paused else "Scheduler running"
+
+    @classmethod
+    def load(cls) -> SchedulerState:
+        state, _created = cls.objects.get_or_create(id=cls.SINGLETON_ID)
+        return state

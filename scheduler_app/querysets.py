@@ -1,0 +1,61 @@
+"""The queries the scheduler and the interfaces share, named after what they ask."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Q
+
+
+class JobQuerySet(models.QuerySet):
+    def active(self) -> JobQuerySet:
+        return self.filter(paused=False)
+
+    def due(self, now: datetime) -> JobQuerySet:
+        """Unpaused jobs whose next run has come (index job_next_run_active)."""
+        return self.filter(paused=False, next_run_at__lte=now)
+
+    def changed_since(self, since: datetime) -> JobQuerySet:
+        """Jobs that services wrote since `since` (index job_updated_at): the sync's question."""
+        return self.filter(updated_at__gt=since)
+
+    def with_tag(self, tag: str) -> JobQuerySet:
+        # Tags are validated slugs stored as a JSON list, so the quoted tag appears in the
+        # JSON text only as a whole element. This works the same on SQLite and PostgreSQL,
+        # where JSON containment lookups differ.
+        return self.filter(tags__icontains=json.dumps(tag.strip().lower()))
+
+    def visible_to(self, user) -> JobQuerySet:
+        """Staff see every job; other users their own."""
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+    def in_group(self, group: str) -> JobQuerySet:
+        return self.filter(group=group)
+
+
+class ExecutionQuerySet(models.QuerySet):
+    def claimable(self, now: datetime) -> ExecutionQuerySet:
+        """Rows waiting to start whose time has come (index execution_claimable)."""
+        return self.filter(status="scheduled", run_after__lte=now)
+
+    def running(self) -> ExecutionQuerySet:
+        return self.filter(status="running")
+
+    def active(self) -> ExecutionQuerySet:
+        return self.filter(status__in=["scheduled", "queued", "running"])
+
+    def dead_letters(self) -> ExecutionQuerySet:
+        """Failed with no retries left and not yet acknowledged."""
+        return self.filter(dead_letter=True, acknowledged_at__isnull=True)
+
+    def visible_to(self, user) -> ExecutionQuerySet:
+        if user.is_staff:
+            return self
+        return self.filter(job__owner=user)
+
+    def failures(self) -> ExecutionQuerySet:
+        return self.filter(Q(status__in=["failed", "timed_out", "lost"]))

@@ -1,0 +1,328 @@
+"""The task registry, code-defined schedules, and discovery of every installed app's jobs.py.
+
+A task is a plain callable registered under a dotted name:
+
+    from scheduler_app.registry import task, schedule
+
+    @task(description="Say hello")
+    def hello(name: str = "world") -> str:
+        return f"hello {name}"
+
+    @schedule.weekly.weekdays.at("09:00").tz("Europe/London").timeout(60)
+    def morning_report() -> dict:
+        ...
+
+Jobs defined with `schedule` become code-defined jobs in the database (services.code_jobs_sync):
+their definition follows the code; pausing them in the console still works.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scheduler_app import triggers
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: str  # "positional", "keyword", "var_positional", "var_keyword"
+    required: bool
+    default: Any = None
+    annotation: str = ""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    func: Callable[..., Any]
+    description: str
+    parameters: tuple[Parameter, ...]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def check_arguments(self, args: list, kwargs: dict) -> None:
+        """Raise TypeError naming the problem if `args`/`kwargs` do not fit the signature."""
+        inspect.signature(self.func).bind(*args, **kwargs)
+
+
+def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
+    kinds = {
+        inspect.Parameter.POSITIONAL_ONLY: "positional",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+        inspect.Parameter.KEYWORD_ONLY: "keyword",
+        inspect.Parameter.VAR_POSITIONAL: "var_positional",
+        inspect.Parameter.VAR_KEYWORD: "var_keyword",
+    }
+    result = []
+    for param in inspect.signature(func).parameters.values():
+        empty = param.default is inspect.Parameter.empty
+        annotation = param.annotation
+        if annotation is inspect.Parameter.empty:
+            annotation = ""
+        elif not isinstance(annotation, str):
+            annotation = getattr(annotation, "__name__", str(annotation))
+        result.append(
+            Parameter(
+                name=param.name,
+                kind=kinds[param.kind],
+                required=empty and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD),
+                default=None if empty else param.default,
+                annotation=annotation,
+            )
+        )
+    return tuple(result)
+
+
+class TaskRegistry:
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskInfo] = {}
+
+    def register(self, func: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> TaskInfo:
+        name = name or f"{func.__module__}.{func.__qualname__}"
+        existing = self._tasks.get(name)
+        if existing is not None and existing.func is not func:
+            # Re-imports (autoreload, tests) register the same function again; a different
+            # function under a taken name is a mistake worth stopping for.
+            if (existing.func.__module__, existing.func.__qualname__) != (func.__module__, func.__qualname__):
+                raise ValueError(f"Task name {name!r} is already registered by {existing.func!r}.")
+        doc = inspect.getdoc(func) or ""
+        info = TaskInfo(
+            name=name,
+            func=func,
+            description=description if description is not None else doc.split("\n\n")[0],
+            parameters=_parameters(func),
+        )
+        self._tasks[name] = info
+        return info
+
+    def unregister(self, name: str) -> None:
+        self._tasks.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def get(self, name: str) -> TaskInfo:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise LookupError(f"No task is registered as {name!r}.") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def all(self) -> list[TaskInfo]:
+        return [self._tasks[name] for name in self.names()]
+
+
+registry = TaskRegistry()
+
+
+def task(func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None):
+    """Register a callable as a task: `@task` or `@task(name="billing.invoice", description=...)`."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        registry.register(f, name=name, description=description)
+        return f
+
+    return decorate(func) if func is not None else decorate
+
+
+# Code-defined schedules ---------------------------------------------------------------
+
+
+@dataclass
+class CodeJob:
+    """A job defined in code; services.code_jobs_sync writes it to the database."""
+
+    name: str
+    task: str
+    trigger: dict[str, Any]
+    timezone: str = "UTC"
+    timeout: int | None = None
+    max_retries: int = 0
+    catch_up: str = "once"
+    description: str = ""
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+
+
+code_jobs: dict[str, CodeJob] = {}
+
+_DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+_UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+class ScheduleBuilder:
+    """One fluent schedule: `schedule.every(10).minutes.timeout(30)` and friends.
+
+    Each step returns the builder; using it as a decorator registers the function as a
+    task and its schedule as a code-defined job.
+    """
+
+    def __init__(self) -> None:
+        self._kind: str | None = None
+        self._amount: int | None = None
+        self._seconds: int | None = None
+        self._days: list[int] = []
+        self._cron: str | None = None
+        self._preset = ""
+        self._delay: int | None = None
+        self._moment: str | None = None
+        self._tz = "UTC"
+        self._timeout: int | None = None
+        self._retries = 0
+        self._catch_up = "once"
+
+    # The kinds ------------------------------------------------------------------------
+    def every(self, amount: int) -> ScheduleBuilder:
+        if not isinstance(amount, int) or amount <= 0:
+            raise triggers.ScheduleError("every", "every() takes a whole number above 0.")
+        self._kind, self._amount = "interval", amount
+        return self
+
+    def __getattr__(self, attr: str) -> ScheduleBuilder:
+        if attr in _UNITS and self._kind == "interval":
+            self._seconds = self._amount * _UNITS[attr]
+            return self
+        if attr in _DAYS and self._kind == "weekly":
+            self._days.append(_DAYS[attr])
+            return self
+        raise AttributeError(attr)
+
+    @property
+    def daily(self) -> ScheduleBuilder:
+        self._kind, self._preset = "daily", "daily"
+        return self
+
+    @property
+    def hourly(self) -> ScheduleBuilder:
+        self._kind, self._preset = "hourly", "hourly"
+        return self
+
+    @property
+    def weekly(self) -> ScheduleBuilder:
+        self._kind, self._preset = "weekly", "weekly"
+        return self
+
+    @property
+    def weekdays(self) -> ScheduleBuilder:
+        self._days.extend(range(5))
+        return self
+
+    @property
+    def weekends(self) -> ScheduleBuilder:
+        self._days.extend((5, 6))
+        return self
+
+    def at(self, when: str, tz: str | None = None) -> ScheduleBuilder:
+        """`daily.at("09:00")`, `hourly.at(":30")`, `weekly.monday.at("10:00")`, or `at("2026-12-25 00:00:00")`."""
+        if tz:
+            self.tz(tz)
+        if self._kind == "daily":
+            self._cron = triggers.daily_cron(when)
+        elif self._kind == "hourly":
+            self._cron = triggers.hourly_cron(when)
+        elif self._kind == "weekly":
+            if not self._days:
+                raise triggers.ScheduleError("days", "weekly needs a day first, e.g. weekly.monday.at('10:00').")
+            self._cron = triggers.weekly_cron(self._days, when)
+        else:
+            self._kind = "at"
+            try:
+                datetime.fromisoformat(when)
+            except ValueError:
+                raise triggers.ScheduleError("at", f"{when!r} is not a date and time like '2026-12-25 00:00:00'.") from None
+            self._moment = when
+        return self
+
+    def cron(self, expression: str) -> ScheduleBuilder:
+        triggers.parse_cron(expression)
+        self._kind, self._cron = "cron", expression
+        return self
+
+    def once(self, delay_seconds: int) -> ScheduleBuilder:
+        if not isinstance(delay_seconds, int) or delay_seconds < 0:
+            raise triggers.ScheduleError("once", "once() takes a delay in whole seconds, 0 or more.")
+        self._kind, self._delay = "once", delay_seconds
+        return self
+
+    # The options ----------------------------------------------------------------------
+    def tz(self, name: str) -> ScheduleBuilder:
+        triggers.validate_timezone(name)
+        self._tz = name
+        return self
+
+    def timeout(self, seconds: int) -> ScheduleBuilder:
+        if not isinstance(seconds, int) or seconds <= 0:
+            raise triggers.ScheduleError("timeout", "timeout() takes whole seconds above 0.")
+        self._timeout = seconds
+        return self
+
+    def retries(self, count: int) -> ScheduleBuilder:
+        if not isinstance(count, int) or count < 0:
+            raise triggers.ScheduleError("max_retries", "retries() takes a count, 0 or more.")
+        self._retries = count
+        return self
+
+    def no_catch_up(self) -> ScheduleBuilder:
+        self._catch_up = "none"
+        return self
+
+    # The result -----------------------------------------------------------------------
+    def trigger_definition(self) -> dict[str, Any]:
+        """The trigger as services.job_create takes it."""
+        if self._kind == "interval":
+            if self._seconds is None:
+                raise triggers.ScheduleError("every", "every(n) needs a unit: .seconds, .minutes, .hours or .days.")
+            return {"kind": "interval", "interval_seconds": self._seconds}
+        if self._kind in ("daily", "hourly", "weekly", "cron"):
+            if self._cron is None:
+                raise triggers.ScheduleError("at", f"{self._kind} needs .at(...).")
+            return {"kind": "cron", "cron_expression": self._cron, "preset": self._preset}
+        if self._kind == "once":
+            return {"kind": "once", "delay_seconds": self._delay}
+        if self._kind == "at":
+            return {"kind": "once", "run_at_local": self._moment}
+        raise triggers.ScheduleError("schedule", "The schedule is incomplete: start with every(), daily, cron(), ...")
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        info = registry.register(func)
+        code_jobs[info.name] = CodeJob(
+            name=info.name,
+            task=info.name,
+            trigger=self.trigger_definition(),
+            timezone=self._tz,
+            timeout=self._timeout,
+            max_retries=self._retries,
+            catch_up=self._catch_up,
+            description=info.description,
+        )
+        return func
+
+
+class _ScheduleEntry:
+    """`schedule.<anything>` starts a fresh builder, so decorators never share state."""
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(ScheduleBuilder(), attr)
+
+
+schedule = _ScheduleEntry()
+
+
+def autodiscover() -> None:
+    """Import every installed app's jobs.py (and our built-in tasks) so their tasks register."""
+    from django.utils.module_loading import autodiscover_modules
+
+    import scheduler_app.builtin_tasks  # noqa: F401  (registers the built-ins)
+
+    autodiscover_modules("jobs")

@@ -1,0 +1,469 @@
+"""Every state change in Tempora. The admin, the API, the console and the scheduler call these.
+
+Rules every function keeps:
+- keyword-only, typed arguments; the caller's clock may be injected as `now`;
+- `full_clean()` before save, so the model's validators (the ones forms and the API use)
+  decide, and a ValidationError names the field;
+- one transaction per call, so a failure leaves nothing half-written;
+- `updated_at` is stamped on every write, bulk ones included: the scheduler's sync reads it;
+- nothing here runs a job: "run now" records a request that the scheduler picks up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from scheduler_app import triggers
+from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger
+
+logger = logging.getLogger(__name__)
+
+# The Job fields a caller may set; counters, flags and timestamps are the scheduler's.
+JOB_FIELDS = (
+    "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
+    "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
+    "max_instances", "misfire_grace_time", "catch_up", "executor", "start_at", "end_at",
+    "max_runs", "paused",
+)
+# Runtime settings the console and API may change, with the SCHEDULER_* setting each overrides.
+RUNTIME_SETTINGS = {
+    "max_workers": ("SCHEDULER_MAX_WORKERS", 1, 1000),
+    "misfire_grace_time": ("SCHEDULER_MISFIRE_GRACE_TIME", 1, 86_400),
+    "history_per_job": ("SCHEDULER_HISTORY_PER_JOB", 1, 1_000_000),
+    "history_days": ("SCHEDULER_HISTORY_DAYS", 1, 3650),
+}
+
+
+class ServiceError(ValidationError):
+    """A request that is well-formed but not allowed now (e.g. editing a code-defined job)."""
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or timezone.now()
+
+
+# Jobs -----------------------------------------------------------------------------------
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - set(JOB_FIELDS))
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in unknown})
+
+
+def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> list[Trigger]:
+    """Validate trigger definitions (see triggers.compile_trigger) into unsaved rows.
+
+    Errors name the trigger and its field: `triggers.1.cron_expression`.
+    """
+    try:
+        zone = triggers.validate_timezone(job.timezone)
+    except triggers.ScheduleError:
+        zone = None  # the job's own validation reports the zone
+    rows: list[Trigger] = []
+    errors: dict[str, list[str]] = {}
+    for index, data in enumerate(definitions):
+        try:
+            fields = triggers.compile_trigger(data, zone or triggers.validate_timezone("UTC"), now)
+            calendar = data.get("calendar")
+            if calendar is not None and not isinstance(calendar, Calendar):
+                calendar = Calendar.objects.filter(pk=calendar).first()
+                if calendar is None:
+                    raise triggers.ScheduleError("calendar", f"No calendar has id {data.get('calendar')!r}.")
+            trigger = Trigger(job=job, calendar=calendar, created_at=now, **fields)
+            trigger.full_clean(exclude=["job"])
+            rows.append(trigger)
+        except triggers.ScheduleError as exc:
+            errors[f"triggers.{index}.{exc.field}"] = [exc.message]
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                errors[f"triggers.{index}.{field}"] = messages
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetime) -> Job:
+    errors: dict[str, list[str]] = {}
+    try:
+        job.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    rows: list[Trigger] | None = None
+    if trigger_definitions is not None:
+        try:
+            rows = _build_triggers(job, list(trigger_definitions), now)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    job.updated_at = now
+    job.save()
+    if rows is not None:
+        job.triggers.all().delete()
+        for row in rows:
+            row.job = job
+        Trigger.objects.bulk_create(rows)
+    _refresh_next_run(job, now)
+    return job
+
+
+def _refresh_next_run(job: Job, now: datetime) -> None:
+    job.next_run_at = job.next_run(after=now)
+    Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at)
+
+
+@transaction.atomic
+def job_create(
+    *, name: str, task: str, triggers: Iterable[dict] = (), now: datetime | None = None,
+    code_defined: bool = False, **fields: Any,
+) -> Job:
+    """Create a job and its triggers.
+
+    `job_create(name="report", task="tempora.sample_job", kwargs={"message": "hi"},
+                triggers=[{"kind": "daily", "at": "09:00"}], timezone="Europe/London")`
+    """
+    _check_fields(fields)
+    now = _now(now)
+    fields.setdefault("misfire_grace_time", settings.SCHEDULER_MISFIRE_GRACE_TIME)
+    job = Job(name=name, task=task, code_defined=code_defined, **fields)
+    _save_job(job, triggers, now)
+    logger.info("job created: %s", job.name)
+    return job
+
+
+@transaction.atomic
+def job_update(
+    *, job: Job, triggers: Iterable[dict] | None = None, now: datetime | None = None,
+    allow_code_defined: bool = False, **fields: Any,
+) -> Job:
+    """Change a job's fields; `triggers`, when given, replaces all of its triggers."""
+    _check_fields(fields)
+    if job.code_defined and not allow_code_defined and (triggers is not None or set(fields) - {"paused"}):
+        raise ServiceError({"code_defined": "This job is defined in code: change it there (pausing still works)."})
+    now = _now(now)
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    for field, value in fields.items():
+        setattr(job, field, value)
+    _save_job(job, triggers, now)
+    logger.info("job updated: %s", job.name)
+    return job
+
+
+@transaction.atomic
+def job_delete(*, job: Job, now: datetime | None = None) -> None:
+    """Delete a job. Its history stays (executions keep the job's name); pending runs are cancelled."""
+    now = _now(now)
+    _cancel_pending(Execution.objects.filter(job=job), now)
+    name = job.name
+    job.delete()
+    logger.info("job deleted: %s", name)
+
+
+def _set_paused(jobs: QuerySet[Job], paused: bool, now: datetime) -> int:
+    changed = jobs.exclude(paused=paused).update(paused=paused, updated_at=now)
+    if not paused:
+        # Resumed jobs plan from now: occurrences while paused are not caught up.
+        for job in jobs.prefetch_related("triggers__calendar"):
+            _refresh_next_run(job, now)
+    return changed
+
+
+@transaction.atomic
+def job_pause(*, job: Job, now: datetime | None = None) -> Job:
+    _set_paused(Job.objects.filter(pk=job.pk), True, _now(now))
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def job_resume(*, job: Job, now: datetime | None = None) -> Job:
+    _set_paused(Job.objects.filter(pk=job.pk), False, _now(now))
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def jobs_pause(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
+    """Pause many jobs in one statement; answers how many changed."""
+    return _set_paused(jobs, True, _now(now))
+
+
+@transaction.atomic
+def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
+    return _set_paused(jobs, False, _now(now))
+
+
+@transaction.atomic
+def job_run_now(*, job: Job, user=None, now: datetime | None = None) -> Execution:
+    """Record a request to run the job now; the scheduler starts it within a pass.
+
+    It never runs the job here: the web process does not execute jobs.
+    """
+    now = _now(now)
+    execution = Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
+        requested_by=user if getattr(user, "is_authenticated", False) else None, created_at=now,
+    )
+    Job.objects.filter(pk=job.pk).update(updated_at=now)
+    logger.info("run requested: %s (execution %s)", job.name, execution.pk)
+    return execution
+
+
+@transaction.atomic
+def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetime | None = None) -> Job:
+    """Copy a job and its triggers under a free name. The copy starts paused, so it never
+    doubles the original's runs before someone has looked at it."""
+    now = _now(now)
+    if name is None:
+        taken = set(Job.objects.filter(name__startswith=job.name).values_list("name", flat=True))
+        candidates = (f"{job.name} (copy)" if n == 1 else f"{job.name} (copy {n})" for n in itertools.count(1))
+        name = next(c for c in candidates if c not in taken)
+    fields = {field: getattr(job, field) for field in JOB_FIELDS if field not in ("name", "owner", "paused")}
+    definitions = [
+        {
+            "kind": t.kind, "cron_expression": t.cron_expression, "interval_seconds": t.interval_seconds,
+            "run_at": t.run_at, "preset": t.preset, "jitter_seconds": t.jitter_seconds, "calendar": t.calendar,
+        }
+        for t in job.triggers.all()
+    ]
+    return job_create(
+        name=name, triggers=definitions, owner=owner or job.owner, paused=True, now=now, **fields
+    )
+
+
+# Groups ---------------------------------------------------------------------------------
+
+
+def group_pause(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
+    return jobs_pause(jobs=(jobs if jobs is not None else Job.objects.all()).in_group(group), now=now)
+
+
+def group_resume(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
+    return jobs_resume(jobs=(jobs if jobs is not None else Job.objects.all()).in_group(group), now=now)
+
+
+@transaction.atomic
+def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
+    """Delete every job in the group (their history stays); answers how many."""
+    now = _now(now)
+    doomed = (jobs if jobs is not None else Job.objects.all()).in_group(group)
+    _cancel_pending(Execution.objects.filter(job__in=doomed), now)
+    count = doomed.count()
+    doomed.delete()
+    logger.info("group cancelled: %s (%d jobs)", group, count)
+    return count
+
+
+# Executions -----------------------------------------------------------------------------
+
+
+def _cancel_pending(executions: QuerySet[Execution], now: datetime) -> int:
+    return executions.filter(status__in=Execution.PENDING).update(
+        status=Execution.Status.CANCELLED, finished_at=now, error="Cancelled before it started."
+    )
+
+
+@transaction.atomic
+def execution_cancel(*, execution: Execution, now: datetime | None = None) -> Execution:
+    """Cancel a run: a waiting one at once; a running one is stopped by its scheduler."""
+    now = _now(now)
+    if execution.status in Execution.PENDING:
+        # Conditional: if the scheduler started it meanwhile, fall through to the running case.
+        if _cancel_pending(Execution.objects.filter(pk=execution.pk), now):
+            execution.refresh_from_db()
+            return execution
+    updated = Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(
+        cancel_requested_at=now
+    )
+    if not updated:
+        execution.refresh_from_db()
+        raise ServiceError({"status": f"A {execution.get_status_display().lower()} run cannot be cancelled."})
+    execution.refresh_from_db()
+    return execution
+
+
+@transaction.atomic
+def execution_retry(*, execution: Execution, user=None, now: datetime | None = None) -> Execution:
+    """Run a finished, unsuccessful run again as the next attempt of the same occurrence."""
+    now = _now(now)
+    if not execution.can_retry:
+        raise ServiceError({"status": "Only failed, timed-out, lost, cancelled or missed runs of an existing job can be retried."})
+    latest = (
+        Execution.objects.filter(job_id=execution.job_id, scheduled_for=execution.scheduled_for)
+        .order_by("-attempt").values_list("attempt", flat=True).first()
+    )
+    retry = Execution.objects.create(
+        job_id=execution.job_id, job_name=execution.job_name, trigger_id=execution.trigger_id,
+        scheduled_for=execution.scheduled_for, run_after=now, attempt=(latest or execution.attempt) + 1,
+        reason=Execution.Reason.RETRY, created_at=now,
+        requested_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    # A retried dead letter has been dealt with.
+    Execution.objects.filter(pk=execution.pk, dead_letter=True, acknowledged_at__isnull=True).update(acknowledged_at=now)
+    Job.objects.filter(pk=execution.job_id).update(updated_at=now)
+    return retry
+
+
+@transaction.atomic
+def dead_letter_acknowledge(*, executions: QuerySet[Execution], now: datetime | None = None) -> int:
+    """Mark dead letters as seen; answers how many."""
+    return executions.filter(dead_letter=True, acknowledged_at__isnull=True).update(acknowledged_at=_now(now))
+
+
+# The scheduler --------------------------------------------------------------------------
+
+
+def _update_state(**values: Any) -> SchedulerState:
+    state = SchedulerState.load()
+    SchedulerState.objects.filter(pk=state.pk).update(**values)
+    state.refresh_from_db()
+    return state
+
+
+@transaction.atomic
+def scheduler_pause(*, now: datetime | None = None) -> SchedulerState:
+    """Stop every job from firing (runs already started finish)."""
+    now = _now(now)
+    return _update_state(paused=True, paused_at=now, updated_at=now)
+
+
+@transaction.atomic
+def scheduler_resume(*, now: datetime | None = None) -> SchedulerState:
+    now = _now(now)
+    return _update_state(paused=False, paused_at=None, updated_at=now)
+
+
+@transaction.atomic
+def scheduler_shutdown_request(*, now: datetime | None = None) -> SchedulerState:
+    """Ask every runscheduler process to stop gracefully (they drain running jobs first)."""
+    now = _now(now)
+    return _update_state(shutdown_requested_at=now, updated_at=now)
+
+
+@transaction.atomic
+def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = None) -> SchedulerState:
+    """Change runtime settings; unknown keys and out-of-range values are refused by name."""
+    errors = {}
+    for key, value in values.items():
+        if key not in RUNTIME_SETTINGS:
+            errors[key] = [f"Unknown setting; known: {', '.join(sorted(RUNTIME_SETTINGS))}."]
+            continue
+        _, low, high = RUNTIME_SETTINGS[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors[key] = [f"Must be a whole number from {low} to {high}."]
+    if errors:
+        raise ValidationError(errors)
+    now = _now(now)
+    state = SchedulerState.load()
+    return _update_state(config={**state.config, **values}, updated_at=now)
+
+
+def scheduler_setting(key: str, state: SchedulerState | None = None) -> int:
+    """A runtime setting: the value set in the console or API, else the SCHEDULER_* setting."""
+    setting_name, _, _ = RUNTIME_SETTINGS[key]
+    state = state or SchedulerState.load()
+    return state.config.get(key, getattr(settings, setting_name))
+
+
+# Calendars ------------------------------------------------------------------------------
+
+
+def _touch_jobs_using(calendar: Calendar, now: datetime) -> None:
+    # Linked jobs re-plan on the scheduler's next sync.
+    jobs = Job.objects.filter(triggers__calendar=calendar).distinct()
+    Job.objects.filter(pk__in=jobs.values("pk")).update(updated_at=now)
+    for job in Job.objects.filter(pk__in=jobs.values("pk")).prefetch_related("triggers__calendar"):
+        _refresh_next_run(job, now)
+
+
+@transaction.atomic
+def calendar_create(*, name: str, excluded_dates: list[str] | None = None, now: datetime | None = None, **fields: Any) -> Calendar:
+    now = _now(now)
+    calendar = Calendar(name=name, excluded_dates=sorted(set(excluded_dates or [])), updated_at=now, **fields)
+    calendar.full_clean()
+    calendar.save()
+    return calendar
+
+
+@transaction.atomic
+def calendar_update(*, calendar: Calendar, now: datetime | None = None, **fields: Any) -> Calendar:
+    now = _now(now)
+    for field, value in fields.items():
+        setattr(calendar, field, sorted(set(value)) if field == "excluded_dates" else value)
+    calendar.updated_at = now
+    calendar.full_clean()
+    calendar.save()
+    _touch_jobs_using(calendar, now)
+    return calendar
+
+
+@transaction.atomic
+def calendar_delete(*, calendar: Calendar) -> None:
+    if calendar.triggers.exists():
+        names = ", ".join(sorted({t.job.name for t in calendar.triggers.select_related("job")})[:5])
+        raise ServiceError({"calendar": f"Calendar {calendar.name!r} is used by: {names}. Unlink it first."})
+    calendar.delete()
+
+
+# Code-defined jobs ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Write the schedules defined in code (registry.schedule) to the database.
+
+    New ones are created; changed ones follow the code (the paused flag stays the user's);
+    code-defined jobs that vanished from the code are paused and flagged, never deleted.
+    """
+    from scheduler_app.registry import code_jobs
+
+    definitions = code_jobs if definitions is None else definitions
+    now = _now(now)
+    counts = {"created": 0, "updated": 0, "orphaned": 0}
+    existing = {job.name: job for job in Job.objects.filter(code_defined=True).prefetch_related("triggers")}
+    for name, definition in definitions.items():
+        fields = {
+            "task": definition.task, "timezone": definition.timezone, "timeout": definition.timeout,
+            "max_retries": definition.max_retries, "catch_up": definition.catch_up,
+            "description": definition.description, "args": definition.args, "kwargs": definition.kwargs,
+        }
+        job = existing.pop(name, None)
+        if job is None:
+            job_create(name=name, triggers=[definition.trigger], code_defined=True, now=now, **fields)
+            counts["created"] += 1
+        elif _code_job_differs(job, fields, definition.trigger):
+            job_update(job=job, triggers=[definition.trigger], allow_code_defined=True, now=now, **fields)
+            Job.objects.filter(pk=job.pk).update(import_error="")
+            counts["updated"] += 1
+    for job in existing.values():
+        if "no longer defined" not in job.import_error:
+            Job.objects.filter(pk=job.pk).update(
+                paused=True, import_error="This job is no longer defined in code; it is paused.", updated_at=now
+            )
+            counts["orphaned"] += 1
+    return counts
+
+
+def _code_job_differs(job: Job, fields: dict[str, Any], trigger: dict) -> bool:
+    if any(getattr(job, key) != value for key, value in fields.items()) or job.import_error:
+        return True
+    current = list(job.triggers.all())
+    if len(current) != 1:
+        return True
+    row = current[0]
+    if trigger["kind"] == "once":
+        # A one-off from code is planned once; re-planning on every start would never fire it.
+        return row.kind != "once"
+    compiled = triggers.compile_trigger(trigger, job.zone, timezone.now())
+    return any(getattr(row, key) != compiled[key] for key in ("kind", "cron_expression", "interval_seconds", "preset"))

@@ -1,0 +1,641 @@
+"""When jobs fire: validation, descriptions and next fire times for every trigger kind.
+
+This is the only module that parses cron or does local-time arithmetic (DESIGN.md, "Time").
+It is pure: no database, no clock of its own. Callers pass the instant to search from,
+so previews, `nextruns` and the scheduler share one code path and tests need no frozen time.
+
+Cron means Vixie/cronie cron:
+- five fields `minute hour day-of-month month day-of-week`, or six with *seconds first*
+  (`*/10 * * * * *` is every ten seconds);
+- `0` and `7` are Sunday, `1` is Monday; names (`MON-FRI`, `JAN,JUL`); macros (`@daily`);
+  `L` (last day of the month), `W` (nearest weekday), `#` (`1#1`, the first Monday) and
+  `5L` (the last Friday);
+- when day-of-month and day-of-week are both restricted (neither starts with `*`), either
+  one matching is enough.
+
+DST follows cronie's cron(8). A *fixed-time* expression is one whose minute and hour fields
+both do not start with `*`; every other expression is a *wildcard* one.
+- fixed-time, wall time in a spring-forward gap: fires once, at the first instant after the gap;
+- fixed-time, wall time repeated by a fall-back: fires once, at the first occurrence;
+- wildcard: fires at every real instant whose wall time matches (both passes of a repeated
+  hour), never at a wall time that does not exist.
+
+Interval triggers count fixed elapsed seconds from an anchor and ignore DST: "every 24 hours"
+drifts on the wall clock around a DST change, "daily at 09:00" does not.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import heapq
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from cron_descriptor import ExpressionDescriptor, FormatException, Options
+from croniter import CroniterBadDateError, CroniterError, croniter
+
+# Every loop below is bounded: a schedule that finds nothing within these limits has no
+# next fire time (the validators reject such schedules before they are saved).
+MAX_CANDIDATES = 200_000
+HORIZON = timedelta(days=366 * 30)
+# The largest backward clock change the search allows for when the search starts shortly
+# before a fall-back (real ones are 30 minutes to 2 hours).
+_FALL_BACK_PROBE = timedelta(hours=6)
+
+CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+CRON_FIELDS_WITH_SECONDS = ("second", *CRON_FIELDS)
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_MM = re.compile(r"^:?([0-5]?\d)$")
+_QUARTZ_LAST_WEEKDAY = re.compile(r"^([0-7])L$", re.IGNORECASE)
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot be used; `field` names the input that is wrong."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# Time zones ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def validate_timezone(name: str, *, field: str = "timezone") -> ZoneInfo:
+    """Return the zone for an exact IANA name; `America`, `utc ` and paths are errors."""
+    if not isinstance(name, str) or name not in _zone_names():
+        raise ScheduleError(field, f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin).")
+    return ZoneInfo(name)
+
+
+# Cron parsing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A validated cron expression, normalised for croniter."""
+
+    expression: str  # as the user wrote it (whitespace collapsed)
+    normalised: str  # macros expanded, Quartz `5L` rewritten as croniter's `L5`
+    has_seconds: bool
+    fixed_time: bool
+
+    def iterator(self, start: datetime) -> croniter:
+        # implement_cron_bug: a day field that starts with `*` (`*/2`) counts as
+        # unrestricted for the OR rule, as in Vixie cron and cronie.
+        return croniter(
+            self.normalised,
+            start,
+            day_or=True,
+            implement_cron_bug=True,
+            second_at_beginning=self.has_seconds,
+        )
+
+
+def parse_cron(expression: str, *, field: str = "cron_expression") -> Cron:
+    """Validate a cron expression, naming the part that is wrong.
+
+    >>> parse_cron("0 9 * * MON-FRI").fixed_time
+    True
+    """
+    if not isinstance(expression, str) or not expression.strip():
+        raise ScheduleError(field, "Enter a cron expression, e.g. '0 9 * * MON-FRI'.")
+    text = " ".join(expression.split())
+    return _parse_cron(text, field)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cron(text: str, field: str) -> Cron:
+    if text.startswith("@"):
+        macro = MACROS.get(text.lower())
+        if macro is None:
+            known = ", ".join(sorted(MACROS))
+            raise ScheduleError(field, f"Unknown macro {text!r}; use one of {known}.")
+        parts = macro.split()
+    else:
+        parts = text.split(" ")
+    if len(parts) not in (5, 6):
+        raise ScheduleError(
+            field,
+            f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
+            f"or 6 with seconds first; {text!r} has {len(parts)}.",
+        )
+    has_seconds = len(parts) == 6
+    names = CRON_FIELDS_WITH_SECONDS if has_seconds else CRON_FIELDS
+    parts[-1] = ",".join(
+        _QUARTZ_LAST_WEEKDAY.sub(lambda m: f"L{m.group(1)}", item) for item in parts[-1].split(",")
+    )
+    # Check each field alone so the message can say which one is wrong.
+    neutral = ["0"] * len(parts)
+    neutral[-3:] = ["*", "*", "*"]
+    for index, value in enumerate(parts):
+        probe = list(neutral)
+        probe[index] = value
+        try:
+            croniter(" ".join(probe), datetime(2000, 1, 1), second_at_beginning=has_seconds)
+        except (CroniterError, ValueError, KeyError, IndexError):
+            raise ScheduleError(
+                field, f"The {names[index]} field {value!r} is not valid in {text!r}."
+            ) from None
+    minute, hour = (parts[1], parts[2]) if has_seconds else (parts[0], parts[1])
+    cron = Cron(
+        expression=text,
+        normalised=" ".join(parts),
+        has_seconds=has_seconds,
+        fixed_time=not minute.startswith("*") and not hour.startswith("*"),
+    )
+    _check_it_fires(cron, field)
+    return cron
+
+
+def _check_it_fires(cron: Cron, field: str) -> None:
+    """Reject expressions with no fire time, such as `0 0 30 2 *`, saying why."""
+    try:
+        cron.iterator(datetime(2000, 1, 1)).get_next(datetime)
+        return
+    except (CroniterBadDateError, CroniterError):
+        pass
+    raise ScheduleError(field, f"{cron.expression!r} never fires: {_why_never(cron)}")
+
+
+def _why_never(cron: Cron) -> str:
+    dom, month = cron.normalised.split(" ")[-3:-1]
+    try:
+        days = croniter(f"0 0 {dom} * *", datetime(2000, 1, 1)).expanded[2]
+        months = croniter(f"0 0 * {month} *", datetime(2000, 1, 1)).expanded[3]
+    except (CroniterError, ValueError):
+        return "no date matches it."
+    if all(isinstance(d, int) for d in days) and all(isinstance(m, int) for m in months):
+        longest = max(calendar.monthrange(2000, m)[1] for m in months)  # 2000 is a leap year
+        if min(days) > longest:
+            month_names = ", ".join(calendar.month_name[m] for m in sorted(months))
+            return f"day {min(days)} does not exist in {month_names}."
+    return "no date matches it within 30 years."
+
+
+# Presets compile to cron ----------------------------------------------------------------
+
+
+def parse_hhmm(value: str, *, field: str = "at") -> tuple[int, int]:
+    match = _HHMM.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ScheduleError(field, f"{value!r} is not a time of day as HH:MM (24-hour clock).")
+    return int(match.group(1)), int(match.group(2))
+
+
+def daily_cron(at: str) -> str:
+    """`daily_cron("09:30")` → `"30 9 * * *"`."""
+    hour, minute = parse_hhmm(at)
+    return f"{minute} {hour} * * *"
+
+
+def weekly_cron(days: Iterable[int], at: str) -> str:
+    """Days are 0=Monday … 6=Sunday (the preset form); `weekly_cron([0, 2], "10:00")` → `"0 10 * * 1,3"`."""
+    hour, minute = parse_hhmm(at)
+    picked = sorted(set(days))
+    if not picked or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in picked):
+        raise ScheduleError("days", "Pick weekdays as numbers 0 (Monday) to 6 (Sunday).")
+    cron_days = ",".join(str((d + 1) % 7) for d in picked)
+    return f"{minute} {hour} * * {cron_days}"
+
+
+def hourly_cron(minute: str | int) -> str:
+    """`hourly_cron(":30")` → `"30 * * * *"`."""
+    match = _MM.match(str(minute).strip())
+    if not match or int(match.group(1)) > 59:
+        raise ScheduleError("minute", f"{minute!r} is not a minute past the hour (0-59, e.g. ':30').")
+    return f"{int(match.group(1))} * * * *"
+
+
+# Fire times ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """Everything triggers.py needs to know about one trigger, detached from the database.
+
+    kind "cron": `cron_expression` (and `preset` for display);
+    kind "interval": `interval_seconds` from `anchor` (the first fire time);
+    kind "once": `run_at`.
+    `seed` makes jitter deterministic: the same job and occurrence get the same offset.
+    """
+
+    kind: str
+    cron_expression: str = ""
+    interval_seconds: int | None = None
+    anchor: datetime | None = None
+    run_at: datetime | None = None
+    preset: str = ""
+    jitter_seconds: int = 0
+    seed: str = ""
+    excluded_dates: frozenset[date] = field(default_factory=frozenset)
+    business_days_only: bool = False
+    calendar_name: str = ""
+
+
+@dataclass(frozen=True)
+class Window:
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    runs_left: int | None = None  # max_runs minus runs so far; None = no limit
+
+
+def validate_spec(spec: TriggerSpec) -> None:
+    """Raise ScheduleError naming the field if the trigger cannot be used."""
+    if spec.kind == "cron":
+        parse_cron(spec.cron_expression)
+    elif spec.kind == "interval":
+        seconds = spec.interval_seconds
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            raise ScheduleError("interval_seconds", "The interval must be a whole number of seconds above 0.")
+        if spec.anchor is None:
+            raise ScheduleError("interval_seconds", "An interval needs a start instant to count from.")
+    elif spec.kind == "once":
+        if spec.run_at is None:
+            raise ScheduleError("run_at", "A one-off trigger needs the instant to run at.")
+    else:
+        raise ScheduleError("kind", f"{spec.kind!r} is not a trigger kind; use cron, interval or once.")
+    if not isinstance(spec.jitter_seconds, int) or spec.jitter_seconds < 0:
+        raise ScheduleError("jitter_seconds", "Jitter must be 0 or more seconds.")
+
+
+def fire_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime, window: Window = Window()) -> Iterator[datetime]:
+    """Yield the trigger's fire times strictly after `after`, in UTC, strictly increasing.
+
+    Applies jitter, the exclusion calendar and the window. Ends when the trigger has no
+    more fire times, or after a bounded search.
+    """
+    _require_aware(after)
+    if window.runs_left is not None and window.runs_left <= 0:
+        return
+    start = after
+    if window.start_at is not None and window.start_at > after:
+        start = window.start_at - timedelta(microseconds=1)
+    emitted = 0
+    for instant in _jittered(spec, tz, start):
+        if window.end_at is not None and instant > window.end_at:
+            return
+        if not _calendar_allows(spec, tz, instant):
+            continue
+        yield instant
+        emitted += 1
+        if window.runs_left is not None and emitted >= window.runs_left:
+            return
+
+
+def next_fire_time(spec: TriggerSpec, tz: ZoneInfo, after: datetime, window: Window = Window()) -> datetime | None:
+    return next(fire_times(spec, tz, after, window), None)
+
+
+def next_runs(
+    specs: Iterable[TriggerSpec], tz: ZoneInfo, after: datetime, count: int, window: Window = Window()
+) -> list[datetime]:
+    """The next `count` fire times of a job: the union of its triggers, each instant once."""
+    streams = [fire_times(spec, tz, after, Window(window.start_at, window.end_at)) for spec in specs]
+    limit = count if window.runs_left is None else min(count, max(window.runs_left, 0))
+    result: list[datetime] = []
+    for instant in heapq.merge(*streams):
+        if len(result) >= limit:
+            break
+        if not result or instant > result[-1]:
+            result.append(instant)
+    return result
+
+
+def _require_aware(value: datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError("triggers.py works on aware datetimes; got a naive one.")
+
+
+def _calendar_allows(spec: TriggerSpec, tz: ZoneInfo, instant: datetime) -> bool:
+    if not spec.excluded_dates and not spec.business_days_only:
+        return True
+    local_day = instant.astimezone(tz).date()
+    if spec.business_days_only and local_day.weekday() >= 5:
+        return False
+    return local_day not in spec.excluded_dates
+
+
+def jitter_offset(seed: str, occurrence: datetime, jitter_seconds: int) -> timedelta:
+    """A stable offset in [0, jitter_seconds] for one occurrence, so previews show real times."""
+    if jitter_seconds <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(f"{seed}|{occurrence.astimezone(UTC).isoformat()}".encode()).digest()
+    return timedelta(seconds=int.from_bytes(digest[:8], "big") % (jitter_seconds + 1))
+
+
+def _jittered(spec: TriggerSpec, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Jittered fire times > after, in order: offsets only push later, by at most J seconds."""
+    if spec.jitter_seconds <= 0:
+        yield from _base_times(spec, tz, after)
+        return
+    span = timedelta(seconds=spec.jitter_seconds)
+    pending: list[datetime] = []
+    last: datetime | None = None
+    for occurrence in _base_times(spec, tz, after - span):
+        heapq.heappush(pending, occurrence + jitter_offset(spec.seed, occurrence, spec.jitter_seconds))
+        # Later occurrences land at or after their own time, so anything before it is final.
+        while pending and pending[0] <= occurrence:
+            instant = heapq.heappop(pending)
+            if instant > after and (last is None or instant > last):
+                last = instant
+                yield instant
+    while pending:
+        instant = heapq.heappop(pending)
+        if instant > after and (last is None or instant > last):
+            last = instant
+            yield instant
+
+
+def _base_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    if spec.kind == "cron":
+        yield from cron_times(parse_cron(spec.cron_expression), tz, after)
+    elif spec.kind == "interval":
+        yield from interval_times(spec.anchor, spec.interval_seconds, after)
+    elif spec.kind == "once":
+        if spec.run_at is not None and spec.run_at > after:
+            yield spec.run_at.astimezone(UTC)
+    else:
+        raise ScheduleError("kind", f"{spec.kind!r} is not a trigger kind.")
+
+
+def interval_times(anchor: datetime, seconds: int, after: datetime) -> Iterator[datetime]:
+    """anchor, anchor + s, anchor + 2s, … strictly after `after`; exact integer arithmetic."""
+    _require_aware(anchor)
+    step = timedelta(seconds=seconds)
+    anchor = anchor.astimezone(UTC)
+    if after < anchor:
+        current = anchor
+    else:
+        elapsed_us = (after - anchor) // timedelta(microseconds=1)
+        current = anchor + step * (elapsed_us // (seconds * 1_000_000) + 1)
+    end = after + HORIZON
+    while current <= end:
+        yield current
+        current += step
+
+
+def cron_times(cron: Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Real instants (UTC) strictly after `after` at which the cron expression fires in `tz`.
+
+    Cron matches *wall* times, so the search walks naive local wall times with croniter
+    and maps each to the real instants that show it: none (a gap), one, or two (a
+    repeated hour). The second pass of a repeated hour comes after later wall times of the
+    first pass, so instants wait in a heap until no later wall time can produce an earlier one.
+    """
+    _require_aware(after)
+    after = after.astimezone(UTC)
+    local_after = after.astimezone(tz)
+    start_wall = local_after.replace(tzinfo=None, fold=0)
+    # A fall-back soon after `after` replays wall times before local_after: start that far back.
+    drop = local_after.utcoffset() - (after + _FALL_BACK_PROBE).astimezone(tz).utcoffset()
+    if drop > timedelta(0):
+        start_wall -= drop
+    # croniter's start is exclusive; step back a tick so the start wall itself is a candidate.
+    tick = timedelta(seconds=1) if cron.has_seconds else timedelta(minutes=1)
+    walls = cron.iterator(start_wall.replace(microsecond=0) - tick)
+    pending: list[datetime] = []
+    last: datetime | None = None
+    end = after + HORIZON
+    for _ in range(MAX_CANDIDATES):
+        try:
+            wall = walls.get_next(datetime)
+        except (CroniterBadDateError, CroniterError):
+            break
+        floor = _earliest_instant_showing(wall, tz)
+        while pending and pending[0] < floor:
+            instant = heapq.heappop(pending)
+            if last is None or instant > last:
+                last = instant
+                yield instant
+        if floor > end:
+            break
+        for instant in _instants_for_wall(wall, tz, cron.fixed_time):
+            if instant > after:
+                heapq.heappush(pending, instant)
+    while pending:
+        instant = heapq.heappop(pending)
+        if last is None or instant > last:
+            last = instant
+            yield instant
+
+
+def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
+    """A local wall time as a real instant, by the fixed-time rules.
+
+    A wall time in a gap becomes the first instant after the gap; a repeated one, its first pass.
+    `local_to_utc(datetime(2026, 3, 8, 2, 30), ZoneInfo("America/New_York"))` → 07:00 UTC.
+    """
+    if wall.tzinfo is not None:
+        return wall.astimezone(UTC)
+    return _instants_for_wall(wall, tz, fixed_time=True)[0]
+
+
+def _to_utc(wall: datetime, tz: ZoneInfo, fold: int) -> datetime:
+    return wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+
+
+def _shows(instant: datetime, tz: ZoneInfo, wall: datetime) -> bool:
+    return instant.astimezone(tz).replace(tzinfo=None) == wall
+
+
+def _earliest_instant_showing(wall: datetime, tz: ZoneInfo) -> datetime:
+    """A lower bound for every instant whose wall time is `wall` or later."""
+    return min(_to_utc(wall, tz, 0), _to_utc(wall, tz, 1))
+
+
+def _instants_for_wall(wall: datetime, tz: ZoneInfo, fixed_time: bool) -> list[datetime]:
+    first, second = _to_utc(wall, tz, 0), _to_utc(wall, tz, 1)
+    if first == second:
+        return [first]
+    if _shows(first, tz, wall) and _shows(second, tz, wall):
+        # A repeated wall time (fall back): fold=0 is the first pass.
+        return [first] if fixed_time else [first, second]
+    # A wall time in a gap (spring forward). PEP 495: fold=0 reads it with the offset
+    # before the change, fold=1 with the offset after; the change lies between the two.
+    return [_gap_end(min(first, second), max(first, second), tz)] if fixed_time else []
+
+
+def _gap_end(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
+    """The instant the clock jumped: the first instant after the gap."""
+    target = high.astimezone(tz).utcoffset()
+    lo, hi = 0, int((high - low).total_seconds())
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (low + timedelta(seconds=mid)).astimezone(tz).utcoffset() == target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return low + timedelta(seconds=lo)
+
+
+# Descriptions -------------------------------------------------------------------------
+
+
+def describe_cron(expression: str) -> str:
+    """`describe_cron("0 9 * * 1-5")` → "At 09:00, Monday through Friday"."""
+    cron = parse_cron(expression)
+    options = Options()
+    options.use_24hour_time_format = True
+    options.day_of_week_start_index_zero = True
+    try:
+        return ExpressionDescriptor(cron.expression, options).get_description()
+    except (FormatException, Exception):  # the describer is cosmetic: never fail on it
+        return f"cron {cron.expression}"
+
+
+def describe_interval(seconds: int) -> str:
+    """`describe_interval(5400)` → "Every 1 hour 30 minutes"."""
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
+    if len(parts) == 1 and parts[0].startswith("1 "):
+        return f"Every {parts[0][2:]}"
+    return "Every " + " ".join(parts)
+
+
+def _preset_description(spec: TriggerSpec) -> str | None:
+    fields = spec.cron_expression.split()
+    if len(fields) != 5:
+        return None
+    minute, hour, _, _, dow = fields
+    if spec.preset == "hourly":
+        return f"Every hour at :{int(minute):02d}"
+    if spec.preset == "daily":
+        return f"Every day at {int(hour):02d}:{int(minute):02d}"
+    if spec.preset == "weekly":
+        days = [WEEKDAY_NAMES[(int(d) - 1) % 7] for d in dow.split(",")]
+        return f"Every {', '.join(days)} at {int(hour):02d}:{int(minute):02d}"
+    return None
+
+
+def describe(spec: TriggerSpec, tz: ZoneInfo) -> str:
+    """A trigger in words, 24-hour clock, with its zone where wall time matters."""
+    if spec.kind == "cron":
+        try:
+            text = _preset_description(spec) if spec.preset else None
+        except (ValueError, IndexError):
+            text = None
+        text = f"{text or describe_cron(spec.cron_expression)} ({tz.key})"
+    elif spec.kind == "interval":
+        text = describe_interval(spec.interval_seconds or 0)
+        if spec.anchor is not None:
+            text += f", counted from {format_local(spec.anchor, tz)}"
+    else:
+        text = f"Once at {format_local(spec.run_at, tz)}" if spec.run_at else "Once"
+    if spec.jitter_seconds:
+        text += f", up to {spec.jitter_seconds}s later (jitter)"
+    if spec.business_days_only:
+        text += ", business days only"
+    if spec.calendar_name:
+        text += f", skipping the dates of calendar {spec.calendar_name!r}"
+    return text
+
+
+def format_local(instant: datetime, tz: ZoneInfo) -> str:
+    """`2026-03-08 03:00 EDT (America/New_York)`: always the zone, so nothing is ambiguous."""
+    local = instant.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({tz.key})"
+
+
+def format_utc(instant: datetime) -> str:
+    """ISO-8601 UTC with a trailing Z, seconds precision: `2026-03-08T07:00:00Z`."""
+    utc = instant.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}"
+    return text + "Z"
+
+
+# Trigger input as people write it ------------------------------------------------------
+
+_PRESET_KINDS = ("daily", "weekly", "hourly")
+
+
+def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
+    """Normalise one trigger as a user writes it into the fields of a Trigger row.
+
+    Accepted shapes (extra key everywhere: `jitter_seconds`):
+      {"kind": "cron", "cron_expression": "0 9 * * MON-FRI"}
+      {"kind": "interval", "interval_seconds": 300}
+      {"kind": "once", "run_at": "2026-12-25T00:00:00Z"}   (a naive time is local to the job)
+      {"kind": "once", "delay_seconds": 60}
+      {"kind": "daily", "at": "09:00"}
+      {"kind": "weekly", "days": [0, 4], "at": "10:00"}      (0=Monday … 6=Sunday)
+      {"kind": "hourly", "minute": 30}                       (or "at": ":30")
+    Presets compile to cron and keep their name in `preset`.
+    """
+    if not isinstance(data, dict):
+        raise ScheduleError("triggers", "Each trigger must be an object with a 'kind'.")
+    kind = data.get("kind") or data.get("preset") or ""
+    out: dict = {"kind": kind, "cron_expression": "", "interval_seconds": None, "run_at": None, "preset": ""}
+    jitter = data.get("jitter_seconds") or 0
+    if not isinstance(jitter, int) or isinstance(jitter, bool) or jitter < 0:
+        raise ScheduleError("jitter_seconds", "Jitter must be a whole number of seconds, 0 or more.")
+    out["jitter_seconds"] = jitter
+    if kind in _PRESET_KINDS:
+        if kind == "daily":
+            expression = daily_cron(data.get("at", ""))
+        elif kind == "weekly":
+            days = data.get("days")
+            if not isinstance(days, list):
+                raise ScheduleError("days", "Weekly needs 'days', a list of 0 (Monday) to 6 (Sunday).")
+            expression = weekly_cron(days, data.get("at", ""))
+        else:
+            expression = hourly_cron(data.get("minute", data.get("at", "")))
+        out.update(kind="cron", cron_expression=expression, preset=kind)
+    elif kind == "cron":
+        out["cron_expression"] = parse_cron(data.get("cron_expression", "")).expression
+        preset = data.get("preset") or ""
+        out["preset"] = preset if preset in _PRESET_KINDS else ""
+    elif kind == "interval":
+        seconds = data.get("interval_seconds")
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            raise ScheduleError("interval_seconds", "The interval must be a whole number of seconds above 0.")
+        out["interval_seconds"] = seconds
+    elif kind == "once":
+        out["run_at"] = _once_instant(data, tz, now)
+    else:
+        raise ScheduleError(
+            "kind", f"{kind!r} is not a trigger kind; use cron, interval, once, daily, weekly or hourly."
+        )
+    return out
+
+
+def _once_instant(data: dict, tz: ZoneInfo, now: datetime) -> datetime:
+    if data.get("delay_seconds") is not None:
+        delay = data["delay_seconds"]
+        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+            raise ScheduleError("delay_seconds", "The delay must be a whole number of seconds, 0 or more.")
+        return now + timedelta(seconds=delay)
+    raw = data.get("run_at", data.get("run_at_local"))
+    if isinstance(raw, str):
+        try:
+            raw = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ScheduleError("run_at", f"{raw!r} is not a date and time like '2026-12-25 00:00:00'.") from None
+    if not isinstance(raw, datetime):
+        raise ScheduleError("run_at", "A one-off trigger needs 'run_at' (a date and time) or 'delay_seconds'.")
+    return local_to_utc(raw, tz)

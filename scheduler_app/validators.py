@@ -1,0 +1,101 @@
+"""Field validators shared by the models, the forms, the API and the services.
+
+Each raises Django's ValidationError with a message a user can act on. Schedule
+validation itself lives in triggers.py; these adapt it to Django.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+from django.core.exceptions import ValidationError
+
+from scheduler_app import triggers
+
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+_GROUP = re.compile(r"^[\w.-]{1,100}$")
+MAX_TAGS = 20
+MAX_JSON_BYTES = 65_536
+
+
+def validate_timezone_name(value: str) -> None:
+    try:
+        triggers.validate_timezone(value)
+    except triggers.ScheduleError as exc:
+        raise ValidationError(exc.message, code="invalid_timezone") from None
+
+
+def validate_cron_expression(value: str) -> None:
+    try:
+        triggers.parse_cron(value)
+    except triggers.ScheduleError as exc:
+        raise ValidationError(exc.message, code="invalid_cron") from None
+
+
+def validate_task_name(value: str) -> None:
+    from scheduler_app.registry import registry
+
+    if value not in registry:
+        known = ", ".join(sorted(registry.names())[:10])
+        raise ValidationError(
+            f"{value!r} is not a registered task. Known tasks include: {known}.", code="unknown_task"
+        )
+
+
+def _check_json_size(value: object, what: str) -> None:
+    try:
+        size = len(json.dumps(value))
+    except (TypeError, ValueError):
+        raise ValidationError(f"{what} must be JSON.", code="invalid_json") from None
+    if size > MAX_JSON_BYTES:
+        raise ValidationError(f"{what} is {size} bytes of JSON; the limit is {MAX_JSON_BYTES}.", code="too_large")
+
+
+def validate_args(value: object) -> None:
+    if not isinstance(value, list):
+        raise ValidationError('Args must be a JSON list, e.g. ["hello", 3].', code="invalid_args")
+    _check_json_size(value, "Args")
+
+
+def validate_kwargs(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Kwargs must be a JSON object, e.g. {"message": "hello"}.', code="invalid_kwargs")
+    _check_json_size(value, "Kwargs")
+
+
+def validate_tags(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise ValidationError('Tags must be a JSON list of strings, e.g. ["etl", "nightly"].', code="invalid_tags")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"At most {MAX_TAGS} tags.", code="invalid_tags")
+    for tag in value:
+        if not _TAG.match(tag):
+            raise ValidationError(
+                f"Tag {tag!r}: use lowercase letters, digits, '-', '_' or '.', at most 50 characters.",
+                code="invalid_tags",
+            )
+
+
+def validate_group(value: str) -> None:
+    if not _GROUP.match(value or ""):
+        raise ValidationError("A group is 1-100 letters, digits, '_', '-' or '.'.", code="invalid_group")
+
+
+def validate_date_list(value: object) -> None:
+    if not isinstance(value, list):
+        raise ValidationError('Dates must be a JSON list, e.g. ["2026-12-25"].', code="invalid_dates")
+    for item in value:
+        try:
+            date.fromisoformat(item)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{item!r} is not a date as YYYY-MM-DD.", code="invalid_dates") from None
+
+
+def normalise_tags(value: list[str]) -> list[str]:
+    """Lowercased, stripped, de-duplicated, order kept."""
+    seen: dict[str, None] = {}
+    for tag in value:
+        seen.setdefault(tag.strip().lower(), None)
+    return [tag for tag in seen if tag]

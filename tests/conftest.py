@@ -1,0 +1,46 @@
+"""Shared fixtures: the three users every permission test needs, and a job factory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scheduler_app import services
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("owner", "owner@example.com", "owner-pass-123")
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("outsider", "outsider@example.com", "outsider-pass-123")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.com", "staff-pass-123", is_staff=True)
+
+
+@pytest.fixture
+def now():
+    """A fixed instant for tests that pass the clock in."""
+    return datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_job(now):
+    """make_job(name="x", triggers=[...], **fields): a job created through the services."""
+    counter = {"n": 0}
+
+    def make(**fields):
+        counter["n"] += 1
+        fields.setdefault("name", f"job-{counter['n']}")
+        fields.setdefault("task", "tempora.sample_job")
+        fields.setdefault("triggers", [{"kind": "cron", "cron_expression": "*/5 * * * *"}])
+        fields.setdefault("now", now)
+        return services.job_create(**fields)
+
+    return make
