@@ -4,6 +4,7 @@ Defaults make `make run` work on a fresh machine: SQLite in var/, DEBUG off,
 localhost only. Helpers in config/env.py refuse malformed values at start-up.
 """
 
+import os
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -88,7 +89,9 @@ def _database() -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
         config["CONN_MAX_AGE"] = 0 if config["NAME"] == ":memory:" else config["CONN_MAX_AGE"]
-        config["TEST"] = {"NAME": str(VAR_DIR / "test-tempora.sqlite3")}
+        # A real file (not :memory:) so subprocesses under test share it; one per test
+        # run so parallel runs never collide.
+        config["TEST"] = {"NAME": str(VAR_DIR / f"test-tempora-{os.getpid()}.sqlite3")}
     return config
 
 

@@ -1,0 +1,78 @@
+"""Settings come from the environment and a bad value stops start-up, naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, secret_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_it_reads_booleans_strictly(monkeypatch):
+    monkeypatch.setenv("TEMPORA_FLAG", "yes")
+    assert env_bool("TEMPORA_FLAG", False) is True
+    monkeypatch.setenv("TEMPORA_FLAG", "0")
+    assert env_bool("TEMPORA_FLAG", True) is False
+    monkeypatch.setenv("TEMPORA_FLAG", "flase")
+    with pytest.raises(ImproperlyConfigured, match="TEMPORA_FLAG"):
+        env_bool("TEMPORA_FLAG", False)
+
+
+def test_it_uses_the_default_when_unset_or_empty(monkeypatch):
+    monkeypatch.delenv("TEMPORA_FLAG", raising=False)
+    assert env_bool("TEMPORA_FLAG", True) is True
+    monkeypatch.setenv("TEMPORA_NUM", "")
+    assert env_int("TEMPORA_NUM", 7) == 7
+
+
+def test_it_reads_integers_strictly(monkeypatch):
+    monkeypatch.setenv("TEMPORA_NUM", "12")
+    assert env_int("TEMPORA_NUM", 1) == 12
+    monkeypatch.setenv("TEMPORA_NUM", "12s")
+    with pytest.raises(ImproperlyConfigured, match="TEMPORA_NUM='12s' is not an integer"):
+        env_int("TEMPORA_NUM", 1)
+    monkeypatch.setenv("TEMPORA_NUM", "0")
+    with pytest.raises(ImproperlyConfigured, match="minimum of 1"):
+        env_int("TEMPORA_NUM", 5, minimum=1)
+
+
+def test_it_splits_lists(monkeypatch):
+    monkeypatch.setenv("TEMPORA_HOSTS", "a.example, b.example,,")
+    assert env_list("TEMPORA_HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_it_generates_a_secret_key_once_and_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    path = tmp_path / "var" / "secret_key"
+    first = secret_key(path)
+    assert len(first) >= 50
+    assert secret_key(path) == first
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert secret_key(tmp_path / "secret_key") == "from-the-environment"
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("SCHEDULER_MAX_WORKERS", "ten", "SCHEDULER_MAX_WORKERS='ten' is not an integer"),
+        ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
+    env = {**os.environ, variable: value, "TEMPORA_VAR_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
