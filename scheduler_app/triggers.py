@@ -100,16 +100,54 @@ class Cron:
     has_seconds: bool
     fixed_time: bool
 
-    def iterator(self, start: datetime) -> croniter:
+    def iterator(self, start: datetime) -> croniter | _EitherDay:
+        parts = self.normalised.split(" ")
+        day_of_month, day_of_week = parts[-3], parts[-1]
+        if not day_of_month.startswith(("*", "?")) and not day_of_week.startswith(("*", "?")):
+            # The OR rule, done here rather than by croniter's day_or: croniter 7 loses one
+            # side when the other uses L, W or # (`0 0 1 * 1#1` skips the 1st, `0 0 15W * 1`
+            # skips Mondays, `0 0 15 * 5L` never fires). "Either field matches" is exactly
+            # the union of the day-of-month-only and the day-of-week-only expressions.
+            by_month_day = " ".join([*parts[:-1], "*"])
+            by_week_day = " ".join([*parts[:-3], "*", parts[-2], day_of_week])
+            return _EitherDay([self._croniter(by_month_day, start), self._croniter(by_week_day, start)])
+        return self._croniter(self.normalised, start)
+
+    def _croniter(self, expression: str, start: datetime) -> croniter:
         # implement_cron_bug: a day field that starts with `*` (`*/2`) counts as
         # unrestricted for the OR rule, as in Vixie cron and cronie.
         return croniter(
-            self.normalised,
+            expression,
             start,
             day_or=True,
             implement_cron_bug=True,
             second_at_beginning=self.has_seconds,
         )
+
+
+class _EitherDay:
+    """Merge croniter iterators into one increasing stream, each wall time once (see Cron.iterator)."""
+
+    def __init__(self, iterators: list[croniter]):
+        self._heads: list[tuple[datetime, int]] = []
+        self._iterators = iterators
+        for index in range(len(iterators)):
+            self._advance(index)
+
+    def _advance(self, index: int) -> None:
+        try:
+            heapq.heappush(self._heads, (self._iterators[index].get_next(datetime), index))
+        except CroniterBadDateError:
+            pass  # this side never fires (again), e.g. `0 0 30 2 MON` has only Mondays
+
+    def get_next(self, ret_type: type = datetime) -> datetime:
+        if not self._heads:
+            raise CroniterBadDateError("failed to find next date")
+        wall, index = heapq.heappop(self._heads)
+        self._advance(index)
+        while self._heads and self._heads[0][0] == wall:  # both sides match that day
+            self._advance(heapq.heappop(self._heads)[1])
+        return wall
 
 
 def parse_cron(expression: str, *, field: str = "cron_expression") -> Cron:

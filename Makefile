@@ -1,0 +1,37 @@
+# Tempora: `make run` to use it, `make test` to test it. See README.md.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: run test install migrate clean
+
+# Reinstall only when requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+run: migrate
+	$(MANAGE) bootstrap
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	@echo
+	@echo "Tempora is running at http://$(HOST):$(PORT)/  (the admin: http://$(HOST):$(PORT)/admin/, user 'admin')"
+	@echo "Press Ctrl-C to stop."
+	@echo
+	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
