@@ -1,8 +1,93 @@
-"""The tasks that ship with Tempora."""
+"""The tasks that ship with Tempora.
 
+Each built-in returns a JSON-serialisable dict saying what happened and raises on failure:
+the scheduler records the exception as the run's error and the log records as its output.
+The work lives in scheduler_app/builtin/; this module gives each task its name, its
+parameters (the console and the API show them) and its description.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler_app.builtin import backup, fetch, mail
+from scheduler_app.builtin.records import process as process_records
 from scheduler_app.registry import task
+
+logger = logging.getLogger(__name__)
 
 
 @task(name="tempora.sample_job", description="Log a message and return it: a harmless job to try Tempora with.")
 def sample_job(message: str = "Hello from Tempora") -> dict:
-    return {"message": message}
+    """Log `message`; return it with the UTC time the job ran."""
+    ran_at = datetime.now(UTC).isoformat()
+    logger.info("sample_job: %s", message)
+    return {"message": message, "ran_at": ran_at}
+
+
+@task(
+    name="tempora.send_email",
+    description="Send an email through Django's email backend (EMAIL_* settings) to one or more addresses.",
+)
+def send_email(
+    to: str | list[str], subject: str, body: str, from_email: str | None = None, html: str | None = None
+) -> dict:
+    """Send one message; `to` is an address, comma-separated addresses, or a list.
+
+    kwargs: {"to": ["ops@example.com"], "subject": "Nightly report", "body": "All good.",
+             "html": "<p>All good.</p>"}
+    A bad address raises ValueError naming it; returns {"sent": 1, "to": [...], ...}.
+    """
+    return mail.send(to, subject, body, from_email=from_email, html=html)
+
+
+@task(
+    name="tempora.backup_database",
+    description="Back up the default database (SQLite online backup or pg_dump) to a timestamped file.",
+)
+def backup_database(destination: str | None = None) -> dict:
+    """Write a consistent backup of the default database.
+
+    `destination` is a directory (default SCHEDULER_BACKUP_DIR; the file is named
+    `tempora-<engine>-<UTC timestamp>.<sqlite3|dump>`) or a file path such as
+    "/backups/nightly.dump". Returns {"path", "size_bytes", "engine", "duration_ms", ...}.
+    """
+    return backup.backup(destination)
+
+
+@task(
+    name="tempora.process_data",
+    description="Summarise, deduplicate or validate records given inline or read from a CSV or JSON-lines file.",
+)
+def process_data(
+    records: list | None = None, source: str | None = None, operation: str = "summary", field: str | None = None
+) -> dict:
+    """Process records and report counts and throughput.
+
+    kwargs: {"source": "/data/orders.csv", "operation": "summary", "field": "amount"}
+    operations: "summary" (count; min/max/mean/sum of a numeric `field`, or of plain numbers),
+    "deduplicate" (count before/after, on whole records or on `field`), "validate" (records
+    missing `field`).
+    """
+    return process_records(records=records, source=source, operation=operation, field=field)
+
+
+@task(
+    name="tempora.http_request",
+    description="Make an HTTP(S) request; fail on an error or an unexpected status, reporting status and latency.",
+)
+def http_request(
+    url: str, method: str = "GET", headers: dict | None = None, body: Any = None, timeout: float = 30,
+    expected_status: int | list[int] | None = None,
+) -> dict:
+    """Request `url` and report status_code, latency_ms, response_size, body (first 10 KB) and error_class.
+
+    kwargs: {"url": "https://example.com/health", "expected_status": [200, 204], "timeout": 10}
+    A dict `body` is sent as JSON. Without expected_status any 4xx/5xx or network error fails
+    the run; with it, only a status outside the list (or no answer at all) does.
+    """
+    return fetch.request(
+        url, method=method, headers=headers, body=body, timeout=timeout, expected_status=expected_status
+    )
