@@ -1,0 +1,164 @@
+"""What Tempora plugs into APScheduler 3: our trigger, a bounded job, our job store, our scheduler.
+
+APScheduler owns *when* (its job store holds each job's next run time and wakes up for it);
+our rows own *what* and *what happened*. Each piece below replaces one APScheduler default
+that would break a promise:
+- `TemporaTrigger` asks triggers.py (CronTrigger reads `1` as Tuesday and fires daily jobs
+  twice on fall-back days);
+- `BoundedJob` caps how many past run times one pass enumerates after a long downtime;
+- `TemporaJobStore` drops django-apscheduler's per-event log rows, never deletes a row it
+  cannot load, and updates rows without a transaction of their own;
+- `TemporaScheduler` runs each pass in one transaction and survives database errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.job import Job as APJob
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django_apscheduler.jobstores import DjangoJobStore
+from django_apscheduler.models import DjangoJob
+
+from scheduler_app import triggers
+
+logger = logging.getLogger(__name__)
+
+# One pass enumerates at most this many past run times per job; the rest follow next pass.
+MAX_RUN_TIMES_PER_PASS = 1000
+# After a downtime longer than this, older occurrences are not enumerated one by one.
+MISSED_HORIZON = timedelta(days=7)
+
+
+def fire() -> None:
+    """The callable APScheduler stores for every job. Our executor never calls it: it turns
+    run times into Execution rows instead. A stable reference means a stored job can always
+    be loaded, whatever happens to the task it names."""
+
+
+class TemporaTrigger(BaseTrigger):
+    """An APScheduler trigger that asks triggers.py; pickled into the job store."""
+
+    __slots__ = ("specs", "zone", "start_at", "end_at")
+
+    def __init__(self, specs: list[triggers.TriggerSpec], zone: str, start_at=None, end_at=None):
+        self.specs = tuple(specs)
+        self.zone = zone
+        self.start_at = start_at
+        self.end_at = end_at
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        after = previous_fire_time or now
+        floor = now - MISSED_HORIZON
+        if after < floor:
+            logger.warning("skipping occurrences older than %s (the scheduler was down that long)", MISSED_HORIZON)
+            after = floor
+        runs = triggers.next_runs(
+            self.specs, ZoneInfo(self.zone), after.astimezone(UTC), 1, triggers.Window(self.start_at, self.end_at)
+        )
+        return runs[0] if runs else None
+
+    def __getstate__(self):
+        return {"version": 1, "specs": self.specs, "zone": self.zone, "start_at": self.start_at, "end_at": self.end_at}
+
+    def __setstate__(self, state):
+        self.specs, self.zone = state["specs"], state["zone"]
+        self.start_at, self.end_at = state["start_at"], state["end_at"]
+
+    def __str__(self) -> str:
+        return f"tempora[{len(self.specs)} trigger(s), {self.zone}]"
+
+
+class BoundedJob(APJob):
+    """APScheduler's Job with a bound on the run times one pass computes."""
+
+    def _get_run_times(self, now):
+        run_times = []
+        next_run_time = self.next_run_time
+        while next_run_time and next_run_time <= now and len(run_times) < MAX_RUN_TIMES_PER_PASS:
+            run_times.append(next_run_time)
+            next_run_time = self.trigger.get_next_fire_time(next_run_time, now)
+        return run_times
+
+
+class TemporaJobStore(DjangoJobStore):
+    """django-apscheduler's DjangoJobStore, fitted for a scheduler that fires thousands of jobs a second."""
+
+    def register_event_listeners(self) -> None:
+        # django-apscheduler writes a DjangoJobExecution row per event, in its own
+        # transaction: that is what makes it collapse at a thousand jobs a second.
+        # Our Execution rows, written in batches, are the log.
+        pass
+
+    def _reconstitute_job(self, job_state):
+        state = pickle.loads(job_state)
+        job = BoundedJob.__new__(BoundedJob)
+        job.__setstate__(state)
+        job._scheduler = self._scheduler
+        job._jobstore_alias = self._alias
+        return job
+
+    def _get_jobs(self, **filters):
+        jobs = []
+        for job_id, job_state in DjangoJob.objects.filter(**filters).values_list("id", "job_state"):
+            try:
+                jobs.append(self._reconstitute_job(job_state))
+            except Exception:
+                # Kept, never deleted: the sync re-creates it from the Job row.
+                logger.exception("cannot load stored APScheduler job %s; the next sync rebuilds it", job_id)
+        return jobs
+
+    def update_job(self, job) -> None:
+        # One UPDATE inside the pass's transaction, instead of a SELECT ... FOR UPDATE and a
+        # transaction per job.
+        updated = DjangoJob.objects.filter(id=job.id).update(
+            next_run_time=job.next_run_time, job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol)
+        )
+        if not updated:
+            raise JobLookupError(job.id)
+
+    def shutdown(self) -> None:
+        # The base closes the calling thread's connection; ours are closed by their owners.
+        pass
+
+
+class TemporaScheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, one transaction per pass, never killed by the database."""
+
+    def __init__(self, *args, on_pass_committed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_pass_committed = on_pass_committed
+        self._failures = 0
+
+    def _process_jobs(self):
+        close_old_connections()
+        try:
+            with transaction.atomic():
+                wait_seconds = super()._process_jobs()
+                executor = self._executors.get("default")
+                if executor is not None and hasattr(executor, "flush"):
+                    executor.flush()
+        except (DatabaseError, JobLookupError) as exc:
+            # The pass is rolled back as a whole: the due jobs keep their run times and the
+            # next pass records them (late ones by the misfire policy). Back off, reconnect.
+            self._failures += 1
+            wait = min(2 ** min(self._failures, 5) * 0.25, 5.0)
+            logger.error("scheduling pass failed (%s); retrying in %.1fs", exc, wait)
+            executor = self._executors.get("default")
+            if executor is not None and hasattr(executor, "discard"):
+                executor.discard()
+            try:
+                connection.close()
+            except DatabaseError:
+                pass
+            return wait
+        self._failures = 0
+        if self._on_pass_committed is not None:
+            self._on_pass_committed()
+        return wait_seconds

@@ -1,0 +1,169 @@
+"""Handing executions to the thread pool or to Celery, and keeping count of what runs where.
+
+The dispatcher knows, in memory, which runs this node has in flight per job; the overlap
+policy is decided against that count (plus the database's count for Celery jobs), so the
+hot path asks the database nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import close_old_connections
+
+from scheduler_app.engine import outcomes, policies
+from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, run_in_thread
+from scheduler_app.engine.writer import Outcome, Writer
+from scheduler_app.models import Execution
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Slot:
+    request: RunRequest
+    child: ChildRun | None = None
+    started: bool = False
+
+
+class Dispatcher:
+    def __init__(self, *, node: str, writer: Writer, max_workers: int) -> None:
+        self.node = node
+        self.writer = writer
+        self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="tempora-run")
+        self._lock = threading.Condition()
+        self._slots: dict[int, dict[int, Slot]] = defaultdict(dict)  # job id → execution id → slot
+        self._reserved: dict[int, int] = defaultdict(int)  # admitted in the current pass, not yet launched
+        self._cancelled: set[int] = set()
+        self.accepting = True
+
+    # Admission ------------------------------------------------------------------------
+
+    def admit(self, *, job_id: int, policy: str, max_instances: int, waiting: int = 0, elsewhere: int = 0) -> str:
+        """Decide start / wait / skip / replace for a new run of a job, and reserve its slot."""
+        with self._lock:
+            running = len(self._slots[job_id]) + self._reserved[job_id] + elsewhere
+            decision = policies.overlap_decision(policy, running=running, waiting=waiting, max_instances=max_instances)
+            if decision in ("start", "replace"):
+                self._reserved[job_id] += 1
+            return decision
+
+    def unreserve(self, job_id: int) -> None:
+        with self._lock:
+            self._reserved[job_id] = max(self._reserved[job_id] - 1, 0)
+
+    def release_reservations(self) -> None:
+        """The pass that admitted them was rolled back."""
+        with self._lock:
+            self._reserved.clear()
+
+    def in_flight(self, job_id: int | None = None) -> int:
+        with self._lock:
+            if job_id is not None:
+                return len(self._slots[job_id])
+            return sum(len(slots) for slots in self._slots.values())
+
+    def running_ids(self) -> list[int]:
+        with self._lock:
+            return [eid for slots in self._slots.values() for eid in slots]
+
+    # Launching ------------------------------------------------------------------------
+
+    def launch(self, requests: list[tuple[RunRequest, str]]) -> None:
+        """Start admitted runs (after their rows committed). `replace` first stops the old runs."""
+        from scheduler_app.tasks import send_to_celery
+
+        for request, decision in requests:
+            with self._lock:
+                self._reserved[request.job_id] = max(self._reserved[request.job_id] - 1, 0)
+                if decision == "replace":
+                    for slot in list(self._slots[request.job_id].values()):
+                        self._stop(slot, "replaced by a newer run")
+                if request.executor == "celery":
+                    continue
+                self._slots[request.job_id][request.execution_id] = Slot(request)
+            self.pool.submit(self._run, request)
+        celery = [request for request, _ in requests if request.executor == "celery"]
+        if celery:
+            send_to_celery(celery)
+
+    def _stop(self, slot: Slot, because: str) -> None:
+        if slot.child is not None:
+            slot.child.kill(because)
+        else:
+            logger.warning("run %s of %s cannot be interrupted (it runs in a thread); it will finish",
+                           slot.request.execution_id, slot.request.job_name)
+
+    def cancel(self, execution_ids: list[int]) -> None:
+        """Stop runs whose cancellation was requested (see services.execution_cancel)."""
+        with self._lock:
+            self._cancelled.update(execution_ids)
+            for slots in self._slots.values():
+                for execution_id, slot in slots.items():
+                    if execution_id in execution_ids:
+                        self._stop(slot, "cancel requested")
+
+    def _run(self, request: RunRequest) -> None:
+        started_at = datetime.now(UTC)
+        try:
+            if request.execution_id in self._cancelled:
+                result = RunResult("cancelled", started_at, started_at, error="Cancelled before it started.")
+            else:
+                self.writer.put(outcomes.started(request, started_at=started_at, worker=self.node))
+                result = self._execute(request, started_at)
+            self.writer.put(outcomes.finished(request, result, worker=self.node))
+        except Exception:  # the pool thread must survive anything
+            logger.exception("run %s of %s crashed the runner", request.execution_id, request.job_name)
+        finally:
+            close_old_connections()  # a task may have used the ORM in this thread
+            with self._lock:
+                self._slots[request.job_id].pop(request.execution_id, None)
+                if not self._slots[request.job_id]:
+                    del self._slots[request.job_id]
+                self._cancelled.discard(request.execution_id)
+                self._lock.notify_all()
+
+    def _execute(self, request: RunRequest, started_at: datetime) -> RunResult:
+        if not request.isolate:
+            return run_in_thread(request, started_at)
+        child = ChildRun(request)
+        with self._lock:
+            slot = self._slots[request.job_id].get(request.execution_id)
+            if slot is not None:
+                slot.child = child
+        return child.run(started_at)
+
+    # Stopping -------------------------------------------------------------------------
+
+    def drain(self, timeout: float) -> list[RunRequest]:
+        """Wait up to `timeout` seconds for runs in flight; answer those still running."""
+        self.accepting = False
+        with self._lock:
+            self._lock.wait_for(lambda: not any(self._slots.values()), timeout=timeout)
+            left = [slot for slots in self._slots.values() for slot in slots.values()]
+        for slot in left:
+            if slot.child is not None:
+                slot.child.kill("the scheduler stopped")
+        return [slot.request for slot in left]
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:
+    """A run that was in flight when its scheduler stopped or died: `lost`, retried if it may be."""
+    outcome = outcomes.finished(request, RunResult("lost", now, now, error=why), worker=worker)
+    outcome.fields.pop("started_at")  # keep the real start time on the row
+    return outcome
+
+
+def claim(execution: Execution, *, node: str, now: datetime) -> bool:
+    """Take a waiting row (manual run, retry, queued behind a running one) for this node."""
+    return bool(
+        Execution.objects.filter(pk=execution.pk, status="scheduled").update(status="queued", queued_at=now, worker=node)
+    )

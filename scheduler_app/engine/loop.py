@@ -1,0 +1,229 @@
+"""The runscheduler process: one loop, shaped like healthchecks' sendalerts.
+
+Each round: reconnect if needed, beat and renew (or take) the lease, then — when leading —
+apply changed jobs, start waiting runs (run now, retries, queued behind a running one),
+stop runs whose cancellation was asked for, and every so often recover dead nodes and prune
+history. APScheduler's own thread wakes up for due jobs in between. A database error never
+ends the loop: it logs, backs off, reconnects and carries on. SIGTERM/SIGINT set a flag
+that every wait checks; then running jobs get `--drain` seconds to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from scheduler_app import services
+from scheduler_app.engine import capture, recovery, retention
+from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
+from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
+from scheduler_app.engine.firing import TemporaExecutor
+from scheduler_app.engine.lease import Lease, register
+from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
+from scheduler_app.engine.sync import Sync
+from scheduler_app.engine.writer import Writer
+from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Every:
+    """A periodic chore inside the loop: due() is true once per `seconds`."""
+
+    def __init__(self, seconds: float, *, first_now: bool = True) -> None:
+        self.seconds = seconds
+        self._next = 0.0 if first_now else time.monotonic() + seconds
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.seconds
+            return True
+        return False
+
+
+class Engine:
+    def __init__(self, *, max_workers: int | None = None, drain_seconds: float = 30.0, poll_seconds: float = 0.25) -> None:
+        self.max_workers = max_workers
+        self.drain_seconds = drain_seconds
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+        self.stop_reason = ""
+        self.paused = False
+        self.scheduler: TemporaScheduler | None = None
+        self.executor: TemporaExecutor | None = None
+        self.sync: Sync | None = None
+        self._failures = 0
+        self._beat = Every(max(settings.SCHEDULER_LEASE_SECONDS / 3, 0.5))
+        self._recover = Every(max(settings.SCHEDULER_LEASE_SECONDS / 2, 1))
+        self._prune = Every(60)
+        self._reconcile = Every(300, first_now=False)
+
+    # Life cycle -----------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+        self.stopping.set()
+
+    def run(self) -> list[RunRequest]:
+        """Run until stopped; answers the runs that did not finish within the drain time."""
+        capture.install()
+        now = utcnow()
+        self.node = register(now=now)
+        self.lease = Lease(self.node, seconds=settings.SCHEDULER_LEASE_SECONDS)
+        workers = self.max_workers or services.scheduler_setting("max_workers")
+        self.writer = Writer()
+        self.writer.start()
+        self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
+        threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
+        logger.info("runscheduler %s started with %d worker threads", self.node.name, workers)
+        while not self.stopping.is_set():
+            self._round()
+            self.stopping.wait(self.poll_seconds)
+        return self._shutdown()
+
+    def _round(self) -> None:
+        close_old_connections()
+        try:
+            self.step(utcnow())
+            self._failures = 0
+        except DatabaseError as exc:
+            self._failures += 1
+            wait = min(0.5 * 2 ** min(self._failures, 4), 5.0)
+            logger.error("database error in the scheduler loop (%s); retrying in %.1fs", exc, wait)
+            try:
+                connection.close()
+            except DatabaseError:
+                pass
+            self.stopping.wait(wait)
+
+    def step(self, now: datetime) -> None:
+        if self._beat.due():
+            self.lease.beat(now=now)
+        leader = self.lease.is_leader(now)
+        state = SchedulerState.load()
+        self.paused = state.paused
+        if state.shutdown_requested_at and state.shutdown_requested_at > self.node.started_at:
+            self.stop("shutdown requested from the console or API")
+            return
+        if leader and self.scheduler is None:
+            self._lead(now)
+        elif not leader and self.scheduler is not None:
+            self._stand_by()
+        if not leader:
+            return
+        self.sync.changed(now=now)
+        self._finish_exhausted(now)
+        if not self.paused:
+            self.start_waiting(now)
+        self._check_cancellations()
+        if self._recover.due():
+            recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
+        if self._prune.due():
+            retention.prune(
+                now=now, days=services.scheduler_setting("history_days", state),
+                per_job=services.scheduler_setting("history_per_job", state),
+            )
+        if self._reconcile.due() and self.sync.cursor is not None:
+            self.sync.full(now=now)
+
+    def _lead(self, now: datetime) -> None:
+        """Became the leader: load code-defined jobs, start APScheduler, sync the store."""
+        services.code_jobs_sync(now=now)
+        self.executor = TemporaExecutor(dispatcher=self.dispatcher, node=self.node.name, is_paused=lambda: self.paused)
+        self.scheduler = TemporaScheduler(
+            jobstores={"default": TemporaJobStore()},
+            executors={"default": self.executor},
+            job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1_000_000},
+            timezone=UTC,
+            jobstore_retry_interval=1,
+            on_pass_committed=self.executor.launch_ready,
+        )
+        self.sync = Sync(self.scheduler)
+        self.scheduler.start(paused=True)
+        self.sync.full(now=now)
+        self.scheduler.resume()
+        logger.info("%s leads: scheduling", self.node.name)
+
+    def _stand_by(self) -> None:
+        logger.warning("%s stands by: scheduling stopped", self.node.name)
+        self.scheduler.shutdown(wait=False)
+        self.scheduler = self.executor = self.sync = None
+
+    def _shutdown(self) -> list[RunRequest]:
+        logger.info("stopping (%s); draining running jobs for up to %ss", self.stop_reason, self.drain_seconds)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        self._set_state(SchedulerNode.State.DRAINING)
+        left = self.dispatcher.drain(self.drain_seconds)
+        now = utcnow()
+        why = f"The scheduler stopped ({self.stop_reason}) while this run was in progress; it waited {self.drain_seconds:g}s."
+        for request in left:
+            self.writer.put(lost_outcome(request, now=now, worker=self.node.name, why=why))
+        self.writer.stop()
+        self.dispatcher.shutdown()
+        try:
+            self.lease.release()
+            self._set_state(SchedulerNode.State.STOPPED)
+        except DatabaseError:
+            logger.exception("could not record the stop; another node will recover this one")
+        logger.info("stopped; %d run(s) did not finish in time", len(left))
+        return left
+
+    def _set_state(self, state: str) -> None:
+        SchedulerNode.objects.filter(pk=self.node.pk).update(state=state)
+
+    # Chores ---------------------------------------------------------------------------
+
+    def start_waiting(self, now: datetime) -> int:
+        """Start rows that wait in the database: run now, retries, runs queued behind another."""
+        started = 0
+        rows = Execution.objects.claimable(now).select_related("job").order_by("-job__priority", "run_after")[:200]
+        for row in rows:
+            job = row.job
+            if job is None:
+                Execution.objects.filter(pk=row.pk, status="scheduled").update(
+                    status="cancelled", finished_at=now, error="The job was deleted before this run started."
+                )
+                continue
+            if job.paused and row.reason != Execution.Reason.MANUAL:
+                continue  # a paused job's retries and queued runs wait for it to resume
+            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances)
+            if decision == "wait":
+                continue
+            if decision == "skip":
+                Execution.objects.filter(pk=row.pk, status="scheduled").update(
+                    status="skipped", finished_at=now,
+                    error=f"Skipped: the previous run is still going (overlap policy '{job.overlap_policy}').",
+                )
+                continue
+            if claim(row, node=self.node.name, now=now):
+                self.dispatcher.launch([(RunRequest.for_execution(row), decision)])
+                started += 1
+            else:
+                self.dispatcher.unreserve(job.pk)
+        return started
+
+    def _check_cancellations(self) -> None:
+        running = self.dispatcher.running_ids()
+        if running:
+            asked = list(
+                Execution.objects.filter(pk__in=running, cancel_requested_at__isnull=False).values_list("pk", flat=True)
+            )
+            if asked:
+                self.dispatcher.cancel(asked)
+
+    def _finish_exhausted(self, now: datetime) -> None:
+        """Jobs that reached max_runs: stamp them so the sync removes their schedule."""
+        if self.executor is not None and self.executor.exhausted:
+            ids, self.executor.exhausted = self.executor.exhausted, []
+            Job.objects.filter(pk__in=ids).update(updated_at=now)

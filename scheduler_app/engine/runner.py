@@ -1,0 +1,206 @@
+"""Running one execution: call the task, capture its output, classify what happened.
+
+In a thread by default. A job with a timeout (or one that may have to be cancelled, under
+the `replace` overlap policy) runs in a child process of its own session, so that when the
+time is up the child *and its children* can be killed: a thread cannot be stopped.
+The children come from a forkserver that imported Django before any database connection
+existed, so a fork never shares a connection with the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback as tb
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from scheduler_app.engine.capture import cap, captured
+
+logger = logging.getLogger(__name__)
+TRACEBACK_LIMIT = 16_384
+ERROR_LIMIT = 4_096
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to run one execution, detached from the ORM (it crosses processes)."""
+
+    execution_id: int
+    job_id: int
+    job_name: str
+    task: str
+    args: list
+    kwargs: dict
+    timeout: int | None
+    isolate: bool  # run in a child process
+    attempt: int = 1
+    reason: str = "schedule"
+    scheduled_for: datetime | None = None
+    trigger_id: int | None = None
+    max_retries: int = 0
+    retry_backoff: int = 30
+    retry_backoff_max: int = 3600
+    executor: str = "thread"
+    priority: int = 5
+
+    @classmethod
+    def for_execution(cls, execution) -> RunRequest:
+        """From an Execution with its job loaded (select_related("job"))."""
+        job = execution.job
+        return cls(
+            execution_id=execution.pk, job_id=job.pk, job_name=job.name, task=job.task,
+            args=list(job.args), kwargs=dict(job.kwargs), timeout=job.timeout,
+            isolate=job.timeout is not None or job.overlap_policy == "replace",
+            attempt=execution.attempt, reason=execution.reason, scheduled_for=execution.scheduled_for,
+            trigger_id=execution.trigger_id, max_retries=job.max_retries, retry_backoff=job.retry_backoff,
+            retry_backoff_max=job.retry_backoff_max, executor=job.executor, priority=job.priority,
+        )
+
+
+@dataclass
+class RunResult:
+    status: str  # succeeded | failed | timed_out | cancelled
+    started_at: datetime
+    finished_at: datetime
+    result: Any = None
+    output: str = ""
+    error: str = ""
+    traceback: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _jsonable(value: Any) -> Any:
+    """The return value if it is JSON, else its repr, so every result can be stored."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return {"repr": repr(value)[:ERROR_LIMIT]}
+
+
+def call_task(task: str, args: list, kwargs: dict, limit: int) -> tuple[str, Any, str, str, str]:
+    """Run a registered task here, capturing output. Returns (status, result, output, error, traceback)."""
+    from scheduler_app.registry import registry
+
+    with captured(limit) as buffer:
+        try:
+            info = registry.get(task)
+            value = info(*args, **kwargs)
+            return "succeeded", _jsonable(value), buffer.getvalue(), "", ""
+        except BaseException as exc:  # a job's failure, even SystemExit, must not end the worker
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            error = cap(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
+            return "failed", None, buffer.getvalue(), error, cap(tb.format_exc(), TRACEBACK_LIMIT)
+
+
+def run_in_thread(request: RunRequest, started_at: datetime) -> RunResult:
+    status, result, output, error, trace = call_task(
+        request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT
+    )
+    return RunResult(status, started_at, datetime.now(UTC), result, output, error, trace)
+
+
+# Child processes ------------------------------------------------------------------------
+
+_context_lock = threading.Lock()
+_context = None
+
+
+def _child_context():
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = multiprocessing.get_context("forkserver")
+            _context.set_forkserver_preload(["scheduler_app.engine.child"])
+        return _context
+
+
+def warm_up_child_processes() -> None:
+    """Start the forkserver now, so the first timed job does not pay for Django's start-up."""
+    ctx = _child_context()
+    process = ctx.Process(target=_noop)
+    process.start()
+    process.join(30)
+
+
+def _noop() -> None:
+    pass
+
+
+class ChildRun:
+    """A run in a child process that can be killed, with its process group, at any time."""
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        self.process = None
+        self.killed_because: str | None = None
+        self._lock = threading.Lock()
+
+    def kill(self, because: str) -> None:
+        with self._lock:
+            self.killed_because = self.killed_because or because
+            process = self.process
+        if process is not None and process.pid:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # the child leads its own session
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def run(self, started_at: datetime) -> RunResult:
+        from scheduler_app.engine import child
+
+        ctx = _child_context()
+        receiver, sender = ctx.Pipe(duplex=False)
+        request = self.request
+        process = ctx.Process(
+            target=child.run_child,
+            args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT),
+            name=f"tempora-job-{request.execution_id}",
+        )
+        with self._lock:
+            self.process = process
+        process.start()
+        sender.close()
+        deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        payload = None
+        while payload is None:
+            wait = 0.2 if deadline is None else max(min(deadline - time.monotonic(), 0.2), 0)
+            if receiver.poll(wait):
+                try:
+                    payload = receiver.recv()
+                except EOFError:
+                    break
+            elif not process.is_alive() and not receiver.poll(0):
+                break
+            elif deadline is not None and time.monotonic() >= deadline:
+                self.kill("timeout")
+                break
+            if self.killed_because:
+                break
+        process.join(5)
+        if process.is_alive():
+            self.kill(self.killed_because or "did not exit")
+            process.join(5)
+        receiver.close()
+        finished = datetime.now(UTC)
+        if self.killed_because == "timeout":
+            return RunResult("timed_out", started_at, finished, error=f"Timed out after {request.timeout}s; the process and its children were killed.")
+        if self.killed_because:
+            return RunResult("cancelled", started_at, finished, error=f"Cancelled ({self.killed_because}); the process was killed.")
+        if payload is None:
+            return RunResult(
+                "failed", started_at, finished,
+                error=f"The job's process exited with code {process.exitcode} before reporting a result.",
+            )
+        status, result, output, error, trace = payload
+        return RunResult(status, started_at, finished, result, output, error, trace)

@@ -1,0 +1,137 @@
+"""The one writer for run outcomes: worker threads report, this thread writes, in batches.
+
+At a thousand runs a second, a transaction per status change would queue every worker
+behind SQLite's single write lock. Workers put small records on a queue instead; the writer
+drains it every few milliseconds and applies a batch in one transaction. Every status change
+is conditional on the old status, so a late or repeated report is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import F
+
+from scheduler_app.models import Execution, Job
+
+logger = logging.getLogger(__name__)
+
+BATCH_SECONDS = 0.02
+MAX_BATCH = 1000
+
+
+@dataclass
+class Outcome:
+    """A status change for one execution, and what it means for the job's counters."""
+
+    execution_id: int
+    from_statuses: tuple[str, ...]
+    fields: dict[str, Any]
+    job_id: int | None = None
+    counts_as_run: bool = False
+    failed: bool = False
+    new_rows: list[Execution] = field(default_factory=list)  # e.g. the retry, created only if the change applied
+    after: Callable[[], None] | None = field(default=None, repr=False)  # runs after commit
+
+
+class Writer:
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Outcome | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="tempora-writer", daemon=True)
+        self._stopped = threading.Event()
+        self.batches = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, outcome: Outcome) -> None:
+        self._queue.put(outcome)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write everything queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + BATCH_SECONDS
+            stop = False
+            while len(batch) < MAX_BATCH:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[Outcome]) -> None:
+        delay = 0.25
+        while True:
+            close_old_connections()
+            try:
+                with transaction.atomic():
+                    apply_outcomes(batch)
+                break
+            except DatabaseError as exc:
+                # Never drop an outcome: wait for the database and try the same batch again.
+                logger.error("writing %d run outcomes failed (%s); retrying in %.1fs", len(batch), exc, delay)
+                try:
+                    connection.close()
+                except DatabaseError:
+                    pass
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.batches += 1
+        for outcome in batch:
+            if outcome.after is not None:
+                try:
+                    outcome.after()
+                except Exception:
+                    logger.exception("after-write hook failed for execution %s", outcome.execution_id)
+
+
+def apply_outcomes(batch: list[Outcome]) -> None:
+    """Apply status changes and bump job counters (one UPDATE per job, not per run)."""
+    counters: dict[int, dict[str, Any]] = {}
+    new_rows: list[Execution] = []
+    for outcome in batch:
+        changed = Execution.objects.filter(pk=outcome.execution_id, status__in=outcome.from_statuses).update(
+            **outcome.fields
+        )
+        if changed:
+            new_rows.extend(outcome.new_rows)
+        if changed and outcome.job_id is not None and outcome.counts_as_run:
+            entry = counters.setdefault(outcome.job_id, {"runs": 0, "failures": 0, "status": "", "at": None})
+            entry["runs"] += 1
+            entry["failures"] += int(outcome.failed)
+            finished: datetime | None = outcome.fields.get("finished_at")
+            if entry["at"] is None or (finished and finished >= entry["at"]):
+                entry["status"], entry["at"] = outcome.fields.get("status", ""), finished
+    if new_rows:
+        # The unique occurrence constraint makes a retry row created twice a no-op.
+        Execution.objects.bulk_create(new_rows, ignore_conflicts=True)
+    for job_id, entry in counters.items():
+        Job.objects.filter(pk=job_id).update(
+            run_count=F("run_count") + entry["runs"],
+            failure_count=F("failure_count") + entry["failures"],
+            last_status=entry["status"],
+            last_run_at=entry["at"],
+        )
