@@ -167,8 +167,20 @@ class Job(models.Model):
 
     @property
     def window(self) -> triggers.Window:
-        runs_left = None if self.max_runs is None else max(self.max_runs - self.run_count, 0)
+        runs_left = None if self.max_runs is None else max(self.max_runs - self.runs_used(), 0)
         return triggers.Window(start_at=self.start_at, end_at=self.end_at, runs_left=runs_left)
+
+    def runs_used(self) -> int:
+        """Scheduled runs that count against max_runs: started or about to, not missed or skipped.
+
+        Counted from the rows (one query, only for jobs with max_runs), not from run_count,
+        which lags behind runs still in flight.
+        """
+        if self.pk is None:
+            return 0
+        return self.executions.filter(reason__in=["schedule", "catch_up"]).exclude(
+            status__in=["missed", "skipped", "cancelled"]
+        ).count()
 
     def trigger_specs(self) -> list[triggers.TriggerSpec]:
         return [trigger.spec() for trigger in self.triggers.all()]
@@ -428,6 +440,9 @@ class SchedulerState(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     shutdown_requested_at = models.DateTimeField(null=True, blank=True)
     config = models.JSONField(default=dict, blank=True, help_text=_("Runtime settings that override SCHEDULER_*."))
+    synced_until = models.DateTimeField(
+        null=True, blank=True, help_text=_("The scheduler's store reflects every job changed up to here.")
+    )
     updated_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
