@@ -250,9 +250,11 @@ def daily_cron(at: str) -> str:
 def weekly_cron(days: Iterable[int], at: str) -> str:
     """Days are 0=Monday … 6=Sunday (the preset form); `weekly_cron([0, 2], "10:00")` → `"0 10 * * 1,3"`."""
     hour, minute = parse_hhmm(at)
-    picked = sorted(set(days))
-    if not picked or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in picked):
+    days = list(days)
+    # Check before sorting: sorting mixed JSON input such as [0, "1"] raises TypeError, not ScheduleError.
+    if not days or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in days):
         raise ScheduleError("days", "Pick weekdays as numbers 0 (Monday) to 6 (Sunday).")
+    picked = sorted(set(days))
     cron_days = ",".join(str((d + 1) % 7) for d in picked)
     return f"{minute} {hour} * * {cron_days}"
 
@@ -536,8 +538,10 @@ def describe_cron(expression: str) -> str:
     options = Options()
     options.use_24hour_time_format = True
     options.day_of_week_start_index_zero = True
+    # cron_descriptor does not know macros: describe `@daily` as the `0 0 * * *` it stands for.
+    text = MACROS.get(cron.expression.lower(), cron.expression)
     try:
-        return ExpressionDescriptor(cron.expression, options).get_description()
+        return ExpressionDescriptor(text, options).get_description()
     except (FormatException, Exception):  # the describer is cosmetic: never fail on it
         return f"cron {cron.expression}"
 
