@@ -28,7 +28,10 @@ class JobQuerySet(models.QuerySet):
         return self.filter(tags__icontains=json.dumps(tag.strip().lower()))
 
     def visible_to(self, user) -> JobQuerySet:
-        """Staff see every job; other users their own."""
+        """Staff see every job; other users their own; anonymous visitors none."""
+        # An AnonymousUser in filter(owner=...) raised TypeError instead of answering nothing.
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
         if user.is_staff:
             return self
         return self.filter(owner=user)
@@ -53,6 +56,9 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(dead_letter=True, acknowledged_at__isnull=True)
 
     def visible_to(self, user) -> ExecutionQuerySet:
+        # As JobQuerySet.visible_to: an anonymous visitor sees nothing rather than a TypeError.
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
         if user.is_staff:
             return self
         return self.filter(job__owner=user)

@@ -184,7 +184,8 @@ class ScheduleBuilder:
 
     # The kinds ------------------------------------------------------------------------
     def every(self, amount: int) -> ScheduleBuilder:
-        if not isinstance(amount, int) or amount <= 0:
+        # bool is an int: without the check every(True).minutes was a silent 60-second interval.
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise triggers.ScheduleError("every", "every() takes a whole number above 0.")
         self._kind, self._amount = "interval", amount
         return self
@@ -235,6 +236,14 @@ class ScheduleBuilder:
             if not self._days:
                 raise triggers.ScheduleError("days", "weekly needs a day first, e.g. weekly.monday.at('10:00').")
             self._cron = triggers.weekly_cron(self._days, when)
+        elif self._kind is not None:
+            # Without this, every(2).days.at(...) or cron(...).at(...) silently threw the
+            # schedule away and became a one-off.
+            raise triggers.ScheduleError(
+                "at",
+                f"at() cannot follow {self._kind}: use daily.at(), weekly.<day>.at(), hourly.at() "
+                "or at('2026-12-25 00:00:00').",
+            )
         else:
             self._kind = "at"
             try:
@@ -295,11 +304,14 @@ class ScheduleBuilder:
         raise triggers.ScheduleError("schedule", "The schedule is incomplete: start with every(), daily, cron(), ...")
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        # The schedule first: an incomplete one used to raise only after the function had
+        # been registered as a task, leaving a task behind for a decorator that failed.
+        trigger = self.trigger_definition()
         info = registry.register(func)
         code_jobs[info.name] = CodeJob(
             name=info.name,
             task=info.name,
-            trigger=self.trigger_definition(),
+            trigger=trigger,
             timezone=self._tz,
             timeout=self._timeout,
             max_retries=self._retries,

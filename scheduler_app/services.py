@@ -77,7 +77,7 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> lis
             fields = triggers.compile_trigger(data, zone or triggers.validate_timezone("UTC"), now)
             calendar = data.get("calendar")
             if calendar is not None and not isinstance(calendar, Calendar):
-                calendar = Calendar.objects.filter(pk=calendar).first()
+                calendar = _calendar_by_id(calendar)
                 if calendar is None:
                     raise triggers.ScheduleError("calendar", f"No calendar has id {data.get('calendar')!r}.")
             trigger = Trigger(job=job, calendar=calendar, created_at=now, **fields)
@@ -91,6 +91,18 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> lis
     if errors:
         raise ValidationError(errors)
     return rows
+
+
+def _calendar_by_id(value: Any) -> Calendar | None:
+    # Only whole-number ids: the ORM raised ValueError/TypeError on "abc", [1] or {"id": 1}
+    # (a crash, not an error naming the field), and truncated 1.5 to calendar 1.
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    try:
+        pk = int(value)
+    except ValueError:
+        return None
+    return Calendar.objects.filter(pk=pk).first()
 
 
 def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetime) -> Job:
@@ -171,10 +183,15 @@ def job_delete(*, job: Job, now: datetime | None = None) -> None:
 
 
 def _set_paused(jobs: QuerySet[Job], paused: bool, now: datetime) -> int:
-    changed = jobs.exclude(paused=paused).update(paused=paused, updated_at=now)
+    # Resolve the ids before the UPDATE: a queryset that filters on `paused` (the natural
+    # "resume everything paused") matches nothing afterwards, so re-evaluating it re-planned
+    # no job. Only the jobs that changed are re-planned: re-planning an already active job
+    # from `now` would skip a run that is due but not yet dispatched.
+    ids = list(jobs.exclude(paused=paused).values_list("pk", flat=True))
+    changed = Job.objects.filter(pk__in=ids).exclude(paused=paused).update(paused=paused, updated_at=now)
     if not paused:
         # Resumed jobs plan from now: occurrences while paused are not caught up.
-        for job in jobs.prefetch_related("triggers__calendar"):
+        for job in Job.objects.filter(pk__in=ids).prefetch_related("triggers__calendar"):
             _refresh_next_run(job, now)
     return changed
 
@@ -387,10 +404,32 @@ def _touch_jobs_using(calendar: Calendar, now: datetime) -> None:
         _refresh_next_run(job, now)
 
 
+# The Calendar fields a caller may set. Without this check calendar_update's setattr
+# silently accepted a misspelt field (and id or created_at), and calendar_create raised TypeError.
+CALENDAR_FIELDS = ("name", "description", "excluded_dates", "business_days_only", "owner")
+
+
+def _check_calendar_fields(fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - set(CALENDAR_FIELDS))
+    if unknown:
+        raise ValidationError({name: "This field cannot be set." for name in unknown})
+
+
+def _normalise_dates(value: Any) -> Any:
+    # Sort and de-duplicate only a list of strings. Anything else goes to the field's validator
+    # as given: sorted(set(...)) raised TypeError on [{"day": 25}] and split "2026-12-25" into
+    # characters, so the user got a crash or a message about '-' instead of "must be a list".
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return sorted(set(value))
+    return value
+
+
 @transaction.atomic
 def calendar_create(*, name: str, excluded_dates: list[str] | None = None, now: datetime | None = None, **fields: Any) -> Calendar:
+    _check_calendar_fields(fields)
     now = _now(now)
-    calendar = Calendar(name=name, excluded_dates=sorted(set(excluded_dates or [])), updated_at=now, **fields)
+    excluded_dates = [] if excluded_dates is None else excluded_dates
+    calendar = Calendar(name=name, excluded_dates=_normalise_dates(excluded_dates), updated_at=now, **fields)
     calendar.full_clean()
     calendar.save()
     return calendar
@@ -398,9 +437,10 @@ def calendar_create(*, name: str, excluded_dates: list[str] | None = None, now: 
 
 @transaction.atomic
 def calendar_update(*, calendar: Calendar, now: datetime | None = None, **fields: Any) -> Calendar:
+    _check_calendar_fields(fields)
     now = _now(now)
     for field, value in fields.items():
-        setattr(calendar, field, sorted(set(value)) if field == "excluded_dates" else value)
+        setattr(calendar, field, _normalise_dates(value) if field == "excluded_dates" else value)
     calendar.updated_at = now
     calendar.full_clean()
     calendar.save()
@@ -463,7 +503,11 @@ def _code_job_differs(job: Job, fields: dict[str, Any], trigger: dict) -> bool:
         return True
     row = current[0]
     if trigger["kind"] == "once":
-        # A one-off from code is planned once; re-planning on every start would never fire it.
-        return row.kind != "once"
+        # A one-off from a delay is planned once; re-planning on every start would never fire it.
+        if row.kind != "once" or trigger.get("delay_seconds") is not None:
+            return row.kind != "once"
+        # One at a fixed moment (`schedule.at("2026-12-25 00:00:00")`) follows the code when
+        # the moment changes; it used to keep the first moment ever synced.
+        return row.run_at != triggers.compile_trigger(trigger, job.zone, timezone.now())["run_at"]
     compiled = triggers.compile_trigger(trigger, job.zone, timezone.now())
     return any(getattr(row, key) != compiled[key] for key in ("kind", "cron_expression", "interval_seconds", "preset"))

@@ -16,6 +16,9 @@ from scheduler_app import triggers
 
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
 _GROUP = re.compile(r"^[\w.-]{1,100}$")
+# Exactly YYYY-MM-DD: date.fromisoformat also takes "20261225" and "2026-W52-5" (Python 3.11+),
+# which would store one day under several spellings and defeat the calendar's de-duplication.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TAGS = 20
 MAX_JSON_BYTES = 65_536
 
@@ -71,7 +74,8 @@ def validate_tags(value: object) -> None:
     if len(value) > MAX_TAGS:
         raise ValidationError(f"At most {MAX_TAGS} tags.", code="invalid_tags")
     for tag in value:
-        if not _TAG.match(tag):
+        # fullmatch, not match: "$" also matches before a trailing newline, so match let "etl\n" in.
+        if not _TAG.fullmatch(tag):
             raise ValidationError(
                 f"Tag {tag!r}: use lowercase letters, digits, '-', '_' or '.', at most 50 characters.",
                 code="invalid_tags",
@@ -79,7 +83,8 @@ def validate_tags(value: object) -> None:
 
 
 def validate_group(value: str) -> None:
-    if not _GROUP.match(value or ""):
+    # fullmatch, not match: "$" also matches before a trailing newline, so match let "etl\n" in.
+    if not _GROUP.fullmatch(value or ""):
         raise ValidationError("A group is 1-100 letters, digits, '_', '-' or '.'.", code="invalid_group")
 
 
@@ -88,6 +93,8 @@ def validate_date_list(value: object) -> None:
         raise ValidationError('Dates must be a JSON list, e.g. ["2026-12-25"].', code="invalid_dates")
     for item in value:
         try:
+            if not isinstance(item, str) or not _ISO_DATE.fullmatch(item):
+                raise ValueError(item)
             date.fromisoformat(item)
         except (TypeError, ValueError):
             raise ValidationError(f"{item!r} is not a date as YYYY-MM-DD.", code="invalid_dates") from None
