@@ -27,6 +27,11 @@ def sample_job(message: str = "Hello from Tempora") -> dict:
     return {"message": message, "ran_at": ran_at}
 
 
+@task(name="tempora.noop", description="Do nothing and return nothing: for trying schedules and for benchmarks.")
+def noop() -> None:
+    """Return at once; its runs measure the scheduler alone."""
+
+
 @task(
     name="tempora.send_email",
     description="Send an email through Django's email backend (EMAIL_* settings) to one or more addresses.",

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import logging
 import pickle
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
+from apscheduler.schedulers.blocking import TIMEOUT_MAX
 from apscheduler.triggers.base import BaseTrigger
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django_apscheduler.jobstores import DjangoJobStore
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app import triggers
+from scheduler_app.engine.sql import update_many
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +118,27 @@ class TemporaJobStore(DjangoJobStore):
                 logger.exception("cannot load stored APScheduler job %s; the next sync rebuilds it", job_id)
         return jobs
 
+    def begin_pass(self) -> None:
+        self._pending: dict[str, tuple] = {}
+
     def update_job(self, job) -> None:
-        # One UPDATE inside the pass's transaction, instead of a SELECT ... FOR UPDATE and a
-        # transaction per job.
-        updated = DjangoJob.objects.filter(id=job.id).update(
-            next_run_time=job.next_run_time, job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol)
-        )
-        if not updated:
+        # During a pass: collected, then written by flush_updates() with one executemany.
+        # Outside a pass (sync, pause): one UPDATE, in the caller's transaction.
+        row = (job.next_run_time, pickle.dumps(job.__getstate__(), self.pickle_protocol), job.id)
+        pending = getattr(self, "_pending", None)
+        if pending is not None:
+            pending[job.id] = row
+            return
+        if not DjangoJob.objects.filter(id=job.id).update(next_run_time=row[0], job_state=row[1]):
             raise JobLookupError(job.id)
+
+    def flush_updates(self) -> None:
+        pending, self._pending = getattr(self, "_pending", None), None
+        if pending:
+            update_many(DjangoJob, ["next_run_time", "job_state"], pending.values(), where=("pk",))
+
+    def end_pass(self) -> None:
+        self._pending = None
 
     def shutdown(self) -> None:
         # The base closes the calling thread's connection; ours are closed by their owners.
@@ -129,36 +146,70 @@ class TemporaJobStore(DjangoJobStore):
 
 
 class TemporaScheduler(BackgroundScheduler):
-    """APScheduler's background scheduler, one transaction per pass, never killed by the database."""
+    """APScheduler's background scheduler with our own pass.
+
+    The pass is APScheduler's `_process_jobs` reshaped for a database-backed store:
+    - it looks ahead: jobs due within LOOKAHEAD are recorded now, in one transaction, and
+      the dispatcher starts each run at its exact time, so the time spent writing rows
+      does not become lag;
+    - the job store's updates are written in one executemany at the end of the pass;
+    - a database error rolls the pass back and backs off; it never kills this thread.
+    """
+
+    LOOKAHEAD = timedelta(milliseconds=500)
 
     def __init__(self, *args, on_pass_committed=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._on_pass_committed = on_pass_committed
         self._failures = 0
+        self.last_pass_seconds = 0.0
 
     def _process_jobs(self):
+        if self.state == STATE_PAUSED:
+            return None
         close_old_connections()
+        store = self._lookup_jobstore("default")
+        executor = self._lookup_executor("default")
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        horizon = now + self.LOOKAHEAD
         try:
-            with transaction.atomic():
-                wait_seconds = super()._process_jobs()
-                executor = self._executors.get("default")
-                if executor is not None and hasattr(executor, "flush"):
-                    executor.flush()
-        except (DatabaseError, JobLookupError) as exc:
-            # The pass is rolled back as a whole: the due jobs keep their run times and the
-            # next pass records them (late ones by the misfire policy). Back off, reconnect.
+            with self._jobstores_lock, transaction.atomic():
+                store.begin_pass()
+                for job in store.get_due_jobs(horizon):
+                    run_times = job._get_run_times(horizon)
+                    if not run_times:
+                        continue
+                    executor.submit_job(job, run_times)
+                    next_run = job.trigger.get_next_fire_time(run_times[-1], now)
+                    if next_run is not None:
+                        job._modify(next_run_time=next_run)
+                        store.update_job(job)
+                    else:
+                        # No more fire times (a one-off ran, the window ended): the Job row stays.
+                        DjangoJob.objects.filter(id=job.id).delete()
+                store.flush_updates()
+                store.end_pass()
+                executor.flush(now)
+                next_wakeup = store.get_next_run_time()
+        except DatabaseError as exc:
+            # Rolled back as a whole: the due jobs keep their run times and the next pass
+            # records them (late ones by the misfire policy). Back off, reconnect.
+            store.end_pass()
+            executor.discard()
             self._failures += 1
-            wait = min(2 ** min(self._failures, 5) * 0.25, 5.0)
+            wait = min(0.25 * 2 ** min(self._failures, 5), 5.0)
             logger.error("scheduling pass failed (%s); retrying in %.1fs", exc, wait)
-            executor = self._executors.get("default")
-            if executor is not None and hasattr(executor, "discard"):
-                executor.discard()
             try:
                 connection.close()
             except DatabaseError:
                 pass
             return wait
         self._failures = 0
+        self.last_pass_seconds = time.monotonic() - started
         if self._on_pass_committed is not None:
             self._on_pass_committed()
-        return wait_seconds
+        if next_wakeup is None:
+            return None
+        wait = (next_wakeup - self.LOOKAHEAD - datetime.now(UTC)).total_seconds()
+        return min(max(wait, 0), TIMEOUT_MAX)

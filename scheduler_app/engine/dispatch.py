@@ -7,6 +7,8 @@ hot path asks the database nothing.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
 from collections import defaultdict
@@ -41,6 +43,11 @@ class Dispatcher:
         self._reserved: dict[int, int] = defaultdict(int)  # admitted in the current pass, not yet launched
         self._cancelled: set[int] = set()
         self.accepting = True
+        # Runs recorded ahead of time (the pass looks ahead) wait here for their instant.
+        self._timers: list[tuple[datetime, int, RunRequest]] = []
+        self._timer_wake = threading.Condition()
+        self._sequence = itertools.count()
+        threading.Thread(target=self._timer_loop, name="tempora-timer", daemon=True).start()
 
     # Admission ------------------------------------------------------------------------
 
@@ -87,10 +94,35 @@ class Dispatcher:
                 if request.executor == "celery":
                     continue
                 self._slots[request.job_id][request.execution_id] = Slot(request)
-            self.pool.submit(self._run, request)
+            self._submit_at(request)
         celery = [request for request, _ in requests if request.executor == "celery"]
         if celery:
             send_to_celery(celery)
+
+    def _submit_at(self, request: RunRequest) -> None:
+        at = request.scheduled_for
+        if at is None or at <= datetime.now(UTC):
+            self.pool.submit(self._run, request)
+            return
+        with self._timer_wake:
+            heapq.heappush(self._timers, (at, next(self._sequence), request))
+            self._timer_wake.notify()
+
+    def _timer_loop(self) -> None:
+        while True:
+            with self._timer_wake:
+                while not self._timers:
+                    self._timer_wake.wait()
+                at = self._timers[0][0]
+                delay = (at - datetime.now(UTC)).total_seconds()
+                if delay > 0:
+                    self._timer_wake.wait(delay)
+                    continue
+                due = []
+                while self._timers and self._timers[0][0] <= datetime.now(UTC):
+                    due.append(heapq.heappop(self._timers)[2])
+            for request in due:
+                self.pool.submit(self._run, request)
 
     def _stop(self, slot: Slot, because: str) -> None:
         if slot.child is not None:

@@ -11,6 +11,7 @@ Runs start after the transaction commits.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.executors.base import BaseExecutor
@@ -21,6 +22,7 @@ from scheduler_app import triggers
 from scheduler_app.engine import policies
 from scheduler_app.engine.dispatch import Dispatcher
 from scheduler_app.engine.runner import RunRequest
+from scheduler_app.engine.sql import insert_many, update_many
 from scheduler_app.models import Execution, Job
 
 logger = logging.getLogger(__name__)
@@ -43,12 +45,13 @@ class TemporaExecutor(BaseExecutor):
     def _do_submit_job(self, job, run_times) -> None:  # required by BaseExecutor; submit_job replaces it
         raise NotImplementedError
 
-    def flush(self) -> None:
+    def flush(self, now: datetime | None = None) -> None:
         """Inside the pass's transaction: write the rows for everything that came due."""
         fires, self._fires = self._fires, []
         if fires:
             ready, exhausted = record_fires(
-                fires, now=datetime.now(UTC), dispatcher=self.dispatcher, node=self.node, paused=self.is_paused()
+                fires, now=now or datetime.now(UTC), dispatcher=self.dispatcher, node=self.node,
+                paused=self.is_paused(),
             )
             self._ready.extend(ready)
             self.exhausted.extend(exhausted)
@@ -64,21 +67,47 @@ class TemporaExecutor(BaseExecutor):
             self.dispatcher.launch(ready)
 
 
+@dataclass(slots=True)
+class NewRow:
+    """One Execution row to insert, as plain values (model instances cost too much here)."""
+
+    job: Job
+    scheduled_for: datetime
+    status: str
+    reason: str
+    now: datetime
+    worker: str = ""
+    error: str = ""
+    decision: str = ""
+    pk: int | None = None
+
+    COLUMNS = (
+        "job", "job_name", "scheduled_for", "run_after", "queued_at", "finished_at", "status", "attempt",
+        "reason", "output", "error", "traceback", "worker", "task_id", "dead_letter", "created_at",
+    )
+
+    def values(self) -> tuple:
+        queued = self.now if self.status == "queued" else None
+        finished = self.now if self.status in ("missed", "skipped") else None
+        return (
+            self.job.pk, self.job.name, self.scheduled_for, self.scheduled_for, queued, finished, self.status, 1,
+            self.reason, "", self.error, "", self.worker, "", False, self.now,
+        )
+
+
 def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
     jobs = Job.objects.in_bulk([int(apjob.id) for apjob, _ in fires])
     elsewhere = _celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
     waiting = _waiting([job for job in jobs.values() if job.overlap_policy == "queue_one"])
-    rows: list[Execution] = []
-    decisions: dict[int, str] = {}
-    next_runs: list[Job] = []
+    rows: list[NewRow] = []
+    next_runs: list[tuple[datetime | None, int]] = []
     exhausted: list[int] = []
     for apjob, run_times in fires:
         job = jobs.get(int(apjob.id))
         if job is None:
             continue  # deleted: the sync removes it from the store
-        job.next_run_at = apjob.next_run_time
-        next_runs.append(job)
+        next_runs.append((apjob.next_run_time, job.pk))
         if job.paused or paused:
             continue
         runs_left = job.window.runs_left
@@ -98,21 +127,17 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
             )
             if decision == "wait":
                 waiting[job.pk] = waiting.get(job.pk, 0) + 1
-            row = _occurrence(job, occurrence, decision, now, node)
-            decisions[id(row)] = decision
-            rows.append(row)
+            rows.append(_occurrence(job, occurrence, decision, now, node))
             if runs_left is not None:
                 runs_left -= 1
     inserted = _insert(rows)
-    if len(inserted) < len(rows):
-        kept = {id(row) for row in inserted}
-        for row in rows:
-            if id(row) not in kept and decisions.get(id(row)) in ("start", "replace"):
-                dispatcher.unreserve(row.job_id)
-    if next_runs:
-        Job.objects.bulk_update(next_runs, ["next_run_at"], batch_size=500)
+    for row in rows:
+        if row.pk is None and row.decision in ("start", "replace"):
+            dispatcher.unreserve(row.job.pk)
+    update_many(Job, ["next_run_at"], next_runs)
     ready = [
-        (_request(row, jobs[row.job_id]), decisions[id(row)])
+        (RunRequest.for_job(row.job, execution_id=row.pk, scheduled_for=row.scheduled_for, reason=row.reason),
+         row.decision)
         for row in inserted
         if row.status == "queued"
     ]
@@ -122,58 +147,47 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
     return ready, exhausted
 
 
-def _occurrence(job: Job, occurrence: policies.Occurrence, decision: str, now: datetime, node: str) -> Execution:
+def _occurrence(job: Job, occurrence: policies.Occurrence, decision: str, now: datetime, node: str) -> NewRow:
     status = _STATUS_FOR[decision]
-    row = Execution(
-        job=job, job_name=job.name, scheduled_for=occurrence.scheduled_for, run_after=occurrence.scheduled_for,
-        status=status, created_at=now,
-        reason=Execution.Reason.CATCH_UP if occurrence.outcome == "catch_up" else Execution.Reason.SCHEDULE,
-    )
+    reason = Execution.Reason.CATCH_UP if occurrence.outcome == "catch_up" else Execution.Reason.SCHEDULE
+    row = NewRow(job, occurrence.scheduled_for, status, reason, now, decision=decision)
     if status == "queued":
-        row.queued_at, row.worker = now, node
+        row.worker = node
     elif status == "skipped":
-        row.finished_at = now
         row.error = f"Skipped: the previous run is still going (overlap policy '{job.overlap_policy}')."
     return row
 
 
-def _missed(job: Job, scheduled_for: datetime, now: datetime) -> Execution:
+def _missed(job: Job, scheduled_for: datetime, now: datetime) -> NewRow:
     late = int((now - scheduled_for).total_seconds())
-    return Execution(
-        job=job, job_name=job.name, scheduled_for=scheduled_for, run_after=scheduled_for,
-        status=Execution.Status.MISSED, finished_at=now, created_at=now,
-        error=(
-            f"Missed: due at {triggers.format_utc(scheduled_for)}, {late}s late, past the {job.misfire_grace_time}s "
-            f"grace time; catch-up policy '{job.catch_up}'."
-        ),
+    error = (
+        f"Missed: due at {triggers.format_utc(scheduled_for)}, {late}s late, past the {job.misfire_grace_time}s "
+        f"grace time; catch-up policy '{job.catch_up}'."
     )
+    return NewRow(job, scheduled_for, Execution.Status.MISSED, Execution.Reason.SCHEDULE, now, error=error)
 
 
-def _insert(rows: list[Execution]) -> list[Execution]:
+def _insert(rows: list[NewRow]) -> list[NewRow]:
     """One INSERT for the batch; if another scheduler already wrote some occurrence, row by row."""
     if not rows:
         return []
     try:
         with transaction.atomic():
-            return Execution.objects.bulk_create(rows)
+            ids = insert_many(Execution, NewRow.COLUMNS, [row.values() for row in rows])
+        for row, pk in zip(rows, ids, strict=True):
+            row.pk = pk
+        return rows
     except IntegrityError:
         pass
     inserted = []
     for row in rows:
         try:
             with transaction.atomic():
-                row.save(force_insert=True)
+                row.pk = insert_many(Execution, NewRow.COLUMNS, [row.values()])[0]
             inserted.append(row)
         except IntegrityError:
-            logger.info("occurrence %s of %s was already recorded; not firing it again", row.scheduled_for, row.job_name)
+            logger.info("occurrence %s of %s was already recorded; not firing it again", row.scheduled_for, row.job.name)
     return inserted
-
-
-def _request(row: Execution, job: Job) -> RunRequest:
-    row.job = job
-    return RunRequest.for_execution(row)
-
-
 def _waiting(jobs: list[Job]) -> dict[int, int]:
     """Runs queued behind a running one (overlap policy queue_one): one query, only if needed."""
     if not jobs:

@@ -55,14 +55,21 @@ class RunRequest:
     @classmethod
     def for_execution(cls, execution) -> RunRequest:
         """From an Execution with its job loaded (select_related("job"))."""
-        job = execution.job
+        return cls.for_job(
+            execution.job, execution_id=execution.pk, scheduled_for=execution.scheduled_for,
+            attempt=execution.attempt, reason=execution.reason, trigger_id=execution.trigger_id,
+        )
+
+    @classmethod
+    def for_job(cls, job, *, execution_id: int, scheduled_for: datetime, attempt: int = 1,
+                reason: str = "schedule", trigger_id: int | None = None) -> RunRequest:
         return cls(
-            execution_id=execution.pk, job_id=job.pk, job_name=job.name, task=job.task,
+            execution_id=execution_id, job_id=job.pk, job_name=job.name, task=job.task,
             args=list(job.args), kwargs=dict(job.kwargs), timeout=job.timeout,
             isolate=job.timeout is not None or job.overlap_policy == "replace",
-            attempt=execution.attempt, reason=execution.reason, scheduled_for=execution.scheduled_for,
-            trigger_id=execution.trigger_id, max_retries=job.max_retries, retry_backoff=job.retry_backoff,
-            retry_backoff_max=job.retry_backoff_max, executor=job.executor, priority=job.priority,
+            attempt=attempt, reason=reason, scheduled_for=scheduled_for, trigger_id=trigger_id,
+            max_retries=job.max_retries, retry_backoff=job.retry_backoff, retry_backoff_max=job.retry_backoff_max,
+            executor=job.executor, priority=job.priority,
         )
 
 

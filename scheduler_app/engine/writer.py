@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F
 
+from scheduler_app.engine.sql import update_many
 from scheduler_app.models import Execution, Job
 
 logger = logging.getLogger(__name__)
@@ -109,22 +111,37 @@ class Writer:
 
 
 def apply_outcomes(batch: list[Outcome]) -> None:
-    """Apply status changes and bump job counters (one UPDATE per job, not per run)."""
+    """Apply a batch of status changes in the caller's transaction.
+
+    One SELECT reads the current statuses (locking the rows on PostgreSQL; on SQLite the
+    IMMEDIATE transaction already holds the write lock), each change applies only if the row
+    is still in one of its expected statuses, and the UPDATEs run as one executemany per
+    shape. Job counters get one UPDATE per job, not per run.
+    """
+    current = _current_statuses([outcome.execution_id for outcome in batch])
+    original = dict(current)
+    merged: dict[int, dict[str, Any]] = {}  # several changes to one row become one UPDATE
     counters: dict[int, dict[str, Any]] = {}
     new_rows: list[Execution] = []
     for outcome in batch:
-        changed = Execution.objects.filter(pk=outcome.execution_id, status__in=outcome.from_statuses).update(
-            **outcome.fields
-        )
-        if changed:
-            new_rows.extend(outcome.new_rows)
-        if changed and outcome.job_id is not None and outcome.counts_as_run:
+        status = current.get(outcome.execution_id)
+        if status not in outcome.from_statuses:
+            continue  # a late or repeated report, or the row moved on (cancelled): a no-op
+        merged.setdefault(outcome.execution_id, {}).update(outcome.fields)
+        current[outcome.execution_id] = outcome.fields.get("status", status)
+        new_rows.extend(outcome.new_rows)
+        if outcome.job_id is not None and outcome.counts_as_run:
             entry = counters.setdefault(outcome.job_id, {"runs": 0, "failures": 0, "status": "", "at": None})
             entry["runs"] += 1
             entry["failures"] += int(outcome.failed)
             finished: datetime | None = outcome.fields.get("finished_at")
             if entry["at"] is None or (finished and finished >= entry["at"]):
                 entry["status"], entry["at"] = outcome.fields.get("status", ""), finished
+    updates: dict[tuple[str, ...], list[list]] = defaultdict(list)
+    for execution_id, fields in merged.items():
+        updates[tuple(fields)].append([*fields.values(), execution_id, original[execution_id]])
+    for names, rows in updates.items():
+        update_many(Execution, names, rows, where=("pk", "status"))
     if new_rows:
         # The unique occurrence constraint makes a retry row created twice a no-op.
         Execution.objects.bulk_create(new_rows, ignore_conflicts=True)
@@ -135,3 +152,12 @@ def apply_outcomes(batch: list[Outcome]) -> None:
             last_status=entry["status"],
             last_run_at=entry["at"],
         )
+
+
+def _current_statuses(ids: list[int]) -> dict[int, str]:
+    statuses: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = Execution.objects.select_for_update().filter(pk__in=chunk).values_list("pk", "status")
+        statuses.update(rows)
+    return statuses

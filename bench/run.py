@@ -1,0 +1,194 @@
+"""Tempora's benchmarks: fire lag, burst, scale — each beside plain APScheduler in memory.
+
+    make bench                       # everything (about 6 minutes)
+    .venv/bin/python -m bench.run fire-lag 100 1000 --seconds 30
+    .venv/bin/python -m bench.run burst 1000
+    .venv/bin/python -m bench.run scale 10000 100000
+
+Each scenario gets a fresh SQLite database in a temporary directory, jobs created through
+the services (bulk rows for the scale scenario), and a real `manage.py runscheduler`
+process whose CPU and memory are read from /proc. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.measure import cpu_seconds, percentiles, rss_mb
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+class Project:
+    """A throwaway Tempora database and a runscheduler process against it."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="tempora-bench-")
+        self.env = {**os.environ, "TEMPORA_VAR_DIR": self.dir, "DJANGO_SETTINGS_MODULE": "config.settings"}
+        self.env.pop("DATABASE_URL", None)
+        subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        os.environ.update({k: self.env[k] for k in ("TEMPORA_VAR_DIR", "DJANGO_SETTINGS_MODULE")})
+        os.environ["LOG_LEVEL"] = "WARNING"  # this process only creates jobs and reads results
+        os.environ.pop("DATABASE_URL", None)
+        import django
+
+        django.setup()
+        self.process = None
+
+    def start(self) -> float:
+        """Start runscheduler; answer the seconds until it leads with its store in sync."""
+        from django.db import close_old_connections
+
+        from scheduler_app.models import SchedulerState
+
+        began = time.monotonic()
+        log = open(Path(self.dir) / "runscheduler.log", "w")
+        self.process = subprocess.Popen(
+            [PYTHON, "manage.py", "runscheduler", "--drain", "5"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        while True:
+            close_old_connections()
+            state = SchedulerState.objects.filter(pk=1).first()
+            if state and state.leader and state.synced_until:
+                return time.monotonic() - began
+            if self.process.poll() is not None:
+                raise SystemExit(f"runscheduler exited; see {log.name}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+
+
+def _sleep_until(at: datetime) -> None:
+    time.sleep(max((at - datetime.now(UTC)).total_seconds(), 0))
+
+
+def fire_lag(n: int, seconds: int) -> dict:
+    project = Project()
+    from scheduler_app import services
+    from scheduler_app.models import Execution
+
+    for i in range(n):
+        services.job_create(name=f"noop-{i}", task="tempora.noop", triggers=[{"kind": "interval", "interval_seconds": 1}])
+    project.start()
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    _sleep_until(t0)
+    pid = project.process.pid
+    cpu0 = cpu_seconds(pid)
+    _sleep_until(t0 + timedelta(seconds=seconds))
+    cpu = cpu_seconds(pid) - cpu0
+    rss = rss_mb(pid)
+    time.sleep(3)
+    project.stop()
+    rows = Execution.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t0 + timedelta(seconds=seconds))
+    lags = [(s - p).total_seconds() for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")]
+    return {"done": len(lags), "expected": n * seconds, "lag": percentiles(lags), "cpu_s": round(cpu, 2), "rss_mb": round(rss, 1),
+            "statuses": dict(_status_counts(rows))}
+
+
+def _status_counts(rows):
+    from django.db.models import Count
+
+    return rows.values_list("status").annotate(n=Count("id")).order_by()
+
+
+def burst(n: int) -> dict:
+    project = Project()
+    from scheduler_app import services
+    from scheduler_app.models import Execution
+
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10 + n // 200)
+    for i in range(n):
+        services.job_create(name=f"once-{i}", task="tempora.noop", triggers=[{"kind": "once", "run_at": at}])
+    project.start()
+    _sleep_until(at + timedelta(seconds=5))
+    project.stop()
+    started = list(Execution.objects.filter(started_at__isnull=False).values_list("started_at", flat=True))
+    return {"started": len(started), "last_s": round((max(started) - at).total_seconds(), 3) if started else None}
+
+
+def scale(n: int) -> dict:
+    """n daily cron jobs defined: start-up time, memory and idle CPU of runscheduler."""
+    project = Project()
+    from django.db import transaction
+
+    from scheduler_app.models import Job, Trigger
+
+    now = datetime.now(UTC)
+    with transaction.atomic():
+        jobs = []
+        for i in range(n):
+            hour, minute = divmod(i % 1440, 60)
+            first = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            jobs.append(Job(name=f"daily-{i}", task="tempora.noop", next_run_at=first if first > now else first + timedelta(days=1)))
+        Job.objects.bulk_create(jobs, batch_size=2000)
+        Trigger.objects.bulk_create(
+            [Trigger(job=job, kind="cron", cron_expression=f"{i % 60} {(i // 60) % 24} * * *") for i, job in enumerate(jobs)],
+            batch_size=2000,
+        )
+    startup = project.start()
+    pid = project.process.pid
+    time.sleep(5)
+    cpu0, t = cpu_seconds(pid), time.monotonic()
+    time.sleep(20)
+    idle = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t) * 100
+    rss = rss_mb(pid)
+    peak = rss_mb(pid, peak=True)
+    project.stop()
+    return {"jobs": n, "startup_s": round(startup, 2), "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1),
+            "idle_cpu_percent": round(idle, 2)}
+
+
+def floor(*args: str) -> dict:
+    done = subprocess.run([PYTHON, "-m", "bench.floor", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "all"])
+    parser.add_argument("sizes", nargs="*", type=int)
+    parser.add_argument("--seconds", type=int, default=30)
+    options = parser.parse_args()
+    scenarios = ["fire-lag", "burst", "scale"] if options.scenario == "all" else [options.scenario]
+    for scenario in scenarios:
+        if scenario == "fire-lag":
+            for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
+                ours, base = _isolated("fire-lag", n, options.seconds), floor("fire-lag", str(n), str(options.seconds))
+                print(json.dumps({"scenario": f"fire-lag {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True)
+        elif scenario == "burst":
+            for n in options.sizes if options.scenario != "all" and options.sizes else (1000,):
+                ours, base = _isolated("burst", n), floor("burst", str(n))
+                print(json.dumps({"scenario": f"burst {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True)
+        else:
+            for n in options.sizes if options.scenario != "all" and options.sizes else (10_000, 100_000):
+                print(json.dumps({"scenario": f"scale {n}", "tempora": _isolated("scale", n)}), flush=True)
+
+
+def _isolated(kind: str, n: int, seconds: int | None = None) -> dict:
+    """Each scenario in its own process: Django is set up once per process, per database."""
+    args = [PYTHON, "-m", "bench.run", "--one", kind, str(n), str(seconds or 0)]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        kind, n, seconds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        result = {"fire-lag": lambda: fire_lag(n, seconds), "burst": lambda: burst(n), "scale": lambda: scale(n)}[kind]()
+        print(json.dumps(result))
+    else:
+        main()

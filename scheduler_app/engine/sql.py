@@ -1,0 +1,78 @@
+"""Batched INSERTs and UPDATEs for the scheduler's hot path.
+
+The ORM builds one query object per `filter().update()` (about a millisecond each) and
+converts every datetime through several layers (about 20 µs each on SQLite): at a thousand
+runs a second that alone would fill the second. Here a statement is prepared once and run
+with `executemany` (UPDATE) or as one multi-row INSERT ... RETURNING (both SQLite 3.35+
+and PostgreSQL), and values are converted once per column by a converter chosen per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import Model
+
+INSERT_CHUNK = 500
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # Exactly Django's SQLite storage format: naive UTC, str(), microseconds when non-zero.
+    if value is None:
+        return None
+    return str(value.astimezone(UTC).replace(tzinfo=None))
+
+
+def _converter(field: models.Field) -> Callable[[Any], Any]:
+    if isinstance(field, models.DateTimeField) and connection.vendor == "sqlite":
+        return _sqlite_datetime
+    if isinstance(field, models.DateTimeField):
+        return lambda value: value  # psycopg adapts aware datetimes natively
+    if isinstance(field, models.ForeignKey):
+        return lambda value: value
+    return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _fields(model: type[Model], names: Sequence[str]) -> list[models.Field]:
+    meta = model._meta
+    return [meta.pk if name == "pk" else meta.get_field(name) for name in names]
+
+
+def update_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence], *, where: Sequence[str] = ("pk",)) -> None:
+    """`UPDATE table SET f1=%s, ... WHERE w1=%s AND ...` for each row (values for fields, then where)."""
+    set_fields, where_fields = _fields(model, fields), _fields(model, where)
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {}".format(
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(f.column)} = %s" for f in set_fields),
+        " AND ".join(f"{quote(f.column)} = %s" for f in where_fields),
+    )
+    converters = [_converter(f) for f in (*set_fields, *where_fields)]
+    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
+def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> list[int]:
+    """Insert rows (values in `fields` order) and answer their new primary keys, in order."""
+    columns = _fields(model, fields)
+    converters = [_converter(f) for f in columns]
+    quote = connection.ops.quote_name
+    head = "INSERT INTO {} ({}) VALUES ".format(
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
+    )
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params = [convert(value) for row in chunk for convert, value in zip(converters, row, strict=True)]
+            sql = head + ", ".join([placeholder] * len(chunk)) + f" RETURNING {quote(model._meta.pk.column)}"
+            cursor.execute(sql, params)
+            # Rows come back in VALUES order, as Django's own bulk_create relies on.
+            ids.extend(row[0] for row in cursor.fetchall())
+    return ids
