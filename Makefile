@@ -26,9 +26,9 @@ run: migrate
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Tempora is running at http://$(HOST):$(PORT)/  (the admin: http://$(HOST):$(PORT)/admin/, user 'admin')"
-	@echo "Press Ctrl-C to stop."
+	@echo "The web server and the scheduler run side by side. Press Ctrl-C to stop both."
 	@echo
-	$(BIN)/gunicorn config.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	VENV_BIN=$(abspath $(BIN)) TEMPORA_HOST=$(HOST) TEMPORA_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -9,6 +9,16 @@ import pytest
 from scheduler_app import services
 
 
+@pytest.fixture(autouse=True)
+def fast_test_settings(settings):
+    """Pages render without `collectstatic` (the manifest storage needs a manifest), and users
+    are created without a second of password hashing each."""
+    settings.STORAGES = {
+        **settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def owner(django_user_model):
     return django_user_model.objects.create_user("owner", "owner@example.com", "owner-pass-123")

@@ -24,16 +24,6 @@ pytestmark = [
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(autouse=True)
-def admin_test_settings(settings):
-    """Pages render without `collectstatic` (the manifest storage needs a manifest), and the
-    admin user is created without a second of password hashing."""
-    settings.STORAGES = {
-        **settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def changelist(model) -> str:
     return reverse(f"admin:scheduler_app_{model._meta.model_name}_changelist")
 
