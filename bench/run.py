@@ -108,9 +108,15 @@ def burst(n: int) -> dict:
     from scheduler_app import services
     from scheduler_app.models import Execution
 
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10 + n // 200)
+    later = datetime.now(UTC) + timedelta(days=1)
     for i in range(n):
-        services.job_create(name=f"once-{i}", task="tempora.noop", triggers=[{"kind": "once", "run_at": at}])
+        services.job_create(name=f"once-{i}", task="tempora.noop", triggers=[{"kind": "once", "run_at": later}])
+    # All due at one instant a few seconds after the scheduler is up (creating them took a while).
+    from scheduler_app.models import Job, Trigger
+
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    Trigger.objects.update(run_at=at)
+    Job.objects.update(next_run_at=at, updated_at=datetime.now(UTC))
     project.start()
     _sleep_until(at + timedelta(seconds=5))
     project.stop()

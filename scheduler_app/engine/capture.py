@@ -74,10 +74,15 @@ def install() -> None:
     """Route stdout, stderr and log records through the per-thread buffers (once per process)."""
     global _installed
     with _install_lock:
+        # Checked every time, not once: whoever replaces sys.stdout after us (a test runner
+        # between tests, a library redirecting output) would otherwise send every later
+        # run's prints past its buffer.
+        if not isinstance(sys.stdout, _ThreadStream):
+            sys.stdout = _ThreadStream(sys.stdout)
+        if not isinstance(sys.stderr, _ThreadStream):
+            sys.stderr = _ThreadStream(sys.stderr)
         if _installed:
             return
-        sys.stdout = _ThreadStream(sys.stdout)
-        sys.stderr = _ThreadStream(sys.stderr)
         handler = _ThreadLogHandler(level=logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)

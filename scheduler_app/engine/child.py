@@ -14,12 +14,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
 
-def run_child(sender, task: str, args: list, kwargs: dict, limit: int) -> None:
+def run_child(sender, task: str, args: list, kwargs: dict, limit: int, module: str = "") -> None:
     # A session of its own: on timeout the parent kills the whole group, grandchildren included.
     os.setsid()
     from scheduler_app.engine.runner import call_task
 
-    payload = call_task(task, args, kwargs, limit)
+    payload = call_task(task, args, kwargs, limit, module)
     try:
         sender.send(payload)
     finally:

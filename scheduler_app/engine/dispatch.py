@@ -12,7 +12,6 @@ import itertools
 import logging
 import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,17 +36,12 @@ class Dispatcher:
     def __init__(self, *, node: str, writer: Writer, max_workers: int) -> None:
         self.node = node
         self.writer = writer
-        self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="tempora-run")
+        self.pool = WorkerPool(max_workers, self._run)
         self._lock = threading.Condition()
         self._slots: dict[int, dict[int, Slot]] = defaultdict(dict)  # job id → execution id → slot
         self._reserved: dict[int, int] = defaultdict(int)  # admitted in the current pass, not yet launched
         self._cancelled: set[int] = set()
         self.accepting = True
-        # Runs recorded ahead of time (the pass looks ahead) wait here for their instant.
-        self._timers: list[tuple[datetime, int, RunRequest]] = []
-        self._timer_wake = threading.Condition()
-        self._sequence = itertools.count()
-        threading.Thread(target=self._timer_loop, name="tempora-timer", daemon=True).start()
 
     # Admission ------------------------------------------------------------------------
 
@@ -94,35 +88,10 @@ class Dispatcher:
                 if request.executor == "celery":
                     continue
                 self._slots[request.job_id][request.execution_id] = Slot(request)
-            self._submit_at(request)
+            self.pool.submit_at(request.scheduled_for, request)
         celery = [request for request, _ in requests if request.executor == "celery"]
         if celery:
             send_to_celery(celery)
-
-    def _submit_at(self, request: RunRequest) -> None:
-        at = request.scheduled_for
-        if at is None or at <= datetime.now(UTC):
-            self.pool.submit(self._run, request)
-            return
-        with self._timer_wake:
-            heapq.heappush(self._timers, (at, next(self._sequence), request))
-            self._timer_wake.notify()
-
-    def _timer_loop(self) -> None:
-        while True:
-            with self._timer_wake:
-                while not self._timers:
-                    self._timer_wake.wait()
-                at = self._timers[0][0]
-                delay = (at - datetime.now(UTC)).total_seconds()
-                if delay > 0:
-                    self._timer_wake.wait(delay)
-                    continue
-                due = []
-                while self._timers and self._timers[0][0] <= datetime.now(UTC):
-                    due.append(heapq.heappop(self._timers)[2])
-            for request in due:
-                self.pool.submit(self._run, request)
 
     def _stop(self, slot: Slot, because: str) -> None:
         if slot.child is not None:
@@ -184,7 +153,55 @@ class Dispatcher:
         return [slot.request for slot in left]
 
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()
+
+
+class WorkerPool:
+    """Threads that run requests at their instant, taking them from one shared heap.
+
+    Cheaper per run than a ThreadPoolExecutor plus a timer thread (no Future, no work
+    queue, no semaphore): at a thousand runs a second that overhead was most of the lag.
+    Runs recorded ahead of time (the pass looks ahead) wait in the heap for their instant.
+    """
+
+    def __init__(self, size: int, run) -> None:
+        self._run = run
+        self._heap: list[tuple[datetime, int, RunRequest]] = []
+        self._ready = threading.Condition()
+        self._sequence = itertools.count()
+        self._stopped = False
+        self.threads = [
+            threading.Thread(target=self._work, name=f"tempora-run-{n}", daemon=True) for n in range(size)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit_at(self, at: datetime | None, request: RunRequest) -> None:
+        with self._ready:
+            heapq.heappush(self._heap, (at or datetime.now(UTC), next(self._sequence), request))
+            self._ready.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while True:
+                    if self._stopped:
+                        return
+                    if self._heap:
+                        wait = (self._heap[0][0] - datetime.now(UTC)).total_seconds()
+                        if wait <= 0:
+                            request = heapq.heappop(self._heap)[2]
+                            break
+                    else:
+                        wait = None
+                    self._ready.wait(wait)
+            self._run(request)
+
+    def shutdown(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._heap.clear()
+            self._ready.notify_all()
 
 
 def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from apscheduler.executors.base import BaseExecutor
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django_apscheduler.models import DjangoJob
 
 from scheduler_app import triggers
 from scheduler_app.engine import policies
@@ -95,21 +96,51 @@ class NewRow:
         )
 
 
+class JobCache:
+    """Job rows for the pass, re-read only when their `updated_at` moved.
+
+    Every pass must see deletions and pauses at once, so it always asks the database which
+    jobs exist and when each last changed (a light query); full rows, with their JSON
+    arguments, are loaded only for jobs that changed since they were cached.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[int, Job] = {}
+
+    def load(self, ids: list[int]) -> dict[int, Job]:
+        stamps = dict(Job.objects.filter(pk__in=ids).values_list("pk", "updated_at"))
+        stale = [pk for pk, at in stamps.items() if pk not in self._jobs or self._jobs[pk].updated_at != at]
+        if stale:
+            self._jobs.update(Job.objects.in_bulk(stale))
+        for pk in set(self._jobs) - set(stamps):
+            if pk in ids:
+                del self._jobs[pk]  # deleted
+        return {pk: self._jobs[pk] for pk in stamps if pk in self._jobs}
+
+
+JOBS = JobCache()
+
+
 def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
-    jobs = Job.objects.in_bulk([int(apjob.id) for apjob, _ in fires])
+    jobs = JOBS.load([int(apjob.id) for apjob, _ in fires])
     elsewhere = _celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
     waiting = _waiting([job for job in jobs.values() if job.overlap_policy == "queue_one"])
     rows: list[NewRow] = []
+    gone: list[str] = []
     next_runs: list[tuple[datetime | None, int]] = []
     exhausted: list[int] = []
     for apjob, run_times in fires:
         job = jobs.get(int(apjob.id))
         if job is None:
-            continue  # deleted: the sync removes it from the store
+            gone.append(apjob.id)  # deleted: it never fires; its stored schedule goes too
+            continue
         next_runs.append((apjob.next_run_time, job.pk))
         if job.paused or paused:
             continue
+        gap = getattr(apjob, "gap", None)
+        if gap is not None:
+            rows.append(_gap(job, gap, now))
         runs_left = job.window.runs_left
         plan = policies.plan_occurrences(
             run_times, now=now, grace_seconds=job.misfire_grace_time, catch_up=job.catch_up
@@ -131,6 +162,8 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
             if runs_left is not None:
                 runs_left -= 1
     inserted = _insert(rows)
+    if gone:
+        DjangoJob.objects.filter(id__in=gone).delete()
     for row in rows:
         if row.pk is None and row.decision in ("start", "replace"):
             dispatcher.unreserve(row.job.pk)
@@ -141,10 +174,21 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
         for row in inserted
         if row.status == "queued"
     ]
-    skipped = sum(1 for row in inserted if row.status == "skipped")
-    if skipped:
-        logger.info("%d run(s) skipped by their overlap policy", skipped)
+    _log_pass(inserted)
     return ready, exhausted
+
+
+def _log_pass(inserted: list[NewRow]) -> None:
+    """One line per pass: what fired, what was skipped or missed, naming a few jobs."""
+    if not inserted:
+        return
+    counts: dict[str, int] = {}
+    for row in inserted:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    names = sorted({row.job.name for row in inserted})
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    logger.info("fired %s: %s", shown, summary)
 
 
 def _occurrence(job: Job, occurrence: policies.Occurrence, decision: str, now: datetime, node: str) -> NewRow:
@@ -165,6 +209,15 @@ def _missed(job: Job, scheduled_for: datetime, now: datetime) -> NewRow:
         f"grace time; catch-up policy '{job.catch_up}'."
     )
     return NewRow(job, scheduled_for, Execution.Status.MISSED, Execution.Reason.SCHEDULE, now, error=error)
+
+
+def _gap(job: Job, gap: tuple[datetime, datetime], now: datetime) -> NewRow:
+    first, resume = gap
+    error = (
+        f"Missed: the occurrences from {triggers.format_utc(first)} until before {triggers.format_utc(resume)} "
+        "passed while no scheduler was running; this row stands for all of them."
+    )
+    return NewRow(job, first, Execution.Status.MISSED, Execution.Reason.SCHEDULE, now, error=error)
 
 
 def _insert(rows: list[NewRow]) -> list[NewRow]:

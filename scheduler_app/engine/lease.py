@@ -64,7 +64,13 @@ class Lease:
         if was_leader and not renewed:
             logger.warning("%s lost the lease and stands by", self.node.name)
         role = SchedulerNode.Role.LEADER if renewed else SchedulerNode.Role.STANDBY
-        SchedulerNode.objects.filter(pk=self.node.pk).update(last_beat_at=now, role=role)
+        # state=running too: a node that could not beat for longer than the lease (a database
+        # outage) was marked stopped by another node's recovery; left so, recovery would skip
+        # it for good (it skips stopped nodes) once it really dies. Beats only happen while
+        # the loop runs, never while draining.
+        SchedulerNode.objects.filter(pk=self.node.pk).update(
+            last_beat_at=now, role=role, state=SchedulerNode.State.RUNNING
+        )
         self.node.role = role
         return bool(renewed)
 

@@ -32,10 +32,13 @@ def finished(request: RunRequest, result: RunResult, *, worker: str) -> Outcome:
             new_rows.append(retry)
         else:
             dead_letter = True  # failed with no retries left
-    log = logger.warning if result.status in FAILED else logger.info
-    log("run %s of %s (attempt %d) %s in %.3fs%s", request.execution_id, request.job_name, request.attempt,
-        result.status, (result.finished_at - result.started_at).total_seconds(),
-        f": {result.error}" if result.error else "")
+    # Failures are logged one by one; successes at DEBUG (the pass logs a summary of what it
+    # fired): at a thousand runs a second, a line per success would flood the log.
+    if result.status in FAILED or logger.isEnabledFor(logging.DEBUG):
+        log = logger.warning if result.status in FAILED else logger.debug
+        log("run %s of %s (attempt %d) %s in %.3fs%s", request.execution_id, request.job_name, request.attempt,
+            result.status, (result.finished_at - result.started_at).total_seconds(),
+            f": {result.error}" if result.error else "")
     return Outcome(
         execution_id=request.execution_id,
         from_statuses=("queued", "running"),

@@ -9,6 +9,7 @@ existed, so a fork never shares a connection with the scheduler.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import multiprocessing
@@ -88,26 +89,56 @@ class RunResult:
 def _jsonable(value: Any) -> Any:
     """The return value if it is JSON, else its repr, so every result can be stored."""
     try:
-        json.dumps(value)
+        # allow_nan=False and the NUL check: PostgreSQL's jsonb refuses NaN/Infinity and
+        # \u0000, and one refused value would fail the writer's whole batch, again and again.
+        if "\\u0000" in json.dumps(value, allow_nan=False):
+            raise ValueError("NUL in a JSON string")
         return value
     except (TypeError, ValueError):
         return {"repr": repr(value)[:ERROR_LIMIT]}
 
 
-def call_task(task: str, args: list, kwargs: dict, limit: int) -> tuple[str, Any, str, str, str]:
-    """Run a registered task here, capturing output. Returns (status, result, output, error, traceback)."""
+def _text(value: str) -> str:
+    # PostgreSQL text columns cannot hold NUL: a job printing one would poison the batch.
+    return value.replace("\x00", "\\x00") if "\x00" in value else value
+
+
+def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "") -> tuple[str, Any, str, str, str]:
+    """Run a registered task here, capturing output. Returns (status, result, output, error, traceback).
+
+    `module` is the module that registered the task in the scheduler (see task_module); a
+    child process imports it first, so it knows every task its parent knows.
+    """
     from scheduler_app.registry import registry
 
     with captured(limit) as buffer:
         try:
+            if module and task not in registry:
+                importlib.import_module(module)
             info = registry.get(task)
             value = info(*args, **kwargs)
-            return "succeeded", _jsonable(value), buffer.getvalue(), "", ""
+            return "succeeded", _jsonable(value), _text(buffer.getvalue()), "", ""
         except BaseException as exc:  # a job's failure, even SystemExit, must not end the worker
             if isinstance(exc, KeyboardInterrupt):
                 raise
             error = cap(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
-            return "failed", None, buffer.getvalue(), error, cap(tb.format_exc(), TRACEBACK_LIMIT)
+            return "failed", None, _text(buffer.getvalue()), _text(error), _text(cap(tb.format_exc(), TRACEBACK_LIMIT))
+
+
+def task_module(task: str) -> str:
+    """The dotted module that registered `task` here ('' if none or __main__), for a child process.
+
+    The forkserver's children know the built-ins, every jobs.py and TEMPORA_TASK_MODULES; a
+    task registered any other way (a module imported by the caller, a test) would be unknown
+    there without this.
+    """
+    from scheduler_app.registry import registry
+
+    try:
+        module = registry.get(task).func.__module__
+    except LookupError:
+        return ""
+    return "" if module == "__main__" else module
 
 
 def run_in_thread(request: RunRequest, started_at: datetime) -> RunResult:
@@ -161,7 +192,13 @@ class ChildRun:
             try:
                 os.killpg(process.pid, signal.SIGKILL)  # the child leads its own session
             except (ProcessLookupError, PermissionError):
-                pass
+                # Not its own session yet (killed right after start, before os.setsid): no
+                # grandchild can exist, so the child alone. Process.kill() never signals a
+                # pid that was already reaped.
+                try:
+                    process.kill()
+                except (ProcessLookupError, PermissionError, ValueError):
+                    pass
 
     def run(self, started_at: datetime) -> RunResult:
         from scheduler_app.engine import child
@@ -171,7 +208,8 @@ class ChildRun:
         request = self.request
         process = ctx.Process(
             target=child.run_child,
-            args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT),
+            args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT,
+                  task_module(request.task)),
             name=f"tempora-job-{request.execution_id}",
         )
         with self._lock:
@@ -193,6 +231,9 @@ class ChildRun:
                 self.kill("timeout")
                 break
             if self.killed_because:
+                # kill() may have come before start() (a `replace` racing the launch), when
+                # there was no process to signal: signal it now rather than wait for join(5).
+                self.kill(self.killed_because)
                 break
         process.join(5)
         if process.is_alive():

@@ -23,17 +23,24 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     # Exactly Django's SQLite storage format: naive UTC, str(), microseconds when non-zero.
     if value is None:
         return None
-    return str(value.astimezone(UTC).replace(tzinfo=None))
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ")
 
 
 def _converter(field: models.Field) -> Callable[[Any], Any]:
     if isinstance(field, models.DateTimeField) and connection.vendor == "sqlite":
         return _sqlite_datetime
     if isinstance(field, models.DateTimeField):
-        return lambda value: value  # psycopg adapts aware datetimes natively
-    if isinstance(field, models.ForeignKey):
-        return lambda value: value
+        return _same  # psycopg adapts aware datetimes natively
+    if isinstance(field, models.ForeignKey | models.CharField | models.TextField | models.IntegerField
+                  | models.BooleanField | models.BinaryField):
+        return _same  # both drivers take these Python values as they are
     return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _fields(model: type[Model], names: Sequence[str]) -> list[models.Field]:
@@ -76,3 +83,33 @@ def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
             # Rows come back in VALUES order, as Django's own bulk_create relies on.
             ids.extend(row[0] for row in cursor.fetchall())
     return ids
+
+
+def add_to_counters(model: type[Model], rows: Iterable[Sequence], *, add: Sequence[str], set_: Sequence[str]) -> None:
+    """`UPDATE table SET a = a + %s, ..., s = %s, ... WHERE pk = %s` for each row (adds, sets, pk)."""
+    add_fields, set_fields = _fields(model, add), _fields(model, set_)
+    quote = connection.ops.quote_name
+    assignments = [f"{quote(f.column)} = {quote(f.column)} + %s" for f in add_fields]
+    assignments += [f"{quote(f.column)} = %s" for f in set_fields]
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(model._meta.db_table), ", ".join(assignments), quote(model._meta.pk.column)
+    )
+    converters = [_converter(f) for f in (*add_fields, *set_fields, model._meta.pk)]
+    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+
+
+def insert_ignore_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """`INSERT ... ON CONFLICT DO NOTHING` for each row (SQLite and PostgreSQL both speak it)."""
+    columns = _fields(model, fields)
+    converters = [_converter(f) for f in columns]
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING".format(
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns), ", ".join(["%s"] * len(columns))
+    )
+    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
+    if params:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)

@@ -14,12 +14,14 @@ import pickle
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import CharField
+from django.db.models import CharField, Count, Max
 from django.db.models.functions import Cast
+from apscheduler.util import obj_to_ref
 from django_apscheduler.models import DjangoJob
 
-from scheduler_app.engine.apscheduler_glue import BoundedJob, TemporaTrigger, fire
-from scheduler_app.models import Job, SchedulerState
+from scheduler_app.engine.apscheduler_glue import TemporaTrigger, fire
+from scheduler_app.engine.sql import insert_ignore_many
+from scheduler_app.models import Calendar, Job, SchedulerState, Trigger, trigger_spec
 from scheduler_app.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,17 @@ logger = logging.getLogger(__name__)
 # Rows committed late (a web request's clock read before a slow commit) are still seen.
 OVERLAP = timedelta(seconds=10)
 BATCH = 2000
+# How often the incremental pass looks for deleted jobs (deleted jobs never fire meanwhile:
+# firing skips a job whose row is gone; this only clears them out of the store).
+DELETION_CHECK = timedelta(seconds=60)
+
+
+_FIRE_REF = obj_to_ref(fire)
+_JOB_COLUMNS = ("pk", "name", "task", "paused", "import_error", "timezone", "start_at", "end_at", "next_run_at")
+_TRIGGER_COLUMNS = (
+    "job_id", "kind", "cron_expression", "interval_seconds", "run_at", "preset", "jitter_seconds",
+    "calendar_id", "created_at",
+)
 
 
 def trigger_for(job: Job) -> TemporaTrigger:
@@ -46,28 +59,78 @@ class Sync:
         self.alias = alias
         self.cursor: datetime | None = None
         self._seen: dict[int, datetime] = {}
+        # A deleted job leaves no updated_at behind: the incremental pass notices deletions
+        # by the number of Job rows instead (see _jobs_were_deleted).
+        self._rows: tuple[int, int] | None = None  # (Job rows, highest Job id) at the last look
+        self._next_deletion_check: datetime | None = None
+        self._last_look: datetime | None = None
 
     # Incremental ----------------------------------------------------------------------
 
     def changed(self, *, now: datetime) -> int:
-        """Apply the jobs changed since the last pass; answers how many were applied."""
+        """Apply the jobs changed since the last pass; answers how many were applied.
+
+        Cheap when nothing changed (every pass, four times a second): one indexed query for
+        (id, updated_at) pairs; rows are loaded only for pairs not applied yet.
+        """
         if self.cursor is None:
             return self.full(now=now)
-        since = self.cursor - OVERLAP
-        jobs = list(Job.objects.changed_since(since).prefetch_related("triggers__calendar").order_by("updated_at"))
+        # Look back OVERLAP from the later of the newest stamp seen and our previous look, so
+        # the window moves on with time even when nothing changes (assumes clocks in step
+        # within OVERLAP; the periodic full reconcile backs that up).
+        since = max(self.cursor, self._last_look or self.cursor) - OVERLAP
+        self._last_look = now
+        stamps = dict(Job.objects.changed_since(since).values_list("pk", "updated_at"))
+        fresh = [pk for pk, at in stamps.items() if self._seen.get(pk) != at]
         applied = 0
-        for job in jobs:
-            if self._seen.get(job.pk) == job.updated_at:
-                continue
-            self.apply(job, now=now)
-            self._seen[job.pk] = job.updated_at
-            applied += 1
-        if jobs:
-            self.cursor = max(self.cursor, jobs[-1].updated_at)
-        self._seen = {pk: at for pk, at in self._seen.items() if at > self.cursor - OVERLAP}
+        if fresh:
+            for job in Job.objects.filter(pk__in=fresh).prefetch_related("triggers__calendar"):
+                self.apply(job, now=now)
+                self._seen[job.pk] = job.updated_at
+                applied += 1
+        if stamps:
+            self.cursor = max(self.cursor, *stamps.values())
+        self._seen = {pk: at for pk, at in self._seen.items() if at > since}
         if applied:
             SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).update(synced_until=self.cursor)
+        if self._next_deletion_check is None or now >= self._next_deletion_check:
+            self._next_deletion_check = now + DELETION_CHECK
+            if self._jobs_were_deleted():
+                removed = self._remove_orphans()
+                applied += removed
+                if removed:
+                    logger.info("unscheduled %d deleted job(s)", removed)
         return applied
+
+    def _jobs_were_deleted(self) -> bool:
+        """Whether a Job row vanished since the last look: two cheap queries, no scan of the store.
+
+        Ids only grow, so rows now < rows then + rows with a higher id than then means a
+        deletion, even when a job was created in the same interval.
+        """
+        if self._rows is None:
+            self._rows = self._count_rows()
+            return False
+        last_count, last_top = self._rows
+        new = Job.objects.filter(pk__gt=last_top).aggregate(n=Count("pk"), top=Max("pk"))
+        count = Job.objects.count()
+        self._rows = (count, new["top"] or last_top)
+        return count < last_count + new["n"]
+
+    @staticmethod
+    def _count_rows() -> tuple[int, int]:
+        rows = Job.objects.aggregate(n=Count("pk"), top=Max("pk"))
+        return rows["n"], rows["top"] or 0
+
+    @staticmethod
+    def _remove_orphans() -> int:
+        """Delete stored APScheduler jobs whose Job row is gone; answers how many."""
+        live_ids = Job.objects.annotate(sid=Cast("id", CharField())).values("sid")
+        orphans = DjangoJob.objects.exclude(id__in=live_ids)
+        removed = orphans.count()
+        if removed:
+            orphans.delete()
+        return removed
 
     def apply(self, job: Job, *, now: datetime) -> None:
         """Make the store match one job: add or replace its APScheduler job, or remove it."""
@@ -107,27 +170,43 @@ class Sync:
         """
         state = SchedulerState.load()
         cursor = max(Job.objects.order_by("-updated_at").values_list("updated_at", flat=True)[:1], default=now)
-        stored = set(DjangoJob.objects.values_list("id", flat=True))
+        self._rows = self._count_rows()  # before the orphan sweep: a later deletion is noticed
         # Stored APScheduler jobs whose Job row is gone.
-        live_ids = Job.objects.annotate(sid=Cast("id", CharField())).values("sid")
-        orphans = DjangoJob.objects.exclude(id__in=live_ids)
-        removed = orphans.count()
-        orphans.delete()
+        removed = self._remove_orphans()
+        stored = set(DjangoJob.objects.values_list("id", flat=True))
         since = (state.synced_until - OVERLAP) if state.synced_until else None
+        # Which jobs need work, decided in the database: converting 100,000 timestamps in
+        # Python would cost seconds of start-up.
+        self._seen.update(Job.objects.changed_since(cursor - OVERLAP).values_list("pk", "updated_at"))
+        missing = [pk for pk in Job.objects.filter(paused=False).values_list("pk", flat=True) if str(pk) not in stored]
+        changed = [] if since is None else list(Job.objects.changed_since(since).values_list("pk", flat=True))
+        everything = since is None and not stored
+        needed = sorted(set(missing) | set(changed)) if not everything else missing
+        if since is None and stored:
+            needed = sorted(set(needed) | {int(pk) for pk in stored if pk.isdigit()})
         applied = 0
-        pending: list[DjangoJob] = []
-        queryset = Job.objects.prefetch_related("triggers__calendar").order_by("pk")
-        for job in queryset.iterator(chunk_size=BATCH):
-            if str(job.pk) in stored and since is not None and job.updated_at <= since:
-                continue  # unchanged since the last sync: the stored job is right
-            if str(job.pk) in stored:
-                self.apply(job, now=now)
-                applied += 1
-                continue
-            row = self._new_row(job, now)
-            if row is not None:
-                pending.append(row)
-            applied += 1
+        pending: list[tuple] = []
+        calendars = Calendar.objects.in_bulk()
+        for start in range(0, len(needed), BATCH):
+            chunk = needed[start : start + BATCH]
+            applied += len(chunk)
+            fallback = [pk for pk in chunk if str(pk) in stored]
+            jobs = [row for row in Job.objects.filter(pk__in=chunk).values_list(*_JOB_COLUMNS, named=True)
+                    if str(row.pk) not in stored]
+            specs = self._specs(chunk, {row.pk: row.start_at for row in jobs}, calendars)
+            for row in jobs:
+                if row.next_run_at is None or row.pk not in specs or row.task not in registry or row.import_error:
+                    fallback.append(row.pk)  # the slow path knows every case
+                    continue
+                if not row.paused:
+                    pending.append(self._state_row(row, specs[row.pk]))
+            for job in Job.objects.filter(pk__in=fallback).prefetch_related("triggers__calendar"):
+                if str(job.pk) in stored:
+                    self.apply(job, now=now)
+                else:
+                    state = self._new_row(job, now)
+                    if state is not None:
+                        pending.append(state)
             if len(pending) >= BATCH:
                 self._write(pending)
         self._write(pending)
@@ -137,28 +216,53 @@ class Sync:
         logger.info("full sync: %d job(s) applied, %d stale stored job(s) removed", applied, removed)
         return applied
 
-    def _new_row(self, job: Job, now: datetime) -> DjangoJob | None:
+    def _new_row(self, job: Job, now: datetime) -> tuple | None:
         problem = _why_not_schedulable(job)
         if problem != job.import_error:
             Job.objects.filter(pk=job.pk).update(import_error=problem)
         if job.paused or problem:
             return None
-        next_run = job.next_run_at if job.next_run_at and job.next_run_at > now else job.next_run(after=now)
+        # A job new to the store keeps the run time planned when it was saved, even if that
+        # passed while no scheduler ran: the misfire and catch-up policy decides what to do.
+        next_run = job.next_run_at or job.next_run(after=now)
         if next_run is None:
             return None
         if next_run != job.next_run_at:
             Job.objects.filter(pk=job.pk).update(next_run_at=next_run)
-        apjob = BoundedJob(
-            self.scheduler, id=str(job.pk), func=fire, args=(), kwargs={}, name=job.name,
-            trigger=trigger_for(job), executor="default", misfire_grace_time=None, coalesce=False,
-            max_instances=1_000_000, next_run_time=next_run,
-        )
-        store = self.scheduler._lookup_jobstore(self.alias)
-        return DjangoJob(id=apjob.id, next_run_time=next_run, job_state=pickle.dumps(apjob.__getstate__(), store.pickle_protocol))
+            job.next_run_at = next_run
+        return self._state_row(job, job.trigger_specs())
+
+    def _state_row(self, job, specs: list) -> tuple:
+        """(id, next_run_time, pickled state) for DjangoJob. The state is what APScheduler's
+        Job.__getstate__ would produce, built directly: the Job constructor's callable
+        inspection costs more than everything else here."""
+        trigger = TemporaTrigger(specs, job.timezone, job.start_at, job.end_at)
+        state = {
+            "version": 1, "id": str(job.pk), "func": _FIRE_REF, "trigger": trigger, "executor": "default",
+            "args": (), "kwargs": {}, "name": job.name, "misfire_grace_time": None, "coalesce": False,
+            "max_instances": 1_000_000, "next_run_time": job.next_run_at,
+        }
+        return (str(job.pk), job.next_run_at, pickle.dumps(state, self._protocol))
 
     @staticmethod
-    def _write(rows: list[DjangoJob]) -> None:
+    def _specs(job_ids: list[int], starts: dict[int, datetime | None], calendars: dict) -> dict[int, list]:
+        """TriggerSpecs per job from trigger columns (no model instances)."""
+        specs: dict[int, list] = {}
+        rows = Trigger.objects.filter(job_id__in=job_ids).order_by("pk").values_list(*_TRIGGER_COLUMNS, named=True)
+        for row in rows:
+            if row.job_id not in starts:
+                continue
+            calendar = calendars.get(row.calendar_id)
+            specs.setdefault(row.job_id, []).append(trigger_spec(row, job_start_at=starts[row.job_id], calendar=calendar))
+        return specs
+
+    @property
+    def _protocol(self) -> int:
+        return self.scheduler._lookup_jobstore(self.alias).pickle_protocol
+
+    @staticmethod
+    def _write(rows: list[tuple]) -> None:
         if rows:
             with transaction.atomic():
-                DjangoJob.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+                insert_ignore_many(DjangoJob, ["id", "next_run_time", "job_state"], rows)
             rows.clear()
