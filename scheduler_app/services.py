@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from scheduler_app import triggers
-from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger
+from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerState, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
         job.full_clean()
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    if not errors:
+        _check_task_arguments(job, errors)
     rows: list[Trigger] | None = None
     if trigger_definitions is not None:
         try:
@@ -122,12 +125,50 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     job.updated_at = now
     job.save()
     if rows is not None:
-        job.triggers.all().delete()
-        for row in rows:
-            row.job = job
-        Trigger.objects.bulk_create(rows)
+        _replace_triggers(job, rows)
     _refresh_next_run(job, now)
     return job
+
+
+def _check_task_arguments(job: Job, errors: dict[str, list[str]]) -> None:
+    """Args and kwargs must fit the task's signature: found at save time, not at 3 a.m."""
+    from scheduler_app.registry import registry
+
+    if job.task not in registry:
+        return
+    try:
+        registry.get(job.task).check_arguments(job.args, job.kwargs)
+    except TypeError as exc:
+        errors.setdefault("kwargs", []).append(f"The arguments do not fit the task {job.task!r}: {exc}.")
+
+
+def _trigger_key(trigger: Trigger) -> tuple:
+    return (
+        trigger.kind, trigger.cron_expression, trigger.interval_seconds, trigger.run_at, trigger.preset,
+        trigger.jitter_seconds, trigger.calendar_id,
+    )
+
+
+def _replace_triggers(job: Job, rows: list[Trigger]) -> None:
+    """Make the job's triggers `rows`, keeping existing rows whose definition is unchanged:
+    they keep their id (history links to it) and their creation time (an interval's anchor)."""
+    unused: dict[tuple, list[Trigger]] = {}
+    for existing in job.triggers.all():
+        unused.setdefault(_trigger_key(existing), []).append(existing)
+    new = []
+    for row in rows:
+        same = unused.get(_trigger_key(row))
+        if same:
+            same.pop()
+        else:
+            row.job = job
+            new.append(row)
+    stale = [t.pk for group in unused.values() for t in group]
+    if stale:
+        Trigger.objects.filter(pk__in=stale).delete()
+    Trigger.objects.bulk_create(new)
+    if hasattr(job, "_prefetched_objects_cache"):
+        job._prefetched_objects_cache.pop("triggers", None)
 
 
 def _refresh_next_run(job: Job, now: datetime) -> None:
@@ -174,7 +215,13 @@ def job_update(
 
 @transaction.atomic
 def job_delete(*, job: Job, now: datetime | None = None) -> None:
-    """Delete a job. Its history stays (executions keep the job's name); pending runs are cancelled."""
+    """Delete a job. Its history stays (executions keep the job's name); pending runs are cancelled.
+
+    A code-defined job is refused: the next start would define it again. Remove it from the
+    code, or pause it.
+    """
+    if job.code_defined:
+        raise ServiceError({"code_defined": "This job is defined in code: remove it there, or pause it."})
     now = _now(now)
     _cancel_pending(Execution.objects.filter(job=job), now)
     name = job.name
@@ -272,9 +319,12 @@ def group_resume(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime
 
 @transaction.atomic
 def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
-    """Delete every job in the group (their history stays); answers how many."""
+    """Delete every job in the group (their history stays); answers how many.
+
+    Code-defined jobs are left alone (the next start would define them again).
+    """
     now = _now(now)
-    doomed = (jobs if jobs is not None else Job.objects.all()).in_group(group)
+    doomed = (jobs if jobs is not None else Job.objects.all()).in_group(group).exclude(code_defined=True)
     _cancel_pending(Execution.objects.filter(job__in=doomed), now)
     count = doomed.count()
     doomed.delete()
@@ -511,3 +561,47 @@ def _code_job_differs(job: Job, fields: dict[str, Any], trigger: dict) -> bool:
         return row.run_at != triggers.compile_trigger(trigger, job.zone, timezone.now())["run_at"]
     compiled = triggers.compile_trigger(trigger, job.zone, timezone.now())
     return any(getattr(row, key) != compiled[key] for key in ("kind", "cron_expression", "interval_seconds", "preset"))
+
+
+# API tokens -----------------------------------------------------------------------------
+
+# A token's last use is written at most this often: a busy client would otherwise turn
+# every read into a write.
+TOKEN_TOUCH_SECONDS = 60
+
+
+@transaction.atomic
+def token_create(*, user, name: str, now: datetime | None = None) -> tuple[ApiToken, str]:
+    """Create an API token for `user`; answers the row and the plaintext key.
+
+    The key is returned here once and never stored: only its SHA-256 is.
+    `token, key = token_create(user=alice, name="ci-deploy")` → key "tmp_3fA9c2…".
+    """
+    now = _now(now)
+    key = ApiToken.KEY_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user, name=name.strip() if isinstance(name, str) else name,
+        key_hash=ApiToken.hash_key(key), prefix=key[: len(ApiToken.KEY_PREFIX) + 6], created_at=now,
+    )
+    token.full_clean()
+    token.save()
+    logger.info("API token created: %s for %s", token.prefix, user)
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, now: datetime | None = None) -> ApiToken:
+    """Revoke a token; it stops working at once. Revoking twice keeps the first time."""
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=_now(now))
+    token.refresh_from_db()
+    logger.info("API token revoked: %s", token.prefix)
+    return token
+
+
+def token_mark_used(*, token: ApiToken, now: datetime | None = None) -> None:
+    """Record that a token was used, at most once per TOKEN_TOUCH_SECONDS (one conditional UPDATE)."""
+    now = _now(now)
+    stale = now - timedelta(seconds=TOKEN_TOUCH_SECONDS)
+    ApiToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
+    ).update(last_used_at=now)

@@ -910,3 +910,35 @@ def test_the_database_allows_two_manual_runs_at_the_same_instant(make_job, now):
     services.job_run_now(job=job, now=now)
     services.job_run_now(job=job, now=now)
     assert Execution.objects.filter(job=job, scheduled_for=now, attempt=1).count() == 2
+
+
+# Added with the trigger-preserving save and the argument check ---------------------------
+
+
+def test_it_keeps_unchanged_triggers_and_their_ids_on_update(make_job, now):
+    job = make_job(triggers=[{"kind": "interval", "interval_seconds": 60}, {"kind": "daily", "at": "09:00"}])
+    interval = job.triggers.get(kind="interval")
+    services.job_update(
+        job=job, now=now + timedelta(hours=1),
+        triggers=[{"kind": "interval", "interval_seconds": 60}, {"kind": "daily", "at": "10:00"}],
+    )
+    kept = job.triggers.get(kind="interval")
+    assert kept.pk == interval.pk and kept.created_at == interval.created_at
+    assert job.triggers.get(kind="cron").cron_expression == "0 10 * * *"
+
+
+def test_it_refuses_arguments_that_do_not_fit_the_task(make_job):
+    with pytest.raises(ValidationError) as raised:
+        make_job(task="tempora.sample_job", kwargs={"no_such_parameter": 1})
+    assert "kwargs" in raised.value.message_dict
+    assert "no_such_parameter" in raised.value.message_dict["kwargs"][0]
+
+
+def test_it_refuses_to_delete_a_code_defined_job(make_job):
+    job = make_job()
+    Job.objects.filter(pk=job.pk).update(code_defined=True)
+    job.refresh_from_db()
+    with pytest.raises(ValidationError) as raised:
+        services.job_delete(job=job)
+    assert "code_defined" in raised.value.message_dict
+    assert Job.objects.filter(pk=job.pk).exists()
