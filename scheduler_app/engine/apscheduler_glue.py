@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.job import Job as APJob
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_PAUSED
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.blocking import TIMEOUT_MAX
 from apscheduler.triggers.base import BaseTrigger
 from django.db import DatabaseError, close_old_connections, connection, transaction
@@ -186,8 +186,8 @@ class TemporaScheduler(BackgroundScheduler):
         self.last_pass_seconds = 0.0
 
     def _process_jobs(self):
-        if self.state == STATE_PAUSED:
-            return None
+        if self.state != STATE_RUNNING:
+            return None  # paused, or shut down (a step-down or SIGTERM): record nothing more
         close_old_connections()
         store = self._lookup_jobstore("default")
         executor = self._lookup_executor("default")

@@ -212,7 +212,11 @@ def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -
 
 
 def claim(execution: Execution, *, node: str, now: datetime) -> bool:
-    """Take a waiting row (manual run, retry, queued behind a running one) for this node."""
+    """Take a waiting row (manual run, retry, queued behind a running one) for this node.
+
+    A Celery job's row names no node: the worker that claims it writes its own name.
+    """
+    worker = "" if execution.job and execution.job.executor == "celery" else node
     return bool(
-        Execution.objects.filter(pk=execution.pk, status="scheduled").update(status="queued", queued_at=now, worker=node)
+        Execution.objects.filter(pk=execution.pk, status="scheduled").update(status="queued", queued_at=now, worker=worker)
     )

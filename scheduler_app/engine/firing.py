@@ -39,6 +39,7 @@ class TemporaExecutor(BaseExecutor):
         self._fires: list[tuple[object, list[datetime]]] = []
         self._ready: list[tuple[RunRequest, str]] = []
         self.exhausted: list[int] = []
+        self.jobs = JobCache()
 
     def submit_job(self, job, run_times) -> None:
         self._fires.append((job, list(run_times)))
@@ -52,7 +53,7 @@ class TemporaExecutor(BaseExecutor):
         if fires:
             ready, exhausted = record_fires(
                 fires, now=now or datetime.now(UTC), dispatcher=self.dispatcher, node=self.node,
-                paused=self.is_paused(),
+                paused=self.is_paused(), jobs=self.jobs,
             )
             self._ready.extend(ready)
             self.exhausted.extend(exhausted)
@@ -118,12 +119,11 @@ class JobCache:
         return {pk: self._jobs[pk] for pk in stamps if pk in self._jobs}
 
 
-JOBS = JobCache()
 
-
-def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool):
+def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool,
+                 jobs: JobCache | None = None):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
-    jobs = JOBS.load([int(apjob.id) for apjob, _ in fires])
+    jobs = (jobs or JobCache()).load([int(apjob.id) for apjob, _ in fires])
     elsewhere = _celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
     waiting = _waiting([job for job in jobs.values() if job.overlap_policy == "queue_one"])
     rows: list[NewRow] = []
@@ -145,6 +145,9 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
         plan = policies.plan_occurrences(
             run_times, now=now, grace_seconds=job.misfire_grace_time, catch_up=job.catch_up
         )
+        # Only a run from before this pass can make the overlap policy skip one: several runs
+        # due in one pass (catch-up, a backlog within the grace time) queue behind each other.
+        busy_before = dispatcher.in_flight(job.pk) + elsewhere.get(job.pk, 0) > 0
         for occurrence in plan:
             if occurrence.outcome == "missed":
                 rows.append(_missed(job, occurrence.scheduled_for, now))
@@ -156,6 +159,8 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
                 job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
                 elsewhere=elsewhere.get(job.pk, 0), waiting=waiting.get(job.pk, 0),
             )
+            if decision == "skip" and (occurrence.outcome == "catch_up" or not busy_before):
+                decision = "wait"
             if decision == "wait":
                 waiting[job.pk] = waiting.get(job.pk, 0) + 1
             rows.append(_occurrence(job, occurrence, decision, now, node))
@@ -195,8 +200,8 @@ def _occurrence(job: Job, occurrence: policies.Occurrence, decision: str, now: d
     status = _STATUS_FOR[decision]
     reason = Execution.Reason.CATCH_UP if occurrence.outcome == "catch_up" else Execution.Reason.SCHEDULE
     row = NewRow(job, occurrence.scheduled_for, status, reason, now, decision=decision)
-    if status == "queued":
-        row.worker = node
+    if status == "queued" and job.executor == Job.Executor.THREAD:
+        row.worker = node  # recovery marks this node's thread runs lost if it dies; Celery's are the broker's
     elif status == "skipped":
         row.error = f"Skipped: the previous run is still going (overlap policy '{job.overlap_policy}')."
     return row

@@ -204,13 +204,9 @@ class Engine:
             if job.paused and row.reason != Execution.Reason.MANUAL:
                 continue  # a paused job's retries and queued runs wait for it to resume
             decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances)
-            if decision == "wait":
-                continue
-            if decision == "skip":
-                Execution.objects.filter(pk=row.pk, status="scheduled").update(
-                    status="skipped", finished_at=now,
-                    error=f"Skipped: the previous run is still going (overlap policy '{job.overlap_policy}').",
-                )
+            if decision in ("wait", "skip"):
+                # A row waiting in the database (run now, a retry, a run queued behind another)
+                # waits for the job's runs in flight to finish; it is never dropped here.
                 continue
             if claim(row, node=self.node.name, now=now):
                 self.dispatcher.launch([(RunRequest.for_execution(row), decision)])

@@ -146,7 +146,11 @@ class Sync:
         trigger = trigger_for(job)
         existing = self.scheduler.get_job(str(job.pk), self.alias)
         if existing is not None and existing.trigger.__getstate__() == trigger.__getstate__():
-            return  # same schedule: keep the planned run time (a due occurrence is not skipped)
+            # Same schedule: keep the planned run time (a due occurrence is not skipped), and
+            # show that one, not the one the service computed from "now".
+            if existing.next_run_time != job.next_run_at:
+                Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
+            return
         self.scheduler.add_job(
             fire, trigger=trigger, id=str(job.pk), name=job.name, jobstore=self.alias, executor="default",
             replace_existing=True, next_run_time=next_run, misfire_grace_time=None, coalesce=False,
@@ -204,9 +208,10 @@ class Sync:
                 if str(job.pk) in stored:
                     self.apply(job, now=now)
                 else:
-                    state = self._new_row(job, now)
-                    if state is not None:
-                        pending.append(state)
+                    # `new`, not `state`: that name holds the SchedulerState row used below.
+                    new = self._new_row(job, now)
+                    if new is not None:
+                        pending.append(new)
             if len(pending) >= BATCH:
                 self._write(pending)
         self._write(pending)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
 
 from scheduler_app.engine.sql import add_to_counters, update_many
 from scheduler_app.models import Execution, Job
@@ -92,8 +92,14 @@ class Writer:
                 with transaction.atomic():
                     apply_outcomes(batch)
                 break
+            except (DataError, IntegrityError) as exc:
+                # The database refuses some value in the batch: it will refuse it forever, so
+                # write the outcomes one by one and give up only on the one it refuses.
+                logger.error("a batch of %d run outcomes was refused (%s); writing them one by one", len(batch), exc)
+                self._write_each(batch)
+                break
             except DatabaseError as exc:
-                # Never drop an outcome: wait for the database and try the same batch again.
+                # The database is away: never drop an outcome; wait and try the same batch again.
                 logger.error("writing %d run outcomes failed (%s); retrying in %.1fs", len(batch), exc, delay)
                 try:
                     connection.close()
@@ -108,6 +114,16 @@ class Writer:
                     outcome.after()
                 except Exception:
                     logger.exception("after-write hook failed for execution %s", outcome.execution_id)
+
+
+    @staticmethod
+    def _write_each(batch: list[Outcome]) -> None:
+        for outcome in batch:
+            try:
+                with transaction.atomic():
+                    apply_outcomes([outcome])
+            except (DataError, IntegrityError):
+                logger.exception("the outcome of execution %s could not be written; it is dropped", outcome.execution_id)
 
 
 def apply_outcomes(batch: list[Outcome]) -> None:

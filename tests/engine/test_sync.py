@@ -1,0 +1,213 @@
+"""Keeping APScheduler's job store in step with the Job rows, against a real (paused) scheduler."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pytest
+from django_apscheduler.models import DjangoJob
+
+from scheduler_app import services
+from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
+from scheduler_app.engine.firing import TemporaExecutor
+from scheduler_app.engine.sync import Sync
+from scheduler_app.models import Job
+from scheduler_app.registry import registry
+
+pytestmark = pytest.mark.django_db(transaction=True)
+EVERY_5_MINUTES = [{"kind": "cron", "cron_expression": "*/5 * * * *"}]
+HOURLY = [{"kind": "cron", "cron_expression": "0 * * * *"}]
+
+
+class StoreOnlyExecutor(TemporaExecutor):
+    """Our executor without the rows: it keeps what a pass hands it. Sync needs only the store."""
+
+    def __init__(self) -> None:
+        super().__init__(dispatcher=None, node="host:1:sync-test", is_paused=lambda: False)
+        self.passes: list[list] = []
+
+    def flush(self, now=None) -> None:
+        fires, self._fires = self._fires, []
+        self.passes.append(fires)
+
+
+@pytest.fixture
+def executor():
+    return StoreOnlyExecutor()
+
+
+@pytest.fixture
+def scheduler(executor):
+    """A real TemporaScheduler on the test database, started paused: it stores jobs but never fires."""
+    scheduler = TemporaScheduler(
+        jobstores={"default": TemporaJobStore()}, executors={"default": executor}, timezone=UTC,
+        job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1_000_000},
+    )
+    scheduler.start(paused=True)
+    yield scheduler
+    if scheduler.running:
+        scheduler.shutdown(wait=False)  # joins its thread: no database work left for the flush to race
+
+
+@pytest.fixture
+def sync(scheduler):
+    return Sync(scheduler)
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def stored() -> dict[int, object]:
+    """The store's planned next run per job id."""
+    return {int(pk): at for pk, at in DjangoJob.objects.values_list("id", "next_run_time")}
+
+
+# Full reconcile ---------------------------------------------------------------------
+
+
+def test_it_stores_a_job_for_each_active_job(sync, make_job, now):
+    first, second = make_job(), make_job()
+    sync.full(now=now)
+    assert set(stored()) == {first.pk, second.pk}
+
+
+def test_it_plans_each_stored_job_at_its_next_run(sync, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now + minutes(1))
+    assert stored()[job.pk] == now + minutes(5)
+
+
+def test_it_stores_no_job_for_a_paused_job(sync, make_job, now):
+    make_job(paused=True)
+    sync.full(now=now)
+    assert stored() == {}
+
+
+def test_it_flags_a_job_whose_task_is_not_registered_and_keeps_it(sync, make_job, now):
+    job = make_job()
+    Job.objects.filter(pk=job.pk).update(task="billing.gone_task")
+    sync.full(now=now)
+    job.refresh_from_db()
+    assert job.import_error == (
+        "The task 'billing.gone_task' cannot be imported: it is not registered in this deployment."
+    )
+    assert stored() == {}
+
+
+def test_it_clears_the_flag_once_the_task_is_registered_again(sync, make_job, now):
+    job = make_job(task="engine_tests.add", args=[1, 2])
+    Job.objects.filter(pk=job.pk).update(task="engine_tests.later")
+    sync.full(now=now)
+    registry.register(lambda: None, name="engine_tests.later")
+    try:
+        Job.objects.filter(pk=job.pk).update(updated_at=now + minutes(1))
+        sync.changed(now=now + minutes(1))
+    finally:
+        registry.unregister("engine_tests.later")
+    job.refresh_from_db()
+    assert job.import_error == ""
+    assert job.pk in stored()
+
+
+def test_it_removes_a_stored_job_whose_job_row_is_gone(sync, make_job, now):
+    job = make_job()
+    sync.full(now=now)
+    Job.objects.filter(pk=job.pk).delete()
+    sync.full(now=now + minutes(1))
+    assert stored() == {}
+
+
+# Incremental ------------------------------------------------------------------------
+
+
+def test_it_picks_up_a_job_created_after_the_full_sync(sync, make_job, now):
+    sync.full(now=now)
+    job = make_job(now=now + minutes(1))
+    assert sync.changed(now=now + minutes(1)) == 1
+    assert job.pk in stored()
+
+
+def test_it_applies_nothing_when_nothing_changed(sync, make_job, now):
+    make_job()
+    sync.full(now=now)
+    assert sync.changed(now=now + minutes(1)) == 0
+
+
+def test_it_applies_a_change_only_once(sync, make_job, now):
+    job = make_job()
+    sync.full(now=now)
+    services.job_update(job=job, description="edited", now=now + minutes(1))
+    assert sync.changed(now=now + minutes(1)) == 1
+    assert sync.changed(now=now + minutes(1)) == 0
+
+
+def test_it_re_plans_a_job_whose_schedule_was_edited(sync, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    services.job_update(job=job, triggers=HOURLY, now=now + minutes(1))
+    sync.changed(now=now + minutes(1))
+    assert stored()[job.pk] == now + minutes(60)
+
+
+def test_it_keeps_the_planned_run_when_an_edit_keeps_the_schedule(sync, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    assert stored()[job.pk] == now + minutes(5)
+    # Edited just after the 12:05 run came due, before it fired: that run must not be skipped.
+    services.job_update(job=job, description="new words", now=now + minutes(5.5))
+    sync.changed(now=now + minutes(5.5))
+    assert stored()[job.pk] == now + minutes(5)
+
+
+def test_it_unschedules_a_paused_job(sync, make_job, now):
+    job = make_job()
+    sync.full(now=now)
+    services.job_pause(job=job, now=now + minutes(1))
+    sync.changed(now=now + minutes(1))
+    assert stored() == {}
+    job.refresh_from_db()
+    assert job.next_run_at is None
+
+
+def test_it_schedules_a_resumed_job_from_the_time_it_resumed(sync, make_job, now):
+    job = make_job(paused=True, triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    services.job_resume(job=job, now=now + minutes(31))
+    sync.changed(now=now + minutes(31))
+    assert stored() == {job.pk: now + minutes(35)}
+
+
+def test_it_unschedules_a_deleted_job(sync, make_job, now):
+    job, other = make_job(), make_job()
+    sync.full(now=now)
+    services.job_delete(job=job, now=now + minutes(1))
+    sync.changed(now=now + minutes(1))
+    assert set(stored()) == {other.pk}
+
+
+def test_it_sees_a_bulk_update_that_stamps_updated_at(sync, make_job, now):
+    jobs = [make_job(), make_job()]
+    sync.full(now=now)
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(paused=True, updated_at=now + minutes(1))
+    assert sync.changed(now=now + minutes(1)) == 2
+    assert stored() == {}
+
+
+def test_it_unschedules_a_job_deleted_while_another_was_created(sync, make_job, now):
+    job = make_job()
+    sync.full(now=now)
+    services.job_delete(job=job, now=now + minutes(1))
+    created = make_job(now=now + minutes(1))
+    sync.changed(now=now + minutes(1))
+    assert set(stored()) == {created.pk}
+
+
+# The scheduler itself ---------------------------------------------------------------
+
+
+def test_it_runs_no_scheduling_pass_after_shutdown(scheduler, executor, sync, make_job, now):
+    make_job()
+    sync.full(now=now)  # planned in the past: due at once
+    scheduler.shutdown(wait=False)  # returns once its thread has ended
+    assert executor.passes == []
