@@ -30,6 +30,7 @@ from django_apscheduler.jobstores import DjangoJobStore
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app import triggers
+from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.sql import update_many
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class TemporaScheduler(BackgroundScheduler):
         now = datetime.now(UTC)
         horizon = now + self.LOOKAHEAD
         try:
-            with self._jobstores_lock, transaction.atomic():
+            with self._jobstores_lock, writing(), transaction.atomic():
                 store.begin_pass()
                 finished = []  # no more fire times (a one-off ran, the window ended): the Job row stays
                 for job in store.get_due_jobs(horizon):

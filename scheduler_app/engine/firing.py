@@ -27,7 +27,7 @@ from scheduler_app.engine.sql import insert_many, update_many
 from scheduler_app.models import Execution, Job
 
 logger = logging.getLogger(__name__)
-_STATUS_FOR = {"start": "queued", "replace": "queued", "wait": "scheduled", "skip": "skipped"}
+_STATUS_FOR = {"start": "queued", "replace": "queued", "follow": "queued", "wait": "scheduled", "skip": "skipped"}
 
 
 class TemporaExecutor(BaseExecutor):
@@ -148,6 +148,7 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
         # Only a run from before this pass can make the overlap policy skip one: several runs
         # due in one pass (catch-up, a backlog within the grace time) queue behind each other.
         busy_before = dispatcher.in_flight(job.pk) + elsewhere.get(job.pk, 0) > 0
+        head = None  # the decision for this job's first run in this pass
         for occurrence in plan:
             if occurrence.outcome == "missed":
                 rows.append(_missed(job, occurrence.scheduled_for, now))
@@ -155,12 +156,19 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
             if runs_left is not None and runs_left <= 0:
                 exhausted.append(job.pk)
                 break
-            decision = dispatcher.admit(
-                job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
-                elsewhere=elsewhere.get(job.pk, 0), waiting=waiting.get(job.pk, 0),
-            )
-            if decision == "skip" and (occurrence.outcome == "catch_up" or not busy_before):
-                decision = "wait"
+            if head in ("start", "replace", "follow") and job.executor == Job.Executor.THREAD:
+                # More runs of this job due in this pass (a backlog, catch-up): they follow
+                # the first in the same worker, one after another, never skipped.
+                decision = "follow"
+                dispatcher.reserve(job.pk)
+            else:
+                decision = dispatcher.admit(
+                    job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
+                    elsewhere=elsewhere.get(job.pk, 0), waiting=waiting.get(job.pk, 0),
+                )
+                if decision == "skip" and (occurrence.outcome == "catch_up" or not busy_before):
+                    decision = "wait"  # due together with a run of this pass: queue, not skip
+            head = decision
             if decision == "wait":
                 waiting[job.pk] = waiting.get(job.pk, 0) + 1
             rows.append(_occurrence(job, occurrence, decision, now, node))
@@ -170,7 +178,7 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
     if gone:
         DjangoJob.objects.filter(id__in=gone).delete()
     for row in rows:
-        if row.pk is None and row.decision in ("start", "replace"):
+        if row.pk is None and row.decision in ("start", "replace", "follow"):
             dispatcher.unreserve(row.job.pk)
     update_many(Job, ["next_run_at"], next_runs)
     ready = [

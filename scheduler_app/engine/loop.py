@@ -21,6 +21,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from scheduler_app import services
 from scheduler_app.engine import capture, recovery, retention
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
+from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
 from scheduler_app.engine.firing import TemporaExecutor
 from scheduler_app.engine.lease import Lease, register
@@ -108,7 +109,8 @@ class Engine:
 
     def step(self, now: datetime) -> None:
         if self._beat.due():
-            self.lease.beat(now=now)
+            with writing():  # a starved heartbeat would lose the lease
+                self.lease.beat(now=now)
         leader = self.lease.is_leader(now)
         # Two columns, not the model: this runs twice a second on an idle scheduler.
         paused, shutdown_requested_at = SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).values_list(
@@ -124,18 +126,25 @@ class Engine:
             self._stand_by()
         if not leader:
             return
-        self.sync.changed(now=now)
-        self._finish_exhausted(now)
+        # The job-store lock first, then the write turn: the scheduling pass takes them in that
+        # order, and the sync's get_job/add_job need the store lock. Taken the other way round
+        # (writing() alone here) the two threads deadlocked when a job changed just as a pass
+        # began: nothing fired again and the loop hung (tests/process caught it).
+        with self.scheduler._jobstores_lock, writing():
+            self.sync.changed(now=now)
+            self._finish_exhausted(now)
         if not self.paused:
             self.start_waiting(now)
         self._check_cancellations()
         if self._recover.due():
-            recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
+            with writing():
+                recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
         if self._prune.due():
-            retention.prune(
-                now=now, days=services.scheduler_setting("history_days"),
-                per_job=services.scheduler_setting("history_per_job"),
-            )
+            with writing():
+                retention.prune(
+                    now=now, days=services.scheduler_setting("history_days"),
+                    per_job=services.scheduler_setting("history_per_job"),
+                )
         if self._reconcile.due() and self.sync.cursor is not None:
             self.sync.full(now=now)
 
@@ -208,7 +217,9 @@ class Engine:
                 # A row waiting in the database (run now, a retry, a run queued behind another)
                 # waits for the job's runs in flight to finish; it is never dropped here.
                 continue
-            if claim(row, node=self.node.name, now=now):
+            with writing():
+                claimed = claim(row, node=self.node.name, now=now)
+            if claimed:
                 self.dispatcher.launch([(RunRequest.for_execution(row), decision)])
                 started += 1
             else:

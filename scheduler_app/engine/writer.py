@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
 
+from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.sql import add_to_counters, update_many
 from scheduler_app.models import Execution, Job
 
@@ -89,7 +90,7 @@ class Writer:
         while True:
             close_old_connections()
             try:
-                with transaction.atomic():
+                with writing(), transaction.atomic():
                     apply_outcomes(batch)
                 break
             except (DataError, IntegrityError) as exc:
@@ -120,7 +121,7 @@ class Writer:
     def _write_each(batch: list[Outcome]) -> None:
         for outcome in batch:
             try:
-                with transaction.atomic():
+                with writing(), transaction.atomic():
                     apply_outcomes([outcome])
             except (DataError, IntegrityError):
                 logger.exception("the outcome of execution %s could not be written; it is dropped", outcome.execution_id)
