@@ -45,6 +45,8 @@ class TaskInfo:
     func: Callable[..., Any]
     description: str
     parameters: tuple[Parameter, ...]
+    # Templates call callables they look up: rendering a task must never run it.
+    do_not_call_in_templates = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
@@ -332,9 +334,18 @@ schedule = _ScheduleEntry()
 
 
 def autodiscover() -> None:
-    """Import every installed app's jobs.py (and our built-in tasks) so their tasks register."""
+    """Import every installed app's jobs.py (and our built-in tasks) so their tasks register.
+
+    Then the modules named in settings.TEMPORA_TASK_MODULES, e.g. a module of tasks that is
+    not an app's jobs.py. A name that cannot be imported stops start-up with its ImportError.
+    """
+    from importlib import import_module
+
+    from django.conf import settings
     from django.utils.module_loading import autodiscover_modules
 
     import scheduler_app.builtin_tasks  # noqa: F401  (registers the built-ins)
 
     autodiscover_modules("jobs")
+    for module in getattr(settings, "TEMPORA_TASK_MODULES", ()):
+        import_module(module)

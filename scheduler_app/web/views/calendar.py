@@ -1,0 +1,178 @@
+"""The month grid of upcoming runs across jobs, one day's runs, and the exclusion calendars."""
+
+from __future__ import annotations
+
+import calendar as pycalendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from scheduler_app import services
+from scheduler_app.models import Calendar, Job
+from scheduler_app.web import base
+from scheduler_app.web.forms import CalendarForm
+from scheduler_app.web.views.job_edit import usable_calendars
+
+RUNS_PER_JOB = 600  # a job firing more often than this in the month shows as "frequent"
+MAX_JOBS = 300
+
+
+@dataclass
+class Day:
+    day: date
+    in_month: bool
+    past: bool
+    today: bool
+    runs: dict[int, int] = field(default_factory=dict)  # job id → runs that day
+    frequent: set[int] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        return sum(self.runs.values())
+
+
+def _month(value: str, today: date) -> date:
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except (ValueError, TypeError):
+        return today.replace(day=1)
+
+
+def _runs_between(jobs, start: datetime, end: datetime, per_job: int = RUNS_PER_JOB):
+    """(job, runs in [start, end), more than per_job?) for each active job."""
+    for job in jobs.filter(paused=False).prefetch_related("triggers__calendar")[:MAX_JOBS]:
+        runs = [run for run in job.next_runs(after=start - timedelta(microseconds=1), count=per_job) if run < end]
+        yield job, runs, len(runs) >= per_job
+
+
+@base.console_view
+def month(request: HttpRequest):
+    zone = base.viewer_zone(request)
+    now = timezone.now()
+    today = now.astimezone(zone).date()
+    first = _month(request.GET.get("month", ""), today)
+    last = first.replace(day=pycalendar.monthrange(first.year, first.month)[1])
+    start = max(now, datetime.combine(first, time(), zone))
+    end = datetime.combine(last + timedelta(days=1), time(), zone)
+    weeks = pycalendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
+    days = {d: Day(d, d.month == first.month, d < today, d == today) for week in weeks for d in week}
+    names: dict[int, Job] = {}
+    if end > now:
+        for job, runs, frequent in _runs_between(base.visible_jobs(request), start, end):
+            names[job.pk] = job
+            for run in runs:
+                cell = days.get(run.astimezone(zone).date())
+                if cell is not None:
+                    cell.runs[job.pk] = cell.runs.get(job.pk, 0) + 1
+                    if frequent:
+                        cell.frequent.add(job.pk)
+    grid = [[days[d] for d in week] for week in weeks]
+    for week in grid:
+        for cell in week:
+            cell.entries = sorted(((names[pk], n, pk in cell.frequent) for pk, n in cell.runs.items()),
+                                  key=lambda item: (-item[1], item[0].name))
+    previous = (first - timedelta(days=1)).replace(day=1)
+    following = last + timedelta(days=1)
+    calendars = usable_calendars(request).annotate(used=Count("triggers"))
+    context = {
+        "now": now, "zone": zone, "first": first, "grid": grid,
+        "weekdays": [pycalendar.day_abbr[i] for i in range(7)],
+        "previous": previous.strftime("%Y-%m"), "next": following.strftime("%Y-%m"),
+        "this_month": today.strftime("%Y-%m"),
+        "calendars": calendars,
+        "editable": {c.pk for c in calendars if _can_edit(request, c)},
+    }
+    return base.render_page(request, "calendar/month.html", context, fragments=["calendar-grid"])
+
+
+@base.console_view
+def day(request: HttpRequest, value: str):
+    zone = base.viewer_zone(request)
+    try:
+        chosen = date.fromisoformat(value)
+    except ValueError:
+        raise Http404("Not a date") from None
+    now = timezone.now()
+    start = max(now, datetime.combine(chosen, time(), zone))
+    end = datetime.combine(chosen + timedelta(days=1), time(), zone)
+    rows = []
+    if end > now:
+        for job, runs, frequent in _runs_between(base.visible_jobs(request), start, end, per_job=200):
+            if runs:
+                rows.append((job, runs, frequent))
+    rows.sort(key=lambda row: row[1][0])
+    context = {"now": now, "zone": zone, "day": chosen, "rows": rows, "past": end <= now}
+    return base.render_page(request, "calendar/day.html", context, fragments=["day-panel"])
+
+
+def _can_edit(request: HttpRequest, calendar: Calendar) -> bool:
+    return request.user.is_staff or calendar.owner_id == request.user.pk
+
+
+def _editable(request: HttpRequest, pk: int) -> Calendar:
+    calendars = Calendar.objects.all() if request.user.is_staff else Calendar.objects.filter(owner=request.user)
+    return get_object_or_404(calendars, pk=pk)
+
+
+def _calendar_form(request: HttpRequest, calendar: Calendar | None):
+    if request.method == "POST":
+        form = CalendarForm(request.POST)
+        if form.is_valid():
+            fields = form.cleaned_data
+            try:
+                if calendar is None:
+                    saved = services.calendar_create(owner=request.user, **fields)
+                else:
+                    saved = services.calendar_update(calendar=calendar, **fields)
+            except ValidationError as exc:
+                for key, messages in exc.message_dict.items():
+                    for message in messages:
+                        form.add_error(key if key in form.fields else None, message)
+            else:
+                return base.done(request, _("Saved calendar %(name)s.") % {"name": saved.name},
+                                 next_url=reverse("console:calendar"), redirect=True)
+        response = base.render_page(request, "calendar/form.html", {"form": form, "calendar": calendar},
+                                    fragments=["calendar-form"])
+        if request.htmx:
+            base.toast(response, _("Please correct the errors shown."), "error", changed=False)
+        return response
+    initial = {}
+    if calendar is not None:
+        initial = {"name": calendar.name, "description": calendar.description,
+                   "excluded_dates": "\n".join(calendar.excluded_dates),
+                   "business_days_only": calendar.business_days_only}
+    form = CalendarForm(initial=initial)
+    return base.render_page(request, "calendar/form.html", {"form": form, "calendar": calendar},
+                            fragments=["calendar-form"])
+
+
+@base.console_view
+def calendar_create(request: HttpRequest):
+    return _calendar_form(request, None)
+
+
+@base.console_view
+def calendar_edit(request: HttpRequest, pk: int):
+    return _calendar_form(request, _editable(request, pk))
+
+
+@base.console_view
+def calendar_delete(request: HttpRequest, pk: int):
+    calendar = _editable(request, pk)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return base.render_page(request, "calendar/confirm_delete.html", {"calendar": calendar})
+    name = calendar.name
+    try:
+        services.calendar_delete(calendar=calendar)
+    except ValidationError as exc:
+        return base.refused(request, exc, next_url=reverse("console:calendar"))
+    return base.done(request, _("Deleted calendar %(name)s.") % {"name": name},
+                     next_url=reverse("console:calendar"), redirect=True)

@@ -1,0 +1,31 @@
+"""The dashboard: counts, the scheduler's state, runs per hour, the next runs, the latest runs.
+
+The page's live part is one fragment (`#dashboard-live`) that polls every few seconds and
+refreshes at once after an action (`jobs-changed`).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from scheduler_app.web import base, stats
+
+
+@base.console_view
+def dashboard(request: HttpRequest):
+    now = timezone.now()
+    zone = base.viewer_zone(request)
+    jobs = base.visible_jobs(request)
+    executions = base.visible_executions(request)
+    bars = stats.runs_per_hour(executions, now, zone)
+    context = {
+        "now": now,
+        "totals": stats.totals(jobs, executions, now),
+        "scheduler": stats.scheduler_summary(now),
+        "bars": bars,
+        "bars_top": stats.scale(bars),
+        "upcoming": stats.upcoming(jobs, now),
+        "latest": executions.select_related("job").order_by("-created_at", "-id")[:10],
+    }
+    return base.render_page(request, "dashboard.html", context, fragments=["dashboard-live"])

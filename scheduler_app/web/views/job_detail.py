@@ -1,0 +1,103 @@
+"""One job: its definition, triggers in words, next runs, history, durations; and its actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scheduler_app import services
+from scheduler_app.models import Execution
+from scheduler_app.web import base, stats
+
+
+@base.console_view
+def job_detail(request: HttpRequest, pk: int):
+    job = base.get_job(request, pk)
+    now = timezone.now()
+    history = job.executions.all().order_by("-scheduled_for", "-id")
+    status = request.GET.get("status", "")
+    if status in Execution.Status.values:
+        history = history.filter(status=status)
+    bars, longest = stats.durations(job.executions.all())
+    rate, decided = stats.success_rate(job.executions.all())
+    trigger_rows = list(job.triggers.select_related("calendar"))
+    context = {
+        "now": now,
+        "job": job,
+        "task_info": base.task_view(job.task),
+        "trigger_rows": [(trigger, trigger.describe()) for trigger in trigger_rows],
+        "next_runs": job.next_runs(after=now, count=10),
+        "viewer_zone": base.viewer_zone(request),
+        "page": base.paginate(request, history, per_page=20),
+        "status": status,
+        "statuses": Execution.Status.choices,
+        "duration_bars": bars,
+        "duration_top": timedelta(seconds=longest),
+        "success_rate": rate,
+        "decided": decided,
+        "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
+    }
+    return base.render_page(request, "jobs/detail.html", context,
+                            fragments=["job-summary", "job-history", "job-next-runs"])
+
+
+def _job_action(request: HttpRequest, pk: int, action, message: str):
+    job = base.get_job(request, pk)
+    next_url = base.safe_next(request, reverse("console:job", args=[job.pk]))
+    try:
+        action(job)
+    except ValidationError as exc:
+        return base.refused(request, exc, next_url=next_url)
+    return base.done(request, message % {"name": job.name}, next_url=next_url)
+
+
+@require_POST
+@base.console_view
+def job_run(request: HttpRequest, pk: int):
+    return _job_action(request, pk, lambda job: services.job_run_now(job=job, user=request.user),
+                       _("Run requested for %(name)s; the scheduler starts it within a second or so."))
+
+
+@require_POST
+@base.console_view
+def job_pause(request: HttpRequest, pk: int):
+    return _job_action(request, pk, lambda job: services.job_pause(job=job), _("Paused %(name)s."))
+
+
+@require_POST
+@base.console_view
+def job_resume(request: HttpRequest, pk: int):
+    return _job_action(request, pk, lambda job: services.job_resume(job=job), _("Resumed %(name)s."))
+
+
+@base.console_view
+def job_delete(request: HttpRequest, pk: int):
+    """GET: the confirmation page (for use without JS). POST with confirm=yes: delete."""
+    job = base.get_job(request, pk)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        return base.render_page(request, "jobs/confirm_delete.html", {"job": job})
+    name = job.name
+    try:
+        services.job_delete(job=job)
+    except ValidationError as exc:
+        return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
+    return base.done(request, _("Deleted %(name)s; its history is kept.") % {"name": name},
+                     next_url=reverse("console:jobs"), redirect=True)
+
+
+@require_POST
+@base.console_view
+def job_duplicate(request: HttpRequest, pk: int):
+    job = base.get_job(request, pk)
+    try:
+        copy = services.job_duplicate(job=job, owner=request.user)
+    except ValidationError as exc:
+        return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
+    return base.done(request, _("Copied %(name)s as %(copy)s (paused until you resume it).") % {
+        "name": job.name, "copy": copy.name}, next_url=reverse("console:job-edit", args=[copy.pk]), redirect=True)

@@ -1,0 +1,139 @@
+"""The jobs table (filters, search, sorting, pages) and actions on a selection or a group."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from scheduler_app import services
+from scheduler_app.models import Execution
+from scheduler_app.registry import registry
+from scheduler_app.web import base
+
+SORTS = {"name", "group", "next_run_at", "last_run_at", "priority", "task"}
+STATUSES = {
+    "active": Q(paused=False),
+    "paused": Q(paused=True),
+    "failing": Q(last_status__in=list(Execution.FAILURES)),
+    "broken": ~Q(import_error=""),
+}
+ACTIONS = ("run", "pause", "resume", "delete")
+
+
+def filtered_jobs(request: HttpRequest):
+    jobs = base.visible_jobs(request)
+    params = request.GET
+    if params.get("group"):
+        jobs = jobs.in_group(params["group"])
+    if params.get("tag"):
+        jobs = jobs.with_tag(params["tag"])
+    if params.get("task"):
+        jobs = jobs.filter(task=params["task"])
+    if params.get("status") in STATUSES:
+        jobs = jobs.filter(STATUSES[params["status"]])
+    if params.get("q"):
+        q = params["q"].strip()
+        jobs = jobs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(task__icontains=q))
+    sort = params.get("sort", "name")
+    field = sort.lstrip("-")
+    if field in SORTS:
+        descending = sort.startswith("-")
+        # Jobs without a next (or last) run go last either way.
+        order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+        jobs = jobs.order_by(order, "name")
+    return jobs
+
+
+@base.console_view
+def job_list(request: HttpRequest):
+    jobs = filtered_jobs(request).prefetch_related("triggers__calendar")
+    page = base.paginate(request, jobs, per_page=25)
+    ids = [job.pk for job in page.object_list]
+    recent: dict[int, list] = {pk: [] for pk in ids}
+    for row in (
+        Execution.objects.filter(job_id__in=ids, status__in=list(Execution.FINISHED))
+        .order_by("job_id", "-scheduled_for", "-id")
+        .only("id", "job_id", "status", "scheduled_for", "finished_at")
+    ):
+        if len(recent[row.job_id]) < 5:
+            recent[row.job_id].append(row)
+    for job in page.object_list:
+        job.recent = list(reversed(recent[job.pk]))
+    visible = base.visible_jobs(request)
+    context = {
+        "now": timezone.now(),
+        "page": page,
+        "groups": visible.order_by("group").values_list("group", flat=True).distinct(),
+        "tasks": registry.names(),
+        "statuses": [("active", _("Active")), ("paused", _("Paused")), ("failing", _("Failing")),
+                     ("broken", _("Task missing"))],
+        "filters": request.GET,
+        "query": base.query_without(request, "page", "ids"),
+        "checked": request.GET.getlist("ids"),
+    }
+    return base.render_page(request, "jobs/list.html", context, fragments=["jobs-table"])
+
+
+def _apply(action: str, jobs, group: str, request: HttpRequest) -> int:
+    visible = base.visible_jobs(request)
+    if action == "pause":
+        return services.group_pause(group=group, jobs=visible) if group else services.jobs_pause(jobs=jobs)
+    if action == "resume":
+        return services.group_resume(group=group, jobs=visible) if group else services.jobs_resume(jobs=jobs)
+    if action == "delete" and group:
+        return services.group_cancel(group=group, jobs=visible)
+    count = 0
+    for job in jobs:
+        if action == "run":
+            services.job_run_now(job=job, user=request.user)
+        else:
+            services.job_delete(job=job)
+        count += 1
+    return count
+
+
+MESSAGES = {
+    "run": lambda n: ngettext("Run requested for %(n)d job.", "Run requested for %(n)d jobs.", n),
+    "pause": lambda n: ngettext("Paused %(n)d job.", "Paused %(n)d jobs.", n),
+    "resume": lambda n: ngettext("Resumed %(n)d job.", "Resumed %(n)d jobs.", n),
+    "delete": lambda n: ngettext("Deleted %(n)d job; its history is kept.", "Deleted %(n)d jobs; their history is kept.", n),
+}
+
+
+@require_POST
+@base.console_view
+def bulk(request: HttpRequest):
+    """Run, pause, resume or delete the ticked jobs, or every job of a group.
+
+    Deleting asks first: with JS a dialog (app.js) adds `confirm=yes`; without JS this view
+    answers a page listing what would be deleted, whose button posts `confirm=yes`.
+    """
+    next_url = base.safe_next(request, reverse("console:jobs"))
+    action = request.POST.get("action", "")
+    scope = request.POST.get("scope") or request.GET.get("scope")
+    group = request.POST.get("group", "").strip() if scope == "group" else ""
+    if action not in ACTIONS:
+        return base.refused(request, _("Choose an action."), next_url=next_url)
+    jobs = base.visible_jobs(request)
+    if group:
+        jobs = jobs.in_group(group)
+    else:
+        ids = [value for value in request.POST.getlist("ids") if value.isdigit()]
+        jobs = jobs.filter(pk__in=ids)
+    if not jobs.exists():
+        return base.refused(request, _("No job selected."), next_url=next_url)
+    if action == "delete" and request.POST.get("confirm") != "yes":
+        return base.render_page(request, "jobs/bulk_confirm.html", {
+            "jobs": jobs, "group": group, "action": action, "next": next_url,
+        })
+    try:
+        count = _apply(action, jobs, group, request)
+    except ValidationError as exc:
+        return base.refused(request, exc, next_url=next_url)
+    return base.done(request, MESSAGES[action](count) % {"n": count}, next_url=next_url)

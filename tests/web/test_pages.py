@@ -1,0 +1,142 @@
+"""Every console page answers the whole page, and the fragments it declares from the same URL."""
+
+from __future__ import annotations
+
+import pytest
+
+from scheduler_app import services
+from scheduler_app.models import Execution
+from tests.web.conftest import htmx
+
+
+def page_urls(job, execution):
+    return [
+        ("/", ["dashboard-live"]),
+        ("/jobs/", ["jobs-table"]),
+        ("/jobs/new/", ["job-form-area"]),
+        (f"/jobs/{job.pk}/", ["job-summary", "job-history", "job-next-runs"]),
+        (f"/jobs/{job.pk}/edit/", ["job-form-area"]),
+        ("/executions/", ["executions-table"]),
+        (f"/executions/{execution.pk}/", ["execution-summary"]),
+        ("/dead-letters/", ["dead-letters-table"]),
+        ("/calendar/", ["calendar-grid"]),
+        ("/calendar/2026-03-02/", ["day-panel"]),
+        ("/calendars/new/", ["calendar-form"]),
+        ("/scheduler/", ["scheduler-status", "scheduler-settings"]),
+        ("/jobs/task/?task=tempora.sample_job", ["task-info"]),
+    ]
+
+
+@pytest.fixture
+def execution(job, now):
+    return Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
+                                    finished_at=now, error="boom", dead_letter=True)
+
+
+@pytest.mark.django_db
+def test_it_renders_every_page_whole_and_each_fragment_alone(owner_client, job, execution):
+    for url, fragments in page_urls(job, execution):
+        page = owner_client.get(url)
+        assert page.status_code == 200, url
+        assert b"<html" in page.content and b'id="main"' in page.content, url
+        assert "HX-Request" in page["Vary"], url
+        for fragment in fragments:
+            part = owner_client.get(url, **htmx(fragment))
+            assert part.status_code == 200, (url, fragment)
+            body = part.content.decode()
+            assert "<html" not in body and 'id="main"' not in body, (url, fragment)
+            assert f'id="{fragment}"' in body or fragment in ("preview",), (url, fragment)
+
+
+@pytest.mark.django_db
+def test_it_answers_the_whole_page_to_an_htmx_request_for_an_unknown_target(owner_client, job):
+    response = owner_client.get("/jobs/", **htmx("somewhere-else"))
+    assert b"<html" in response.content
+
+
+@pytest.mark.django_db
+def test_it_answers_the_whole_page_to_a_boosted_request(owner_client, job):
+    response = owner_client.get("/jobs/", **htmx("jobs-table", HTTP_HX_BOOSTED="true"))
+    assert b"<html" in response.content
+
+
+@pytest.mark.django_db
+def test_it_sends_anonymous_visitors_to_the_login_page(client, job):
+    for url in ["/", "/jobs/", f"/jobs/{job.pk}/", "/executions/", "/calendar/", "/scheduler/", "/dead-letters/"]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/?next="), url
+
+
+@pytest.mark.django_db
+def test_it_sends_an_htmx_request_without_a_session_to_the_login_page_as_a_whole_page(client):
+    response = client.get("/", **htmx("dashboard-live"))
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/login/")
+
+
+@pytest.mark.django_db
+def test_it_signs_in_a_user_who_is_not_staff(client, owner):
+    response = client.post("/login/", {"username": "owner", "password": "owner-pass-123"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_filters_sorts_and_pages_the_jobs(owner_client, make_job, owner):
+    for index in range(30):
+        make_job(name=f"bulk-{index:02d}", owner=owner, group="bulk" if index % 2 else "other",
+                 tags=["even"] if index % 2 == 0 else [])
+    page = owner_client.get("/jobs/?group=bulk&sort=-name", **htmx("jobs-table")).content.decode()
+    assert "bulk-29" in page and "bulk-28" not in page
+    assert page.index("bulk-29") < page.index("bulk-27")
+    assert "15 jobs" in page
+    tagged = owner_client.get("/jobs/?tag=even&q=bulk-0").content.decode()
+    assert "bulk-00" in tagged and "bulk-01" not in tagged
+    second = owner_client.get("/jobs/?page=2").content.decode()
+    assert "Page 2 of 2" in second
+
+
+@pytest.mark.django_db
+def test_it_filters_executions_by_status_reason_and_text(owner_client, job, now):
+    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
+                             error="disk full")
+    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="succeeded",
+                             output="all fine", reason="manual")
+    failed = owner_client.get("/executions/?status=failed").content.decode()
+    assert "disk full" in failed and "all fine" not in failed
+    found = owner_client.get("/executions/?q=fine&reason=manual").content.decode()
+    assert "1 run" in found
+    dated = owner_client.get("/executions/?from=2026-03-02").content.decode()
+    assert "0 runs" in dated
+
+
+@pytest.mark.django_db
+def test_it_shows_the_next_runs_in_the_jobs_zone_and_the_viewers(owner_client, job):
+    owner_client.cookies["tempora_tz"] = "Asia/Shanghai"
+    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Europe/Berlin" in page and "Asia/Shanghai" in page
+    assert "CST" in page and ("CET" in page or "CEST" in page)
+
+
+@pytest.mark.django_db
+def test_it_ignores_a_zone_cookie_that_is_not_a_zone(owner_client, job):
+    owner_client.cookies["tempora_tz"] = "Mars/Olympus"
+    assert owner_client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_calendar_shows_upcoming_runs_of_a_month(owner_client, make_job, owner):
+    make_job(name="monthly-close", owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 6 15 * *"}])
+    page = owner_client.get("/calendar/?month=2099-01").content.decode()
+    assert "monthly-close" in page and "January 2099" in page
+    day = owner_client.get("/calendar/2099-01-15/", **htmx("day-panel")).content.decode()
+    assert "monthly-close" in day and "2099-01-15 06:00:00 UTC" in day
+
+
+@pytest.mark.django_db
+def test_the_dashboard_counts_what_the_user_may_see(owner_client, job, make_job, outsider, now):
+    make_job(name="not-mine", owner=outsider)
+    services.job_run_now(job=job)
+    page = owner_client.get("/").content.decode()
+    assert 'data-stat="jobs">1<' in page
+    assert "not-mine" not in page
