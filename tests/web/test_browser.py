@@ -32,6 +32,8 @@ SHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 PASSWORD = "browser-pass-123"
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it (.ci/run)
+    if os.environ.get("TEMPORA_REQUIRE_BROWSER"):
+        raise RuntimeError("TEMPORA_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
