@@ -175,7 +175,12 @@ class Engine:
         logger.info("stopping (%s); draining running jobs for up to %ss", self.stop_reason, self.drain_seconds)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-        self._set_state(SchedulerNode.State.DRAINING)
+        try:
+            self._set_state(SchedulerNode.State.DRAINING)
+        except DatabaseError as exc:
+            # A stop during a database outage must still drain and mark what runs: raising
+            # here ended the process with a traceback and left its runs "running".
+            logger.error("could not record the drain (%s); draining anyway", exc)
         left = self.dispatcher.drain(self.drain_seconds)
         now = utcnow()
         why = f"The scheduler stopped ({self.stop_reason}) while this run was in progress; it waited {self.drain_seconds:g}s."

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
-
 from scheduler_app.models import Execution, Job, SchedulerNode
 from tests.process.harness import (
     PROCESS, assert_no_duplicate_occurrences, assert_one_row_per_occurrence, every, occurrences, utcnow,
@@ -17,7 +15,7 @@ from tests.process.harness import (
 pytestmark = PROCESS
 
 GRACE = timedelta(seconds=1)
-DOWNTIME = 6  # seconds between the kill and the restart: three occurrences of a 2 s job, at least
+DOWNTIME = 6  # seconds between the kill and the restart
 
 
 @dataclass
@@ -74,7 +72,8 @@ def kill_9_and_restart(schedulers, make_jobs: Callable[[], list[Job]]) -> dict[s
         backlog = [row for row in first_pass if first_pass_at - row.scheduled_for > GRACE]
         on_time = [row for row in first_pass if row not in backlog]
         # The first pass records the whole downtime at once; later passes only new occurrences.
-        assert len(backlog) >= DOWNTIME // 2, (job.name, backlog)
+        # DOWNTIME, less the 0.5 s the killed pass looked ahead and the 1 s grace: two at least.
+        assert len(backlog) >= 2, (job.name, backlog)
         assert all(row.reason == "schedule" and row.status == "succeeded" for row in on_time), (job.name, on_time)
         assert all(row in first_pass for row in rows if row.reason == "catch_up"), job.name
         print(f"{job.name}: backlog {[(row.reason, row.status) for row in backlog]}, on time {len(on_time)}")
@@ -84,7 +83,7 @@ def kill_9_and_restart(schedulers, make_jobs: Callable[[], list[Job]]) -> dict[s
 
 def test_kill_9_then_restart_catches_up_as_each_policy_says(schedulers):
     # A 1 s grace, so the occurrences of the downtime are late when the next scheduler starts.
-    # "all" allows overlapping runs: its catch-up runs are recorded at once (see the xfail below).
+    # "all" here allows overlapping runs; the next test has the default overlap policy.
     after = kill_9_and_restart(schedulers, lambda: [
         every("catch-up-once", 2, catch_up="once", misfire_grace_time=1),
         every("catch-up-none", 2, catch_up="none", misfire_grace_time=1),

@@ -1,0 +1,43 @@
+"""Tasks only the process tests use, registered in the scheduler under test.
+
+The subprocess imports this module through TEMPORA_TASK_MODULES (see config/settings.py);
+its job processes too (the forkserver preloads Django, which runs autodiscover). Every
+process a task starts writes its pid under `<TEMPORA_VAR_DIR>/pids/`, so the fixture can
+prove it was killed, and kill it if a test failed first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from scheduler_app.registry import task
+
+
+def pid_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "pids"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _note_pid(label: str, pid: int) -> None:
+    (pid_dir() / f"{label}-{pid}").write_text(str(pid))
+
+
+@task(name="tests.sleep", description="Sleep `seconds` (a long run that cannot be interrupted in a thread).")
+def sleep(seconds: float = 30) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@task(name="tests.spin_forever", description="Loop forever, after starting a grandchild that sleeps.")
+def spin_forever(label: str = "spin") -> None:
+    _note_pid(f"{label}-child", os.getpid())
+    grandchild = subprocess.Popen(["sleep", "600"])
+    _note_pid(f"{label}-grandchild", grandchild.pid)
+    while True:
+        time.sleep(0.05)

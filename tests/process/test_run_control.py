@@ -1,0 +1,119 @@
+"""Timeouts, retries and a graceful stop, in a real scheduler process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from scheduler_app import services
+from scheduler_app.models import Execution, SchedulerNode, SchedulerState
+from tests.process.harness import PROCESS, every, free_port, process_gone, seconds
+
+pytestmark = PROCESS
+
+
+def _pids(schedulers, label: str) -> list[int]:
+    """Pids a test task wrote (see jobs_for_tests): `<label>-child-*`, `<label>-grandchild-*`."""
+    if not schedulers.pid_dir.exists():
+        return []
+    return [int(path.read_text()) for path in schedulers.pid_dir.glob(f"{label}-*")]
+
+
+def test_a_job_past_its_timeout_is_killed_with_its_children_and_the_next_occurrence_runs(schedulers):
+    # Every 3 s: the first child may wait for the forkserver to boot, and under the default
+    # overlap policy an occurrence due while the killed run is still being reaped is skipped.
+    job = every("spinner", 3, task="tests.spin_forever", kwargs={"label": "spin"}, timeout=1)
+    schedulers.start_leader()
+
+    rows = schedulers.wait_for(
+        lambda: list(Execution.objects.filter(job=job, status="timed_out").order_by("scheduled_for")[:2])
+        if Execution.objects.filter(job=job, status="timed_out").count() >= 2 else None,
+        timeout=12, what="two timed-out runs",
+    )
+    for row, limit in zip(rows, [4, 1.75], strict=True):
+        # The first run's time includes booting the forkserver (the clock starts once the
+        # child exists), if the scheduler's warm-up had not finished it yet.
+        duration = seconds(row.duration)
+        print(f"timed out after {duration:.2f}s (timeout 1s)")
+        assert 1 <= duration <= limit
+        assert "Timed out after 1s" in row.error
+    # The slot was freed: the next occurrence ran instead of being skipped.
+    assert rows[1].scheduled_for - rows[0].scheduled_for == timedelta(seconds=3)
+    assert not Execution.objects.filter(job=job, status="skipped").exists()
+    # Once nothing runs any more, no process a run started is left: children and grandchildren.
+    services.job_pause(job=job)
+    schedulers.wait_for(
+        lambda: not Execution.objects.filter(job=job, status__in=Execution.ACTIVE).exists(), timeout=4,
+        what="the last run to time out",
+    )
+    pids = _pids(schedulers, "spin")
+    assert len(pids) >= 4  # a child and a grandchild per run
+    schedulers.wait_for(
+        lambda: all(process_gone(pid) for pid in pids), timeout=3,
+        what="every timed-out run's process and grandchild killed",
+    )
+    job.refresh_from_db()
+    assert job.failure_count >= 2 and job.last_status == "timed_out"
+
+
+def test_retries_wait_their_backoff_and_the_last_failure_is_a_dead_letter(schedulers):
+    url = f"http://127.0.0.1:{free_port()}/"  # nothing listens: every attempt fails at once
+    schedulers.start_leader()
+    job = services.job_create(
+        name="flaky", task="tempora.http_request", kwargs={"url": url, "timeout": 2},
+        max_retries=2, retry_backoff=1, triggers=[{"kind": "once", "delay_seconds": 1}],
+    )
+    attempts = schedulers.wait_for(
+        lambda: list(Execution.objects.filter(job=job, status="failed").order_by("attempt"))
+        if Execution.objects.filter(job=job, status="failed").count() == 3 else None,
+        timeout=12, what="three failed attempts",
+    )
+    assert [row.attempt for row in attempts] == [1, 2, 3]
+    assert [row.reason for row in attempts] == ["schedule", "retry", "retry"]
+    assert [row.dead_letter for row in attempts] == [False, False, True]
+    assert len({row.scheduled_for for row in attempts}) == 1  # three attempts at one occurrence
+    # retry_backoff × 2^(attempt-1), ±20 % jitter, counted from the failure.
+    for failed, retry, backoff in [(attempts[0], attempts[1], 1), (attempts[1], attempts[2], 2)]:
+        wait = seconds(retry.run_after - failed.finished_at)
+        started_late = seconds(retry.started_at - retry.run_after)
+        print(f"attempt {retry.attempt}: waited {wait:.2f}s (backoff {backoff}s), started {started_late:.3f}s after run_after")
+        assert 0.8 * backoff <= wait <= 1.2 * backoff
+        assert 0 <= started_late <= 1  # the loop looks for waiting rows every half second
+    assert all("Connection" in row.error or "refused" in row.error for row in attempts), attempts[0].error
+    assert not Execution.objects.filter(job=job, attempt=4).exists()
+    job.refresh_from_db()
+    assert (job.run_count, job.failure_count, job.last_status) == (3, 3, "failed")
+
+
+def test_sigterm_waits_for_the_drain_then_marks_running_runs_lost_and_stops_the_node(schedulers):
+    in_thread = services.job_create(name="long-in-thread", task="tests.sleep", kwargs={"seconds": 60})
+    in_child = services.job_create(
+        name="long-in-child", task="tests.spin_forever", kwargs={"label": "drain"}, timeout=120
+    )
+    scheduler = schedulers.start_leader(drain=1)
+    node = scheduler.node_name()
+    runs = [services.job_run_now(job=in_thread), services.job_run_now(job=in_child)]
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk__in=[run.pk for run in runs], status="running").count() == 2
+        and len(_pids(schedulers, "drain")) == 2,
+        timeout=5, what="both long runs running",
+    )
+
+    scheduler.terminate()
+    took = scheduler.wait_exit(10)
+    print(f"SIGTERM with --drain 1 -> exited after {took:.2f}s")
+    assert took <= 4
+    assert scheduler.popen.returncode == 0
+
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == "lost", (run.job_name, run.status, run.error)
+        assert "The scheduler stopped (SIGTERM)" in run.error and "waited 1s" in run.error
+        assert run.started_at is not None and run.finished_at is not None
+    # The child run's process (and its grandchild) did not outlive the scheduler.
+    schedulers.wait_for(
+        lambda: all(process_gone(pid) for pid in _pids(schedulers, "drain")), timeout=3,
+        what="the child run's processes killed",
+    )
+    stopped = SchedulerNode.objects.get(name=node)
+    assert stopped.state == "stopped"
+    assert SchedulerState.objects.get().leader == ""  # the lease was released, not left to expire
