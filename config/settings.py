@@ -208,6 +208,11 @@ SCHEDULER_HISTORY_PER_JOB = env_int("SCHEDULER_HISTORY_PER_JOB", 1000, minimum=1
 SCHEDULER_HISTORY_DAYS = env_int("SCHEDULER_HISTORY_DAYS", 30, minimum=1)
 SCHEDULER_OUTPUT_LIMIT = env_int("SCHEDULER_OUTPUT_LIMIT", 65_536, minimum=1024)
 SCHEDULER_RETRY_BACKOFF_MAX = env_int("SCHEDULER_RETRY_BACKOFF_MAX", 3600, minimum=1)
+# Extra modules imported at start-up for the @task functions they define, beside every
+# installed app's jobs.py (registry.autodiscover); comma-separated dotted paths. The process
+# tests use it so a real runscheduler (and its job processes) knows their test tasks:
+# TEMPORA_TASK_MODULES=tests.process.jobs_for_tests
+TEMPORA_TASK_MODULES = env_list("TEMPORA_TASK_MODULES", [])
 # Where backup_database writes when a job names no destination.
 SCHEDULER_BACKUP_DIR = Path(env_str("SCHEDULER_BACKUP_DIR", str(VAR_DIR / "backups")))
 
