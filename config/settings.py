@@ -135,13 +135,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "scheduler_app.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "scheduler_app.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["scheduler_app.api.throttling.WriteThrottle"],
     "DEFAULT_THROTTLE_RATES": {"writes": env_str("API_WRITE_THROTTLE", "600/minute")},
+    # JSON in and out (Swagger UI at /api/docs/ is the API's browser); deeply nested JSON is a 400.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["scheduler_app.api.fields.SafeJSONParser"],
+    # Service errors name their field (400), state conflicts are 409, big bodies 413.
+    "EXCEPTION_HANDLER": "scheduler_app.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tempora API",
@@ -150,8 +157,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Nothing from the internet: no validator badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "ExecutionStatusEnum": "scheduler_app.api.schema.EXECUTION_STATUSES",
+        "HealthStatusEnum": [("ok", "ok"), ("unavailable", "unavailable")],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduler_app.api.schema.add_error_responses",
+    ],
 }
 # /metrics answers these addresses without a login (e.g. a Prometheus server).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])

@@ -1,0 +1,127 @@
+"""Query-string filters for the API's lists (django-filter).
+
+Each filter validates its value, so a malformed one is a 400 naming the parameter, never a
+database error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+
+from scheduler_app.models import Execution, Job
+
+TRIGGER_KINDS = [
+    ("cron", "cron (presets included)"), ("interval", "interval"), ("once", "once"),
+    ("daily", "daily preset"), ("weekly", "weekly preset"), ("hourly", "hourly preset"),
+]
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number in the range of a database id (SQLite raises OverflowError beyond it)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class SearchFilter(filters.SearchFilter):
+    """DRF's search, with a malformed term answered as {"search": [...]} like any other parameter."""
+
+    def get_search_terms(self, request):
+        try:
+            return super().get_search_terms(request)
+        except ValidationError as exc:
+            raise ValidationError({self.search_param: exc.detail}) from None
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant that can be converted to UTC (year 9999 with an offset cannot)."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None:
+            try:
+                result.astimezone(UTC)
+            except (OverflowError, ValueError):
+                raise forms.ValidationError("Enter an instant between years 1 and 9998.", code="invalid") from None
+        return result
+
+
+class InstantFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
+class JobFilter(django_filters.FilterSet):
+    group = django_filters.CharFilter(field_name="group", help_text="Jobs in this group.")
+    tag = django_filters.CharFilter(method="filter_tag", help_text="Jobs with this tag.")
+    status = django_filters.ChoiceFilter(
+        choices=[("active", "active"), ("paused", "paused")], method="filter_status", help_text="active or paused."
+    )
+    task = django_filters.CharFilter(field_name="task", help_text="Jobs running this task, e.g. tempora.sample_job.")
+    trigger_kind = django_filters.ChoiceFilter(
+        choices=TRIGGER_KINDS, method="filter_trigger_kind", help_text="Jobs with a trigger of this kind."
+    )
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="The owner's username.")
+    code_defined = django_filters.BooleanFilter(help_text="Jobs defined in code (true) or through an interface (false).")
+
+    class Meta:
+        model = Job
+        fields = ["group", "tag", "status", "task", "trigger_kind", "owner", "code_defined"]
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.with_tag(value)
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(paused=(value == "paused"))
+
+    def filter_trigger_kind(self, queryset, name, value):
+        if value in ("daily", "weekly", "hourly"):
+            matching = Job.objects.filter(triggers__preset=value)
+        else:
+            matching = Job.objects.filter(triggers__kind=value)
+        # A subquery rather than a join: a job with two matching triggers is listed once.
+        return queryset.filter(pk__in=matching.values("pk"))
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    job = IntegerFilter(field_name="job_id", help_text="Runs of this job (its id).")
+    status = django_filters.MultipleChoiceFilter(
+        choices=Execution.Status.choices, help_text="One or more statuses: ?status=failed&status=timed_out"
+    )
+    reason = django_filters.ChoiceFilter(choices=Execution.Reason.choices, help_text="Why the run happened.")
+    group = django_filters.CharFilter(field_name="job__group", help_text="Runs of jobs in this group.")
+    task = django_filters.CharFilter(field_name="job__task", help_text="Runs of jobs running this task.")
+    scheduled_after = InstantFilter(field_name="scheduled_for", lookup_expr="gte", help_text="scheduled_for >= this instant (ISO 8601).")
+    scheduled_before = InstantFilter(field_name="scheduled_for", lookup_expr="lt", help_text="scheduled_for < this instant.")
+    finished_after = InstantFilter(field_name="finished_at", lookup_expr="gte", help_text="finished_at >= this instant.")
+    finished_before = InstantFilter(field_name="finished_at", lookup_expr="lt", help_text="finished_at < this instant.")
+    dead_letter = django_filters.BooleanFilter(help_text="Failed with no retries left.")
+
+    class Meta:
+        model = Execution
+        fields = [
+            "job", "status", "reason", "group", "task", "scheduled_after", "scheduled_before",
+            "finished_after", "finished_before", "dead_letter",
+        ]
+
+
+class DeadLetterFilter(ExecutionFilter):
+    acknowledged = django_filters.BooleanFilter(
+        method="filter_acknowledged",
+        help_text="true: only acknowledged ones; false: only new ones. Without it: new ones only.",
+    )
+
+    class Meta(ExecutionFilter.Meta):
+        fields = [*ExecutionFilter.Meta.fields, "acknowledged"]
+
+    def filter_acknowledged(self, queryset, name, value):
+        return queryset.filter(acknowledged_at__isnull=not value)

@@ -1,0 +1,1 @@
+"""Serializers for the REST API, one module per resource."""

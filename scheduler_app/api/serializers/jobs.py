@@ -1,0 +1,189 @@
+"""Jobs as the API shows and accepts them: fields, nested writable triggers, and what the
+scheduler knows about them (schedule in words, next run, last five results, counters).
+
+Saving goes through services.job_create / job_update, the same calls the admin and the
+console make; this module only validates input and shapes output.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework import serializers
+
+from scheduler_app import services, triggers, validators
+from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
+from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
+from scheduler_app.models import Execution, Job
+from scheduler_app.registry import registry
+
+RECENT_RESULTS = 5
+
+
+class RecentResultSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Execution
+        fields = ["id", "status", "reason", "attempt", "scheduled_for", "started_at", "finished_at", "duration_seconds"]
+        read_only_fields = fields
+
+    def get_duration_seconds(self, obj) -> float | None:
+        return obj.duration.total_seconds() if obj.duration is not None else None
+
+
+class OwnerField(serializers.SlugRelatedField):
+    """The owner's username. Staff may give a job to anyone; other users own what they create."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="username", **kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        users = get_user_model().objects.filter(is_active=True)
+        if request is None or request.user.is_staff:
+            return users
+        return users.filter(pk=request.user.pk)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job: what to run (task, args, kwargs), when (triggers) and how (retries, overlap, window).
+
+    `triggers`, when given, replaces every trigger of the job; omit it to keep them.
+    """
+
+    args = SafeJSONField(
+        required=False, validators=[validators.validate_args],
+        help_text='Positional arguments for the task, a JSON list, e.g. ["hello", 3].',
+    )
+    kwargs = SafeJSONField(
+        required=False, validators=[validators.validate_kwargs],
+        help_text='Keyword arguments for the task, a JSON object, e.g. {"message": "hi"}.',
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=validators.MAX_TAGS,
+        help_text='Lowercase labels, e.g. ["etl", "nightly"].',
+    )
+    owner = OwnerField(required=False, help_text="The owner's username; defaults to you.")
+    start_at = BoundedDateTimeField(required=False, allow_null=True, help_text="No run before this instant.")
+    end_at = BoundedDateTimeField(required=False, allow_null=True, help_text="No run after this instant.")
+    triggers = TriggerSerializer(many=True, required=False, max_length=MAX_TRIGGERS)
+    status = serializers.SerializerMethodField(help_text="active or paused.")
+    schedule = serializers.SerializerMethodField(help_text="Every trigger in words, e.g. 'At 09:00, Monday through Friday (UTC)'.")
+    last_results = serializers.SerializerMethodField(help_text="The last five finished runs, newest first.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
+            "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
+            "max_instances", "misfire_grace_time", "catch_up", "executor", "start_at", "end_at", "max_runs",
+            "paused", "status", "code_defined", "import_error", "triggers", "schedule", "next_run_at",
+            "last_run_at", "last_status", "run_count", "failure_count", "last_results", "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "code_defined", "import_error", "next_run_at", "last_run_at", "last_status", "run_count",
+            "failure_count", "created_at", "updated_at",
+        ]
+        extra_kwargs = {
+            "priority": {"min_value": 1, "max_value": 10},
+            "timeout": {"min_value": 1, "max_value": 30 * 86_400},
+            "max_retries": {"min_value": 0, "max_value": 100},
+            "retry_backoff": {"min_value": 0, "max_value": 7 * 86_400},
+            "retry_backoff_max": {"min_value": 1, "max_value": 7 * 86_400},
+            "max_instances": {"min_value": 1, "max_value": 1000},
+            "misfire_grace_time": {"min_value": 1, "max_value": 7 * 86_400},
+            "max_runs": {"min_value": 1, "max_value": 2_000_000_000},
+            "description": {"max_length": 10_000},
+        }
+
+    # Output -----------------------------------------------------------------------------
+
+    def get_status(self, job) -> str:
+        return "paused" if job.paused else "active"
+
+    def get_schedule(self, job) -> str:
+        return job.schedule_description()
+
+    def get_last_results(self, job) -> list[dict]:
+        recent = getattr(job, "recent_results", None)
+        if recent is None:
+            recent = job.executions.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")[:RECENT_RESULTS]
+        return RecentResultSerializer(recent, many=True).data
+
+    # Input ------------------------------------------------------------------------------
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        tags = validators.normalise_tags(value)
+        validators.validate_tags(tags)
+        return tags
+
+    def validate(self, attrs: dict) -> dict:
+        job = self.instance
+        zone_name = attrs.get("timezone", job.timezone if job else "UTC")
+        zone = triggers.validate_timezone(zone_name)  # the field's validator already accepted it
+        if "triggers" in attrs:
+            compile_definitions(attrs["triggers"], zone, timezone.now())
+        self._check_arguments(attrs)
+        return attrs
+
+    def _check_arguments(self, attrs: dict) -> None:
+        """The args and kwargs must fit the task's signature: better a 400 now than a failed run later."""
+        job = self.instance
+        if not ({"task", "args", "kwargs"} & set(attrs)):
+            return
+        name = attrs.get("task", job.task if job else None)
+        if name not in registry:
+            return  # validate_task_name reports an unknown task on create; a vanished one is the admin's concern
+        args = attrs.get("args", job.args if job else [])
+        kwargs = attrs.get("kwargs", job.kwargs if job else {})
+        try:
+            registry.get(name).check_arguments(list(args), dict(kwargs))
+        except TypeError as exc:
+            field = "kwargs" if "keyword" in str(exc) else "args"
+            raise serializers.ValidationError({field: [f"These arguments do not fit task {name!r}: {exc}."]}) from None
+
+    def create(self, validated_data: dict) -> Job:
+        definitions = validated_data.pop("triggers", [])
+        request = self.context.get("request")
+        if "owner" not in validated_data and request is not None:
+            validated_data["owner"] = request.user
+        return services.job_create(triggers=definitions, **validated_data)
+
+    def update(self, job: Job, validated_data: dict) -> Job:
+        definitions = validated_data.pop("triggers", None)
+        # Only what changes: a PUT that repeats a code-defined job's fields is not an edit.
+        changed = {key: value for key, value in validated_data.items() if getattr(job, key) != value}
+        return services.job_update(job=job, triggers=definitions, **changed)
+
+
+class JobDuplicateSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        required=False, max_length=200, help_text="The copy's name; default '<name> (copy)'. The copy starts paused."
+    )
+
+    def validate_name(self, value: str) -> str:
+        if Job.objects.filter(name=value).exists():
+            raise serializers.ValidationError("A job with this name already exists.")
+        return value
+
+
+class RunAcceptedSerializer(serializers.Serializer):
+    execution_id = serializers.IntegerField(help_text="The run that was queued; follow it at /api/executions/{id}/.")
+    status = serializers.CharField(help_text="The run's status now: 'scheduled' until the scheduler starts it.")
+    url = serializers.CharField(help_text="Where to follow the run.")
+
+
+class NextRunSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="The instant, UTC.")
+    local = serializers.CharField(help_text="The same instant on the job's wall clock, e.g. '2026-03-08 03:00 EDT (America/New_York)'.")
+
+
+class NextRunsSerializer(serializers.Serializer):
+    timezone = serializers.CharField()
+    schedule = serializers.CharField()
+    next_runs = NextRunSerializer(many=True)
+
+
+class CountSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many jobs changed.")

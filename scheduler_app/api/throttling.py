@@ -1,0 +1,30 @@
+"""Write throttling: each user may make so many changes a minute (scope "writes").
+
+The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["writes"] (API_WRITE_THROTTLE in the
+environment, e.g. "600/minute"). Reads are never throttled. Counts live in Django's default
+cache: per process unless CACHES points at a shared one (Redis, Memcached).
+"""
+
+from __future__ import annotations
+
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+
+
+class WriteThrottle(UserRateThrottle):
+    scope = "writes"
+
+    def get_rate(self):
+        # Read the rate on each request, not once at import (SimpleRateThrottle's class
+        # attribute), so a changed setting applies without a restart and tests can set it.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)

@@ -1,0 +1,117 @@
+"""/api/executions/ and /api/dead-letters/: runs, their retry and cancel verbs."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from scheduler_app import services
+from scheduler_app.api.filters import DeadLetterFilter, ExecutionFilter
+from scheduler_app.api.serializers.executions import ClearedSerializer, ExecutionDetailSerializer, ExecutionSerializer
+from scheduler_app.api.views.base import GenericViewSet, ReadOnlyModelViewSet, mixins
+from scheduler_app.models import Execution
+
+
+class _ExecutionsBase:
+    search_fields = ["error", "output"]
+    ordering_fields = ["scheduled_for", "started_at", "finished_at", "id"]
+    lookup_value_regex = r"[0-9]+"
+
+    def visible(self):
+        return Execution.objects.visible_to(self.request.user).select_related("requested_by")
+
+    def get_serializer_class(self):
+        return ExecutionDetailSerializer if self.action == "retrieve" else ExecutionSerializer
+
+    def _retry(self, execution: Execution) -> Response:
+        retry = services.execution_retry(execution=execution, user=self.request.user)
+        return Response(ExecutionDetailSerializer(retry).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["executions"])
+@extend_schema_view(
+    list=extend_schema(summary="List runs", description="Runs of your jobs (staff: all), newest first. Search in error and output."),
+    retrieve=extend_schema(summary="One run with its result, output and traceback"),
+)
+class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
+    filterset_class = ExecutionFilter
+    ordering = ["-scheduled_for", "-id"]
+
+    def get_queryset(self):
+        return self.visible()
+
+    @extend_schema(
+        summary="Retry a run",
+        description="Runs a failed, timed-out, lost, cancelled or missed run again as the next attempt (409 otherwise).",
+        request=None,
+        responses={201: ExecutionDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._retry(self.get_object())
+
+    @extend_schema(
+        summary="Cancel a run",
+        description="A waiting run is cancelled at once; a running one is stopped by its scheduler. 409 if it already finished.",
+        request=None,
+        responses=ExecutionDetailSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        execution = services.execution_cancel(execution=self.get_object())
+        return Response(ExecutionDetailSerializer(execution).data)
+
+
+@extend_schema(tags=["dead letters"])
+@extend_schema_view(
+    list=extend_schema(summary="List dead letters", description="Runs that failed with no retries left, newest first; new ones unless ?acknowledged=true."),
+    retrieve=extend_schema(summary="One dead letter with its error and traceback"),
+    destroy=extend_schema(summary="Acknowledge one dead letter", description="It leaves the queue; the run stays in the history."),
+)
+class DeadLetterViewSet(_ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
+    filterset_class = DeadLetterFilter
+    ordering = ["-finished_at", "-id"]
+
+    def get_queryset(self):
+        letters = self.visible().filter(dead_letter=True)
+        if "acknowledged" not in self.request.query_params and self.action in ("list", "clear"):
+            letters = letters.filter(acknowledged_at__isnull=True)
+        return letters
+
+    def perform_destroy(self, execution: Execution) -> None:
+        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk))
+
+    @extend_schema(summary="Acknowledge a dead letter", request=None, responses=ExecutionDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        execution = self.get_object()
+        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk))
+        execution.refresh_from_db()
+        return Response(ExecutionDetailSerializer(execution).data)
+
+    @extend_schema(
+        summary="Retry a dead letter",
+        description="Runs it again as the next attempt; the dead letter counts as acknowledged.",
+        request=None,
+        responses={201: ExecutionDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._retry(self.get_object())
+
+    @extend_schema(
+        summary="Clear the dead-letter queue",
+        operation_id="api_dead_letters_clear",
+        description="Acknowledges every dead letter you can see (optionally only one job's); the runs stay in the history.",
+        parameters=[OpenApiParameter("job", OpenApiTypes.INT, description="Only this job's dead letters.")],
+        request=None,
+        responses=ClearedSerializer,
+        filters=False,
+    )
+    def clear(self, request):
+        letters = self.filter_queryset(self.get_queryset())
+        cleared = services.dead_letter_acknowledge(executions=Execution.objects.filter(pk__in=letters.values("pk")))
+        return Response({"cleared": cleared})

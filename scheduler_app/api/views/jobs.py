@@ -1,0 +1,158 @@
+"""/api/jobs/: jobs, their verbs, and one job's history."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from scheduler_app import services, triggers
+from scheduler_app.api.filters import ExecutionFilter, JobFilter
+from scheduler_app.api.serializers.executions import ExecutionSerializer
+from scheduler_app.api.serializers.jobs import (
+    RECENT_RESULTS,
+    JobDuplicateSerializer,
+    JobSerializer,
+    NextRunsSerializer,
+    RunAcceptedSerializer,
+)
+from scheduler_app.api.views.base import GenericViewSet, ModelViewSet, mixins
+from scheduler_app.models import Execution, Job
+
+MAX_NEXT_RUNS = 100
+
+
+class NextRunsQuerySerializer(serializers.Serializer):
+    count = serializers.IntegerField(default=10, min_value=1, max_value=MAX_NEXT_RUNS)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List jobs", description="Your jobs (staff: every job). Filter, search in name and description, order, paginate."),
+    create=extend_schema(summary="Create a job", description="With nested `triggers` (see the Trigger schema for every shape)."),
+    retrieve=extend_schema(summary="A job with its triggers, schedule, next run, last five results and counters"),
+    update=extend_schema(summary="Replace a job's fields", description="`triggers`, when given, replaces all triggers."),
+    partial_update=extend_schema(summary="Change some of a job's fields"),
+    destroy=extend_schema(summary="Delete a job", description="Its history stays; runs not yet started are cancelled."),
+)
+@extend_schema(tags=["jobs"])
+class JobViewSet(ModelViewSet):
+    serializer_class = JobSerializer
+    filterset_class = JobFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "priority", "next_run_at", "last_run_at", "created_at", "updated_at", "run_count", "failure_count"]
+    ordering = ["name"]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        jobs = Job.objects.visible_to(self.request.user).select_related("owner")
+        if self.action in ("list", "retrieve", "update", "partial_update"):
+            recent = Execution.objects.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")
+            jobs = jobs.prefetch_related(
+                "triggers__calendar",
+                Prefetch("executions", queryset=recent[:RECENT_RESULTS], to_attr="recent_results"),
+            )
+        return jobs
+
+    def perform_update(self, serializer):
+        serializer.save()
+        # Re-read with the prefetches the answer needs (the save replaced the triggers).
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_destroy(self, job: Job) -> None:
+        services.job_delete(job=job)
+
+    def _changed(self, job: Job) -> Response:
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
+
+    @extend_schema(summary="Pause a job", request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        job = services.job_pause(job=self.get_object())
+        return self._changed(job)
+
+    @extend_schema(summary="Resume a paused job", description="It plans from now: runs missed while paused are not caught up.", request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        job = services.job_resume(job=self.get_object())
+        return self._changed(job)
+
+    @extend_schema(summary="Enable a job (the same as resume)", request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        return self.resume(request, pk)
+
+    @extend_schema(summary="Disable a job (the same as pause)", request=None, responses=JobSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        return self.pause(request, pk)
+
+    @extend_schema(
+        summary="Run a job now",
+        description="Records a manual run and answers its Execution id at once; the scheduler starts it within about a second.",
+        request=None,
+        responses={202: RunAcceptedSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        execution = services.job_run_now(job=self.get_object(), user=request.user)
+        body = {"execution_id": execution.pk, "status": execution.status, "url": f"/api/executions/{execution.pk}/"}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Copy a job",
+        description="The copy gets its triggers and starts paused, so it never doubles the original's runs.",
+        request=JobDuplicateSerializer,
+        responses={201: JobSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def duplicate(self, request, pk=None):
+        job = self.get_object()
+        form = JobDuplicateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        copy = services.job_duplicate(job=job, name=form.validated_data.get("name"), owner=request.user)
+        return Response(JobSerializer(copy, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="The next runs of a job",
+        parameters=[OpenApiParameter("count", OpenApiTypes.INT, description=f"How many (1-{MAX_NEXT_RUNS}, default 10).")],
+        responses=NextRunsSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None)
+    def next_runs(self, request, pk=None):
+        job = self.get_object()
+        query = NextRunsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        runs = job.next_runs(after=timezone.now(), count=query.validated_data["count"])
+        return Response({
+            "timezone": job.timezone,
+            "schedule": job.schedule_description(),
+            "next_runs": [{"at": at, "local": triggers.format_local(at, job.zone)} for at in runs],
+        })
+
+
+@extend_schema(tags=["jobs"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="One job's history",
+        description="Its executions, newest first; the same filters as /api/executions/.",
+        parameters=[OpenApiParameter("job_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The job's id.")],
+    )
+)
+class JobExecutionViewSet(mixins.ListModelMixin, GenericViewSet):
+    serializer_class = ExecutionSerializer
+    filterset_class = ExecutionFilter
+    search_fields = ["error", "output"]
+    ordering_fields = ["scheduled_for", "started_at", "finished_at", "id"]
+    ordering = ["-scheduled_for", "-id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Execution.objects.none()
+        job = get_object_or_404(Job.objects.visible_to(self.request.user), pk=self.kwargs["job_pk"])
+        return Execution.objects.filter(job=job).select_related("requested_by")

@@ -1,0 +1,67 @@
+"""/api/tokens/: your API tokens. Create (the key is shown once), list, revoke.
+
+These endpoints also accept HTTP Basic authentication (`curl -u user:password`), so a
+program's first token needs no browser; every other endpoint takes the token.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.authentication import BasicAuthentication
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from scheduler_app import services
+from scheduler_app.api.serializers.tokens import TokenCreatedSerializer, TokenSerializer
+from scheduler_app.api.views.base import GenericViewSet, mixins
+from scheduler_app.models import ApiToken
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="What the token is for, e.g. 'ci-deploy'.")
+
+
+@extend_schema(tags=["tokens"])
+@extend_schema_view(
+    list=extend_schema(summary="List your API tokens", description="Staff see every user's. Keys are never shown again."),
+    retrieve=extend_schema(summary="One API token"),
+    destroy=extend_schema(summary="Revoke an API token", description="It stops working at once; the row stays for the record."),
+)
+class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
+    serializer_class = TokenSerializer
+    authentication_classes = [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, BasicAuthentication]
+    ordering_fields = ["created_at", "last_used_at", "name"]
+    ordering = ["-created_at", "-id"]
+    search_fields = ["name", "prefix"]
+    filterset_fields = []
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        tokens = ApiToken.objects.select_related("user")
+        return tokens if self.request.user.is_staff else tokens.filter(user=self.request.user)
+
+    @extend_schema(
+        summary="Create an API token",
+        description="Answers the key once: send it as `Authorization: Token <key>` (or `Bearer <key>`).",
+        request=TokenCreateSerializer,
+        responses={201: TokenCreatedSerializer},
+    )
+    def create(self, request):
+        form = TokenCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        token, key = services.token_create(user=request.user, name=form.validated_data["name"])
+        token.key = key
+        return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, token: ApiToken) -> None:
+        services.token_revoke(token=token)
+
+    @extend_schema(summary="Revoke an API token", request=None, responses=TokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        token = services.token_revoke(token=self.get_object())
+        return Response(TokenSerializer(token).data)
