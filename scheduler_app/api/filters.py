@@ -44,13 +44,17 @@ class SearchFilter(filters.SearchFilter):
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 instant that can be converted to UTC (year 9999 with an offset cannot)."""
+    """An ISO 8601 instant, handed to the database in UTC.
+
+    Year 9999 with a negative offset cannot be converted at all, and PostgreSQL refuses
+    offsets beyond ±15:59 that Python accepts (+23:22): both would be a 500.
+    """
 
     def to_python(self, value):
         result = super().to_python(value)
         if result is not None:
             try:
-                result.astimezone(UTC)
+                result = result.astimezone(UTC)
             except (OverflowError, ValueError):
                 raise forms.ValidationError("Enter an instant between years 1 and 9998.", code="invalid") from None
         return result

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from scheduler_app import services
+from scheduler_app.registry import registry
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +96,17 @@ class World:
 @pytest.fixture
 def world(owner, make_job):
     return World(owner=owner, make_job=make_job)
+
+
+def data_sync_task(label: str = "sync", priority: str = "normal") -> str:
+    """What dev.test_app registers in FastScheduler's example."""
+    return f"{label} ({priority})"
+
+
+@pytest.fixture
+def fastscheduler_tasks():
+    registry.register(data_sync_task, name="dev.test_app.data_sync_task")
+    registry.register(data_sync_task, name="dev.test_app.backup_task")
+    yield
+    registry.unregister("dev.test_app.data_sync_task")
+    registry.unregister("dev.test_app.backup_task")

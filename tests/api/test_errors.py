@@ -117,3 +117,9 @@ def test_an_id_beyond_the_database_range_is_a_400(as_owner, owned_job):
 def test_a_bad_search_term_names_search(as_owner, owned_job):
     response = as_owner.get("/api/calendars/?search=a%00b")
     assert response.status_code == 400 and "search" in response.json()
+
+
+def test_an_offset_postgresql_refuses_is_still_an_instant(as_owner, owned_job):
+    # Python accepts +23:22; PostgreSQL's range ends at ±15:59.
+    response = as_owner.get("/api/executions/", {"scheduled_before": "0164-07-17T15:01:26+23:22"})
+    assert response.status_code == 200
