@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from scheduler_app import services
+
+
+def pytest_configure(config):
+    # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from finders.
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(exist_ok=True)
 
 
 @pytest.fixture(autouse=True)

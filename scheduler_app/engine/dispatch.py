@@ -25,6 +25,8 @@ from scheduler_app.models import Execution
 
 logger = logging.getLogger(__name__)
 
+CHILD_REAP_SECONDS = 3  # how long a stop waits for killed child runs to be reaped and recorded
+
 
 @dataclass
 class Slot:
@@ -161,16 +163,24 @@ class Dispatcher:
 
     # Stopping -------------------------------------------------------------------------
 
-    def drain(self, timeout: float) -> list[RunRequest]:
-        """Wait up to `timeout` seconds for runs in flight; answer those still running."""
+    def drain(self, timeout: float, why: str) -> list[RunRequest]:
+        """Wait up to `timeout` seconds for runs in flight, then kill those in child processes
+        (their threads record them `lost` with `why`); answer the runs still in flight."""
         self.accepting = False
         with self._lock:
             self._lock.wait_for(lambda: not any(self._slots.values()), timeout=timeout)
-            left = [slot for slots in self._slots.values() for slot in slots.values()]
-        for slot in left:
-            if slot.child is not None:
-                slot.child.kill("the scheduler stopped")
-        return [slot.request for slot in left]
+            children = [slot.child for slots in self._slots.values() for slot in slots.values() if slot.child]
+        for child in children:
+            child.abandon(why)
+        with self._lock:
+            # One writer per row: the killed runs' own threads record them, so wait for those
+            # (a killed process is reaped in well under a second) rather than race them.
+            self._lock.wait_for(
+                lambda: not any(slot.child for slots in self._slots.values() for slot in slots.values()),
+                timeout=CHILD_REAP_SECONDS,
+            )
+            left = [slot.request for slots in self._slots.values() for slot in slots.values()]
+        return left
 
     def shutdown(self) -> None:
         self.pool.shutdown()

@@ -181,9 +181,9 @@ class Engine:
             # A stop during a database outage must still drain and mark what runs: raising
             # here ended the process with a traceback and left its runs "running".
             logger.error("could not record the drain (%s); draining anyway", exc)
-        left = self.dispatcher.drain(self.drain_seconds)
-        now = utcnow()
         why = f"The scheduler stopped ({self.stop_reason}) while this run was in progress; it waited {self.drain_seconds:g}s."
+        left = self.dispatcher.drain(self.drain_seconds, why)
+        now = utcnow()
         for request in left:
             self.writer.put(lost_outcome(request, now=now, worker=self.node.name, why=why))
         self.writer.stop()

@@ -182,7 +182,13 @@ class ChildRun:
         self.request = request
         self.process = None
         self.killed_because: str | None = None
+        self.lost_because: str | None = None
         self._lock = threading.Lock()
+
+    def abandon(self, why: str) -> None:
+        """Kill the run because its scheduler stops: it ends `lost` (retried if it may be)."""
+        self.lost_because = why
+        self.kill("the scheduler stopped")
 
     def kill(self, because: str) -> None:
         with self._lock:
@@ -241,6 +247,8 @@ class ChildRun:
             process.join(5)
         receiver.close()
         finished = datetime.now(UTC)
+        if self.lost_because:
+            return RunResult("lost", started_at, finished, error=self.lost_because)
         if self.killed_because == "timeout":
             return RunResult("timed_out", started_at, finished, error=f"Timed out after {request.timeout}s; the process and its children were killed.")
         if self.killed_because:

@@ -25,7 +25,7 @@ def dispatcher():
     dispatcher = Dispatcher(node=NODE, writer=writer, max_workers=1)
     yield dispatcher
     tasks_for_tests.release.set()  # never leave a pool thread waiting
-    dispatcher.drain(5)
+    dispatcher.drain(5, "test over")
     writer.stop()
     dispatcher.shutdown()
 
@@ -203,7 +203,7 @@ def test_it_keeps_one_occurrence_waiting_while_the_job_runs_under_queue_one(disp
 def test_it_finishes_the_run_in_flight_through_the_writer(dispatcher, running, now):
     job = running(overlap_policy="skip")
     tasks_for_tests.release.set()
-    dispatcher.drain(5)
+    dispatcher.drain(5, "test over")
     dispatcher.writer.stop()
     execution = Execution.objects.get(job=job, scheduled_for=now)
     assert (execution.status, execution.result, execution.worker) == ("succeeded", "released", NODE)
