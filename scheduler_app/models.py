@@ -362,7 +362,7 @@ class Execution(models.Model):
             models.CheckConstraint(condition=Q(attempt__gte=1), name="execution_attempt_positive"),
         ]
         indexes = [
-            # engine/dispatch.py: Execution.objects.claimable(now), every pass.
+            # engine/loop.py: Execution.objects.claimable(now), every round.
             models.Index(fields=["run_after"], condition=Q(status="scheduled"), name="execution_claimable"),
             # engine/recovery.py and the overlap policy: what is running or queued now.
             models.Index(fields=["job", "status"], condition=Q(status__in=["queued", "running"]), name="execution_active"),

@@ -18,8 +18,12 @@ class JobQuerySet(models.QuerySet):
         return self.filter(paused=False, next_run_at__lte=now)
 
     def changed_since(self, since: datetime) -> JobQuerySet:
-        """Jobs that services wrote since `since` (index job_updated_at): the sync's question."""
-        return self.filter(updated_at__gt=since)
+        """Jobs that services wrote since `since` (index job_updated_at): the sync's question.
+
+        Unordered: the default ordering by name made SQLite walk the name index through every
+        row (30 ms at 100,000 jobs, twice a second) instead of seeking the few changed ones.
+        """
+        return self.filter(updated_at__gt=since).order_by()
 
     def with_tag(self, tag: str) -> JobQuerySet:
         # Tags are validated slugs stored as a JSON list, so the quoted tag appears in the
@@ -42,8 +46,8 @@ class JobQuerySet(models.QuerySet):
 
 class ExecutionQuerySet(models.QuerySet):
     def claimable(self, now: datetime) -> ExecutionQuerySet:
-        """Rows waiting to start whose time has come (index execution_claimable)."""
-        return self.filter(status="scheduled", run_after__lte=now)
+        """Rows waiting to start whose time has come, oldest first (index execution_claimable)."""
+        return self.filter(status="scheduled", run_after__lte=now).order_by("run_after")
 
     def running(self) -> ExecutionQuerySet:
         return self.filter(status="running")

@@ -78,6 +78,20 @@ def test_it_plans_each_stored_job_at_its_next_run(sync, make_job, now):
     assert stored()[job.pk] == now + minutes(5)
 
 
+@pytest.mark.parametrize("batch", [4, 2000])  # 4: a dense batch read as an id range; 2000: one sparse batch, IN
+def test_it_plans_dense_and_sparse_ids_alike_and_skips_the_rows_between(sync, make_job, now, batch, monkeypatch):
+    # An id range holds rows nobody asked for (the paused job's): they must not be planned, and
+    # each job must get its own trigger either way.
+    monkeypatch.setattr("scheduler_app.engine.sync.BATCH", batch)
+    jobs = [make_job(triggers=[{"kind": "cron", "cron_expression": f"{n} * * * *"}]) for n in range(1, 6)]
+    services.job_pause(job=jobs[2])
+    Job.objects.filter(pk__in=[make_job().pk for _ in range(20)]).delete()  # a gap in the ids
+    far = make_job(triggers=[{"kind": "cron", "cron_expression": "30 * * * *"}])
+    sync.full(now=now)
+    expected = {job.pk: now + minutes(n) for n, job in enumerate(jobs, start=1) if job is not jobs[2]}
+    assert stored() == {**expected, far.pk: now + minutes(30)}
+
+
 def test_it_stores_no_job_for_a_paused_job(sync, make_job, now):
     make_job(paused=True)
     sync.full(now=now)
