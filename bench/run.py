@@ -79,10 +79,18 @@ def fire_lag(n: int, seconds: int) -> dict:
     from scheduler_app import services
     from scheduler_app.models import Execution
 
+    from scheduler_app.models import Job
+
+    parked = datetime.now(UTC) + timedelta(days=1)  # creating them takes a while: none fires meanwhile
     for i in range(n):
-        services.job_create(name=f"noop-{i}", task="tempora.noop", triggers=[{"kind": "interval", "interval_seconds": 1}])
+        services.job_create(name=f"noop-{i}", task="tempora.noop", start_at=parked,
+                            triggers=[{"kind": "interval", "interval_seconds": 1}])
     project.start()
-    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    # As the floor does: every job starts at one whole second 3 s ahead, measured from 2 s
+    # later. Moved by one bulk UPDATE stamping updated_at, which the running scheduler applies.
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    Job.objects.update(start_at=start, updated_at=datetime.now(UTC))
+    t0 = start + timedelta(seconds=2)
     _sleep_until(t0)
     pid = project.process.pid
     cpu0 = cpu_seconds(pid)

@@ -86,7 +86,7 @@ class Dispatcher:
         """Start admitted runs (after their rows committed). `replace` first stops the old runs."""
         from scheduler_app.tasks import send_to_celery
 
-        chains: dict[int, list[RunRequest]] = {}  # job id → runs of this batch that go one after another
+        chains: dict[int, list[list[RunRequest]]] = {}  # job id → chains: runs that go one after another
         for request, decision in requests:
             with self._lock:
                 self._reserved[request.job_id] = max(self._reserved[request.job_id] - 1, 0)
@@ -97,10 +97,15 @@ class Dispatcher:
                     continue
                 self._slots[request.job_id][request.execution_id] = Slot(request)
             if decision == "follow" and request.job_id in chains:
-                chains[request.job_id].append(request)  # runs after the one before it, same thread
+                chains[request.job_id][-1].append(request)  # runs after the one before it, same thread
             else:
-                chains[request.job_id] = chain = [request]
-                self.pool.submit_at(request.scheduled_for, chain)
+                chains.setdefault(request.job_id, []).append([request])
+        # Submitted only once complete: a worker that took a chain while this loop still
+        # appended to it could finish before the append, leaving a run that never starts
+        # (and, under `skip`, a job that skipped every later occurrence).
+        for job_chains in chains.values():
+            for chain in job_chains:
+                self.pool.submit_at(chain[0].scheduled_for, chain)
         celery = [request for request, _ in requests if request.executor == "celery"]
         if celery:
             send_to_celery(celery)

@@ -207,3 +207,27 @@ def test_it_finishes_the_run_in_flight_through_the_writer(dispatcher, running, n
     dispatcher.writer.stop()
     execution = Execution.objects.get(job=job, scheduled_for=now)
     assert (execution.status, execution.result, execution.worker) == ("succeeded", "released", NODE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_chain_reaches_the_workers_whole_and_every_run_of_it_starts(dispatcher, make_job, now):
+    # A backlog of one job is one chain on one thread. A chain handed to the pool before
+    # launch() had appended the rest could be finished by a worker before the append, and
+    # the rest never ran (their slots stayed taken: a `skip` job skipped ever after).
+    submitted = []
+    submit = dispatcher.pool.submit_at
+
+    def submit_at(at, chain):
+        submitted.append((chain, len(chain)))
+        submit(at, chain)
+
+    dispatcher.pool.submit_at = submit_at
+    job = make_job(task="tempora.noop", catch_up="all")
+    ready, _ = record(dispatcher, fired(job, now - seconds(3), now - seconds(2), now - seconds(1)), now=now)
+    assert [decision for _, decision in ready] == ["start", "follow", "follow"]
+    dispatcher.launch(ready)
+    assert [(len(chain), length) for chain, length in submitted] == [(3, 3)]
+    deadline = time.monotonic() + 10
+    while dispatcher.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dispatcher.in_flight() == 0
