@@ -370,9 +370,7 @@ class JobAdmin(ServiceSavingAdmin):
         services.job_delete(job=obj)
 
     def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for job in queryset:
-                services.job_delete(job=job)
+        services.jobs_delete(jobs=queryset)
 
     # Actions ----------------------------------------------------------------------------------
 
@@ -392,7 +390,7 @@ class JobAdmin(ServiceSavingAdmin):
 
     @admin.action(description="Run the selected jobs now", permissions=["change"])
     def run_jobs_now(self, request, queryset):
-        executions = [services.job_run_now(job=job, user=request.user) for job in queryset]
+        executions = services.jobs_run_now(jobs=queryset, user=request.user)
         count = len(executions)
         self.message_user(request, ngettext(
             "Requested a run of %d job: the scheduler will start it within a few seconds (see Executions).",

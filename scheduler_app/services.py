@@ -220,13 +220,29 @@ def job_delete(*, job: Job, now: datetime | None = None) -> None:
     A code-defined job is refused: the next start would define it again. Remove it from the
     code, or pause it.
     """
-    if job.code_defined:
-        raise ServiceError({"code_defined": "This job is defined in code: remove it there, or pause it."})
-    now = _now(now)
-    _cancel_pending(Execution.objects.filter(job=job), now)
-    name = job.name
-    job.delete()
-    logger.info("job deleted: %s", name)
+    jobs_delete(jobs=Job.objects.filter(pk=job.pk), now=now)
+
+
+@transaction.atomic
+def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
+    """Delete many jobs, all or none (see job_delete); answers how many."""
+    doomed = Job.objects.filter(pk__in=list(jobs.values_list("pk", flat=True)))
+    in_code = sorted(doomed.filter(code_defined=True).values_list("name", flat=True))
+    if in_code:
+        raise ServiceError({"code_defined": (
+            f"Defined in code, so not deleted: {', '.join(in_code)}. Remove them there, or pause them. "
+            "Nothing was deleted."
+        )})
+    return _delete(doomed, _now(now))
+
+
+def _delete(jobs: QuerySet[Job], now: datetime) -> int:
+    _cancel_pending(Execution.objects.filter(job__in=jobs), now)
+    names = list(jobs.values_list("name", flat=True))
+    jobs.delete()
+    for name in names:
+        logger.info("job deleted: %s", name)
+    return len(names)
 
 
 def _set_paused(jobs: QuerySet[Job], paused: bool, now: datetime) -> int:
@@ -274,14 +290,26 @@ def job_run_now(*, job: Job, user=None, now: datetime | None = None) -> Executio
 
     It never runs the job here: the web process does not execute jobs.
     """
-    now = _now(now)
-    execution = Execution.objects.create(
-        job=job, job_name=job.name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
-        requested_by=user if getattr(user, "is_authenticated", False) else None, created_at=now,
-    )
-    Job.objects.filter(pk=job.pk).update(updated_at=now)
-    logger.info("run requested: %s (execution %s)", job.name, execution.pk)
+    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), user=user, now=now)
     return execution
+
+
+@transaction.atomic
+def jobs_run_now(*, jobs: QuerySet[Job], user=None, now: datetime | None = None) -> list[Execution]:
+    """Record a run-now request for each job, in one transaction; answers the Executions."""
+    now = _now(now)
+    requested_by = user if getattr(user, "is_authenticated", False) else None
+    executions = Execution.objects.bulk_create([
+        Execution(
+            job_id=pk, job_name=name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
+            requested_by=requested_by, created_at=now,
+        )
+        for pk, name in jobs.order_by("pk").values_list("pk", "name")
+    ])
+    Job.objects.filter(pk__in=[execution.job_id for execution in executions]).update(updated_at=now)
+    for execution in executions:
+        logger.info("run requested: %s (execution %s)", execution.job_name, execution.pk)
+    return executions
 
 
 @transaction.atomic
@@ -323,11 +351,8 @@ def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime
 
     Code-defined jobs are left alone (the next start would define them again).
     """
-    now = _now(now)
     doomed = (jobs if jobs is not None else Job.objects.all()).in_group(group).exclude(code_defined=True)
-    _cancel_pending(Execution.objects.filter(job__in=doomed), now)
-    count = doomed.count()
-    doomed.delete()
+    count = _delete(doomed, _now(now))
     logger.info("group cancelled: %s (%d jobs)", group, count)
     return count
 

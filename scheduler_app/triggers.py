@@ -38,6 +38,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import ExpressionDescriptor, FormatException, Options
+from django.utils.dates import MONTHS, WEEKDAYS
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 # Every loop below is bounded: a schedule that finds nothing within these limits has no
@@ -550,49 +552,76 @@ def _gap_end(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
 # Descriptions -------------------------------------------------------------------------
 
 
+# cron_descriptor's own catalogues, chosen from Django's active language.
+_DESCRIPTOR_LOCALES = {"zh-hans": "zh_CN", "zh-cn": "zh_CN", "zh-hant": "zh_TW", "zh-tw": "zh_TW"}
+
+
 def describe_cron(expression: str) -> str:
-    """`describe_cron("0 9 * * 1-5")` → "At 09:00, Monday through Friday"."""
+    """`describe_cron("0 9 * * 1-5")` → "At 09:00, Monday through Friday" (in the active language)."""
     cron = parse_cron(expression)
     options = Options()
     options.use_24hour_time_format = True
     options.day_of_week_start_index_zero = True
+    language = (get_language() or "en").lower()
+    options.locale_code = _DESCRIPTOR_LOCALES.get(language, "en_US")
     # cron_descriptor does not know macros: describe `@daily` as the `0 0 * * *` it stands for.
     text = MACROS.get(cron.expression.lower(), cron.expression)
     try:
-        return ExpressionDescriptor(text, options).get_description()
+        described = ExpressionDescriptor(text, options).get_description()
     except (FormatException, Exception):  # the describer is cosmetic: never fail on it
         return f"cron {cron.expression}"
+    if options.locale_code != "en_US":
+        # Its catalogues translate the phrases but leave day and month names in English.
+        for english, local in _translated_names():
+            described = re.sub(rf"\b{english}\b", local, described)
+    return described
+
+
+def _translated_names() -> list[tuple[str, str]]:
+    names = [(english, str(translated)) for english, translated in zip(WEEKDAY_NAMES, WEEKDAYS.values(), strict=True)]
+    return names + [(calendar.month_name[number], str(translated)) for number, translated in MONTHS.items()]
+
+
+_UNITS = (
+    (86400, lambda n: ngettext("%(n)d day", "%(n)d days", n)),
+    (3600, lambda n: ngettext("%(n)d hour", "%(n)d hours", n)),
+    (60, lambda n: ngettext("%(n)d minute", "%(n)d minutes", n)),
+    (1, lambda n: ngettext("%(n)d second", "%(n)d seconds", n)),
+)
+_SINGLE_UNITS = {86400: gettext_lazy("Every day"), 3600: gettext_lazy("Every hour"),
+                 60: gettext_lazy("Every minute"), 1: gettext_lazy("Every second")}
 
 
 def describe_interval(seconds: int) -> str:
-    """`describe_interval(5400)` → "Every 1 hour 30 minutes"."""
+    """`describe_interval(5400)` → "Every 1 hour 30 minutes"; `describe_interval(3600)` → "Every hour"."""
+    if seconds in _SINGLE_UNITS:
+        return str(_SINGLE_UNITS[seconds])
     parts = []
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+    for size, words in _UNITS:
         amount, seconds = divmod(seconds, size)
         if amount:
-            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
-    if len(parts) == 1 and parts[0].startswith("1 "):
-        return f"Every {parts[0][2:]}"
-    return "Every " + " ".join(parts)
+            parts.append(words(amount) % {"n": amount})
+    return gettext("Every %(duration)s") % {"duration": " ".join(parts)}
 
 
 def _preset_description(spec: TriggerSpec) -> str | None:
     fields = spec.cron_expression.split()
     if len(fields) != 5:
         return None
-    minute, hour, _, _, dow = fields
+    minute, hour, _day, _month, dow = fields
     if spec.preset == "hourly":
-        return f"Every hour at :{int(minute):02d}"
+        return gettext("Every hour at :%(minute)02d") % {"minute": int(minute)}
+    time_of_day = f"{int(hour):02d}:{int(minute):02d}"
     if spec.preset == "daily":
-        return f"Every day at {int(hour):02d}:{int(minute):02d}"
+        return gettext("Every day at %(time)s") % {"time": time_of_day}
     if spec.preset == "weekly":
-        days = [WEEKDAY_NAMES[(int(d) - 1) % 7] for d in dow.split(",")]
-        return f"Every {', '.join(days)} at {int(hour):02d}:{int(minute):02d}"
+        days = [str(WEEKDAYS[(int(d) - 1) % 7]) for d in dow.split(",")]
+        return gettext("Every %(days)s at %(time)s") % {"days": ", ".join(days), "time": time_of_day}
     return None
 
 
 def describe(spec: TriggerSpec, tz: ZoneInfo) -> str:
-    """A trigger in words, 24-hour clock, with its zone where wall time matters."""
+    """A trigger in words (the active language), 24-hour clock, with its zone where wall time matters."""
     if spec.kind == "cron":
         try:
             text = _preset_description(spec) if spec.preset else None
@@ -602,15 +631,17 @@ def describe(spec: TriggerSpec, tz: ZoneInfo) -> str:
     elif spec.kind == "interval":
         text = describe_interval(spec.interval_seconds or 0)
         if spec.anchor is not None:
-            text += f", counted from {format_local(spec.anchor, tz)}"
+            text += gettext(", counted from %(start)s") % {"start": format_local(spec.anchor, tz)}
+    elif spec.run_at:
+        text = gettext("Once at %(when)s") % {"when": format_local(spec.run_at, tz)}
     else:
-        text = f"Once at {format_local(spec.run_at, tz)}" if spec.run_at else "Once"
+        text = gettext("Once")
     if spec.jitter_seconds:
-        text += f", up to {spec.jitter_seconds}s later (jitter)"
+        text += gettext(", up to %(seconds)ss later (jitter)") % {"seconds": spec.jitter_seconds}
     if spec.business_days_only:
-        text += ", business days only"
+        text += gettext(", business days only")
     if spec.calendar_name:
-        text += f", skipping the dates of calendar {spec.calendar_name!r}"
+        text += gettext(", skipping the dates of calendar '%(name)s'") % {"name": spec.calendar_name}
     return text
 
 

@@ -434,6 +434,27 @@ def test_it_deletes_the_triggers_of_a_deleted_job(make_job, now):
     assert not Trigger.objects.exists()
 
 
+def test_it_deletes_a_selection_of_jobs_and_cancels_their_pending_runs(make_job, now):
+    first, second, kept = make_job(), make_job(), make_job()
+    waiting = make_execution(first)
+    count = services.jobs_delete(jobs=Job.objects.filter(pk__in=[first.pk, second.pk]), now=now)
+    waiting.refresh_from_db()
+    assert count == 2
+    assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert (waiting.status, waiting.finished_at) == ("cancelled", now)
+
+
+def test_it_deletes_nothing_of_a_selection_that_holds_a_code_defined_job(make_job, now):
+    plain, in_code = make_job(name="plain"), make_job(name="from-code")
+    waiting = make_execution(plain)
+    Job.objects.filter(pk=in_code.pk).update(code_defined=True)
+    with pytest.raises(ValidationError) as raised:
+        services.jobs_delete(jobs=Job.objects.all(), now=now)
+    assert "from-code" in raised.value.message_dict["code_defined"][0]
+    waiting.refresh_from_db()
+    assert Job.objects.count() == 2 and waiting.status == "scheduled"  # all or nothing
+
+
 # Pause and resume ------------------------------------------------------------------------
 
 
@@ -517,6 +538,18 @@ def test_it_records_a_manual_run_for_now(make_job, owner, now):
     assert execution.reason == Execution.Reason.MANUAL
     assert (execution.scheduled_for, execution.run_after) == (now, now)
     assert (execution.job_name, execution.requested_by) == (job.name, owner)
+
+
+def test_it_records_a_manual_run_for_each_job_of_a_selection_in_one_go(make_job, owner, now):
+    jobs = [make_job(), make_job(), make_job()]
+    later = now + timedelta(minutes=1)
+    executions = services.jobs_run_now(jobs=Job.objects.filter(pk__in=[j.pk for j in jobs[:2]]), user=owner, now=later)
+    assert sorted(e.job_id for e in executions) == sorted(j.pk for j in jobs[:2])
+    assert all(e.pk for e in executions)  # ids answered at once, as the single run-now does
+    rows = Execution.objects.filter(reason="manual").values_list("job_id", "status", "requested_by", "run_after")
+    assert sorted(rows) == sorted((j.pk, "scheduled", owner.pk, later) for j in jobs[:2])
+    # Stamped, so the scheduler looks at once rather than at its next claim.
+    assert set(Job.objects.filter(updated_at=later).values_list("pk", flat=True)) == {j.pk for j in jobs[:2]}
 
 
 def test_it_never_runs_the_task_when_asked_to_run_now(make_job, marker_task, tmp_path, now):

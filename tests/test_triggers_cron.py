@@ -11,6 +11,7 @@ from itertools import islice
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from scheduler_app import triggers
 
@@ -273,6 +274,29 @@ def test_it_describes_every_kind_of_trigger(spec, expected):
 
 def test_it_describes_a_cron_expression_without_a_zone():
     assert triggers.describe_cron("0 9 * * 1-5") == "At 09:00, Monday through Friday"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="0 9 * * 1-5"),
+                     "在 09:00, 星期一 到 星期五 (Europe/Berlin)", id="cron-with-day-names"),
+        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="0 10 * * 1,3", preset="weekly"),
+                     "每星期一, 星期三 10:00 (Europe/Berlin)", id="weekly-preset"),
+        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="5 * * * *", preset="hourly"),
+                     "每小时的第 05 分 (Europe/Berlin)", id="hourly-preset"),
+        pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=5400), "每 1 小时 30 分钟", id="interval"),
+        pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=3600), "每小时", id="one-unit"),
+        pytest.param(
+            triggers.TriggerSpec(kind="once", run_at=utc("2026-07-01 16:45"), business_days_only=True),
+            "于 2026-07-01 18:45 CEST (Europe/Berlin) 运行一次，仅工作日", id="once",
+        ),
+    ],
+)
+def test_it_describes_a_trigger_in_simplified_chinese_when_that_is_the_language(spec, expected):
+    with translation.override("zh-hans"):
+        assert triggers.describe(spec, BERLIN) == expected
+    assert not any("\u4e00" <= char <= "\u9fff" for char in triggers.describe(spec, BERLIN))  # English again
 
 
 def test_it_refuses_to_describe_an_invalid_expression():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler_app import services
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 from tests.web.conftest import htmx
 
 
@@ -140,3 +140,25 @@ def test_the_dashboard_counts_what_the_user_may_see(owner_client, job, make_job,
     page = owner_client.get("/").content.decode()
     assert 'data-stat="jobs">1<' in page
     assert "not-mine" not in page
+
+
+def test_bulk_run_now_records_one_manual_run_per_ticked_job(owner_client, make_job, owner):
+    ticked = [make_job(owner=owner), make_job(owner=owner)]
+    make_job(owner=owner)
+    response = owner_client.post("/jobs/bulk/", {"action": "run", "ids": [job.pk for job in ticked]}, follow=True)
+    assert "Run requested for 2 jobs." in response.content.decode()
+    assert sorted(Execution.objects.filter(reason="manual").values_list("job_id", flat=True)) == sorted(
+        job.pk for job in ticked
+    )
+
+
+def test_bulk_delete_of_a_selection_with_a_code_defined_job_deletes_nothing_and_says_why(owner_client, make_job, owner):
+    plain = make_job(owner=owner, name="alpha")  # first by name: a loop deleted it before refusing
+    in_code = make_job(owner=owner, name="zulu-from-code")
+    Job.objects.filter(pk=in_code.pk).update(code_defined=True)
+    response = owner_client.post(
+        "/jobs/bulk/", {"action": "delete", "confirm": "yes", "ids": [plain.pk, in_code.pk]}, **htmx()
+    )
+    assert response.status_code == 204
+    assert "zulu-from-code" in response.headers["HX-Trigger"] and "Nothing was deleted" in response.headers["HX-Trigger"]
+    assert Job.objects.filter(pk__in=[plain.pk, in_code.pk]).count() == 2

@@ -88,14 +88,9 @@ def _apply(action: str, jobs, group: str, request: HttpRequest) -> int:
         return services.group_resume(group=group, jobs=visible) if group else services.jobs_resume(jobs=jobs)
     if action == "delete" and group:
         return services.group_cancel(group=group, jobs=visible)
-    count = 0
-    for job in jobs:
-        if action == "run":
-            services.job_run_now(job=job, user=request.user)
-        else:
-            services.job_delete(job=job)
-        count += 1
-    return count
+    if action == "run":
+        return len(services.jobs_run_now(jobs=jobs, user=request.user))
+    return services.jobs_delete(jobs=jobs)
 
 
 MESSAGES = {
