@@ -127,6 +127,17 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # The REST API (scheduler_app/api) ----------------------------------------
 
+# The API's write throttle counts here. In-process by default; with several web workers or
+# hosts, point CACHE_URL at Redis so every process counts against the same limit.
+CACHE_URL = env_str("CACHE_URL", "locmem://")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "tempora"}}
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not locmem:// or a redis:// URL")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "scheduler_app.api.authentication.TokenAuthentication",

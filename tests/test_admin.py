@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from scheduler_app import services
-from scheduler_app.admin import status_badge
+from scheduler_app.admin.display import status_badge
 from scheduler_app.models import Calendar, Execution, Job, SchedulerNode, SchedulerState, Trigger
 
 pytestmark = [

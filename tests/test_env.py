@@ -67,6 +67,7 @@ def test_a_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("SCHEDULER_MAX_WORKERS", "ten", "SCHEDULER_MAX_WORKERS='ten' is not an integer"),
         ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
+        ("CACHE_URL", "memcached://x", "CACHE_URL='memcached://x' is not locmem:// or a redis:// URL"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
@@ -76,3 +77,19 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, va
     )
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_a_redis_cache_url_shares_the_cache_between_processes(tmp_path):
+    # What makes the API's write throttle one limit across web workers: a count written by
+    # one process is read by another. Redis database 13 is this test's own.
+    env = {**os.environ, "CACHE_URL": "redis://127.0.0.1:6379/13", "TEMPORA_VAR_DIR": str(tmp_path)}
+    key = f"test-env-{os.getpid()}"
+
+    def shell(code: str) -> str:
+        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+    shell(f"from django.core.cache import cache; cache.set({key!r}, 41, 60); cache.incr({key!r})")
+    assert shell(f"from django.core.cache import cache; print(cache.get({key!r})); cache.delete({key!r})") == "42"

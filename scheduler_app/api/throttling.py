@@ -2,7 +2,7 @@
 
 The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["writes"] (API_WRITE_THROTTLE in the
 environment, e.g. "600/minute"). Reads are never throttled. Counts live in Django's default
-cache: per process unless CACHES points at a shared one (Redis, Memcached).
+cache: per process by default, shared when CACHE_URL points at Redis.
 """
 
 from __future__ import annotations

@@ -1,0 +1,275 @@
+"""Jobs with their triggers inline, saved by job_create/job_update in one transaction."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from scheduler_app import services, triggers
+from scheduler_app.admin.bases import (
+    ServiceRefused,
+    ServiceSavingAdmin,
+    add_errors,
+    adopt,
+    with_service_errors,
+)
+from scheduler_app.admin.display import status_badge
+from scheduler_app.models import Job, Trigger
+
+
+class TriggerFormSet(BaseInlineFormSet):
+    """The job's triggers, validated by triggers.py and handed to the job service as definitions."""
+
+    service_errors: dict[str, list[str]] = {}
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        # Trigger.clean reads its job (zone, start_at), which may not be saved yet.
+        form.instance.job = self.instance
+        return form
+
+    def live_forms(self) -> list[forms.ModelForm]:
+        """The rows the job will have, in order: `triggers.<index>` in service errors counts these."""
+        return [
+            form for form in self.forms
+            if (form.instance.pk is not None or form.has_changed()) and not self._should_delete_form(form)
+        ]
+
+    @staticmethod
+    def definition(form: forms.ModelForm) -> dict:
+        data = form.cleaned_data
+        # The preset only describes the cron it produced: keep it while that cron is untouched.
+        kept_preset = not {"kind", "cron_expression"} & set(form.changed_data)
+        return {
+            "kind": data["kind"],
+            "cron_expression": data.get("cron_expression") or "",
+            "interval_seconds": data.get("interval_seconds"),
+            "run_at": data.get("run_at"),
+            "preset": form.instance.preset if kept_preset and form.instance.pk else "",
+            "jitter_seconds": data.get("jitter_seconds") or 0,
+            "calendar": data.get("calendar"),
+        }
+
+    def definitions(self) -> list[dict]:
+        return [self.definition(form) for form in self.live_forms()]
+
+    def clean(self):
+        super().clean()
+        try:
+            zone = triggers.validate_timezone(self.instance.timezone)
+        except triggers.ScheduleError:
+            zone = triggers.validate_timezone("UTC")  # the job form reports the zone
+        now = timezone.now()
+        rows = self.live_forms()
+        for form in rows:
+            if form.errors:
+                continue
+            try:
+                triggers.compile_trigger(self.definition(form), zone, now)
+            except triggers.ScheduleError as exc:
+                add_errors(form, exc.field, [exc.message])
+        for key, messages_ in self.service_errors.items():
+            prefix, _, rest = key.partition(".")
+            if prefix != "triggers":
+                continue
+            index, _, field = rest.partition(".")
+            if index.isdigit() and int(index) < len(rows):
+                add_errors(rows[int(index)], field or NON_FIELD_ERRORS, messages_)
+            else:
+                raise ValidationError(messages_)
+
+    def record_saved(self, job: Job | None) -> None:
+        """Fill what Django's change message reads; formset.save() is never called here."""
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        if job is None:  # triggers were left as they were
+            return
+        for form, row in zip(self.live_forms(), job.triggers.select_related("job", "calendar").order_by("id")):
+            if form.instance.pk is None:
+                self.new_objects.append(row)
+            elif form.has_changed():
+                self.changed_objects.append((row, form.changed_data))
+        self.deleted_objects = [form.instance for form in self.deleted_forms if form.instance.pk is not None]
+
+
+class TriggerInline(admin.TabularInline):
+    model = Trigger
+    formset = TriggerFormSet
+    fields = ("kind", "cron_expression", "interval_seconds", "run_at", "jitter_seconds", "calendar", "in_words")
+    readonly_fields = ("in_words",)
+    extra = 0
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("calendar")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        return with_service_errors(super().get_formset(request, obj, **kwargs), request)
+
+    @admin.display(description="In words")
+    def in_words(self, trigger: Trigger) -> str:
+        return trigger.describe() if trigger.pk else "-"
+
+    # A code-defined job's triggers belong to its code.
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and not (obj and obj.code_defined)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not (obj and obj.code_defined)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj and obj.code_defined)
+
+
+@admin.register(Job)
+class JobAdmin(ServiceSavingAdmin):
+    inlines = [TriggerInline]
+    list_display = (
+        "name", "group", "task", "schedule", "next_run", "last_status_badge",
+        "run_count", "failure_count", "paused", "owner",
+    )
+    list_filter = ("group", "paused", "executor", "task", "overlap_policy", "code_defined", "owner")
+    search_fields = ("name", "description", "task", "group")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    actions = ("pause_jobs", "resume_jobs", "run_jobs_now", "duplicate_jobs")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner")}),
+        ("When", {"fields": ("timezone", "start_at", "end_at", "max_runs", "paused")}),
+        ("How it runs", {"fields": (
+            "executor", "timeout", "overlap_policy", "max_instances", "misfire_grace_time", "catch_up",
+        )}),
+        ("Retries", {"fields": ("max_retries", "retry_backoff", "retry_backoff_max")}),
+    )
+    state_fieldset = ("State", {"fields": (
+        "code_defined", "import_error", "next_run_full", "last_status_badge", "last_run_at",
+        "run_count", "failure_count", "created_at", "updated_at",
+    )})
+    readonly_fields = state_fieldset[1]["fields"]
+
+    def get_queryset(self, request):
+        # The schedule column describes every trigger and its calendar: two queries per page.
+        return super().get_queryset(request).visible_to(request.user).prefetch_related("triggers__calendar")
+
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets if obj is None else (*self.fieldsets, self.state_fieldset)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.code_defined:
+            # The code owns the definition; pausing is the one thing a person may change here.
+            editable = [name for _, options in self.fieldsets for name in options["fields"] if name != "paused"]
+            return (*editable, *self.readonly_fields)
+        return self.readonly_fields
+
+    def get_changeform_initial_data(self, request):
+        defaults = {"owner": request.user.pk, "misfire_grace_time": settings.SCHEDULER_MISFIRE_GRACE_TIME}
+        return {**defaults, **super().get_changeform_initial_data(request)}
+
+    def has_delete_permission(self, request, obj=None):
+        # The next code sync would bring a deleted code-defined job back.
+        return super().has_delete_permission(request, obj) and not (obj and obj.code_defined)
+
+    # Columns ------------------------------------------------------------------------------
+
+    @admin.display(description="Schedule")
+    def schedule(self, job: Job) -> str:
+        return job.schedule_description()
+
+    @admin.display(description="Next run", ordering="next_run_at")
+    def next_run(self, job: Job) -> str:
+        if job.next_run_at is None:
+            return "-"
+        try:
+            return triggers.format_local(job.next_run_at, job.zone)
+        except (KeyError, ValueError):
+            return triggers.format_utc(job.next_run_at)
+
+    @admin.display(description="Next run")
+    def next_run_full(self, job: Job) -> str:
+        if job.next_run_at is None:
+            return "-"
+        return f"{self.next_run(job)} = {triggers.format_utc(job.next_run_at)}"
+
+    @admin.display(description="Last status", ordering="last_status")
+    def last_status_badge(self, job: Job):
+        return status_badge(job.last_status)
+
+    # Saving through services ----------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        # Deliberately empty: the job is saved with its triggers in save_related, in one service call.
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        job = form.instance
+        trigger_formset = next((fs for fs in formsets if isinstance(fs, TriggerFormSet)), None)
+        definitions = None
+        try:
+            if change and job.code_defined:
+                saved = job
+                if "paused" in form.changed_data:
+                    pause = services.job_pause if form.cleaned_data["paused"] else services.job_resume
+                    saved = pause(job=job)
+            else:
+                # Triggers are replaced only when the inline changed: replacing re-anchors intervals.
+                if trigger_formset is not None and (not change or trigger_formset.has_changed()):
+                    definitions = trigger_formset.definitions()
+                fields = {name: form.cleaned_data[name] for name in services.JOB_FIELDS if name in form.cleaned_data}
+                if change:
+                    saved = services.job_update(job=job, triggers=definitions, **fields)
+                else:
+                    saved = services.job_create(triggers=definitions or [], **fields)
+        except ValidationError as exc:
+            raise ServiceRefused(exc) from exc
+        adopt(job, saved)
+        if trigger_formset is not None:
+            trigger_formset.record_saved(saved if definitions is not None else None)
+
+    def delete_model(self, request, obj):
+        services.job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset):
+        services.jobs_delete(jobs=queryset)
+
+    # Actions ----------------------------------------------------------------------------------
+
+    @admin.action(description="Pause the selected jobs", permissions=["change"])
+    def pause_jobs(self, request, queryset):
+        changed = services.jobs_pause(jobs=queryset)
+        self.message_user(request, ngettext("Paused %d job.", "Paused %d jobs.", changed) % changed)
+
+    @admin.action(description="Resume the selected jobs", permissions=["change"])
+    def resume_jobs(self, request, queryset):
+        changed = services.jobs_resume(jobs=queryset)
+        self.message_user(
+            request,
+            ngettext("Resumed %d job; ", "Resumed %d jobs; ", changed) % changed
+            + "they plan from now (runs missed while paused are not caught up).",
+        )
+
+    @admin.action(description="Run the selected jobs now", permissions=["change"])
+    def run_jobs_now(self, request, queryset):
+        executions = services.jobs_run_now(jobs=queryset, user=request.user)
+        count = len(executions)
+        self.message_user(request, ngettext(
+            "Requested a run of %d job: the scheduler will start it within a few seconds (see Executions).",
+            "Requested a run of %d jobs: the scheduler will start them within a few seconds (see Executions).",
+            count,
+        ) % count)
+
+    @admin.action(description="Duplicate the selected jobs (copies start paused)", permissions=["add"])
+    @transaction.atomic
+    def duplicate_jobs(self, request, queryset):
+        copies = [services.job_duplicate(job=job) for job in queryset.prefetch_related("triggers__calendar")]
+        names = ", ".join(copy.name for copy in copies)
+        self.message_user(
+            request,
+            ngettext("Created %d paused copy: ", "Created %d paused copies: ", len(copies)) % len(copies) + names,
+        )
