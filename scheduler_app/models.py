@@ -17,7 +17,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import triggers, validators
-from scheduler_app.querysets import ExecutionQuerySet, JobQuerySet
+from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuerySet
 
 
 class Calendar(models.Model):
@@ -39,6 +39,8 @@ class Calendar(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = CalendarQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

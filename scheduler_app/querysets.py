@@ -9,6 +9,22 @@ from django.db import models
 from django.db.models import Q
 
 
+class CalendarQuerySet(models.QuerySet):
+    def visible_to(self, user) -> CalendarQuerySet:
+        """Staff see every calendar; other users their own and the shared ones (no owner)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(Q(owner=user) | Q(owner__isnull=True))
+
+    def editable_by(self, user) -> CalendarQuerySet:
+        """Staff change every calendar; other users only their own (shared ones are read-only)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self if user.is_staff else self.filter(owner=user)
+
+
 class JobQuerySet(models.QuerySet):
     def active(self) -> JobQuerySet:
         return self.filter(paused=False)

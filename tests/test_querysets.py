@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
-from scheduler_app.models import Execution, Job
+from scheduler_app.models import Calendar, Execution, Job
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +188,14 @@ def test_the_sync_question_seeks_the_updated_at_index(now):
     assert "ORDER BY" not in str(query.query)
     if connection.vendor == "sqlite":
         assert "job_updated_at" in query.explain()
+
+
+def test_calendars_are_visible_when_own_or_shared_and_editable_only_when_own(owner, outsider, staff):
+    own = Calendar.objects.create(name="own", owner=owner)
+    shared = Calendar.objects.create(name="shared")
+    theirs = Calendar.objects.create(name="theirs", owner=outsider)
+    assert set(Calendar.objects.visible_to(owner)) == {own, shared}
+    assert set(Calendar.objects.editable_by(owner)) == {own}
+    assert set(Calendar.objects.visible_to(staff)) == set(Calendar.objects.editable_by(staff)) == {own, shared, theirs}
+    assert not Calendar.objects.visible_to(AnonymousUser()).exists()
+    assert not Calendar.objects.editable_by(AnonymousUser()).exists()

@@ -14,7 +14,6 @@ from functools import lru_cache
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from scheduler_app.models import Calendar
 
 
 class IsStaff(BasePermission):
@@ -65,17 +64,6 @@ class IsAuthenticatedOrAllowedAddress(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return address_allowed(request) or bool(request.user and request.user.is_authenticated)
-
-
-def calendars_visible_to(user):
-    """Staff see every calendar; other users their own and the shared ones (no owner)."""
-    if not getattr(user, "is_authenticated", False):
-        return Calendar.objects.none()
-    if user.is_staff:
-        return Calendar.objects.all()
-    from django.db.models import Q
-
-    return Calendar.objects.filter(Q(owner=user) | Q(owner__isnull=True))
 
 
 class CalendarWriteAccess(BasePermission):

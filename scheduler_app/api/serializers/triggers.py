@@ -16,7 +16,6 @@ from rest_framework import serializers
 
 from scheduler_app import triggers
 from scheduler_app.api.fields import check_instant
-from scheduler_app.api.permissions import calendars_visible_to
 from scheduler_app.models import Calendar, Trigger
 
 MAX_TRIGGERS = 20
@@ -63,7 +62,7 @@ class CalendarField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         request = self.context.get("request")
-        return calendars_visible_to(request.user) if request else Calendar.objects.all()
+        return Calendar.objects.visible_to(request.user) if request else Calendar.objects.all()
 
 
 class TriggerSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.permissions import IsAuthenticated
 
 from scheduler_app import services
-from scheduler_app.api.permissions import CalendarWriteAccess, calendars_visible_to
+from scheduler_app.api.permissions import CalendarWriteAccess
 from scheduler_app.api.serializers.calendars import CalendarSerializer
 from scheduler_app.api.views.base import ModelViewSet
 from scheduler_app.models import Calendar
@@ -32,7 +32,7 @@ class CalendarViewSet(ModelViewSet):
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
-        return calendars_visible_to(self.request.user).select_related("owner").annotate(trigger_count=Count("triggers"))
+        return Calendar.objects.visible_to(self.request.user).select_related("owner").annotate(trigger_count=Count("triggers"))
 
     def perform_destroy(self, calendar: Calendar) -> None:
         services.calendar_delete(calendar=calendar)

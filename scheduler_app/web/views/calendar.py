@@ -88,7 +88,7 @@ def month(request: HttpRequest):
         "previous": previous.strftime("%Y-%m"), "next": following.strftime("%Y-%m"),
         "this_month": today.strftime("%Y-%m"),
         "calendars": calendars,
-        "editable": {c.pk for c in calendars if _can_edit(request, c)},
+        "editable": set(Calendar.objects.editable_by(request.user).values_list("pk", flat=True)),
     }
     return base.render_page(request, "calendar/month.html", context, fragments=["calendar-grid"])
 
@@ -113,13 +113,8 @@ def day(request: HttpRequest, value: str):
     return base.render_page(request, "calendar/day.html", context, fragments=["day-panel"])
 
 
-def _can_edit(request: HttpRequest, calendar: Calendar) -> bool:
-    return request.user.is_staff or calendar.owner_id == request.user.pk
-
-
 def _editable(request: HttpRequest, pk: int) -> Calendar:
-    calendars = Calendar.objects.all() if request.user.is_staff else Calendar.objects.filter(owner=request.user)
-    return get_object_or_404(calendars, pk=pk)
+    return get_object_or_404(Calendar.objects.editable_by(request.user), pk=pk)
 
 
 def _calendar_form(request: HttpRequest, calendar: Calendar | None):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from zoneinfo import available_timezones
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +18,6 @@ from django.utils.translation import gettext as _
 
 from scheduler_app import services, triggers
 from scheduler_app.models import Calendar, Job
-from scheduler_app.registry import registry
 from scheduler_app.web import base, cron_builder, preview
 from scheduler_app.web.forms import JobForm, TriggerForm, TriggerFormSet, trigger_signature
 
@@ -28,11 +26,8 @@ NEW_TRIGGER = {"kind": "cron", "cron_expression": "0 9 * * 1-5"}
 
 
 def usable_calendars(request: HttpRequest):
-    """Calendars a user may link: their own and the shared ones (no owner); staff: all."""
-    calendars = Calendar.objects.all()
-    if not request.user.is_staff:
-        calendars = calendars.filter(Q(owner=request.user) | Q(owner__isnull=True))
-    return calendars
+    """Calendars a user may link: those they can see."""
+    return Calendar.objects.visible_to(request.user)
 
 
 def _forms(request: HttpRequest, job: Job | None, data=None):
