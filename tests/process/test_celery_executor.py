@@ -49,8 +49,12 @@ def test_a_celery_job_runs_on_a_worker_and_its_outcome_is_recorded(schedulers, c
     assert row.task_id == f"tempora-{row.pk}"
     assert row.result["message"] == "from celery"
     assert "sample_job: from celery" in row.output
-    # Celery's own record of the task, through django-celery-results.
-    assert TaskResult.objects.filter(task_id=row.task_id, status="SUCCESS").exists()
+    # Celery's own record of the task, through django-celery-results. The worker stores it
+    # after the task returns, so a moment after our row says succeeded.
+    schedulers.wait_for(
+        lambda: TaskResult.objects.filter(task_id=row.task_id, status="SUCCESS").exists(), timeout=10,
+        what="django-celery-results' record of the task",
+    )
 
 
 def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, celery_worker):
