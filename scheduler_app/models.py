@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import triggers, validators
@@ -155,13 +156,13 @@ class Job(models.Model):
 
     def clean(self) -> None:
         if self.start_at and self.end_at and self.end_at <= self.start_at:
-            raise ValidationError({"end_at": _("The window must end after it starts.")})
+            raise ValidationError({"end_at": gettext("The window must end after it starts.")})
         if self.priority is not None and not 1 <= self.priority <= 10:
-            raise ValidationError({"priority": _("Priority is 1 (lowest) to 10 (highest).")})
+            raise ValidationError({"priority": gettext("Priority is 1 (lowest) to 10 (highest).")})
         if self.max_instances is not None and self.max_instances < 1:
-            raise ValidationError({"max_instances": _("At least one instance must be allowed.")})
+            raise ValidationError({"max_instances": gettext("At least one instance must be allowed.")})
         if self.timeout is not None and self.timeout <= 0:
-            raise ValidationError({"timeout": _("The timeout must be above 0 seconds, or empty for none.")})
+            raise ValidationError({"timeout": gettext("The timeout must be above 0 seconds, or empty for none.")})
 
     @property
     def zone(self) -> ZoneInfo:
@@ -374,6 +375,11 @@ class Execution(models.Model):
             models.Index(fields=["finished_at"], name="execution_finished_at"),
             # The dead-letter list.
             models.Index(fields=["-finished_at"], condition=Q(dead_letter=True), name="execution_dead_letters"),
+            # engine/loop.py: Execution.objects.cancel_requested(), every round (almost always empty).
+            models.Index(
+                fields=["cancel_requested_at"], condition=Q(status="running", cancel_requested_at__isnull=False),
+                name="execution_cancel_requested",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -65,6 +65,10 @@ class ExecutionQuerySet(models.QuerySet):
         """Rows waiting to start whose time has come, oldest first (index execution_claimable)."""
         return self.filter(status="scheduled", run_after__lte=now).order_by("run_after")
 
+    def cancel_requested(self) -> ExecutionQuerySet:
+        """Running rows someone asked to cancel (index execution_cancel_requested)."""
+        return self.filter(status="running", cancel_requested_at__isnull=False).order_by()
+
     def running(self) -> ExecutionQuerySet:
         return self.filter(status="running")
 

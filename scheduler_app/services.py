@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from scheduler_app import triggers
 from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerState, Trigger
@@ -59,7 +60,7 @@ def _now(now: datetime | None) -> datetime:
 def _check_fields(fields: dict[str, Any]) -> None:
     unknown = sorted(set(fields) - set(JOB_FIELDS))
     if unknown:
-        raise ValidationError({name: "This field cannot be set." for name in unknown})
+        raise ValidationError({name: gettext("This field cannot be set.") for name in unknown})
 
 
 def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> list[Trigger]:
@@ -80,7 +81,9 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> lis
             if calendar is not None and not isinstance(calendar, Calendar):
                 calendar = _calendar_by_id(calendar)
                 if calendar is None:
-                    raise triggers.ScheduleError("calendar", f"No calendar has id {data.get('calendar')!r}.")
+                    raise triggers.ScheduleError(
+                        "calendar", gettext("No calendar has id %(id)s.") % {"id": repr(data.get("calendar"))}
+                    )
             trigger = Trigger(job=job, calendar=calendar, created_at=now, **fields)
             trigger.full_clean(exclude=["job"])
             rows.append(trigger)
@@ -139,7 +142,9 @@ def _check_task_arguments(job: Job, errors: dict[str, list[str]]) -> None:
     try:
         registry.get(job.task).check_arguments(job.args, job.kwargs)
     except TypeError as exc:
-        errors.setdefault("kwargs", []).append(f"The arguments do not fit the task {job.task!r}: {exc}.")
+        errors.setdefault("kwargs", []).append(
+            gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(job.task), "error": exc}
+        )
 
 
 def _trigger_key(trigger: Trigger) -> tuple:
@@ -203,7 +208,9 @@ def job_update(
     """Change a job's fields; `triggers`, when given, replaces all of its triggers."""
     _check_fields(fields)
     if job.code_defined and not allow_code_defined and (triggers is not None or set(fields) - {"paused"}):
-        raise ServiceError({"code_defined": "This job is defined in code: change it there (pausing still works)."})
+        raise ServiceError(
+            {"code_defined": gettext("This job is defined in code: change it there (pausing still works).")}
+        )
     now = _now(now)
     job = Job.objects.select_for_update().get(pk=job.pk)
     for field, value in fields.items():
@@ -229,10 +236,10 @@ def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
     doomed = Job.objects.filter(pk__in=list(jobs.values_list("pk", flat=True)))
     in_code = sorted(doomed.filter(code_defined=True).values_list("name", flat=True))
     if in_code:
-        raise ServiceError({"code_defined": (
-            f"Defined in code, so not deleted: {', '.join(in_code)}. Remove them there, or pause them. "
+        raise ServiceError({"code_defined": gettext(
+            "Defined in code, so not deleted: %(names)s. Remove them there, or pause them. "
             "Nothing was deleted."
-        )})
+        ) % {"names": ", ".join(in_code)}})
     return _delete(doomed, _now(now))
 
 
@@ -380,7 +387,9 @@ def execution_cancel(*, execution: Execution, now: datetime | None = None) -> Ex
     )
     if not updated:
         execution.refresh_from_db()
-        raise ServiceError({"status": f"A {execution.get_status_display().lower()} run cannot be cancelled."})
+        raise ServiceError({"status": gettext("A %(status)s run cannot be cancelled.") % {
+            "status": execution.get_status_display().lower()
+        }})
     execution.refresh_from_db()
     return execution
 
@@ -390,7 +399,9 @@ def execution_retry(*, execution: Execution, user=None, now: datetime | None = N
     """Run a finished, unsuccessful run again as the next attempt of the same occurrence."""
     now = _now(now)
     if not execution.can_retry:
-        raise ServiceError({"status": "Only failed, timed-out, lost, cancelled or missed runs of an existing job can be retried."})
+        raise ServiceError({"status": gettext(
+            "Only failed, timed-out, lost, cancelled or missed runs of an existing job can be retried."
+        )})
     latest = (
         Execution.objects.filter(job_id=execution.job_id, scheduled_for=execution.scheduled_for)
         .order_by("-attempt").values_list("attempt", flat=True).first()
@@ -449,11 +460,12 @@ def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = No
     errors = {}
     for key, value in values.items():
         if key not in RUNTIME_SETTINGS:
-            errors[key] = [f"Unknown setting; known: {', '.join(sorted(RUNTIME_SETTINGS))}."]
+            known = ", ".join(sorted(RUNTIME_SETTINGS))
+            errors[key] = [gettext("Unknown setting; known: %(known)s.") % {"known": known}]
             continue
         _, low, high = RUNTIME_SETTINGS[key]
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors[key] = [f"Must be a whole number from {low} to {high}."]
+            errors[key] = [gettext("Must be a whole number from %(low)d to %(high)d.") % {"low": low, "high": high}]
     if errors:
         raise ValidationError(errors)
     now = _now(now)
@@ -487,7 +499,7 @@ CALENDAR_FIELDS = ("name", "description", "excluded_dates", "business_days_only"
 def _check_calendar_fields(fields: dict[str, Any]) -> None:
     unknown = sorted(set(fields) - set(CALENDAR_FIELDS))
     if unknown:
-        raise ValidationError({name: "This field cannot be set." for name in unknown})
+        raise ValidationError({name: gettext("This field cannot be set.") for name in unknown})
 
 
 def _normalise_dates(value: Any) -> Any:
@@ -527,7 +539,9 @@ def calendar_update(*, calendar: Calendar, now: datetime | None = None, **fields
 def calendar_delete(*, calendar: Calendar) -> None:
     if calendar.triggers.exists():
         names = ", ".join(sorted({t.job.name for t in calendar.triggers.select_related("job")})[:5])
-        raise ServiceError({"calendar": f"Calendar {calendar.name!r} is used by: {names}. Unlink it first."})
+        raise ServiceError({"calendar": gettext("Calendar %(name)s is used by: %(jobs)s. Unlink it first.") % {
+            "name": repr(calendar.name), "jobs": names
+        }})
     calendar.delete()
 
 

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import ExpressionDescriptor, FormatException, Options
 from django.utils.dates import MONTHS, WEEKDAYS
-from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext, pgettext_lazy
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 # Every loop below is bounded: a schedule that finds nothing within these limits has no
@@ -52,6 +52,15 @@ _FALL_BACK_PROBE = timedelta(hours=6)
 
 CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 CRON_FIELDS_WITH_SECONDS = ("second", *CRON_FIELDS)
+# How error messages name each cron field, in the active language.
+_CRON_FIELD_LABELS = {
+    "second": pgettext_lazy("cron field", "second"),
+    "minute": pgettext_lazy("cron field", "minute"),
+    "hour": pgettext_lazy("cron field", "hour"),
+    "day of month": pgettext_lazy("cron field", "day of month"),
+    "month": pgettext_lazy("cron field", "month"),
+    "day of week": pgettext_lazy("cron field", "day of week"),
+}
 MACROS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -87,7 +96,9 @@ def _zone_names() -> frozenset[str]:
 def validate_timezone(name: str, *, field: str = "timezone") -> ZoneInfo:
     """Return the zone for an exact IANA name; `America`, `utc ` and paths are errors."""
     if not isinstance(name, str) or name not in _zone_names():
-        raise ScheduleError(field, f"{name!r} is not an IANA time zone name (e.g. Europe/Berlin).")
+        raise ScheduleError(
+            field, gettext("%(name)s is not an IANA time zone name (e.g. Europe/Berlin).") % {"name": repr(name)}
+        )
     return ZoneInfo(name)
 
 
@@ -164,7 +175,7 @@ def parse_cron(expression: str, *, field: str = "cron_expression") -> Cron:
     True
     """
     if not isinstance(expression, str) or not expression.strip():
-        raise ScheduleError(field, "Enter a cron expression, e.g. '0 9 * * MON-FRI'.")
+        raise ScheduleError(field, gettext("Enter a cron expression, e.g. '0 9 * * MON-FRI'."))
     text = " ".join(expression.split())
     return _parse_cron(text, field)
 
@@ -175,15 +186,19 @@ def _parse_cron(text: str, field: str) -> Cron:
         macro = MACROS.get(text.lower())
         if macro is None:
             known = ", ".join(sorted(MACROS))
-            raise ScheduleError(field, f"Unknown macro {text!r}; use one of {known}.")
+            raise ScheduleError(
+                field, gettext("Unknown macro %(macro)s; use one of %(known)s.") % {"macro": repr(text), "known": known}
+            )
         parts = macro.split()
     else:
         parts = text.split(" ")
     if len(parts) not in (5, 6):
         raise ScheduleError(
             field,
-            f"A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
-            f"or 6 with seconds first; {text!r} has {len(parts)}.",
+            gettext(
+                "A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
+                "or 6 with seconds first; %(expression)s has %(count)d."
+            ) % {"expression": repr(text), "count": len(parts)},
         )
     has_seconds = len(parts) == 6
     names = CRON_FIELDS_WITH_SECONDS if has_seconds else CRON_FIELDS
@@ -200,7 +215,9 @@ def _parse_cron(text: str, field: str) -> Cron:
             croniter(" ".join(probe), datetime(2000, 1, 1), second_at_beginning=has_seconds)
         except (CroniterError, ValueError, KeyError, IndexError):
             raise ScheduleError(
-                field, f"The {names[index]} field {value!r} is not valid in {text!r}."
+                field,
+                gettext("The %(field)s field %(value)s is not valid in %(expression)s.")
+                % {"field": _CRON_FIELD_LABELS[names[index]], "value": repr(value), "expression": repr(text)},
             ) from None
     minute, hour = (parts[1], parts[2]) if has_seconds else (parts[0], parts[1])
     cron = Cron(
@@ -220,7 +237,11 @@ def _check_it_fires(cron: Cron, field: str) -> None:
         return
     except (CroniterBadDateError, CroniterError):
         pass
-    raise ScheduleError(field, f"{cron.expression!r} never fires: {_why_never(cron)}")
+    raise ScheduleError(
+        field,
+        gettext("%(expression)s never fires: %(reason)s")
+        % {"expression": repr(cron.expression), "reason": _why_never(cron)},
+    )
 
 
 def _why_never(cron: Cron) -> str:
@@ -229,13 +250,13 @@ def _why_never(cron: Cron) -> str:
         days = croniter(f"0 0 {dom} * *", datetime(2000, 1, 1)).expanded[2]
         months = croniter(f"0 0 * {month} *", datetime(2000, 1, 1)).expanded[3]
     except (CroniterError, ValueError):
-        return "no date matches it."
+        return gettext("no date matches it.")
     if all(isinstance(d, int) for d in days) and all(isinstance(m, int) for m in months):
         longest = max(calendar.monthrange(2000, m)[1] for m in months)  # 2000 is a leap year
         if min(days) > longest:
-            month_names = ", ".join(calendar.month_name[m] for m in sorted(months))
-            return f"day {min(days)} does not exist in {month_names}."
-    return "no date matches it within 30 years."
+            month_names = ", ".join(str(MONTHS[m]) for m in sorted(months))
+            return gettext("day %(day)d does not exist in %(months)s.") % {"day": min(days), "months": month_names}
+    return gettext("no date matches it within 30 years.")
 
 
 # Presets compile to cron ----------------------------------------------------------------
@@ -244,7 +265,9 @@ def _why_never(cron: Cron) -> str:
 def parse_hhmm(value: str, *, field: str = "at") -> tuple[int, int]:
     match = _HHMM.match(value.strip()) if isinstance(value, str) else None
     if not match:
-        raise ScheduleError(field, f"{value!r} is not a time of day as HH:MM (24-hour clock).")
+        raise ScheduleError(
+            field, gettext("%(value)s is not a time of day as HH:MM (24-hour clock).") % {"value": repr(value)}
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -260,7 +283,7 @@ def weekly_cron(days: Iterable[int], at: str) -> str:
     days = list(days)
     # Check before sorting: sorting mixed JSON input such as [0, "1"] raises TypeError, not ScheduleError.
     if not days or any(not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= 6 for d in days):
-        raise ScheduleError("days", "Pick weekdays as numbers 0 (Monday) to 6 (Sunday).")
+        raise ScheduleError("days", gettext("Pick weekdays as numbers 0 (Monday) to 6 (Sunday)."))
     picked = sorted(set(days))
     cron_days = ",".join(str((d + 1) % 7) for d in picked)
     return f"{minute} {hour} * * {cron_days}"
@@ -270,7 +293,9 @@ def hourly_cron(minute: str | int) -> str:
     """`hourly_cron(":30")` → `"30 * * * *"`."""
     match = _MM.match(str(minute).strip())
     if not match or int(match.group(1)) > 59:
-        raise ScheduleError("minute", f"{minute!r} is not a minute past the hour (0-59, e.g. ':30').")
+        raise ScheduleError(
+            "minute", gettext("%(minute)s is not a minute past the hour (0-59, e.g. ':30').") % {"minute": repr(minute)}
+        )
     return f"{int(match.group(1))} * * * *"
 
 
@@ -314,16 +339,18 @@ def validate_spec(spec: TriggerSpec) -> None:
     elif spec.kind == "interval":
         seconds = spec.interval_seconds
         if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-            raise ScheduleError("interval_seconds", "The interval must be a whole number of seconds above 0.")
+            raise ScheduleError("interval_seconds", gettext("The interval must be a whole number of seconds above 0."))
         if spec.anchor is None:
-            raise ScheduleError("interval_seconds", "An interval needs a start instant to count from.")
+            raise ScheduleError("interval_seconds", gettext("An interval needs a start instant to count from."))
     elif spec.kind == "once":
         if spec.run_at is None:
-            raise ScheduleError("run_at", "A one-off trigger needs the instant to run at.")
+            raise ScheduleError("run_at", gettext("A one-off trigger needs the instant to run at."))
     else:
-        raise ScheduleError("kind", f"{spec.kind!r} is not a trigger kind; use cron, interval or once.")
+        raise ScheduleError(
+            "kind", gettext("%(kind)s is not a trigger kind; use cron, interval or once.") % {"kind": repr(spec.kind)}
+        )
     if not isinstance(spec.jitter_seconds, int) or spec.jitter_seconds < 0:
-        raise ScheduleError("jitter_seconds", "Jitter must be 0 or more seconds.")
+        raise ScheduleError("jitter_seconds", gettext("Jitter must be 0 or more seconds."))
 
 
 def fire_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime, window: Window = Window()) -> Iterator[datetime]:
@@ -423,7 +450,7 @@ def _base_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime) -> Iterator[da
         if spec.run_at is not None and spec.run_at > after:
             yield spec.run_at.astimezone(UTC)
     else:
-        raise ScheduleError("kind", f"{spec.kind!r} is not a trigger kind.")
+        raise ScheduleError("kind", gettext("%(kind)s is not a trigger kind.") % {"kind": repr(spec.kind)})
 
 
 def interval_times(anchor: datetime, seconds: int, after: datetime) -> Iterator[datetime]:
@@ -677,12 +704,12 @@ def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
     Presets compile to cron and keep their name in `preset`.
     """
     if not isinstance(data, dict):
-        raise ScheduleError("triggers", "Each trigger must be an object with a 'kind'.")
+        raise ScheduleError("triggers", gettext("Each trigger must be an object with a 'kind'."))
     kind = data.get("kind") or data.get("preset") or ""
     out: dict = {"kind": kind, "cron_expression": "", "interval_seconds": None, "run_at": None, "preset": ""}
     jitter = data.get("jitter_seconds") or 0
     if not isinstance(jitter, int) or isinstance(jitter, bool) or jitter < 0:
-        raise ScheduleError("jitter_seconds", "Jitter must be a whole number of seconds, 0 or more.")
+        raise ScheduleError("jitter_seconds", gettext("Jitter must be a whole number of seconds, 0 or more."))
     out["jitter_seconds"] = jitter
     if kind in _PRESET_KINDS:
         if kind == "daily":
@@ -690,7 +717,7 @@ def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
         elif kind == "weekly":
             days = data.get("days")
             if not isinstance(days, list):
-                raise ScheduleError("days", "Weekly needs 'days', a list of 0 (Monday) to 6 (Sunday).")
+                raise ScheduleError("days", gettext("Weekly needs 'days', a list of 0 (Monday) to 6 (Sunday)."))
             expression = weekly_cron(days, data.get("at", ""))
         else:
             expression = hourly_cron(data.get("minute", data.get("at", "")))
@@ -702,13 +729,15 @@ def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
     elif kind == "interval":
         seconds = data.get("interval_seconds")
         if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-            raise ScheduleError("interval_seconds", "The interval must be a whole number of seconds above 0.")
+            raise ScheduleError("interval_seconds", gettext("The interval must be a whole number of seconds above 0."))
         out["interval_seconds"] = seconds
     elif kind == "once":
         out["run_at"] = _once_instant(data, tz, now)
     else:
         raise ScheduleError(
-            "kind", f"{kind!r} is not a trigger kind; use cron, interval, once, daily, weekly or hourly."
+            "kind",
+            gettext("%(kind)s is not a trigger kind; use cron, interval, once, daily, weekly or hourly.")
+            % {"kind": repr(kind)},
         )
     return out
 
@@ -717,14 +746,16 @@ def _once_instant(data: dict, tz: ZoneInfo, now: datetime) -> datetime:
     if data.get("delay_seconds") is not None:
         delay = data["delay_seconds"]
         if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-            raise ScheduleError("delay_seconds", "The delay must be a whole number of seconds, 0 or more.")
+            raise ScheduleError("delay_seconds", gettext("The delay must be a whole number of seconds, 0 or more."))
         return now + timedelta(seconds=delay)
     raw = data.get("run_at", data.get("run_at_local"))
     if isinstance(raw, str):
         try:
             raw = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ScheduleError("run_at", f"{raw!r} is not a date and time like '2026-12-25 00:00:00'.") from None
+            raise ScheduleError(
+                "run_at", gettext("%(value)s is not a date and time like '2026-12-25 00:00:00'.") % {"value": repr(raw)}
+            ) from None
     if not isinstance(raw, datetime):
-        raise ScheduleError("run_at", "A one-off trigger needs 'run_at' (a date and time) or 'delay_seconds'.")
+        raise ScheduleError("run_at", gettext("A one-off trigger needs 'run_at' (a date and time) or 'delay_seconds'."))
     return local_to_utc(raw, tz)

@@ -11,6 +11,7 @@ import re
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from scheduler_app import triggers
 
@@ -43,7 +44,9 @@ def validate_task_name(value: str) -> None:
     if value not in registry:
         known = ", ".join(sorted(registry.names())[:10])
         raise ValidationError(
-            f"{value!r} is not a registered task. Known tasks include: {known}.", code="unknown_task"
+            gettext("%(task)s is not a registered task. Known tasks include: %(known)s.")
+            % {"task": repr(value), "known": known},
+            code="unknown_task",
         )
 
 
@@ -51,33 +54,42 @@ def _check_json_size(value: object, what: str) -> None:
     try:
         size = len(json.dumps(value))
     except (TypeError, ValueError):
-        raise ValidationError(f"{what} must be JSON.", code="invalid_json") from None
+        raise ValidationError(gettext("%(what)s must be JSON.") % {"what": what}, code="invalid_json") from None
     if size > MAX_JSON_BYTES:
-        raise ValidationError(f"{what} is {size} bytes of JSON; the limit is {MAX_JSON_BYTES}.", code="too_large")
+        raise ValidationError(
+            gettext("%(what)s is %(size)d bytes of JSON; the limit is %(limit)d.")
+            % {"what": what, "size": size, "limit": MAX_JSON_BYTES},
+            code="too_large",
+        )
 
 
 def validate_args(value: object) -> None:
     if not isinstance(value, list):
-        raise ValidationError('Args must be a JSON list, e.g. ["hello", 3].', code="invalid_args")
-    _check_json_size(value, "Args")
+        raise ValidationError(gettext('Args must be a JSON list, e.g. ["hello", 3].'), code="invalid_args")
+    _check_json_size(value, gettext("Args"))
 
 
 def validate_kwargs(value: object) -> None:
     if not isinstance(value, dict):
-        raise ValidationError('Kwargs must be a JSON object, e.g. {"message": "hello"}.', code="invalid_kwargs")
-    _check_json_size(value, "Kwargs")
+        raise ValidationError(
+            gettext('Kwargs must be a JSON object, e.g. {"message": "hello"}.'), code="invalid_kwargs"
+        )
+    _check_json_size(value, gettext("Kwargs"))
 
 
 def validate_tags(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-        raise ValidationError('Tags must be a JSON list of strings, e.g. ["etl", "nightly"].', code="invalid_tags")
+        raise ValidationError(
+            gettext('Tags must be a JSON list of strings, e.g. ["etl", "nightly"].'), code="invalid_tags"
+        )
     if len(value) > MAX_TAGS:
-        raise ValidationError(f"At most {MAX_TAGS} tags.", code="invalid_tags")
+        raise ValidationError(gettext("At most %(count)d tags.") % {"count": MAX_TAGS}, code="invalid_tags")
     for tag in value:
         # fullmatch, not match: "$" also matches before a trailing newline, so match let "etl\n" in.
         if not _TAG.fullmatch(tag):
             raise ValidationError(
-                f"Tag {tag!r}: use lowercase letters, digits, '-', '_' or '.', at most 50 characters.",
+                gettext("Tag %(tag)s: use lowercase letters, digits, '-', '_' or '.', at most 50 characters.")
+                % {"tag": repr(tag)},
                 code="invalid_tags",
             )
 
@@ -85,19 +97,21 @@ def validate_tags(value: object) -> None:
 def validate_group(value: str) -> None:
     # fullmatch, not match: "$" also matches before a trailing newline, so match let "etl\n" in.
     if not _GROUP.fullmatch(value or ""):
-        raise ValidationError("A group is 1-100 letters, digits, '_', '-' or '.'.", code="invalid_group")
+        raise ValidationError(gettext("A group is 1-100 letters, digits, '_', '-' or '.'."), code="invalid_group")
 
 
 def validate_date_list(value: object) -> None:
     if not isinstance(value, list):
-        raise ValidationError('Dates must be a JSON list, e.g. ["2026-12-25"].', code="invalid_dates")
+        raise ValidationError(gettext('Dates must be a JSON list, e.g. ["2026-12-25"].'), code="invalid_dates")
     for item in value:
         try:
             if not isinstance(item, str) or not _ISO_DATE.fullmatch(item):
                 raise ValueError(item)
             date.fromisoformat(item)
         except (TypeError, ValueError):
-            raise ValidationError(f"{item!r} is not a date as YYYY-MM-DD.", code="invalid_dates") from None
+            raise ValidationError(
+                gettext("%(value)s is not a date as YYYY-MM-DD.") % {"value": repr(item)}, code="invalid_dates"
+            ) from None
 
 
 def normalise_tags(value: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from scheduler_app import services
 from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger
@@ -285,6 +286,15 @@ def test_it_reports_every_bad_field_at_once(now):
             triggers=[{"kind": "cron", "cron_expression": "nonsense"}],
         )
     assert {"timezone", "args", "triggers.0.cron_expression"} <= set(errors_of(excinfo))
+
+
+def test_it_explains_a_bad_field_in_simplified_chinese_when_that_is_the_language(now):
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as excinfo:
+        services.job_create(name="bad", task="tempora.sample_job", now=now, args="x")
+    assert errors_of(excinfo)["args"] == ['位置参数必须是 JSON 列表，例如 ["hello", 3]。']
+    with pytest.raises(ValidationError) as excinfo:  # English again
+        services.job_create(name="bad", task="tempora.sample_job", now=now, args="x")
+    assert errors_of(excinfo)["args"] == ['Args must be a JSON list, e.g. ["hello", 3].']
 
 
 # Nothing half-written ------------------------------------------------------------------

@@ -170,6 +170,17 @@ def test_a_schedule_error_is_a_value_error():
         triggers.parse_cron("0 0 31 4 *")
 
 
+def test_it_says_what_is_wrong_in_simplified_chinese_when_that_is_the_language():
+    with translation.override("zh-hans"), pytest.raises(triggers.ScheduleError) as caught:
+        triggers.parse_cron("0 0 30 2 *")
+    assert caught.value.field == "cron_expression"
+    assert any("\u4e00" <= char <= "\u9fff" for char in caught.value.message)
+    assert "'0 0 30 2 *'" in caught.value.message  # the expression itself is not translated
+    with pytest.raises(triggers.ScheduleError) as caught:  # English again
+        triggers.parse_cron("0 0 30 2 *")
+    assert caught.value.message == "'0 0 30 2 *' never fires: day 30 does not exist in February."
+
+
 def test_it_accepts_a_day_that_exists_only_in_leap_years():
     assert fires("0 0 29 2 *", count=2) == ["02-29 00:00", "02-29 00:00"]
     spec = triggers.TriggerSpec(kind="cron", cron_expression="0 0 29 2 *")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from scheduler_app.engine import outcomes, policies
 from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, run_in_thread
@@ -221,6 +221,7 @@ class WorkerPool:
             with self._ready:
                 while True:
                     if self._stopped:
+                        connection.close()  # this thread's own connection: leave no session behind
                         return
                     if self._heap:
                         wait = (self._heap[0][0] - datetime.now(UTC)).total_seconds()

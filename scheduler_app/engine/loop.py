@@ -232,13 +232,13 @@ class Engine:
         return started
 
     def _check_cancellations(self) -> None:
-        running = self.dispatcher.running_ids()
-        if running:
-            asked = list(
-                Execution.objects.filter(pk__in=running, cancel_requested_at__isnull=False).values_list("pk", flat=True)
-            )
-            if asked:
-                self.dispatcher.cancel(asked)
+        # The few rows asked to cancel, then ours among them: an IN list of every run in
+        # flight (a thousand at a thousand runs a second) cost more than the rest of the round.
+        asked = set(Execution.objects.cancel_requested().values_list("pk", flat=True))
+        if asked:
+            mine = asked.intersection(self.dispatcher.running_ids())
+            if mine:
+                self.dispatcher.cancel(sorted(mine))
 
     def _finish_exhausted(self, now: datetime) -> None:
         """Jobs that reached max_runs: stamp them so the sync removes their schedule."""

@@ -117,3 +117,23 @@ def test_sigterm_waits_for_the_drain_then_marks_running_runs_lost_and_stops_the_
     stopped = SchedulerNode.objects.get(name=node)
     assert stopped.state == "stopped"
     assert SchedulerState.objects.get().leader == ""  # the lease was released, not left to expire
+
+
+def test_cancelling_a_running_run_kills_its_process_within_a_round(schedulers):
+    job = services.job_create(name="to-cancel", task="tests.spin_forever", kwargs={"label": "cancel"}, timeout=120)
+    schedulers.start_leader()
+    run = services.job_run_now(job=job)
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists() and len(_pids(schedulers, "cancel")) == 2,
+        timeout=8, what="the run to be running in its child process",
+    )
+    services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
+    cancelled = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="cancelled").first(), timeout=3,
+        what="the scheduler to stop the run",
+    )
+    assert cancelled.error == "Cancelled (cancel requested); the process was killed."
+    schedulers.wait_for(
+        lambda: all(process_gone(pid) for pid in _pids(schedulers, "cancel")), timeout=3,
+        what="the run's process and its child killed",
+    )
