@@ -1,10 +1,12 @@
-"""Batched INSERTs and UPDATEs for the scheduler's hot path.
+"""Batched INSERTs, UPDATEs and SELECTs for the scheduler's hot path.
 
 The ORM builds one query object per `filter().update()` (about a millisecond each) and
 converts every datetime through several layers (about 20 µs each on SQLite): at a thousand
 runs a second that alone would fill the second. Here a statement is prepared once and run
 with `executemany` (UPDATE) or as one multi-row INSERT ... RETURNING (both SQLite 3.35+
 and PostgreSQL), and values are converted once per column by a converter chosen per field.
+The SELECTs (`select_by_ids`, `select`) skip the ORM's query building and converters where
+the scheduler reads hundreds or thousands of rows at a time.
 """
 
 from __future__ import annotations
