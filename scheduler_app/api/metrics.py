@@ -17,7 +17,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from scheduler_app.api import statistics
+from scheduler_app import statistics
 from scheduler_app.api.permissions import IsStaffOrAllowedAddress
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.api.views.scheduler import alive_nodes

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
-from django.db.models.functions import TruncHour
 
+from scheduler_app import statistics
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 FAILED = list(Execution.FAILURES)
@@ -102,22 +102,13 @@ def scale(bars: list[Bar], *, height: float = 100.0, width: float = 10.0) -> int
 
 
 def runs_per_hour(executions, now: datetime, zone: ZoneInfo) -> list[Bar]:
-    """24 hourly buckets (UTC hours, labelled in the viewer's zone), oldest first."""
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    start = end - timedelta(hours=24)
-    rows = (
-        executions.filter(finished_at__gte=start, finished_at__lt=end, status__in=["succeeded", *FAILED])
-        .annotate(hour=TruncHour("finished_at", tzinfo=UTC))
-        .values("hour")
-        .annotate(ok=Count("id", filter=Q(status="succeeded")), bad=Count("id", filter=Q(status__in=FAILED)))
-    )
-    counts = {row["hour"].astimezone(UTC): (row["ok"], row["bad"]) for row in rows}
+    """24 hourly buckets (UTC hours, labelled in the viewer's zone), oldest first: the API's
+    series (statistics.runs_per_hour), drawn as bars."""
     bars = []
-    for index in range(24):
-        hour = start + timedelta(hours=index)
-        ok, bad = counts.get(hour, (0, 0))
-        local = hour.astimezone(zone)
-        bars.append(Bar(label=f"{local:%H}", title=f"{local:%Y-%m-%d %H:%M %Z}", succeeded=ok, failed=bad))
+    for row in statistics.runs_per_hour(executions, now=now):
+        local = row["hour"].astimezone(zone)
+        bars.append(Bar(label=f"{local:%H}", title=f"{local:%Y-%m-%d %H:%M %Z}",
+                        succeeded=row["succeeded"], failed=row["failed"]))
     return bars
 
 

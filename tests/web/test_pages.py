@@ -162,3 +162,46 @@ def test_bulk_delete_of_a_selection_with_a_code_defined_job_deletes_nothing_and_
     assert response.status_code == 204
     assert "zulu-from-code" in response.headers["HX-Trigger"] and "Nothing was deleted" in response.headers["HX-Trigger"]
     assert Job.objects.filter(pk__in=[plain.pk, in_code.pk]).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_dashboard_chart_counts_each_finished_run_in_its_hour(make_job, now):
+    from datetime import UTC, timedelta
+    from zoneinfo import ZoneInfo
+
+    from scheduler_app.web import stats
+
+    job = make_job()
+    for status, ago in [("succeeded", 30), ("failed", 40), ("timed_out", 90), ("succeeded", 25 * 60), ("skipped", 10)]:
+        at = now - timedelta(minutes=ago)
+        Execution.objects.create(job=job, job_name=job.name, scheduled_for=at, run_after=at, finished_at=at, status=status)
+    bars = stats.runs_per_hour(Execution.objects.all(), now + timedelta(minutes=5), ZoneInfo("Asia/Kolkata"))
+    assert len(bars) == 24
+    # 10:00, 11:00 and the current 12:00 hour (UTC); skipped runs are not drawn.
+    assert [(bar.succeeded, bar.failed) for bar in bars[-3:]] == [(0, 1), (1, 1), (0, 0)]
+    assert sum(bar.succeeded for bar in bars) == 1  # the run 25 hours ago is outside the chart
+    assert bars[-1].label == "17"  # 12:00 UTC is 17:30 IST: labelled by its local hour
+    assert bars[-1].title.endswith("IST")
+
+
+@pytest.mark.parametrize("url", ["/", "/jobs/", "/executions/", "/dead-letters/"])
+def test_a_list_page_costs_the_same_queries_for_three_jobs_as_for_twelve(owner_client, make_job, owner, now, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def add_jobs(count: int) -> None:
+        for _ in range(count):
+            job = make_job(owner=owner, triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}])
+            Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, finished_at=now,
+                                     status="failed", dead_letter=True)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_client.get(url).status_code == 200
+        return len(captured)
+
+    add_jobs(3)
+    queries()  # the first request also creates the scheduler's state row
+    few = queries()
+    add_jobs(9)
+    assert queries() == few  # no query per row

@@ -7,7 +7,7 @@ what the scheduler can run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from scheduler_app import triggers
 from scheduler_app.api.fields import check_instant
-from scheduler_app.models import Calendar, Trigger
+from scheduler_app.models import Calendar, Job, Trigger
 
 MAX_TRIGGERS = 20
 MAX_INTERVAL_SECONDS = 10 * 366 * 86_400  # ten years
@@ -146,21 +146,11 @@ def compile_definitions(definitions: list[dict], zone: ZoneInfo, now: datetime) 
 
 
 def specs_for_preview(definitions: list[dict], compiled: list[dict], *, now: datetime, start_at=None) -> list[triggers.TriggerSpec]:
-    """TriggerSpecs for triggers that are not saved yet: intervals count from start_at, else now."""
-    specs = []
-    for data, fields in zip(definitions, compiled, strict=True):
-        calendar = data.get("calendar")
-        anchor = None
-        if fields["kind"] == "interval":
-            anchor = start_at or now.replace(microsecond=0) + timedelta(seconds=fields["interval_seconds"])
-        specs.append(
-            triggers.TriggerSpec(
-                kind=fields["kind"], cron_expression=fields["cron_expression"],
-                interval_seconds=fields["interval_seconds"], anchor=anchor, run_at=fields["run_at"],
-                preset=fields["preset"], jitter_seconds=fields["jitter_seconds"], seed="preview",
-                excluded_dates=calendar.excluded if calendar else frozenset(),
-                business_days_only=calendar.business_days_only if calendar else False,
-                calendar_name=calendar.name if calendar else "",
-            )
-        )
-    return specs
+    """TriggerSpecs for triggers that are not saved yet, from unsaved rows as the console's
+    preview builds them: intervals count from start_at, else as if saved now."""
+    job = Job(start_at=start_at)
+    columns = ("kind", "cron_expression", "interval_seconds", "run_at", "preset", "jitter_seconds")
+    return [
+        Trigger(job=job, created_at=now, calendar=data.get("calendar"), **{name: fields[name] for name in columns}).spec()
+        for data, fields in zip(definitions, compiled, strict=True)
+    ]

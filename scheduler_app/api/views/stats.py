@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from scheduler_app.api import statistics
+from scheduler_app import statistics
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job
 

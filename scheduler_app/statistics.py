@@ -1,6 +1,6 @@
 """Run statistics over a set of executions, in a fixed number of queries whatever the size.
 
-Used by /api/stats/, /metrics and the FastScheduler-compatible /status. Every function takes
+Used by /api/stats/, /metrics, the FastScheduler-compatible /status and the console's dashboard. Every function takes
 an Execution queryset already narrowed to what the caller may see.
 """
 
