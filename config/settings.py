@@ -246,6 +246,14 @@ TEMPORA_TASK_MODULES = env_list("TEMPORA_TASK_MODULES", [])
 SCHEDULER_BACKUP_DIR = Path(env_str("SCHEDULER_BACKUP_DIR", str(VAR_DIR / "backups")))
 
 
+# Who may do what (scheduler_app/permissions.py; README, "Security model") ---
+
+# Every signed-in user may create jobs they own; false: creating needs the add_job permission.
+TEMPORA_OPEN_JOB_CREATION = env_bool("TEMPORA_OPEN_JOB_CREATION", True)
+# Jobs one user may own (0: no limit); superusers are not limited.
+TEMPORA_MAX_JOBS_PER_USER = env_int("TEMPORA_MAX_JOBS_PER_USER", 200, minimum=0)
+
+
 # Logging ------------------------------------------------------------------
 
 LOGGING = {

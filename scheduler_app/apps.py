@@ -1,4 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _create_roles(sender, using="default", **kwargs) -> None:
+    from scheduler_app.permissions import ensure_roles
+
+    # After auth's own post_migrate handler has created the permissions (it runs first:
+    # django.contrib.auth comes before scheduler_app in INSTALLED_APPS).
+    ensure_roles(using=using)
 
 
 class SchedulerAppConfig(AppConfig):
@@ -11,3 +20,4 @@ class SchedulerAppConfig(AppConfig):
 
         # Tasks must be known before any job is validated or run.
         autodiscover()
+        post_migrate.connect(_create_roles, sender=self, dispatch_uid="tempora-roles")

@@ -34,6 +34,7 @@ def noop() -> None:
 
 @task(
     name="tempora.send_email",
+    permission="scheduler_app.use_mail_tasks",
     description="Send an email through Django's email backend (EMAIL_* settings) to one or more addresses.",
 )
 def send_email(
@@ -50,6 +51,7 @@ def send_email(
 
 @task(
     name="tempora.backup_database",
+    permission="scheduler_app.use_file_tasks",
     description="Back up the default database (SQLite online backup or pg_dump) to a timestamped file.",
 )
 def backup_database(destination: str | None = None) -> dict:
@@ -64,6 +66,7 @@ def backup_database(destination: str | None = None) -> dict:
 
 @task(
     name="tempora.process_data",
+    permission="scheduler_app.use_file_tasks",
     description="Summarise, deduplicate or validate records given inline or read from a CSV or JSON-lines file.",
 )
 def process_data(
@@ -81,6 +84,7 @@ def process_data(
 
 @task(
     name="tempora.http_request",
+    permission="scheduler_app.use_network_tasks",
     description="Make an HTTP(S) request; fail on an error or an unexpected status, reporting status and latency.",
 )
 def http_request(

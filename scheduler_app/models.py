@@ -133,6 +133,15 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Django's view/change/delete_job mean "everyone's jobs": a user's own need none
+        # (scheduler_app/permissions.py).
+        permissions = [
+            ("run_job", _("Can run any job now")),
+            ("pause_job", _("Can pause and resume any job")),
+            ("use_network_tasks", _("Can schedule tasks that reach the network (tempora.http_request)")),
+            ("use_mail_tasks", _("Can schedule tasks that send mail (tempora.send_email)")),
+            ("use_file_tasks", _("Can schedule tasks that read or write files (backups, data files)")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="job_priority_1_10"),
             models.CheckConstraint(condition=Q(max_instances__gte=1), name="job_max_instances_positive"),
@@ -355,6 +364,10 @@ class Execution(models.Model):
 
     class Meta:
         ordering = ["-scheduled_for", "-id"]
+        permissions = [
+            ("retry_execution", _("Can retry any run and acknowledge any dead letter")),
+            ("cancel_execution", _("Can cancel any run")),
+        ]
         constraints = [
             # The guarantee that nothing fires twice, whatever the leader lease does.
             models.UniqueConstraint(
@@ -461,6 +474,7 @@ class SchedulerState(models.Model):
     class Meta:
         verbose_name = _("scheduler state")
         verbose_name_plural = _("scheduler state")
+        permissions = [("control_scheduler", _("Can pause, resume, stop and configure the scheduler"))]
         constraints = [models.CheckConstraint(condition=Q(id=1), name="scheduler_state_singleton")]
 
     def __str__(self) -> str:

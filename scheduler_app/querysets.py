@@ -8,21 +8,23 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Q
 
+from scheduler_app import permissions
+
+
+def _scoped(queryset: models.QuerySet, scope: Q | None) -> models.QuerySet:
+    if scope is None:
+        return queryset
+    return queryset.none() if scope is permissions.NOTHING else queryset.filter(scope)
+
 
 class CalendarQuerySet(models.QuerySet):
     def visible_to(self, user) -> CalendarQuerySet:
-        """Staff see every calendar; other users their own and the shared ones (no owner)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(Q(owner=user) | Q(owner__isnull=True))
+        """Their own and the shared ones (no owner); every one with view_calendar."""
+        return _scoped(self, permissions.calendar_scope(user))
 
     def editable_by(self, user) -> CalendarQuerySet:
-        """Staff change every calendar; other users only their own (shared ones are read-only)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self if user.is_staff else self.filter(owner=user)
+        """Their own; every one (shared ones included) with change_calendar."""
+        return _scoped(self, permissions.calendar_scope(user, change=True))
 
 
 class JobQuerySet(models.QuerySet):
@@ -48,13 +50,12 @@ class JobQuerySet(models.QuerySet):
         return self.filter(tags__icontains=json.dumps(tag.strip().lower()))
 
     def visible_to(self, user) -> JobQuerySet:
-        """Staff see every job; other users their own; anonymous visitors none."""
-        # An AnonymousUser in filter(owner=...) raised TypeError instead of answering nothing.
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(owner=user)
+        """Their own jobs; every job with view_job; none for anonymous visitors."""
+        return _scoped(self, permissions.job_scope(user, permissions.JobAction.VIEW))
+
+    def allowing(self, user, action: permissions.JobAction) -> JobQuerySet:
+        """The jobs `user` may do `action` to (scheduler_app/permissions.py)."""
+        return _scoped(self, permissions.job_scope(user, action))
 
     def in_group(self, group: str) -> JobQuerySet:
         return self.filter(group=group)
@@ -80,12 +81,8 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(dead_letter=True, acknowledged_at__isnull=True)
 
     def visible_to(self, user) -> ExecutionQuerySet:
-        # As JobQuerySet.visible_to: an anonymous visitor sees nothing rather than a TypeError.
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        if user.is_staff:
-            return self
-        return self.filter(job__owner=user)
+        """Runs of the jobs `user` sees (runs of deleted jobs: only with view_job)."""
+        return permissions.executions_for(user, permissions.JobAction.VIEW, self)
 
     def failures(self) -> ExecutionQuerySet:
         return self.filter(Q(status__in=["failed", "timed_out", "lost"]))

@@ -45,6 +45,8 @@ class TaskInfo:
     func: Callable[..., Any]
     description: str
     parameters: tuple[Parameter, ...]
+    # A Django permission ("app_label.codename") needed to schedule this task, or "" for none.
+    permission: str = ""
     # Templates call callables they look up: rendering a task must never run it.
     do_not_call_in_templates = True
 
@@ -88,7 +90,10 @@ class TaskRegistry:
     def __init__(self) -> None:
         self._tasks: dict[str, TaskInfo] = {}
 
-    def register(self, func: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> TaskInfo:
+    def register(
+        self, func: Callable[..., Any], *, name: str | None = None, description: str | None = None,
+        permission: str = "",
+    ) -> TaskInfo:
         name = name or f"{func.__module__}.{func.__qualname__}"
         existing = self._tasks.get(name)
         if existing is not None and existing.func is not func:
@@ -102,6 +107,7 @@ class TaskRegistry:
             func=func,
             description=description if description is not None else doc.split("\n\n")[0],
             parameters=_parameters(func),
+            permission=_permission(permission, name),
         )
         self._tasks[name] = info
         return info
@@ -125,14 +131,29 @@ class TaskRegistry:
         return [self._tasks[name] for name in self.names()]
 
 
+def _permission(permission: str, task_name: str) -> str:
+    # The form "app_label.codename", as User.has_perm takes it; a typo would otherwise lock
+    # everyone but superusers out of the task without a word.
+    if permission and (not isinstance(permission, str) or permission.count(".") != 1 or " " in permission):
+        raise ValueError(f"Task {task_name!r}: permission {permission!r} is not 'app_label.codename'.")
+    return permission
+
+
 registry = TaskRegistry()
 
 
-def task(func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None):
-    """Register a callable as a task: `@task` or `@task(name="billing.invoice", description=...)`."""
+def task(
+    func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
+    permission: str = "",
+):
+    """Register a callable as a task: `@task` or `@task(name="billing.invoice", description=...)`.
+
+    `permission="billing.send_invoices"` lets only users holding that Django permission
+    schedule the task (choose it in a job, run a job of theirs that uses it).
+    """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        registry.register(f, name=name, description=description)
+        registry.register(f, name=name, description=description, permission=permission)
         return f
 
     return decorate(func) if func is not None else decorate

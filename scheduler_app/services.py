@@ -6,7 +6,10 @@ Rules every function keeps:
   decide, and a ValidationError names the field;
 - one transaction per call, so a failure leaves nothing half-written;
 - `updated_at` is stamped on every write, bulk ones included: the scheduler's sync reads it;
-- nothing here runs a job: "run now" records a request that the scheduler picks up.
+- nothing here runs a job: "run now" records a request that the scheduler picks up;
+- who may do it is asked here, of scheduler_app/permissions.py: every interface passes the
+  signed-in user as `actor`; `actor=None` is the system itself (the scheduler, code-defined
+  jobs, management commands), which may do anything.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scheduler_app import triggers
+from scheduler_app import permissions, triggers
+from scheduler_app.permissions import Forbidden, JobAction
 from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerState, Trigger
 
 logger = logging.getLogger(__name__)
@@ -54,6 +58,17 @@ def _now(now: datetime | None) -> datetime:
     return now or timezone.now()
 
 
+def _require(actor, action: JobAction, jobs: Iterable[Job]) -> None:
+    """Refuse the whole call, naming the jobs, unless the actor may do `action` to every one."""
+    if actor is not None:
+        permissions.require_jobs(actor, action, jobs)
+
+
+def _selection(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """A selection resolved once to ids (the check and the change then see the same rows)."""
+    return Job.objects.filter(pk__in=list(jobs.values_list("pk", flat=True))).select_related("owner")
+
+
 # Jobs -----------------------------------------------------------------------------------
 
 
@@ -63,7 +78,7 @@ def _check_fields(fields: dict[str, Any]) -> None:
         raise ValidationError({name: gettext("This field cannot be set.") for name in unknown})
 
 
-def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> list[Trigger]:
+def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime, actor=None) -> list[Trigger]:
     """Validate trigger definitions (see triggers.compile_trigger) into unsaved rows.
 
     Errors name the trigger and its field: `triggers.1.cron_expression`.
@@ -78,8 +93,8 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> lis
         try:
             fields = triggers.compile_trigger(data, zone or triggers.validate_timezone("UTC"), now)
             calendar = data.get("calendar")
-            if calendar is not None and not isinstance(calendar, Calendar):
-                calendar = _calendar_by_id(calendar)
+            if calendar is not None:
+                calendar = _calendar_by_id(calendar.pk if isinstance(calendar, Calendar) else calendar, actor)
                 if calendar is None:
                     raise triggers.ScheduleError(
                         "calendar", gettext("No calendar has id %(id)s.") % {"id": repr(data.get("calendar"))}
@@ -97,7 +112,7 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime) -> lis
     return rows
 
 
-def _calendar_by_id(value: Any) -> Calendar | None:
+def _calendar_by_id(value: Any, actor=None) -> Calendar | None:
     # Only whole-number ids: the ORM raised ValueError/TypeError on "abc", [1] or {"id": 1}
     # (a crash, not an error naming the field), and truncated 1.5 to calendar 1.
     if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -106,21 +121,25 @@ def _calendar_by_id(value: Any) -> Calendar | None:
         pk = int(value)
     except ValueError:
         return None
-    return Calendar.objects.filter(pk=pk).first()
+    # Only calendars the actor can see (their own, the shared ones): another user's is "no such id".
+    calendars = Calendar.objects.all() if actor is None else Calendar.objects.visible_to(actor)
+    return calendars.filter(pk=pk).first()
 
 
-def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetime) -> Job:
+def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetime, *, actor=None) -> Job:
     errors: dict[str, list[str]] = {}
     try:
         job.full_clean()
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if not errors:
+        _check_task_permission(actor, job, errors)
+    if not errors:
         _check_task_arguments(job, errors)
     rows: list[Trigger] | None = None
     if trigger_definitions is not None:
         try:
-            rows = _build_triggers(job, list(trigger_definitions), now)
+            rows = _build_triggers(job, list(trigger_definitions), now, actor)
         except ValidationError as exc:
             errors.update(exc.message_dict)
     if errors:
@@ -181,21 +200,66 @@ def _refresh_next_run(job: Job, now: datetime) -> None:
     Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at)
 
 
+def _check_owner(actor, owner) -> None:
+    """Jobs of one's own for everyone; someone else's (or no owner) needs change_job."""
+    if actor is not None and not permissions.may_own(actor, owner):
+        raise ValidationError({"owner": gettext("You may only own jobs yourself: giving one to someone else "
+                                                "needs the permission to change everyone's jobs.")})
+
+
+def _check_task_permission(actor, job: Job, errors: dict[str, list[str]]) -> None:
+    # Both: the actor chooses the task now, the owner's right is what the run relies on later.
+    for user in (actor, job.owner):
+        if not permissions.may_schedule_task(user, job.task):
+            who = gettext("You") if user is actor else str(user)
+            errors.setdefault("task", []).append(gettext(
+                "%(who)s may not schedule the task %(task)s: it needs the permission %(permission)s."
+            ) % {"who": who, "task": repr(job.task), "permission": _task_permission(job.task)})
+            return
+
+
+def _task_permission(task: str) -> str:
+    from scheduler_app.registry import registry
+
+    return registry.get(task).permission if task in registry else ""
+
+
+def _check_quota(job: Job) -> None:
+    """TEMPORA_MAX_JOBS_PER_USER: the jobs one owner may have (superusers: no limit)."""
+    limit = settings.TEMPORA_MAX_JOBS_PER_USER
+    owner = job.owner
+    if not limit or owner is None or owner.is_superuser:
+        return
+    owned = Job.objects.filter(owner=owner).exclude(pk=job.pk).count()
+    if owned >= limit:
+        raise Forbidden(gettext(
+            "%(owner)s already owns %(count)d jobs, the most one user may own (TEMPORA_MAX_JOBS_PER_USER). "
+            "Delete one first."
+        ) % {"owner": owner, "count": owned})
+
+
 @transaction.atomic
 def job_create(
     *, name: str, task: str, triggers: Iterable[dict] = (), now: datetime | None = None,
-    code_defined: bool = False, **fields: Any,
+    code_defined: bool = False, actor=None, **fields: Any,
 ) -> Job:
-    """Create a job and its triggers.
+    """Create a job and its triggers; the actor owns it unless `owner` says otherwise.
 
     `job_create(name="report", task="tempora.sample_job", kwargs={"message": "hi"},
-                triggers=[{"kind": "daily", "at": "09:00"}], timezone="Europe/London")`
+                triggers=[{"kind": "daily", "at": "09:00"}], timezone="Europe/London", actor=alice)`
     """
     _check_fields(fields)
     now = _now(now)
     fields.setdefault("misfire_grace_time", settings.SCHEDULER_MISFIRE_GRACE_TIME)
+    if actor is not None:
+        fields.setdefault("owner", actor)
+    if actor is not None and not permissions.may_create_jobs(actor):
+        raise Forbidden(gettext("You may not create jobs: it needs the permission %(permission)s.") % {
+            "permission": permissions.ADD_JOB})
     job = Job(name=name, task=task, code_defined=code_defined, **fields)
-    _save_job(job, triggers, now)
+    _check_owner(actor, job.owner)
+    _check_quota(job)
+    _save_job(job, triggers, now, actor=actor)
     logger.info("job created: %s", job.name)
     return job
 
@@ -203,37 +267,43 @@ def job_create(
 @transaction.atomic
 def job_update(
     *, job: Job, triggers: Iterable[dict] | None = None, now: datetime | None = None,
-    allow_code_defined: bool = False, **fields: Any,
+    allow_code_defined: bool = False, actor=None, **fields: Any,
 ) -> Job:
     """Change a job's fields; `triggers`, when given, replaces all of its triggers."""
     _check_fields(fields)
+    _require(actor, JobAction.CHANGE, [job])
     if job.code_defined and not allow_code_defined and (triggers is not None or set(fields) - {"paused"}):
         raise ServiceError(
             {"code_defined": gettext("This job is defined in code: change it there (pausing still works).")}
         )
     now = _now(now)
     job = Job.objects.select_for_update().get(pk=job.pk)
+    if "owner" in fields and getattr(fields["owner"], "pk", fields["owner"]) != job.owner_id:
+        _check_owner(actor, fields["owner"])
     for field, value in fields.items():
         setattr(job, field, value)
-    _save_job(job, triggers, now)
+    if "owner" in fields:
+        _check_quota(job)
+    _save_job(job, triggers, now, actor=actor)
     logger.info("job updated: %s", job.name)
     return job
 
 
 @transaction.atomic
-def job_delete(*, job: Job, now: datetime | None = None) -> None:
+def job_delete(*, job: Job, now: datetime | None = None, actor=None) -> None:
     """Delete a job. Its history stays (executions keep the job's name); pending runs are cancelled.
 
     A code-defined job is refused: the next start would define it again. Remove it from the
     code, or pause it.
     """
-    jobs_delete(jobs=Job.objects.filter(pk=job.pk), now=now)
+    jobs_delete(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
 
 
 @transaction.atomic
-def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
+def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
     """Delete many jobs, all or none (see job_delete); answers how many."""
-    doomed = Job.objects.filter(pk__in=list(jobs.values_list("pk", flat=True)))
+    doomed = _selection(jobs)
+    _require(actor, JobAction.DELETE, doomed)
     in_code = sorted(doomed.filter(code_defined=True).values_list("name", flat=True))
     if in_code:
         raise ServiceError({"code_defined": gettext(
@@ -267,51 +337,57 @@ def _set_paused(jobs: QuerySet[Job], paused: bool, now: datetime) -> int:
 
 
 @transaction.atomic
-def job_pause(*, job: Job, now: datetime | None = None) -> Job:
-    _set_paused(Job.objects.filter(pk=job.pk), True, _now(now))
+def job_pause(*, job: Job, now: datetime | None = None, actor=None) -> Job:
+    jobs_pause(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
     job.refresh_from_db()
     return job
 
 
 @transaction.atomic
-def job_resume(*, job: Job, now: datetime | None = None) -> Job:
-    _set_paused(Job.objects.filter(pk=job.pk), False, _now(now))
+def job_resume(*, job: Job, now: datetime | None = None, actor=None) -> Job:
+    jobs_resume(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
     job.refresh_from_db()
     return job
 
 
 @transaction.atomic
-def jobs_pause(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
-    """Pause many jobs in one statement; answers how many changed."""
-    return _set_paused(jobs, True, _now(now))
+def jobs_pause(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
+    """Pause many jobs in one statement, all or none; answers how many changed."""
+    selection = _selection(jobs)
+    _require(actor, JobAction.PAUSE, selection)
+    return _set_paused(selection, True, _now(now))
 
 
 @transaction.atomic
-def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
-    return _set_paused(jobs, False, _now(now))
+def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
+    selection = _selection(jobs)
+    _require(actor, JobAction.PAUSE, selection)
+    return _set_paused(selection, False, _now(now))
 
 
 @transaction.atomic
-def job_run_now(*, job: Job, user=None, now: datetime | None = None) -> Execution:
+def job_run_now(*, job: Job, now: datetime | None = None, actor=None) -> Execution:
     """Record a request to run the job now; the scheduler starts it within a pass.
 
     It never runs the job here: the web process does not execute jobs.
     """
-    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), user=user, now=now)
+    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
     return execution
 
 
 @transaction.atomic
-def jobs_run_now(*, jobs: QuerySet[Job], user=None, now: datetime | None = None) -> list[Execution]:
-    """Record a run-now request for each job, in one transaction; answers the Executions."""
+def jobs_run_now(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> list[Execution]:
+    """Record a run-now request for each job, all or none, in one transaction; answers the Executions."""
     now = _now(now)
-    requested_by = user if getattr(user, "is_authenticated", False) else None
+    selection = _selection(jobs)
+    _require(actor, JobAction.RUN, selection)
+    requested_by = actor if permissions.signed_in(actor) else None
     executions = Execution.objects.bulk_create([
         Execution(
             job_id=pk, job_name=name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
             requested_by=requested_by, created_at=now,
         )
-        for pk, name in jobs.order_by("pk").values_list("pk", "name")
+        for pk, name in selection.order_by("pk").values_list("pk", "name")
     ])
     Job.objects.filter(pk__in=[execution.job_id for execution in executions]).update(updated_at=now)
     for execution in executions:
@@ -320,10 +396,11 @@ def jobs_run_now(*, jobs: QuerySet[Job], user=None, now: datetime | None = None)
 
 
 @transaction.atomic
-def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetime | None = None) -> Job:
+def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetime | None = None, actor=None) -> Job:
     """Copy a job and its triggers under a free name. The copy starts paused, so it never
-    doubles the original's runs before someone has looked at it."""
+    doubles the original's runs before someone has looked at it. The actor owns the copy."""
     now = _now(now)
+    _require(actor, JobAction.VIEW, [job])
     if name is None:
         taken = set(Job.objects.filter(name__startswith=job.name).values_list("name", flat=True))
         candidates = (f"{job.name} (copy)" if n == 1 else f"{job.name} (copy {n})" for n in itertools.count(1))
@@ -336,29 +413,38 @@ def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetim
         }
         for t in job.triggers.all()
     ]
-    return job_create(
-        name=name, triggers=definitions, owner=owner or job.owner, paused=True, now=now, **fields
-    )
+    owner = owner or actor or job.owner
+    return job_create(name=name, triggers=definitions, owner=owner, paused=True, now=now, actor=actor, **fields)
 
 
 # Groups ---------------------------------------------------------------------------------
 
 
-def group_pause(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
-    return jobs_pause(jobs=(jobs if jobs is not None else Job.objects.all()).in_group(group), now=now)
+# A group action covers the jobs of the group the actor can see (default: every job), and is
+# refused whole when the actor may not do it to one of them.
 
 
-def group_resume(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
-    return jobs_resume(jobs=(jobs if jobs is not None else Job.objects.all()).in_group(group), now=now)
+def _group(group: str, jobs: QuerySet[Job] | None, actor) -> QuerySet[Job]:
+    jobs = jobs if jobs is not None else Job.objects.visible_to(actor) if actor is not None else Job.objects.all()
+    return jobs.in_group(group)
+
+
+def group_pause(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None, actor=None) -> int:
+    return jobs_pause(jobs=_group(group, jobs, actor), now=now, actor=actor)
+
+
+def group_resume(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None, actor=None) -> int:
+    return jobs_resume(jobs=_group(group, jobs, actor), now=now, actor=actor)
 
 
 @transaction.atomic
-def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None) -> int:
+def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None, actor=None) -> int:
     """Delete every job in the group (their history stays); answers how many.
 
     Code-defined jobs are left alone (the next start would define them again).
     """
-    doomed = (jobs if jobs is not None else Job.objects.all()).in_group(group).exclude(code_defined=True)
+    doomed = _selection(_group(group, jobs, actor).exclude(code_defined=True))
+    _require(actor, JobAction.DELETE, doomed)
     count = _delete(doomed, _now(now))
     logger.info("group cancelled: %s (%d jobs)", group, count)
     return count
@@ -373,9 +459,15 @@ def _cancel_pending(executions: QuerySet[Execution], now: datetime) -> int:
     )
 
 
+def _require_run(actor, action: JobAction, executions: Iterable[Execution]) -> None:
+    if actor is not None:
+        permissions.require_executions(actor, action, executions)
+
+
 @transaction.atomic
-def execution_cancel(*, execution: Execution, now: datetime | None = None) -> Execution:
+def execution_cancel(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
     """Cancel a run: a waiting one at once; a running one is stopped by its scheduler."""
+    _require_run(actor, JobAction.CANCEL, [execution])
     now = _now(now)
     if execution.status in Execution.PENDING:
         # Conditional: if the scheduler started it meanwhile, fall through to the running case.
@@ -395,8 +487,9 @@ def execution_cancel(*, execution: Execution, now: datetime | None = None) -> Ex
 
 
 @transaction.atomic
-def execution_retry(*, execution: Execution, user=None, now: datetime | None = None) -> Execution:
+def execution_retry(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
     """Run a finished, unsuccessful run again as the next attempt of the same occurrence."""
+    _require_run(actor, JobAction.RETRY, [execution])
     now = _now(now)
     if not execution.can_retry:
         raise ServiceError({"status": gettext(
@@ -410,7 +503,7 @@ def execution_retry(*, execution: Execution, user=None, now: datetime | None = N
         job_id=execution.job_id, job_name=execution.job_name, trigger_id=execution.trigger_id,
         scheduled_for=execution.scheduled_for, run_after=now, attempt=(latest or execution.attempt) + 1,
         reason=Execution.Reason.RETRY, created_at=now,
-        requested_by=user if getattr(user, "is_authenticated", False) else None,
+        requested_by=actor if permissions.signed_in(actor) else None,
     )
     # A retried dead letter has been dealt with.
     Execution.objects.filter(pk=execution.pk, dead_letter=True, acknowledged_at__isnull=True).update(acknowledged_at=now)
@@ -419,12 +512,22 @@ def execution_retry(*, execution: Execution, user=None, now: datetime | None = N
 
 
 @transaction.atomic
-def dead_letter_acknowledge(*, executions: QuerySet[Execution], now: datetime | None = None) -> int:
-    """Mark dead letters as seen; answers how many."""
-    return executions.filter(dead_letter=True, acknowledged_at__isnull=True).update(acknowledged_at=_now(now))
+def dead_letter_acknowledge(*, executions: QuerySet[Execution], now: datetime | None = None, actor=None) -> int:
+    """Mark dead letters as seen, all or none; answers how many."""
+    letters = Execution.objects.filter(
+        pk__in=list(executions.filter(dead_letter=True, acknowledged_at__isnull=True).values_list("pk", flat=True))
+    )
+    _require_run(actor, JobAction.RETRY, letters.select_related("job"))
+    return letters.update(acknowledged_at=_now(now))
 
 
 # The scheduler --------------------------------------------------------------------------
+
+
+def _require_control(actor) -> None:
+    if actor is not None and not permissions.may_control_scheduler(actor):
+        raise Forbidden(gettext("You may not control the scheduler: it needs the permission %(permission)s.") % {
+            "permission": permissions.CONTROL_SCHEDULER})
 
 
 def _update_state(**values: Any) -> SchedulerState:
@@ -435,28 +538,32 @@ def _update_state(**values: Any) -> SchedulerState:
 
 
 @transaction.atomic
-def scheduler_pause(*, now: datetime | None = None) -> SchedulerState:
+def scheduler_pause(*, now: datetime | None = None, actor=None) -> SchedulerState:
     """Stop every job from firing (runs already started finish)."""
+    _require_control(actor)
     now = _now(now)
     return _update_state(paused=True, paused_at=now, updated_at=now)
 
 
 @transaction.atomic
-def scheduler_resume(*, now: datetime | None = None) -> SchedulerState:
+def scheduler_resume(*, now: datetime | None = None, actor=None) -> SchedulerState:
+    _require_control(actor)
     now = _now(now)
     return _update_state(paused=False, paused_at=None, updated_at=now)
 
 
 @transaction.atomic
-def scheduler_shutdown_request(*, now: datetime | None = None) -> SchedulerState:
+def scheduler_shutdown_request(*, now: datetime | None = None, actor=None) -> SchedulerState:
     """Ask every runscheduler process to stop gracefully (they drain running jobs first)."""
+    _require_control(actor)
     now = _now(now)
     return _update_state(shutdown_requested_at=now, updated_at=now)
 
 
 @transaction.atomic
-def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = None) -> SchedulerState:
+def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = None, actor=None) -> SchedulerState:
     """Change runtime settings; unknown keys and out-of-range values are refused by name."""
+    _require_control(actor)
     errors = {}
     for key, value in values.items():
         if key not in RUNTIME_SETTINGS:
@@ -511,9 +618,28 @@ def _normalise_dates(value: Any) -> Any:
     return value
 
 
+def _check_calendar_owner(actor, owner) -> None:
+    if actor is not None and not permissions.may_own_calendar(actor, owner):
+        raise ValidationError({"owner": gettext(
+            "You may only own calendars yourself: shared calendars, or someone else's, need the permission %(permission)s."
+        ) % {"permission": permissions.ADD_SHARED_CALENDAR if owner is None else permissions.CHANGE_CALENDARS}})
+
+
+def _require_calendar(actor, calendar: Calendar, *, delete: bool = False) -> None:
+    if actor is not None and not permissions.may_change_calendar(actor, calendar, delete=delete):
+        raise Forbidden(gettext("Calendar %(name)s is shared or someone else's: you may not change it.") % {
+            "name": repr(calendar.name)})
+
+
 @transaction.atomic
-def calendar_create(*, name: str, excluded_dates: list[str] | None = None, now: datetime | None = None, **fields: Any) -> Calendar:
+def calendar_create(
+    *, name: str, excluded_dates: list[str] | None = None, now: datetime | None = None, actor=None, **fields: Any,
+) -> Calendar:
+    """A calendar; the actor owns it unless `owner` says otherwise (None: shared)."""
     _check_calendar_fields(fields)
+    if actor is not None:
+        fields.setdefault("owner", actor)
+    _check_calendar_owner(actor, fields.get("owner"))
     now = _now(now)
     excluded_dates = [] if excluded_dates is None else excluded_dates
     calendar = Calendar(name=name, excluded_dates=_normalise_dates(excluded_dates), updated_at=now, **fields)
@@ -523,8 +649,11 @@ def calendar_create(*, name: str, excluded_dates: list[str] | None = None, now: 
 
 
 @transaction.atomic
-def calendar_update(*, calendar: Calendar, now: datetime | None = None, **fields: Any) -> Calendar:
+def calendar_update(*, calendar: Calendar, now: datetime | None = None, actor=None, **fields: Any) -> Calendar:
     _check_calendar_fields(fields)
+    _require_calendar(actor, calendar)
+    if "owner" in fields and getattr(fields["owner"], "pk", fields["owner"]) != calendar.owner_id:
+        _check_calendar_owner(actor, fields["owner"])
     now = _now(now)
     for field, value in fields.items():
         setattr(calendar, field, _normalise_dates(value) if field == "excluded_dates" else value)
@@ -536,7 +665,8 @@ def calendar_update(*, calendar: Calendar, now: datetime | None = None, **fields
 
 
 @transaction.atomic
-def calendar_delete(*, calendar: Calendar) -> None:
+def calendar_delete(*, calendar: Calendar, actor=None) -> None:
+    _require_calendar(actor, calendar, delete=True)
     if calendar.triggers.exists():
         names = ", ".join(sorted({t.job.name for t in calendar.triggers.select_related("job")})[:5])
         raise ServiceError({"calendar": gettext("Calendar %(name)s is used by: %(jobs)s. Unlink it first.") % {
@@ -629,8 +759,11 @@ def token_create(*, user, name: str, now: datetime | None = None) -> tuple[ApiTo
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, now: datetime | None = None) -> ApiToken:
-    """Revoke a token; it stops working at once. Revoking twice keeps the first time."""
+def token_revoke(*, token: ApiToken, now: datetime | None = None, actor=None) -> ApiToken:
+    """Revoke a token; it stops working at once. Revoking twice keeps the first time.
+    Someone else's token needs change_apitoken."""
+    if actor is not None and not permissions.may_revoke_token(actor, token):
+        raise Forbidden(gettext("This token is someone else's: you may not revoke it."))
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=_now(now))
     token.refresh_from_db()
     logger.info("API token revoked: %s", token.prefix)

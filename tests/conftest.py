@@ -37,9 +37,36 @@ def outsider(django_user_model):
     return django_user_model.objects.create_user("outsider", "outsider@example.com", "outsider-pass-123")
 
 
+def member_of(user, role: str):
+    """Put `user` in one of the shipped groups ("Tempora admins", ...) and answer it afresh
+    (Django caches a user's permissions on the object)."""
+    from django.contrib.auth.models import Group
+
+    user.groups.add(Group.objects.get(name=role))
+    return type(user).objects.get(pk=user.pk)
+
+
+def grant(user, *permissions: str):
+    """Give `user` permissions ("app_label.codename") and answer it afresh."""
+    from django.contrib.auth.models import Permission
+
+    for permission in permissions:
+        app_label, codename = permission.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return type(user).objects.get(pk=user.pk)
+
+
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", "staff@example.com", "staff-pass-123", is_staff=True)
+def team_admin(django_user_model):
+    """A member of the shipped "Tempora admins" group (and staff, so the admin site lets them in)."""
+    user = django_user_model.objects.create_user("team_admin", "team_admin@example.com", "team_admin-pass-123", is_staff=True)
+    return member_of(user, "Tempora admins")
+
+
+@pytest.fixture
+def bare_staff(django_user_model):
+    """is_staff and no permission at all: it must give nothing beyond an ordinary user's rights."""
+    return django_user_model.objects.create_user("bare_staff", "bare@example.com", "bare-staff-pass-123", is_staff=True)
 
 
 @pytest.fixture

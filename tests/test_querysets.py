@@ -122,11 +122,11 @@ def test_it_shows_an_outsider_nothing(make_job, owner, outsider):
     assert not Job.objects.visible_to(outsider).exists()
 
 
-def test_it_shows_staff_every_job(make_job, owner, outsider, staff):
+def test_it_shows_staff_every_job(make_job, owner, outsider, team_admin):
     make_job(name="mine", owner=owner)
     make_job(name="theirs", owner=outsider)
     make_job(name="nobodys")
-    assert names(Job.objects.visible_to(staff)) == {"mine", "theirs", "nobodys"}
+    assert names(Job.objects.visible_to(team_admin)) == {"mine", "theirs", "nobodys"}
 
 
 def test_it_shows_an_anonymous_visitor_nothing(make_job):
@@ -134,11 +134,11 @@ def test_it_shows_an_anonymous_visitor_nothing(make_job):
     assert not Job.objects.visible_to(AnonymousUser()).exists()
 
 
-def test_it_shows_a_user_the_executions_of_their_own_jobs(make_job, owner, outsider, staff):
+def test_it_shows_a_user_the_executions_of_their_own_jobs(make_job, owner, outsider, team_admin):
     mine = make_execution(make_job(owner=owner))
     make_execution(make_job(owner=outsider))
     assert list(Execution.objects.visible_to(owner)) == [mine]
-    assert Execution.objects.visible_to(staff).count() == 2
+    assert Execution.objects.visible_to(team_admin).count() == 2
 
 
 # Execution.objects.claimable --------------------------------------------------------------------
@@ -190,12 +190,12 @@ def test_the_sync_question_seeks_the_updated_at_index(now):
         assert "job_updated_at" in query.explain()
 
 
-def test_calendars_are_visible_when_own_or_shared_and_editable_only_when_own(owner, outsider, staff):
+def test_calendars_are_visible_when_own_or_shared_and_editable_only_when_own(owner, outsider, team_admin):
     own = Calendar.objects.create(name="own", owner=owner)
     shared = Calendar.objects.create(name="shared")
     theirs = Calendar.objects.create(name="theirs", owner=outsider)
     assert set(Calendar.objects.visible_to(owner)) == {own, shared}
     assert set(Calendar.objects.editable_by(owner)) == {own}
-    assert set(Calendar.objects.visible_to(staff)) == set(Calendar.objects.editable_by(staff)) == {own, shared, theirs}
+    assert set(Calendar.objects.visible_to(team_admin)) == set(Calendar.objects.editable_by(team_admin)) == {own, shared, theirs}
     assert not Calendar.objects.visible_to(AnonymousUser()).exists()
     assert not Calendar.objects.editable_by(AnonymousUser()).exists()

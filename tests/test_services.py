@@ -12,6 +12,7 @@ from django.utils import translation
 
 from scheduler_app import services
 from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger
+from scheduler_app.permissions import Forbidden
 from scheduler_app.registry import registry
 
 pytestmark = pytest.mark.django_db
@@ -541,8 +542,8 @@ def test_it_leaves_the_plan_of_an_already_active_job_alone_on_bulk_resume(make_j
 
 
 def test_it_records_a_manual_run_for_now(make_job, owner, now):
-    job = make_job()
-    execution = services.job_run_now(job=job, user=owner, now=now)
+    job = make_job(owner=owner)
+    execution = services.job_run_now(job=job, actor=owner, now=now)
     execution.refresh_from_db()
     assert execution.status == Execution.Status.SCHEDULED
     assert execution.reason == Execution.Reason.MANUAL
@@ -551,9 +552,9 @@ def test_it_records_a_manual_run_for_now(make_job, owner, now):
 
 
 def test_it_records_a_manual_run_for_each_job_of_a_selection_in_one_go(make_job, owner, now):
-    jobs = [make_job(), make_job(), make_job()]
+    jobs = [make_job(owner=owner), make_job(owner=owner), make_job(owner=owner)]
     later = now + timedelta(minutes=1)
-    executions = services.jobs_run_now(jobs=Job.objects.filter(pk__in=[j.pk for j in jobs[:2]]), user=owner, now=later)
+    executions = services.jobs_run_now(jobs=Job.objects.filter(pk__in=[j.pk for j in jobs[:2]]), actor=owner, now=later)
     assert sorted(e.job_id for e in executions) == sorted(j.pk for j in jobs[:2])
     assert all(e.pk for e in executions)  # ids answered at once, as the single run-now does
     rows = Execution.objects.filter(reason="manual").values_list("job_id", "status", "requested_by", "run_after")
@@ -584,11 +585,18 @@ def test_it_stamps_the_job_when_a_run_is_requested(make_job, now):
     assert Job.objects.get(pk=job.pk).updated_at == later
 
 
-def test_it_records_no_requester_for_an_anonymous_run(make_job, now):
+def test_it_records_no_requester_for_a_run_the_system_asked_for(make_job, now):
+    execution = services.job_run_now(job=make_job(), now=now)
+    assert execution.requested_by is None
+
+
+def test_it_refuses_a_run_an_anonymous_visitor_asks_for(make_job, now):
     from django.contrib.auth.models import AnonymousUser
 
-    execution = services.job_run_now(job=make_job(), user=AnonymousUser(), now=now)
-    assert execution.requested_by is None
+    job = make_job()
+    with pytest.raises(Forbidden):
+        services.job_run_now(job=job, actor=AnonymousUser(), now=now)
+    assert not job.executions.exists()
 
 
 # Duplicate -------------------------------------------------------------------------------
@@ -741,8 +749,8 @@ def test_it_refuses_to_cancel_a_finished_run(make_job, now, status):
 
 
 def test_it_retries_a_failed_run_as_the_next_attempt(make_job, owner, now):
-    failed = make_execution(make_job(), status=Execution.Status.FAILED)
-    retry = services.execution_retry(execution=failed, user=owner, now=now)
+    failed = make_execution(make_job(owner=owner), status=Execution.Status.FAILED)
+    retry = services.execution_retry(execution=failed, actor=owner, now=now)
     retry.refresh_from_db()
     assert (retry.attempt, retry.reason, retry.status) == (2, "retry", "scheduled")
     assert (retry.scheduled_for, retry.run_after, retry.requested_by) == (failed.scheduled_for, now, owner)

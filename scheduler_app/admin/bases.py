@@ -3,9 +3,14 @@ fields), and read-only pages for rows only the scheduler writes."""
 
 from __future__ import annotations
 
+import functools
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from scheduler_app import permissions
+from scheduler_app.permissions import JobAction
 
 # Where a refused save leaves the service's errors for the second validation pass.
 _SERVICE_ERRORS = "_tempora_service_errors"
@@ -25,11 +30,11 @@ def add_errors(form: forms.BaseForm, field: str, messages_: list[str]) -> None:
 
 
 class ServiceRefused(Exception):
-    """A service raised ValidationError while saving what the forms had accepted."""
+    """A service raised ValidationError (or Forbidden) while saving what the forms had accepted."""
 
-    def __init__(self, error: ValidationError):
+    def __init__(self, error: ValidationError | permissions.Forbidden):
         super().__init__(str(error))
-        self.errors = error_dict(error)
+        self.errors = {NON_FIELD_ERRORS: [error.message]} if isinstance(error, permissions.Forbidden) else error_dict(error)
 
 
 class ServiceErrorsForm(forms.ModelForm):
@@ -87,3 +92,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class JobRightsAdmin(admin.ModelAdmin):
+    """Rights from scheduler_app/permissions.py, as the console and the API have them: a user
+    sees and changes their own jobs (or their runs) and, with the permission, everyone's.
+    The admin site itself still wants `is_staff` to let anyone in, as Django's does."""
+
+    def job_of(self, obj):
+        return obj
+
+    def may(self, request, action: JobAction, obj) -> bool:
+        return permissions.may(request.user, action, self.job_of(obj))
+
+    def has_module_permission(self, request) -> bool:
+        return permissions.signed_in(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return obj is None or self.may(request, JobAction.VIEW, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return permissions.signed_in(request.user) if obj is None else self.may(request, JobAction.CHANGE, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return permissions.signed_in(request.user) if obj is None else self.may(request, JobAction.DELETE, obj)
+
+    # Actions are offered to everyone signed in; the service refuses the whole selection,
+    # naming the jobs, when one of them is not the user's to act on.
+    def has_operate_permission(self, request) -> bool:
+        return permissions.signed_in(request.user)
+
+
+def refusal_shown(action):
+    """An admin action whose service refusal (permissions.Forbidden) becomes an error message."""
+
+    @functools.wraps(action)
+    def wrapper(self, request, queryset):
+        try:
+            return action(self, request, queryset)
+        except permissions.Forbidden as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
+
+    return wrapper

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
 
-from scheduler_app import services
+from scheduler_app import permissions, services
 from scheduler_app.admin.bases import (
     ServiceRefused,
     ServiceSavingAdmin,
@@ -25,7 +26,37 @@ class CalendarAdmin(ServiceSavingAdmin):
     fields = ("name", "description", "excluded_dates", "business_days_only", "owner")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(trigger_count=Count("triggers"))
+        return super().get_queryset(request).visible_to(request.user).annotate(trigger_count=Count("triggers"))
+
+    # Rights as permissions.py gives them: own and shared calendars to see, own ones to change.
+    def has_module_permission(self, request):
+        return permissions.signed_in(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.signed_in(request.user)  # the queryset holds only visible ones
+
+    def has_add_permission(self, request):
+        return permissions.signed_in(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return permissions.signed_in(request.user) if obj is None else permissions.may_change_calendar(request.user, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is None:
+            return permissions.signed_in(request.user)
+        return permissions.may_change_calendar(request.user, obj, delete=True)
+
+    def get_autocomplete_fields(self, request):
+        return self.autocomplete_fields if permissions.may_own_calendar(request.user, None) else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Shared calendars (no owner) and other users' need the permission (services say so too).
+        if db_field.name == "owner" and not permissions.may_own_calendar(request.user, None):
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 
     @admin.display(description="Excluded dates")
     def excluded_count(self, calendar: Calendar) -> int:
@@ -39,18 +70,18 @@ class CalendarAdmin(ServiceSavingAdmin):
         fields = {name: form.cleaned_data[name] for name in self.fields if name in form.cleaned_data}
         try:
             if change:
-                saved = services.calendar_update(calendar=obj, **fields)
+                saved = services.calendar_update(calendar=obj, actor=request.user, **fields)
             else:
-                saved = services.calendar_create(**fields)
-        except ValidationError as exc:
+                saved = services.calendar_create(actor=request.user, **fields)
+        except (ValidationError, permissions.Forbidden) as exc:
             raise ServiceRefused(exc) from exc
         adopt(obj, saved)
 
     def delete_model(self, request, obj):
         # A calendar in use is PROTECTed: the admin refuses before it gets here.
-        services.calendar_delete(calendar=obj)
+        services.calendar_delete(calendar=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for calendar in queryset:
-                services.calendar_delete(calendar=calendar)
+                services.calendar_delete(calendar=calendar, actor=request.user)

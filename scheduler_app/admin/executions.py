@@ -11,15 +11,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from scheduler_app import services, triggers
-from scheduler_app.admin.bases import ReadOnlyAdmin
+from scheduler_app import permissions, services, triggers
+from scheduler_app.admin.bases import JobRightsAdmin, ReadOnlyAdmin, refusal_shown
 from scheduler_app.admin.display import preformatted, status_badge
 from scheduler_app.models import Execution
+from scheduler_app.permissions import JobAction
 from scheduler_app.web.display import duration_text  # the console's wording, so both read alike
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnlyAdmin):
+class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
     list_display = ("job_name", "scheduled", "status_badge", "reason", "attempt", "duration_display", "worker")
     list_filter = ("status", "reason", "dead_letter")
     date_hierarchy = "scheduled_for"
@@ -46,8 +47,15 @@ class ExecutionAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
 
-    def has_operate_permission(self, request):
-        return request.user.has_perm("scheduler_app.change_execution")
+    def job_of(self, execution: Execution):
+        return execution.job
+
+    def may(self, request, action, execution) -> bool:
+        return permissions.may_execution(request.user, action, execution)
+
+    # History is read-only here (ReadOnlyAdmin's answers), whoever the user is.
+    has_change_permission = ReadOnlyAdmin.has_change_permission
+    has_delete_permission = ReadOnlyAdmin.has_delete_permission
 
     @admin.display(description="Scheduled for", ordering="scheduled_for")
     def scheduled(self, execution: Execution) -> str:
@@ -97,12 +105,14 @@ class ExecutionAdmin(ReadOnlyAdmin):
         return preformatted(execution.traceback)
 
     @admin.action(description="Retry the selected runs", permissions=["operate"])
+    @refusal_shown
     @transaction.atomic  # a run the service refuses is left alone; any other failure undoes all
     def retry_executions(self, request, queryset):
         retried, refused = 0, 0
+        permissions.require_executions(request.user, JobAction.RETRY, queryset.select_related("job"))
         for execution in queryset:
             try:
-                services.execution_retry(execution=execution, user=request.user)
+                services.execution_retry(execution=execution, actor=request.user)
                 retried += 1
             except ValidationError:
                 refused += 1
@@ -118,12 +128,14 @@ class ExecutionAdmin(ReadOnlyAdmin):
         self.message_user(request, message, messages.WARNING if refused else messages.SUCCESS)
 
     @admin.action(description="Cancel the selected runs", permissions=["operate"])
+    @refusal_shown
     @transaction.atomic
     def cancel_executions(self, request, queryset):
         cancelled, stopping, finished = 0, 0, 0
+        permissions.require_executions(request.user, JobAction.CANCEL, queryset.select_related("job"))
         for execution in queryset:
             try:
-                result = services.execution_cancel(execution=execution)
+                result = services.execution_cancel(execution=execution, actor=request.user)
             except ValidationError:
                 finished += 1
                 continue
@@ -143,7 +155,8 @@ class ExecutionAdmin(ReadOnlyAdmin):
         self.message_user(request, " ".join(parts), messages.WARNING if finished else messages.SUCCESS)
 
     @admin.action(description="Acknowledge the selected dead letters", permissions=["operate"])
+    @refusal_shown
     def acknowledge_dead_letters(self, request, queryset):
-        count = services.dead_letter_acknowledge(executions=queryset)
+        count = services.dead_letter_acknowledge(executions=queryset, actor=request.user)
         message = ngettext("Acknowledged %d dead letter.", "Acknowledged %d dead letters.", count) % count
         self.message_user(request, message)

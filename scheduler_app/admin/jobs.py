@@ -5,22 +5,26 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from scheduler_app import services, triggers
+from scheduler_app import permissions, services, triggers
 from scheduler_app.admin.bases import (
+    JobRightsAdmin,
     ServiceRefused,
     ServiceSavingAdmin,
     add_errors,
     adopt,
+    refusal_shown,
     with_service_errors,
 )
 from scheduler_app.admin.display import status_badge
 from scheduler_app.models import Job, Trigger
+from scheduler_app.permissions import JobAction
 
 
 class TriggerFormSet(BaseInlineFormSet):
@@ -117,19 +121,28 @@ class TriggerInline(admin.TabularInline):
     def in_words(self, trigger: Trigger) -> str:
         return trigger.describe() if trigger.pk else "-"
 
-    # A code-defined job's triggers belong to its code.
+    # A job's triggers are part of the job: whoever may change it (and may create one, for a
+    # new job) edits them; a code-defined job's belong to its code.
+    def _may_edit(self, request, obj) -> bool:
+        if obj is None:
+            return permissions.may_create_jobs(request.user)
+        return not obj.code_defined and permissions.may(request.user, JobAction.CHANGE, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return obj is None or permissions.may(request.user, JobAction.VIEW, obj)
+
     def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) and not (obj and obj.code_defined)
+        return self._may_edit(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not (obj and obj.code_defined)
+        return self._may_edit(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not (obj and obj.code_defined)
+        return self._may_edit(request, obj)
 
 
 @admin.register(Job)
-class JobAdmin(ServiceSavingAdmin):
+class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     inlines = [TriggerInline]
     list_display = (
         "name", "group", "task", "schedule", "next_run", "last_status_badge",
@@ -172,9 +185,23 @@ class JobAdmin(ServiceSavingAdmin):
         defaults = {"owner": request.user.pk, "misfire_grace_time": settings.SCHEDULER_MISFIRE_GRACE_TIME}
         return {**defaults, **super().get_changeform_initial_data(request)}
 
+    def has_add_permission(self, request):
+        return permissions.may_create_jobs(request.user)
+
     def has_delete_permission(self, request, obj=None):
         # The next code sync would bring a deleted code-defined job back.
         return super().has_delete_permission(request, obj) and not (obj and obj.code_defined)
+
+    def get_autocomplete_fields(self, request):
+        # Searching users is for those who may give jobs to anyone (see formfield_for_foreignkey).
+        return self.autocomplete_fields if permissions.may_own(request.user, None) else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Giving a job to someone else needs change_job (services say so too); the others
+        # see only themselves in the list.
+        if db_field.name == "owner" and not permissions.may_own(request.user, None):
+            kwargs["queryset"] = get_user_model().objects.filter(pk=request.user.pk)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Columns ------------------------------------------------------------------------------
 
@@ -216,47 +243,50 @@ class JobAdmin(ServiceSavingAdmin):
                 saved = job
                 if "paused" in form.changed_data:
                     pause = services.job_pause if form.cleaned_data["paused"] else services.job_resume
-                    saved = pause(job=job)
+                    saved = pause(job=job, actor=request.user)
             else:
                 # Triggers are replaced only when the inline changed: replacing re-anchors intervals.
                 if trigger_formset is not None and (not change or trigger_formset.has_changed()):
                     definitions = trigger_formset.definitions()
                 fields = {name: form.cleaned_data[name] for name in services.JOB_FIELDS if name in form.cleaned_data}
                 if change:
-                    saved = services.job_update(job=job, triggers=definitions, **fields)
+                    saved = services.job_update(job=job, triggers=definitions, actor=request.user, **fields)
                 else:
-                    saved = services.job_create(triggers=definitions or [], **fields)
-        except ValidationError as exc:
+                    saved = services.job_create(triggers=definitions or [], actor=request.user, **fields)
+        except (ValidationError, permissions.Forbidden) as exc:
             raise ServiceRefused(exc) from exc
         adopt(job, saved)
         if trigger_formset is not None:
             trigger_formset.record_saved(saved if definitions is not None else None)
 
     def delete_model(self, request, obj):
-        services.job_delete(job=obj)
+        services.job_delete(job=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
-        services.jobs_delete(jobs=queryset)
+        services.jobs_delete(jobs=queryset, actor=request.user)
 
     # Actions ----------------------------------------------------------------------------------
 
-    @admin.action(description="Pause the selected jobs", permissions=["change"])
+    @admin.action(description="Pause the selected jobs", permissions=["operate"])
+    @refusal_shown
     def pause_jobs(self, request, queryset):
-        changed = services.jobs_pause(jobs=queryset)
+        changed = services.jobs_pause(jobs=queryset, actor=request.user)
         self.message_user(request, ngettext("Paused %d job.", "Paused %d jobs.", changed) % changed)
 
-    @admin.action(description="Resume the selected jobs", permissions=["change"])
+    @admin.action(description="Resume the selected jobs", permissions=["operate"])
+    @refusal_shown
     def resume_jobs(self, request, queryset):
-        changed = services.jobs_resume(jobs=queryset)
+        changed = services.jobs_resume(jobs=queryset, actor=request.user)
         self.message_user(
             request,
             ngettext("Resumed %d job; ", "Resumed %d jobs; ", changed) % changed
             + "they plan from now (runs missed while paused are not caught up).",
         )
 
-    @admin.action(description="Run the selected jobs now", permissions=["change"])
+    @admin.action(description="Run the selected jobs now", permissions=["operate"])
+    @refusal_shown
     def run_jobs_now(self, request, queryset):
-        executions = services.jobs_run_now(jobs=queryset, user=request.user)
+        executions = services.jobs_run_now(jobs=queryset, actor=request.user)
         count = len(executions)
         self.message_user(request, ngettext(
             "Requested a run of %d job: the scheduler will start it within a few seconds (see Executions).",
@@ -265,9 +295,12 @@ class JobAdmin(ServiceSavingAdmin):
         ) % count)
 
     @admin.action(description="Duplicate the selected jobs (copies start paused)", permissions=["add"])
+    @refusal_shown
     @transaction.atomic
     def duplicate_jobs(self, request, queryset):
-        copies = [services.job_duplicate(job=job) for job in queryset.prefetch_related("triggers__calendar")]
+        copies = [
+            services.job_duplicate(job=job, actor=request.user) for job in queryset.prefetch_related("triggers__calendar")
+        ]
         names = ", ".join(copy.name for copy in copies)
         self.message_user(
             request,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from scheduler_app import services
+from scheduler_app import permissions, services
 from scheduler_app.admin.bases import ReadOnlyAdmin
 from scheduler_app.models import SchedulerNode, SchedulerState
 
 
 @admin.register(SchedulerNode)
 class SchedulerNodeAdmin(ReadOnlyAdmin):
+    # Node names carry hosts and PIDs: view_schedulernode (Django's default answer), as the
+    # console and the API ask it.
     list_display = ("name", "hostname", "pid", "role", "state", "alive", "started_at", "last_beat_at")
     list_filter = ("role", "state")
     search_fields = ("name", "hostname")
@@ -32,17 +34,23 @@ class SchedulerStateAdmin(ReadOnlyAdmin):
         SchedulerState.load()
         return super().changelist_view(request, extra_context)
 
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.may_view_nodes(request.user) or permissions.may_control_scheduler(request.user)
+
     def has_operate_permission(self, request):
-        return request.user.has_perm("scheduler_app.change_schedulerstate")
+        return permissions.may_control_scheduler(request.user)
 
     @admin.action(description="Pause the scheduler (nothing fires)", permissions=["operate"])
     def pause_scheduler(self, request, queryset):
-        services.scheduler_pause()
+        services.scheduler_pause(actor=request.user)
         self.message_user(
             request, "The scheduler is paused: no job fires until it is resumed. Runs already started finish."
         )
 
     @admin.action(description="Resume the scheduler", permissions=["operate"])
     def resume_scheduler(self, request, queryset):
-        services.scheduler_resume()
+        services.scheduler_resume(actor=request.user)
         self.message_user(request, "The scheduler is running again.")

@@ -1,6 +1,7 @@
 """How failures become responses, so no input produces a 500.
 
 - a serializer's or a service's ValidationError: 400 naming the field;
+- a service's Forbidden (the user may see it but not do this): 403 with the reason;
 - a service's ServiceError (well-formed but not allowed now, e.g. cancelling a finished
   run): 409 with the reason;
 - a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413 (DRF reads the raw stream and would
@@ -22,6 +23,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from scheduler_app import triggers
+from scheduler_app.permissions import Forbidden
 from scheduler_app.services import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -88,7 +90,9 @@ def validation_errors(exc: DjangoValidationError) -> dict:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, ServiceError):
+    if isinstance(exc, Forbidden):
+        exc = exceptions.PermissionDenied(exc.message)  # DRF's own would drop the reason
+    elif isinstance(exc, ServiceError):
         exc = Conflict({"detail": " ".join(exc.messages), **validation_errors(exc)})
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_errors(exc))

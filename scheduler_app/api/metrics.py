@@ -1,6 +1,6 @@
 """/metrics: Prometheus text format (exposition format 0.0.4).
 
-Staff, or a scraper whose address is on METRICS_ALLOWED_IPS. Counts come from the rows, in a
+Users with view_schedulernode, or a scraper whose address is on METRICS_ALLOWED_IPS. Counts come from the rows, in a
 fixed number of aggregate queries; execution counts are gauges because retention prunes
 old history.
 """
@@ -18,7 +18,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from scheduler_app import statistics
-from scheduler_app.api.permissions import IsStaffOrAllowedAddress
+from scheduler_app.api.permissions import MayViewNodesOrAllowedAddress
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.api.views.scheduler import alive_nodes
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
@@ -128,14 +128,14 @@ class PlainTextOnly(BaseContentNegotiation):
 
 
 class MetricsView(ApiView):
-    permission_classes = [IsStaffOrAllowedAddress]
+    permission_classes = [MayViewNodesOrAllowedAddress]
     renderer_classes = [PrometheusRenderer]
     content_negotiation_class = PlainTextOnly
 
     @extend_schema(
         tags=["monitoring"],
         summary="Prometheus metrics",
-        description="Runs by status, lag, durations, jobs by state, the leader. Staff, or an address on METRICS_ALLOWED_IPS.",
+        description="Runs by status, lag, durations, jobs by state, the leader. Users with the view_schedulernode permission, or an address on METRICS_ALLOWED_IPS.",
         responses={(200, "text/plain"): OpenApiResponse(response=OpenApiTypes.STR, description="Prometheus text format 0.0.4")},
     )
     def get(self, request):

@@ -1,9 +1,10 @@
-"""Who may do what through the API.
+"""The API's gates in front of scheduler_app/permissions.py, which decides.
 
 Visibility is done by filtering querysets (`Job.objects.visible_to(user)`), so another user's
-object is simply not found: a 404 in lists, details, verbs and nested routes alike. The
-classes here cover what filtering cannot: staff-only endpoints, read-only shared rows, and
-the address allow-list for monitoring endpoints.
+object is simply not found: a 404 in lists, details, verbs and nested routes alike. What a user
+may see but not change is refused by the services (permissions.Forbidden, a 403 naming what).
+The classes here gate the reads that filtering cannot: node details, runtime settings and
+/metrics, and the address allow-list for monitoring endpoints.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import BasePermission
+
+from scheduler_app import permissions
 
 
+class MayViewNodes(BasePermission):
+    """Runtime settings: for those who may see the scheduler's insides or control it."""
 
-class IsStaff(BasePermission):
-    """Scheduler control and configuration: staff only."""
-
-    message = "Only staff may control or configure the scheduler."
+    message = "Seeing the scheduler's nodes and settings needs the permission scheduler_app.view_schedulernode."
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff)
+        return permissions.may_view_nodes(request.user) or permissions.may_control_scheduler(request.user)
 
 
 @lru_cache(maxsize=8)
@@ -52,11 +53,13 @@ def address_allowed(request) -> bool:
     return any(address in network for network in _networks(entries))
 
 
-class IsStaffOrAllowedAddress(BasePermission):
-    """/metrics: staff, or a scraper whose address is on METRICS_ALLOWED_IPS."""
+class MayViewNodesOrAllowedAddress(BasePermission):
+    """/metrics: users with view_schedulernode, or a scraper whose address is on METRICS_ALLOWED_IPS."""
+
+    message = MayViewNodes.message
 
     def has_permission(self, request, view) -> bool:
-        return address_allowed(request) or IsStaff().has_permission(request, view)
+        return address_allowed(request) or permissions.may_view_nodes(request.user)
 
 
 class IsAuthenticatedOrAllowedAddress(BasePermission):
@@ -64,14 +67,3 @@ class IsAuthenticatedOrAllowedAddress(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return address_allowed(request) or bool(request.user and request.user.is_authenticated)
-
-
-class CalendarWriteAccess(BasePermission):
-    """Shared calendars (no owner) are read-only to non-staff; own ones are theirs to change."""
-
-    message = "This calendar is shared: only staff may change it."
-
-    def has_object_permission(self, request, view, obj) -> bool:
-        if request.method in SAFE_METHODS or request.user.is_staff:
-            return True
-        return obj.owner_id == request.user.pk

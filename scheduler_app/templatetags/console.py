@@ -8,9 +8,33 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 
+from scheduler_app import permissions
+from scheduler_app.models import Execution
 from scheduler_app.web import base, display
 
 register = template.Library()
+
+# What the console asks before it shows a control: the same answers the services give.
+ABILITIES = {
+    "control_scheduler": permissions.may_control_scheduler,
+    "view_nodes": permissions.may_view_nodes,
+    "create_jobs": permissions.may_create_jobs,
+}
+
+
+@register.filter
+def may(user, ability: str) -> bool:
+    """`{% if user|may:"control_scheduler" %}`: abilities that concern no one object."""
+    return ABILITIES[ability](user)
+
+
+@register.simple_tag(takes_context=True)
+def can(context, action: str, obj) -> bool:
+    """`{% can "pause" job as may_pause %}`, `{% can "retry" run as may_retry %}`."""
+    user = context["request"].user
+    if isinstance(obj, Execution):
+        return permissions.may_execution(user, permissions.JobAction(action), obj)
+    return permissions.may(user, permissions.JobAction(action), obj)
 
 
 def _zone(context, zone):

@@ -26,10 +26,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from scheduler_app import triggers
 from scheduler_app.models import Execution, Job
+from scheduler_app.permissions import Forbidden
 
 LOGIN_URL = "console:login"
 # The cookie app.js sets from the browser's zone (and the footer form from a choice).
@@ -40,7 +42,8 @@ CHANGED_EVENT = "jobs-changed"
 
 def console_view(view: Callable) -> Callable:
     """Login required. An htmx request from a page whose session ended goes to the login page
-    as a whole page, not as a login form swapped into a table cell."""
+    as a whole page, not as a login form swapped into a table cell. A refusal by the services
+    (permissions.Forbidden) is a 403 with its reason: a toast for htmx, a page otherwise."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
@@ -49,14 +52,25 @@ def console_view(view: Callable) -> Callable:
             if request.htmx:
                 return HttpResponseClientRedirect(f"{login}?next={request.htmx.current_url_abs_path or '/'}")
             return redirect_to_login(request.get_full_path(), login)
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            return forbidden(request, exc)
 
     return wrapper
 
 
-def staff_only(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("Only staff can change the scheduler.")
+def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    message = str(exc) or gettext("You may not do this.")
+    if request.htmx:
+        return toast(HttpResponse(status=403), message, "error", changed=False)
+    return TemplateResponse(request, "403.html", {"message": message}, status=403)
+
+
+def require(allowed: bool, message: str) -> None:
+    """Refuse a page or an action the permissions do not allow (a 403 with the reason)."""
+    if not allowed:
+        raise Forbidden(message)
 
 
 def is_fragment(request: HttpRequest) -> bool:

@@ -19,7 +19,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms import formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_app import triggers, validators
+from scheduler_app import permissions, triggers, validators
 from scheduler_app.models import Calendar, Job, Trigger
 from scheduler_app.registry import registry
 from scheduler_app.web import cron_builder
@@ -87,10 +87,15 @@ def local_input(instant: datetime | None, zone: ZoneInfo) -> str:
     return instant.astimezone(zone).strftime(DATETIME_LOCAL) if instant else ""
 
 
-def task_choices(current: str = "") -> list[tuple[str, str]]:
-    choices = [("", "—")] + [(info.name, info.name) for info in registry.all()]
+def task_choices(current: str = "", user=None) -> list[tuple[str, str]]:
+    """The tasks `user` may schedule, plus the current one (saving it is refused with a reason
+    if it is unregistered or needs a permission the user lacks)."""
+    allowed = permissions.tasks_for(user)
+    choices = [("", "—")] + [(info.name, info.name) for info in allowed]
     if current and current not in registry:
-        choices.append((current, f"{current} (not registered)"))
+        choices.append((current, _("%(task)s (not registered)") % {"task": current}))
+    elif current and current not in {info.name for info in allowed}:
+        choices.append((current, _("%(task)s (needs a permission you lack)") % {"task": current}))
     return choices
 
 
@@ -129,11 +134,11 @@ class JobForm(forms.Form):
     max_runs = forms.IntegerField(label=_("Max runs"), required=False, min_value=1)
     paused = forms.BooleanField(label=_("Paused"), required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["misfire_grace_time"].initial = settings.SCHEDULER_MISFIRE_GRACE_TIME
         current = self.data.get(self.add_prefix("task"), "") if self.is_bound else self.initial.get("task", "")
-        self.fields["task"].choices = task_choices(current)
+        self.fields["task"].choices = task_choices(current, user)
         for name, field in self.fields.items():
             if field.help_text:
                 field.widget.attrs.setdefault("aria-describedby", f"id_{name}_help")

@@ -76,6 +76,8 @@
   });
   body.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    // A refusal that carries its own reason (a "toast" in HX-Trigger) has shown it already.
+    if ((event.detail.xhr.getResponseHeader("HX-Trigger") || "").indexOf('"toast"') !== -1) return;
     var key = status === 404 ? "textNotFound" : status === 403 ? "textForbidden" : "textError";
     showToast(body.dataset[key], "error");
   });

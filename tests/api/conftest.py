@@ -40,8 +40,8 @@ def as_outsider(outsider):
 
 
 @pytest.fixture
-def as_staff(staff):
-    return _client(staff)
+def as_team_admin(team_admin):
+    return _client(team_admin)
 
 
 @pytest.fixture

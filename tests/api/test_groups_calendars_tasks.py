@@ -25,8 +25,8 @@ def test_groups_with_their_counts(as_owner, groups):
     assert one["name"] == "etl" and one["jobs"] == 2 and one["next_run_at"]
 
 
-def test_staff_see_every_job_of_a_group(as_staff, groups):
-    assert as_staff.get("/api/groups/etl/").json()["jobs"] == 3
+def test_team_admins_see_every_job_of_a_group(as_team_admin, groups):
+    assert as_team_admin.get("/api/groups/etl/").json()["jobs"] == 3
 
 
 def test_pause_and_resume_a_group_answer_how_many_changed(as_owner, groups):

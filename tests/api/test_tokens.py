@@ -101,7 +101,7 @@ def test_a_token_name_is_required(as_owner):
     assert response.status_code == 400 and "name" in response.json()
 
 
-def test_staff_see_every_users_tokens(owner, outsider, as_staff):
+def test_team_admins_see_every_users_tokens(owner, outsider, as_team_admin):
     services.token_create(user=owner, name="a")
     services.token_create(user=outsider, name="b")
-    assert {t["user"] for t in as_staff.get("/api/tokens/").json()["results"]} == {"owner", "outsider"}
+    assert {t["user"] for t in as_team_admin.get("/api/tokens/").json()["results"]} == {"owner", "outsider"}

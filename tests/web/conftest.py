@@ -1,4 +1,4 @@
-"""Fixtures for the console's tests: signed-in clients for the owner, an outsider and staff,
+"""Fixtures for the console's tests: signed-in clients for the owner, an outsider and team_admin,
 htmx request headers, and a hostile job whose every text field is an XSS attempt."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from django.test import Client
 
 from scheduler_app import services
 from scheduler_app.models import Execution
+from tests.conftest import grant
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -38,8 +39,8 @@ def outsider_client(outsider):
 
 
 @pytest.fixture
-def staff_client(staff):
-    return client_for(staff)
+def team_admin_client(team_admin):
+    return client_for(team_admin)
 
 
 @pytest.fixture
@@ -51,8 +52,9 @@ def job(make_job, owner):
 @pytest.fixture
 def hostile_job(make_job, owner, now):
     """A job, a run and a dead letter whose user-written text is markup."""
+    # process_data touches files: its owner needs the permission (the job is only shown here).
     job = make_job(
-        name=XSS, owner=owner, description=XSS, task="tempora.process_data", args=[[XSS]], kwargs={"field": XSS},
+        name=XSS, owner=grant(owner, "scheduler_app.use_file_tasks"), description=XSS, task="tempora.process_data", args=[[XSS]], kwargs={"field": XSS},
         triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}],
     )
     execution = Execution.objects.create(

@@ -1,5 +1,5 @@
 """Who may change what: login, CSRF on every state change, another user's job is a 404,
-and the scheduler's own switches are for staff."""
+and the scheduler's own switches are for team_admin."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Route:
     url: Callable  # (objects) -> url
     data: Callable = lambda o: {}
     owned: bool = True  # another user's object: 404
-    staff: bool = False  # non-staff: 403
+    team_admin: bool = False  # non-team_admin: 403
     post_only: bool = True
 
 
@@ -47,11 +47,11 @@ ROUTES = [
     Route("calendar-create", lambda o: "/calendars/new/", lambda o: {"name": "new-cal"}, owned=False, post_only=False),
     Route("acknowledge", lambda o: "/dead-letters/acknowledge/", lambda o: {"ids": [o["failed"].pk]}, owned=False),
     Route("zone", lambda o: "/preferences/zone/", lambda o: {"zone": "Europe/Paris"}, owned=False),
-    Route("scheduler-pause", lambda o: "/scheduler/pause/", owned=False, staff=True),
-    Route("scheduler-resume", lambda o: "/scheduler/resume/", owned=False, staff=True),
-    Route("scheduler-shutdown", lambda o: "/scheduler/shutdown/", lambda o: {"confirm": "yes"}, owned=False, staff=True),
+    Route("scheduler-pause", lambda o: "/scheduler/pause/", owned=False, team_admin=True),
+    Route("scheduler-resume", lambda o: "/scheduler/resume/", owned=False, team_admin=True),
+    Route("scheduler-shutdown", lambda o: "/scheduler/shutdown/", lambda o: {"confirm": "yes"}, owned=False, team_admin=True),
     Route("scheduler-settings", lambda o: "/scheduler/settings/", lambda o: {
-        "max_workers": 4, "misfire_grace_time": 30, "history_per_job": 100, "history_days": 7}, owned=False, staff=True),
+        "max_workers": 4, "misfire_grace_time": 30, "history_per_job": 100, "history_days": 7}, owned=False, team_admin=True),
 ]
 IDS = [route.name for route in ROUTES]
 
@@ -88,16 +88,16 @@ def csrf_client(user) -> tuple[Client, str]:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", ROUTES, ids=IDS)
-def test_it_refuses_a_state_change_without_the_csrf_token(route, objects, staff):
-    client = client_for(staff, csrf=True)
+def test_it_refuses_a_state_change_without_the_csrf_token(route, objects, team_admin):
+    client = client_for(team_admin, csrf=True)
     response = client.post(route.url(objects), route.data(objects), **htmx())
     assert response.status_code == 403
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", ROUTES, ids=IDS)
-def test_it_accepts_a_state_change_with_the_csrf_header_htmx_sends(route, objects, owner, staff):
-    client, token = csrf_client(staff if route.staff or route.name == "token-create" else owner)
+def test_it_accepts_a_state_change_with_the_csrf_header_htmx_sends(route, objects, owner, team_admin):
+    client, token = csrf_client(team_admin if route.team_admin or route.name == "token-create" else owner)
     response = client.post(route.url(objects), route.data(objects), HTTP_X_CSRFTOKEN=token, **htmx())
     assert response.status_code in (200, 204), response.content[:500]
     if response.status_code == 204 or "HX-Redirect" in response:
@@ -113,8 +113,8 @@ def test_another_users_object_is_a_404(route, objects, outsider):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("route", [r for r in ROUTES if r.staff], ids=[r.name for r in ROUTES if r.staff])
-def test_only_staff_change_the_scheduler(route, objects, owner):
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.team_admin], ids=[r.name for r in ROUTES if r.team_admin])
+def test_only_scheduler_controllers_change_the_scheduler(route, objects, owner):
     client, token = csrf_client(owner)
     assert client.post(route.url(objects), route.data(objects), HTTP_X_CSRFTOKEN=token).status_code == 403
     state = SchedulerState.load()
@@ -123,8 +123,8 @@ def test_only_staff_change_the_scheduler(route, objects, owner):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.post_only], ids=[r.name for r in ROUTES if r.post_only])
-def test_a_get_never_changes_anything(route, objects, staff):
-    assert client_for(staff).get(route.url(objects)).status_code == 405
+def test_a_get_never_changes_anything(route, objects, team_admin):
+    assert client_for(team_admin).get(route.url(objects)).status_code == 405
 
 
 @pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_every_page_and_fragment_of_another_users_job_is_a_404(objects, outsider
 
 
 @pytest.mark.django_db
-def test_lists_show_only_the_users_own_jobs_and_runs(objects, outsider, make_job, staff):
+def test_lists_show_only_the_users_own_jobs_and_runs(objects, outsider, make_job, team_admin):
     mine = make_job(name="outsiders-job", owner=outsider)
     client = client_for(outsider)
     for url in ["/", "/jobs/", "/executions/", "/dead-letters/", "/calendar/", "/calendar/2099-01-01/"]:
@@ -157,7 +157,7 @@ def test_lists_show_only_the_users_own_jobs_and_runs(objects, outsider, make_job
         assert "owned" not in body.replace("owned by", ""), url
     assert "outsiders-job" in client.get("/jobs/").content.decode()
     assert "owner-cal" not in client.get("/calendar/").content.decode()
-    assert "owned" in client_for(staff).get("/jobs/").content.decode()
+    assert "owned" in client_for(team_admin).get("/jobs/").content.decode()
     del mine
 
 
@@ -183,11 +183,11 @@ def test_a_group_action_reaches_only_the_users_jobs_of_that_group(make_job, owne
 
 
 @pytest.mark.django_db
-def test_a_shared_calendar_is_usable_but_only_staff_edit_it(owner, staff):
+def test_a_shared_calendar_is_usable_but_only_calendar_editors_edit_it(owner, team_admin):
     shared = Calendar.objects.create(name="shared-holidays")
     assert "shared-holidays" in client_for(owner).get("/calendar/").content.decode()
     assert client_for(owner).get(f"/calendars/{shared.pk}/edit/").status_code == 404
-    assert client_for(staff).get(f"/calendars/{shared.pk}/edit/").status_code == 200
+    assert client_for(team_admin).get(f"/calendars/{shared.pk}/edit/").status_code == 200
 
 
 @pytest.mark.django_db

@@ -21,9 +21,9 @@ def test_it_shows_a_new_key_once(owner_client, owner):
 
 
 @pytest.mark.django_db
-def test_it_lists_only_the_users_own_tokens(owner_client, outsider, staff):
+def test_it_lists_only_the_users_own_tokens(owner_client, outsider, team_admin):
     services.token_create(user=outsider, name="theirs")
-    services.token_create(user=staff, name="staffs")
+    services.token_create(user=team_admin, name="staffs")
     body = owner_client.get("/tokens/").content.decode()
     assert "theirs" not in body and "staffs" not in body
 

@@ -213,7 +213,7 @@ class JobView(ApiView):
 
     @extend_schema(tags=TAGS, summary="Delete a job", operation_id="fastscheduler_job_delete", parameters=[JOB_ID], responses={200: shapes.MessageSerializer, 404: shapes.ErrorSerializer})
     def delete(self, request, job_id: str):
-        services.job_delete(job=_job(request, job_id))
+        services.job_delete(job=_job(request, job_id), actor=request.user)
         return Response({"success": True, "message": f"Job {job_id} deleted successfully"})
 
 
@@ -225,13 +225,13 @@ class JobVerbView(ApiView):
         job = _job(request, job_id)
         extra = {}
         if self.verb in ("pause", "disable"):
-            services.job_pause(job=job)
+            services.job_pause(job=job, actor=request.user)
         elif self.verb in ("resume", "enable"):
-            services.job_resume(job=job)
+            services.job_resume(job=job, actor=request.user)
         elif self.verb == "run":
-            extra["execution_id"] = services.job_run_now(job=job, user=request.user).pk
+            extra["execution_id"] = services.job_run_now(job=job, actor=request.user).pk
         elif self.verb == "cancel":
-            services.job_delete(job=job)
+            services.job_delete(job=job, actor=request.user)
         return Response({"success": True, "message": f"Job {job_id} {self.done}", **extra})
 
 
@@ -327,7 +327,7 @@ class DeadLettersView(ApiView):
 
     @extend_schema(tags=TAGS, summary="Clear the dead letter queue", operation_id="fastscheduler_dead_letters_clear", description="Acknowledges them; the runs stay in the history.", responses=shapes.ClearedSerializer)
     def delete(self, request):
-        cleared = services.dead_letter_acknowledge(executions=self._letters(request))
+        cleared = services.dead_letter_acknowledge(executions=self._letters(request), actor=request.user)
         return Response({"success": True, "cleared": cleared})
 
 
@@ -347,14 +347,14 @@ class GroupJobsView(ApiView):
 class GroupPauseView(ApiView):
     @extend_schema(tags=TAGS, summary="Pause all jobs in a group", operation_id="fastscheduler_group_pause", parameters=[GROUP], request=None, responses=shapes.GroupPausedSerializer)
     def post(self, request, group: str):
-        count = services.jobs_pause(jobs=_group_jobs(request, group))
+        count = services.jobs_pause(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "paused": count, "message": f"Paused {count} job(s) in group: {group}"})
 
 
 class GroupResumeView(ApiView):
     @extend_schema(tags=TAGS, summary="Resume all paused jobs in a group", operation_id="fastscheduler_group_resume", parameters=[GROUP], request=None, responses=shapes.GroupResumedSerializer)
     def post(self, request, group: str):
-        count = services.jobs_resume(jobs=_group_jobs(request, group))
+        count = services.jobs_resume(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "resumed": count, "message": f"Resumed {count} job(s) in group: {group}"})
 
 
@@ -362,5 +362,5 @@ class GroupView(ApiView):
     @extend_schema(tags=TAGS, summary="Cancel all jobs in a group", operation_id="fastscheduler_group_cancel", parameters=[GROUP], responses=shapes.GroupCancelledSerializer)
     def delete(self, request, group: str):
         jobs = _group_jobs(request, group)
-        count = services.group_cancel(group=group, jobs=jobs) if jobs.exists() else 0
+        count = services.group_cancel(group=group, jobs=jobs, actor=request.user) if jobs.exists() else 0
         return Response({"success": True, "cancelled": count, "message": f"Cancelled {count} job(s) in group: {group}"})

@@ -21,12 +21,16 @@ class CalendarSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="The owner; null for a shared calendar."
     )
+    shared = serializers.BooleanField(
+        write_only=True, required=False, default=False,
+        help_text="Create it shared (no owner, everyone may link it); needs the add_calendar permission.",
+    )
     used_by = serializers.SerializerMethodField(help_text="How many triggers use this calendar.")
 
     class Meta:
         model = Calendar
         fields = [
-            "id", "name", "description", "excluded_dates", "business_days_only", "owner", "used_by",
+            "id", "name", "description", "excluded_dates", "business_days_only", "owner", "shared", "used_by",
             "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
@@ -40,11 +44,11 @@ class CalendarSerializer(serializers.ModelSerializer):
         return [day.isoformat() for day in value]
 
     def create(self, validated_data: dict) -> Calendar:
-        request = self.context.get("request")
-        # Staff create shared calendars (no owner) everyone can link; other users their own.
-        if request is not None and not request.user.is_staff:
-            validated_data["owner"] = request.user
-        return services.calendar_create(**validated_data)
+        actor = self.context["request"].user
+        if validated_data.pop("shared", False):
+            validated_data["owner"] = None
+        return services.calendar_create(actor=actor, **validated_data)
 
     def update(self, calendar: Calendar, validated_data: dict) -> Calendar:
-        return services.calendar_update(calendar=calendar, **validated_data)
+        validated_data.pop("shared", None)  # chosen at creation; an update keeps the owner
+        return services.calendar_update(calendar=calendar, actor=self.context["request"].user, **validated_data)

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
-from scheduler_app import services, triggers, validators
+from scheduler_app import permissions, services, triggers, validators
 from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
 from scheduler_app.models import Execution, Job
@@ -33,7 +33,8 @@ class RecentResultSerializer(serializers.ModelSerializer):
 
 
 class OwnerField(serializers.SlugRelatedField):
-    """The owner's username. Staff may give a job to anyone; other users own what they create."""
+    """The owner's username. Users who may change everyone's jobs may give one to anyone; the
+    others only name themselves (so the field tells them nothing about who else exists)."""
 
     def __init__(self, **kwargs):
         super().__init__(slug_field="username", **kwargs)
@@ -41,7 +42,7 @@ class OwnerField(serializers.SlugRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         users = get_user_model().objects.filter(is_active=True)
-        if request is None or request.user.is_staff:
+        if request is None or permissions.may_own(request.user, None):
             return users
         return users.filter(pk=request.user.pk)
 
@@ -145,16 +146,13 @@ class JobSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data: dict) -> Job:
         definitions = validated_data.pop("triggers", [])
-        request = self.context.get("request")
-        if "owner" not in validated_data and request is not None:
-            validated_data["owner"] = request.user
-        return services.job_create(triggers=definitions, **validated_data)
+        return services.job_create(triggers=definitions, actor=self.context["request"].user, **validated_data)
 
     def update(self, job: Job, validated_data: dict) -> Job:
         definitions = validated_data.pop("triggers", None)
         # Only what changes: a PUT that repeats a code-defined job's fields is not an edit.
         changed = {key: value for key, value in validated_data.items() if getattr(job, key) != value}
-        return services.job_update(job=job, triggers=definitions, **changed)
+        return services.job_update(job=job, triggers=definitions, actor=self.context["request"].user, **changed)
 
 
 class JobDuplicateSerializer(serializers.Serializer):

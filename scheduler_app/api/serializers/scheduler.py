@@ -41,15 +41,22 @@ class SchedulerStatusSerializer(serializers.Serializer):
     paused = serializers.BooleanField()
     paused_at = serializers.DateTimeField(allow_null=True)
     shutdown_requested_at = serializers.DateTimeField(allow_null=True)
-    leader = serializers.CharField(allow_null=True, help_text="The node holding the lease, if it is alive.")
-    lease_expires_at = serializers.DateTimeField(allow_null=True)
-    nodes = NodeSerializer(many=True)
     jobs = JobCountsSerializer()
     running_executions = serializers.IntegerField()
     waiting_executions = serializers.IntegerField(help_text="Runs recorded but not started (run now, retries).")
     next_wakeup = serializers.DateTimeField(allow_null=True, help_text="The earliest next run of an active job.")
-    uptime_seconds = serializers.FloatField(allow_null=True, help_text="How long the leader has been running.")
-    config = serializers.DictField(child=serializers.IntegerField(), help_text="The runtime settings in effect.")
+    # Only for users with scheduler_app.view_schedulernode: node names carry hosts and PIDs.
+    leader = serializers.CharField(
+        required=False, allow_null=True, help_text="The node holding the lease, if it is alive (view_schedulernode)."
+    )
+    lease_expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    nodes = NodeSerializer(many=True, required=False, help_text="Every recent scheduler process (view_schedulernode).")
+    uptime_seconds = serializers.FloatField(
+        required=False, allow_null=True, help_text="How long the leader has been running (view_schedulernode)."
+    )
+    config = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text="The runtime settings in effect (view_schedulernode)."
+    )
 
 
 def _setting_field(key: str) -> serializers.IntegerField:

@@ -27,13 +27,13 @@ class _ExecutionsBase:
         return ExecutionDetailSerializer if self.action == "retrieve" else ExecutionSerializer
 
     def _retry(self, execution: Execution) -> Response:
-        retry = services.execution_retry(execution=execution, user=self.request.user)
+        retry = services.execution_retry(execution=execution, actor=self.request.user)
         return Response(ExecutionDetailSerializer(retry).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["executions"])
 @extend_schema_view(
-    list=extend_schema(summary="List runs", description="Runs of your jobs (staff: all), newest first. Search in error and output."),
+    list=extend_schema(summary="List runs", description="Runs of your jobs (all runs with the view_job permission), newest first. Search in error and output."),
     retrieve=extend_schema(summary="One run with its result, output and traceback"),
 )
 class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
@@ -61,7 +61,7 @@ class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        execution = services.execution_cancel(execution=self.get_object())
+        execution = services.execution_cancel(execution=self.get_object(), actor=request.user)
         return Response(ExecutionDetailSerializer(execution).data)
 
 
@@ -82,13 +82,13 @@ class DeadLetterViewSet(_ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveM
         return letters
 
     def perform_destroy(self, execution: Execution) -> None:
-        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk))
+        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk), actor=self.request.user)
 
     @extend_schema(summary="Acknowledge a dead letter", request=None, responses=ExecutionDetailSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         execution = self.get_object()
-        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk))
+        services.dead_letter_acknowledge(executions=Execution.objects.filter(pk=execution.pk), actor=self.request.user)
         execution.refresh_from_db()
         return Response(ExecutionDetailSerializer(execution).data)
 
@@ -113,5 +113,5 @@ class DeadLetterViewSet(_ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveM
     )
     def clear(self, request):
         letters = self.filter_queryset(self.get_queryset())
-        cleared = services.dead_letter_acknowledge(executions=Execution.objects.filter(pk__in=letters.values("pk")))
+        cleared = services.dead_letter_acknowledge(executions=Execution.objects.filter(pk__in=letters.values("pk")), actor=request.user)
         return Response({"cleared": cleared})

@@ -67,13 +67,13 @@ class GroupViewSet(ViewSet):
     @extend_schema(summary="Pause every job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, name=None):
-        count = services.group_pause(group=name, jobs=self._jobs(name))
+        count = services.group_pause(group=name, jobs=self._jobs(name), actor=request.user)
         return Response({"group": name, "paused": count})
 
     @extend_schema(summary="Resume every paused job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, name=None):
-        count = services.group_resume(group=name, jobs=self._jobs(name))
+        count = services.group_resume(group=name, jobs=self._jobs(name), actor=request.user)
         return Response({"group": name, "resumed": count})
 
     @extend_schema(
@@ -83,5 +83,5 @@ class GroupViewSet(ViewSet):
         responses=GroupChangeSerializer,
     )
     def destroy(self, request, name=None):
-        count = services.group_cancel(group=name, jobs=self._jobs(name))
+        count = services.group_cancel(group=name, jobs=self._jobs(name), actor=request.user)
         return Response({"group": name, "cancelled": count})

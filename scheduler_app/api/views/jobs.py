@@ -32,7 +32,7 @@ class NextRunsQuerySerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List jobs", description="Your jobs (staff: every job). Filter, search in name and description, order, paginate."),
+    list=extend_schema(summary="List jobs", description="Your jobs (every job with the view_job permission). Filter, search in name and description, order, paginate."),
     create=extend_schema(summary="Create a job", description="With nested `triggers` (see the Trigger schema for every shape)."),
     retrieve=extend_schema(summary="A job with its triggers, schedule, next run, last five results and counters"),
     update=extend_schema(summary="Replace a job's fields", description="`triggers`, when given, replaces all triggers."),
@@ -64,7 +64,7 @@ class JobViewSet(ModelViewSet):
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
     def perform_destroy(self, job: Job) -> None:
-        services.job_delete(job=job)
+        services.job_delete(job=job, actor=self.request.user)
 
     def _changed(self, job: Job) -> Response:
         return Response(JobSerializer(job, context=self.get_serializer_context()).data)
@@ -72,13 +72,13 @@ class JobViewSet(ModelViewSet):
     @extend_schema(summary="Pause a job", request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
-        job = services.job_pause(job=self.get_object())
+        job = services.job_pause(job=self.get_object(), actor=request.user)
         return self._changed(job)
 
     @extend_schema(summary="Resume a paused job", description="It plans from now: runs missed while paused are not caught up.", request=None, responses=JobSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        job = services.job_resume(job=self.get_object())
+        job = services.job_resume(job=self.get_object(), actor=request.user)
         return self._changed(job)
 
     @extend_schema(summary="Enable a job (the same as resume)", request=None, responses=JobSerializer)
@@ -99,7 +99,7 @@ class JobViewSet(ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        execution = services.job_run_now(job=self.get_object(), user=request.user)
+        execution = services.job_run_now(job=self.get_object(), actor=request.user)
         body = {"execution_id": execution.pk, "status": execution.status, "url": f"/api/executions/{execution.pk}/"}
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -114,7 +114,7 @@ class JobViewSet(ModelViewSet):
         job = self.get_object()
         form = JobDuplicateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        copy = services.job_duplicate(job=job, name=form.validated_data.get("name"), owner=request.user)
+        copy = services.job_duplicate(job=job, name=form.validated_data.get("name"), actor=request.user)
         return Response(JobSerializer(copy, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

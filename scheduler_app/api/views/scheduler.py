@@ -17,7 +17,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services
-from scheduler_app.api.permissions import IsStaff
+from scheduler_app import permissions
+from scheduler_app.api.permissions import MayViewNodes
 from scheduler_app.api.serializers.scheduler import SchedulerConfigSerializer, SchedulerStatusSerializer
 from scheduler_app.api.views.base import ApiView, ViewSet
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
@@ -42,7 +43,8 @@ def runtime_config(state: SchedulerState) -> dict[str, int]:
     return {key: services.scheduler_setting(key, state) for key in RUNTIME_SETTINGS}
 
 
-def status_data(now: datetime | None = None) -> dict:
+def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
+    """The scheduler's state; `details` (node names, hosts, PIDs, settings) only for those allowed."""
     now = now or timezone.now()
     state = SchedulerState.load()
     nodes = list(SchedulerNode.objects.filter(last_beat_at__gte=now - NODE_MEMORY).order_by("-last_beat_at")[:50])
@@ -69,12 +71,21 @@ def status_data(now: datetime | None = None) -> dict:
         label = "running"
     else:
         label = "stopped"
-    return {
+    data = {
         "state": label,
         "running": label == "running",
         "paused": state.paused,
         "paused_at": state.paused_at,
         "shutdown_requested_at": state.shutdown_requested_at,
+        "jobs": {"total": jobs["n_total"], "active": jobs["n_active"], "paused": jobs["n_paused"]},
+        "running_executions": executions["running"],
+        "waiting_executions": executions["waiting"],
+        "next_wakeup": min(wakeups) if wakeups else None,
+    }
+    if not details:
+        return data
+    return {
+        **data,
         "leader": leader.name if leader else None,
         "lease_expires_at": state.lease_expires_at,
         "nodes": [
@@ -85,43 +96,47 @@ def status_data(now: datetime | None = None) -> dict:
             }
             for node in nodes
         ],
-        "jobs": {"total": jobs["n_total"], "active": jobs["n_active"], "paused": jobs["n_paused"]},
-        "running_executions": executions["running"],
-        "waiting_executions": executions["waiting"],
-        "next_wakeup": min(wakeups) if wakeups else None,
         "uptime_seconds": round((now - leader.started_at).total_seconds(), 3) if leader else None,
         "config": runtime_config(state),
     }
 
 
+def _status(request) -> dict:
+    return status_data(details=permissions.may_view_nodes(request.user))
+
+
 @extend_schema(tags=["scheduler"])
 class SchedulerStatusView(ApiView):
-    permission_classes = [IsStaff]
-
     @extend_schema(
         summary="Scheduler status",
-        description="Running or paused, nodes with heartbeat age and role, the leader, counts, next wake-up, uptime.",
+        description="Running or paused, counts, next wake-up; with the view_schedulernode permission also the "
+                    "nodes with heartbeat age and role, the leader, uptime and the runtime settings.",
         responses=SchedulerStatusSerializer,
     )
     def get(self, request):
-        return Response(status_data())
+        return Response(_status(request))
 
 
 @extend_schema(tags=["scheduler"])
 class SchedulerViewSet(ViewSet):
-    permission_classes = [IsStaff]
+    """Pause, resume, shutdown and settings: the services refuse them without control_scheduler (403)."""
+
+    def get_permissions(self):
+        if self.request.method == "GET":
+            return [*super().get_permissions(), MayViewNodes()]
+        return super().get_permissions()
 
     @extend_schema(summary="Pause the scheduler", description="Nothing fires until resumed; runs already started finish.", request=None, responses=SchedulerStatusSerializer)
     @action(detail=False, methods=["post"])
     def pause(self, request):
-        services.scheduler_pause()
-        return Response(status_data())
+        services.scheduler_pause(actor=request.user)
+        return Response(_status(request))
 
     @extend_schema(summary="Resume the scheduler", request=None, responses=SchedulerStatusSerializer)
     @action(detail=False, methods=["post"])
     def resume(self, request):
-        services.scheduler_resume()
-        return Response(status_data())
+        services.scheduler_resume(actor=request.user)
+        return Response(_status(request))
 
     @extend_schema(
         summary="Ask the scheduler processes to stop",
@@ -131,8 +146,8 @@ class SchedulerViewSet(ViewSet):
     )
     @action(detail=False, methods=["post"])
     def shutdown(self, request):
-        services.scheduler_shutdown_request()
-        return Response(status_data(), status=status.HTTP_202_ACCEPTED)
+        services.scheduler_shutdown_request(actor=request.user)
+        return Response(_status(request), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(methods=["GET"], summary="Runtime settings in effect", responses=SchedulerConfigSerializer)
     @extend_schema(
@@ -145,5 +160,5 @@ class SchedulerViewSet(ViewSet):
         if request.method != "GET":
             form = SchedulerConfigSerializer(data=request.data)
             form.is_valid(raise_exception=True)
-            services.scheduler_config_update(values=dict(form.validated_data))
+            services.scheduler_config_update(values=dict(form.validated_data), actor=request.user)
         return Response(runtime_config(SchedulerState.load()))

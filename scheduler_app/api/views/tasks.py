@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from scheduler_app import permissions
 from scheduler_app.api.serializers.schedules import TaskSerializer
 from scheduler_app.api.views.base import ViewSet
 from scheduler_app.registry import TaskInfo, registry
@@ -42,9 +43,9 @@ class TaskViewSet(ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[^/]+"
 
-    @extend_schema(summary="List the registered tasks", responses=TaskSerializer(many=True))
+    @extend_schema(summary="List the tasks you may schedule", description="Tasks that declare a permission you lack are left out.", responses=TaskSerializer(many=True))
     def list(self, request):
-        return Response([task_data(info) for info in registry.all()])
+        return Response([task_data(info) for info in permissions.tasks_for(request.user)])
 
     @extend_schema(
         summary="One registered task",

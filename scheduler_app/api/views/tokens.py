@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from scheduler_app import services
+from scheduler_app import permissions, services
 from scheduler_app.api.serializers.tokens import TokenCreatedSerializer, TokenSerializer
 from scheduler_app.api.views.base import GenericViewSet, mixins
 from scheduler_app.models import ApiToken
@@ -25,7 +25,7 @@ class TokenCreateSerializer(serializers.Serializer):
 
 @extend_schema(tags=["tokens"])
 @extend_schema_view(
-    list=extend_schema(summary="List your API tokens", description="Staff see every user's. Keys are never shown again."),
+    list=extend_schema(summary="List your API tokens", description="Every user's with the view_apitoken permission. Keys are never shown again."),
     retrieve=extend_schema(summary="One API token"),
     destroy=extend_schema(summary="Revoke an API token", description="It stops working at once; the row stays for the record."),
 )
@@ -42,7 +42,7 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
         tokens = ApiToken.objects.select_related("user")
-        return tokens if self.request.user.is_staff else tokens.filter(user=self.request.user)
+        return permissions.tokens_for(self.request.user, tokens)
 
     @extend_schema(
         summary="Create an API token",
@@ -58,10 +58,10 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         return Response(TokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, token: ApiToken) -> None:
-        services.token_revoke(token=token)
+        services.token_revoke(token=token, actor=self.request.user)
 
     @extend_schema(summary="Revoke an API token", request=None, responses=TokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        token = services.token_revoke(token=self.get_object())
+        token = services.token_revoke(token=self.get_object(), actor=request.user)
         return Response(TokenSerializer(token).data)

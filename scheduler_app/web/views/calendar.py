@@ -124,9 +124,9 @@ def _calendar_form(request: HttpRequest, calendar: Calendar | None):
             fields = form.cleaned_data
             try:
                 if calendar is None:
-                    saved = services.calendar_create(owner=request.user, **fields)
+                    saved = services.calendar_create(actor=request.user, **fields)
                 else:
-                    saved = services.calendar_update(calendar=calendar, **fields)
+                    saved = services.calendar_update(calendar=calendar, actor=request.user, **fields)
             except ValidationError as exc:
                 for key, messages in exc.message_dict.items():
                     for message in messages:
@@ -166,7 +166,7 @@ def calendar_delete(request: HttpRequest, pk: int):
         return base.render_page(request, "calendar/confirm_delete.html", {"calendar": calendar})
     name = calendar.name
     try:
-        services.calendar_delete(calendar=calendar)
+        services.calendar_delete(calendar=calendar, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("console:calendar"))
     return base.done(request, _("Deleted calendar %(name)s.") % {"name": name},

@@ -35,7 +35,7 @@ def dead_letter_acknowledge(request: HttpRequest):
     if everything and request.POST.get("confirm") != "yes":
         return base.render_page(request, "confirm_clear.html", {"count": rows.count(), "next": next_url})
     try:
-        count = services.dead_letter_acknowledge(executions=rows)
+        count = services.dead_letter_acknowledge(executions=rows, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
     return base.done(request, ngettext("Acknowledged %(n)d dead letter.", "Acknowledged %(n)d dead letters.", count)

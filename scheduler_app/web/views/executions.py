@@ -84,7 +84,7 @@ def execution_retry(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
     next_url = base.safe_next(request, reverse("console:execution", args=[pk]))
     try:
-        retry = services.execution_retry(execution=execution, user=request.user)
+        retry = services.execution_retry(execution=execution, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
     return base.done(request, _("Retry requested for %(name)s (attempt %(attempt)d).") % {
@@ -99,7 +99,7 @@ def execution_cancel(request: HttpRequest, pk: int):
     if request.POST.get("confirm") != "yes":
         return base.render_page(request, "executions/confirm_cancel.html", {"execution": execution, "next": next_url})
     try:
-        services.execution_cancel(execution=execution)
+        services.execution_cancel(execution=execution, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
     return base.done(request, _("Cancellation requested for %(name)s.") % {"name": execution.job_name},

@@ -60,20 +60,20 @@ def _job_action(request: HttpRequest, pk: int, action, message: str):
 @require_POST
 @base.console_view
 def job_run(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_run_now(job=job, user=request.user),
+    return _job_action(request, pk, lambda job: services.job_run_now(job=job, actor=request.user),
                        _("Run requested for %(name)s; the scheduler starts it within a second or so."))
 
 
 @require_POST
 @base.console_view
 def job_pause(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_pause(job=job), _("Paused %(name)s."))
+    return _job_action(request, pk, lambda job: services.job_pause(job=job, actor=request.user), _("Paused %(name)s."))
 
 
 @require_POST
 @base.console_view
 def job_resume(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_resume(job=job), _("Resumed %(name)s."))
+    return _job_action(request, pk, lambda job: services.job_resume(job=job, actor=request.user), _("Resumed %(name)s."))
 
 
 @base.console_view
@@ -84,7 +84,7 @@ def job_delete(request: HttpRequest, pk: int):
         return base.render_page(request, "jobs/confirm_delete.html", {"job": job})
     name = job.name
     try:
-        services.job_delete(job=job)
+        services.job_delete(job=job, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
     return base.done(request, _("Deleted %(name)s; its history is kept.") % {"name": name},
@@ -96,7 +96,7 @@ def job_delete(request: HttpRequest, pk: int):
 def job_duplicate(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     try:
-        copy = services.job_duplicate(job=job, owner=request.user)
+        copy = services.job_duplicate(job=job, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
     return base.done(request, _("Copied %(name)s as %(copy)s (paused until you resume it).") % {

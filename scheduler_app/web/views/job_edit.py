@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduler_app import services, triggers
+from scheduler_app import permissions, services, triggers
 from scheduler_app.models import Calendar, Job
 from scheduler_app.web import base, cron_builder, preview
 from scheduler_app.web.forms import JobForm, TriggerForm, TriggerFormSet, trigger_signature
@@ -33,17 +33,17 @@ def usable_calendars(request: HttpRequest):
 def _forms(request: HttpRequest, job: Job | None, data=None):
     now = timezone.now()
     if data is not None:
-        job_form = JobForm(data)
+        job_form = JobForm(data, user=request.user)
         zone = job_form.zone()
         formset = TriggerFormSet(data, prefix=PREFIX, calendars=usable_calendars(request), zone=zone, now=now)
         return job_form, formset
     if job is None:
         initial = {"task": request.GET.get("task", "")}
-        job_form = JobForm(initial=initial)
+        job_form = JobForm(initial=initial, user=request.user)
         trigger_initial = [NEW_TRIGGER]
         zone = triggers.validate_timezone("UTC")
     else:
-        job_form = JobForm(initial=JobForm.initial_for(job))
+        job_form = JobForm(initial=JobForm.initial_for(job), user=request.user)
         zone = job.zone
         trigger_initial = [TriggerForm.initial_for(t, zone) for t in job.triggers.select_related("calendar")]
     formset = TriggerFormSet(initial=trigger_initial, prefix=PREFIX, calendars=usable_calendars(request),
@@ -95,11 +95,11 @@ def _save(request: HttpRequest, job: Job | None, job_form: JobForm, formset) -> 
     fields = job_form.job_fields()
     definitions = formset.definitions()
     if job is None:
-        return services.job_create(triggers=definitions, owner=request.user, **fields)
+        return services.job_create(triggers=definitions, actor=request.user, **fields)
     current = [trigger_signature({**t.__dict__, "calendar": t.calendar_id}) for t in job.triggers.all()]
     wanted = [trigger_signature(compiled) for compiled in formset.compiled()]
     # Unchanged triggers stay as they are: re-creating them would restart interval anchors.
-    return services.job_update(job=job, triggers=None if current == wanted else definitions, **fields)
+    return services.job_update(job=job, triggers=None if current == wanted else definitions, actor=request.user, **fields)
 
 
 def _put_errors(job_form: JobForm, formset, error: ValidationError) -> None:
@@ -156,12 +156,15 @@ def _edit(request: HttpRequest, job: Job | None):
 
 @base.console_view
 def job_create(request: HttpRequest):
+    base.require(permissions.may_create_jobs(request.user), _("You may not create jobs."))
     return _edit(request, None)
 
 
 @base.console_view
 def job_edit(request: HttpRequest, pk: int):
-    return _edit(request, base.get_job(request, pk))
+    job = base.get_job(request, pk)
+    base.require(permissions.may(request.user, permissions.JobAction.CHANGE, job), _("You may not change this job."))
+    return _edit(request, job)
 
 
 @base.console_view

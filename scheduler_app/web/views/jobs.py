@@ -70,7 +70,7 @@ def job_list(request: HttpRequest):
         "now": timezone.now(),
         "page": page,
         "groups": visible.order_by("group").values_list("group", flat=True).distinct(),
-        "tasks": registry.names(),
+        "tasks": registry.names(),  # filtering by any task a listed job may have
         "statuses": [("active", _("Active")), ("paused", _("Paused")), ("failing", _("Failing")),
                      ("broken", _("Task missing"))],
         "filters": request.GET,
@@ -81,16 +81,16 @@ def job_list(request: HttpRequest):
 
 
 def _apply(action: str, jobs, group: str, request: HttpRequest) -> int:
-    visible = base.visible_jobs(request)
+    visible, actor = base.visible_jobs(request), request.user
     if action == "pause":
-        return services.group_pause(group=group, jobs=visible) if group else services.jobs_pause(jobs=jobs)
+        return services.group_pause(group=group, jobs=visible, actor=actor) if group else services.jobs_pause(jobs=jobs, actor=actor)
     if action == "resume":
-        return services.group_resume(group=group, jobs=visible) if group else services.jobs_resume(jobs=jobs)
+        return services.group_resume(group=group, jobs=visible, actor=actor) if group else services.jobs_resume(jobs=jobs, actor=actor)
     if action == "delete" and group:
-        return services.group_cancel(group=group, jobs=visible)
+        return services.group_cancel(group=group, jobs=visible, actor=actor)
     if action == "run":
-        return len(services.jobs_run_now(jobs=jobs, user=request.user))
-    return services.jobs_delete(jobs=jobs)
+        return len(services.jobs_run_now(jobs=jobs, actor=actor))
+    return services.jobs_delete(jobs=jobs, actor=actor)
 
 
 MESSAGES = {

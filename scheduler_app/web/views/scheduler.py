@@ -1,6 +1,7 @@
 """The scheduler: its nodes, pause or resume everything, a graceful shutdown, runtime settings.
 
-Everyone signed in may look; only staff may change anything (403 otherwise).
+Everyone signed in sees whether it runs; node names, hosts and PIDs need view_schedulernode;
+changing anything needs control_scheduler (the services refuse it otherwise: 403).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from scheduler_app import services
+from scheduler_app import permissions, services
 from scheduler_app.models import SchedulerNode, SchedulerState
 from scheduler_app.web import base, stats
 from scheduler_app.web.forms import RuntimeSettingsForm
@@ -26,11 +27,15 @@ def _settings_form(data=None) -> RuntimeSettingsForm:
 
 def _context(request: HttpRequest, form=None) -> dict:
     now = timezone.now()
-    nodes = list(SchedulerNode.objects.all()[:50])
-    for node in nodes:
-        node.alive = node.is_alive(now=now)
-        node.age = now - node.last_beat_at
+    nodes = []
+    if permissions.may_view_nodes(request.user):
+        nodes = list(SchedulerNode.objects.all()[:50])
+        for node in nodes:
+            node.alive = node.is_alive(now=now)
+            node.age = now - node.last_beat_at
     return {"now": now, "summary": stats.scheduler_summary(now), "nodes": nodes,
+            "may_view_nodes": permissions.may_view_nodes(request.user),
+            "may_control": permissions.may_control_scheduler(request.user),
             "settings_form": form or _settings_form()}
 
 
@@ -40,7 +45,6 @@ def scheduler(request: HttpRequest):
 
 
 def _act(request: HttpRequest, action, message: str):
-    base.staff_only(request)
     next_url = base.safe_next(request, reverse("console:scheduler"))
     try:
         action()
@@ -52,33 +56,32 @@ def _act(request: HttpRequest, action, message: str):
 @require_POST
 @base.console_view
 def scheduler_pause(request: HttpRequest):
-    return _act(request, services.scheduler_pause, _("The scheduler is paused: no job fires until you resume it."))
+    return _act(request, lambda: services.scheduler_pause(actor=request.user), _("The scheduler is paused: no job fires until you resume it."))
 
 
 @require_POST
 @base.console_view
 def scheduler_resume(request: HttpRequest):
-    return _act(request, services.scheduler_resume, _("The scheduler is running again."))
+    return _act(request, lambda: services.scheduler_resume(actor=request.user), _("The scheduler is running again."))
 
 
 @require_POST
 @base.console_view
 def scheduler_shutdown(request: HttpRequest):
-    base.staff_only(request)
+    base.require(permissions.may_control_scheduler(request.user), _("You may not control the scheduler."))
     if request.POST.get("confirm") != "yes":
         return base.render_page(request, "confirm_shutdown.html", {})
-    return _act(request, services.scheduler_shutdown_request,
+    return _act(request, lambda: services.scheduler_shutdown_request(actor=request.user),
                 _("Shutdown requested: every scheduler process drains its running jobs and stops."))
 
 
 @require_POST
 @base.console_view
 def scheduler_settings(request: HttpRequest):
-    base.staff_only(request)
     form = _settings_form(request.POST)
     if form.is_valid():
         try:
-            services.scheduler_config_update(values=form.cleaned_data)
+            services.scheduler_config_update(values=form.cleaned_data, actor=request.user)
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
                 for message in messages:

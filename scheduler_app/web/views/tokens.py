@@ -1,6 +1,7 @@
 """API tokens: create one (its key is shown once, then only its hash exists), list yours, revoke one.
 
-Tokens are personal: everyone, staff included, sees and revokes only their own here.
+Tokens are personal: everyone sees and revokes their own; other users' need view_apitoken
+(to see them) and change_apitoken (to revoke them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from scheduler_app import services
+from scheduler_app import permissions, services
 from scheduler_app.models import ApiToken
 from scheduler_app.web import base
 
@@ -28,7 +29,7 @@ class TokenForm(forms.Form):
 def _render(request: HttpRequest, form: TokenForm, *, key: str = "", created: ApiToken | None = None, status=200):
     context = {
         "now": timezone.now(), "form": form, "key": key, "created": created,
-        "tokens": ApiToken.objects.filter(user=request.user),
+        "tokens": permissions.tokens_for(request.user, ApiToken.objects.select_related("user")),
     }
     return base.render_page(request, "tokens.html", context, fragments=["tokens-area"], status=status)
 
@@ -61,8 +62,8 @@ def token_list(request: HttpRequest):
 @require_POST
 @base.console_view
 def token_revoke(request: HttpRequest, pk: int):
-    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=pk)
-    services.token_revoke(token=token)
+    token = get_object_or_404(permissions.tokens_for(request.user, ApiToken.objects.all()), pk=pk)
+    services.token_revoke(token=token, actor=request.user)
     return base.done(request, _("Revoked the token %(name)s.") % {"name": token.name},
                      next_url=reverse("console:tokens"))
 
