@@ -196,3 +196,27 @@ def test_next_is_never_an_outside_address(objects, owner):
     response = client.post(f"/jobs/{objects['job'].pk}/pause/", {"next": "https://evil.example/"},
                            HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 302 and response["Location"] == f"/jobs/{objects['job'].pk}/"
+
+
+@pytest.mark.django_db
+def test_the_console_shows_only_the_controls_a_user_may_use(job, owner, outsider):
+    from tests.conftest import member_of
+
+    viewer = member_of(outsider, "Tempora viewers")
+    run, pause, edit = f"/jobs/{job.pk}/run/", f"/jobs/{job.pk}/pause/", f"/jobs/{job.pk}/edit/"
+    page = client_for(viewer).get(f"/jobs/{job.pk}/").content.decode()
+    assert run not in page and pause not in page and edit not in page
+    page = client_for(owner).get(f"/jobs/{job.pk}/").content.decode()
+    assert run in page and pause in page and edit in page
+    # The scheduler's switches likewise.
+    assert "/scheduler/pause/" not in client_for(owner).get("/scheduler/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_refused_action_without_javascript_is_a_page_that_says_why(job, outsider):
+    from tests.conftest import member_of
+
+    viewer = member_of(outsider, "Tempora viewers")
+    response = client_for(viewer).post(f"/jobs/{job.pk}/pause/")
+    assert response.status_code == 403
+    assert "You may not pause or resume these jobs: nightly-report." in response.content.decode()
