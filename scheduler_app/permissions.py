@@ -176,6 +176,26 @@ def may_schedule_task(user, task: str) -> bool:
     return not permission or (signed_in(user) and user.has_perm(permission))
 
 
+def run_refusal(owner_id: int | None, task: str) -> str:
+    """Why a run of `task` for the job owner `owner_id` must not start ("" if it may): the
+    owner may have lost the task's permission since the job was saved. Asked by the
+    scheduler and the Celery worker right before the body runs; only tasks that declare a
+    permission cost a query."""
+    from django.contrib.auth import get_user_model
+
+    from scheduler_app.registry import registry
+
+    if owner_id is None or task not in registry or not registry.get(task).permission:
+        return ""
+    permission = registry.get(task).permission
+    owner = get_user_model().objects.filter(pk=owner_id).first()
+    if owner is not None and owner.is_active and owner.has_perm(permission):
+        return ""
+    return gettext(
+        "Not run: the job's owner %(owner)s may no longer schedule %(task)s (it needs the permission %(permission)s)."
+    ) % {"owner": owner or f"#{owner_id}", "task": task, "permission": permission}
+
+
 def tasks_for(user) -> list:
     """The registered tasks `user` may schedule (the API's task list, the form's dropdown)."""
     from scheduler_app.registry import registry

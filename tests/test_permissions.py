@@ -187,3 +187,14 @@ def test_every_interface_passes_the_signed_in_user_to_the_services():
         for call in _service_calls_without_actor(path)
     ]
     assert offenders == []
+
+
+def test_a_run_whose_owner_lost_the_tasks_permission_is_refused(owner):
+    allowed = grant(owner, "scheduler_app.use_network_tasks")
+    assert permissions.run_refusal(allowed.pk, "tempora.http_request") == ""
+    allowed.user_permissions.clear()
+    reason = permissions.run_refusal(allowed.pk, "tempora.http_request")
+    assert "may no longer schedule tempora.http_request" in reason
+    # Tasks without a permission, and jobs without an owner (the system's), always run.
+    assert permissions.run_refusal(allowed.pk, "tempora.sample_job") == ""
+    assert permissions.run_refusal(None, "tempora.http_request") == ""
