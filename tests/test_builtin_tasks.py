@@ -6,34 +6,24 @@ leaves the machine. What the fences refuse is tests/fences/.
 
 from __future__ import annotations
 
-import email
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
-from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 
 from scheduler_app import builtin_tasks
 from scheduler_app.builtin import backup, fetch
 from scheduler_app.models import Job
 from scheduler_app.registry import registry
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fences.fakes import free_port, smtp_inbox
 
 
 # Registration -------------------------------------------------------------------------
@@ -75,34 +65,10 @@ def test_it_logs_the_message(caplog):
 # tempora.send_email -------------------------------------------------------------------
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every envelope it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self):
-        return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
-
-
 @pytest.fixture
 def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "tempora@example.com"
-    yield inbox
-    controller.stop()
+    with smtp_inbox(settings) as inbox:
+        yield inbox
 
 
 def test_it_sends_an_email_through_smtp(smtp):

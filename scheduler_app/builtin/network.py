@@ -89,7 +89,10 @@ class Target:
 
 def target(url: str) -> Target:
     """Parse an http(s) URL, or raise Unreachable: `http://Example.com./a b?q=1` -> example.com:80 `/a%20b?q=1`."""
-    parts = urlsplit(url) if isinstance(url, str) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # e.g. "http://[::1": an unclosed bracket
+        parts = None
     if parts is None or parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise Unreachable(gettext("%(url)r is not an http:// or https:// URL with a host.") % {"url": url})
     if parts.username is not None or parts.password is not None:
@@ -100,6 +103,8 @@ def target(url: str) -> Target:
     try:
         port = parts.port or DEFAULT_PORTS[parts.scheme]
         name = host(parts.hostname)
+        if "[" in parts.netloc and ":" not in name:
+            raise ValueError  # brackets hold an IPv6 address, nothing else
     except ValueError:
         raise Unreachable(gettext("%(url)r has no valid host and port.") % {"url": url}) from None
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.fences.fakes import FakeWebServer, Inbox, free_port
+from tests.fences.fakes import FakeWebServer, smtp_inbox
 
 
 @pytest.fixture(autouse=True)
@@ -33,17 +32,8 @@ def web6():
 
 @pytest.fixture
 def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "tempora@example.com"
-    yield inbox
-    controller.stop()
+    with smtp_inbox(settings) as inbox:
+        yield inbox
 
 
 @pytest.fixture

@@ -8,9 +8,13 @@ from __future__ import annotations
 import email
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
+
+from aiosmtpd.controller import Controller
 
 LARGE_BODY = b"x" * 50_000
 
@@ -114,3 +118,21 @@ class Inbox:
 
     def messages(self):
         return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
+
+
+@contextmanager
+def smtp_inbox(settings) -> Iterator[Inbox]:
+    """An SMTP server on 127.0.0.1 that Django's email settings (pytest-django's `settings`) point at."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    settings.DEFAULT_FROM_EMAIL = "tempora@example.com"
+    try:
+        yield inbox
+    finally:
+        controller.stop()

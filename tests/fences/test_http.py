@@ -266,7 +266,8 @@ def test_each_standard_method_reaches_an_allowed_host(settings, web4, method):
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1:70/", "http:///path",
-                                 "//127.0.0.1/", "http://127.0.0.1:99999/"])
+                                 "//127.0.0.1/", "http://127.0.0.1:99999/", "http://[::1", "http://[v1.x]/",
+                                 "http://a b/", 42])
 def test_only_http_and_https_urls_with_a_host_are_taken(url):
     with pytest.raises(ValueError, match=r"^url: "):
         builtin_tasks.http_request(url)
