@@ -117,9 +117,11 @@ def request(
         result["error_class"], detail = "too_many_redirects", str(exc)
     except (OSError, http.client.HTTPException) as exc:
         result["status_code"] = None
-        result["error_class"] = "timeout" if watchdog.expired else _failure_class(exc)
-        detail = gettext("the whole request took longer than %(timeout)ss") % {"timeout": plan.timeout} \
-            if watchdog.expired else str(exc) or type(exc).__name__
+        if watchdog.expired:
+            result["error_class"] = "timeout"
+            detail = gettext("the whole request took longer than %(timeout)ss") % {"timeout": plan.timeout}
+        else:
+            result["error_class"], detail = _failure_class(exc), str(exc) or type(exc).__name__
     finally:
         watchdog.cancel()
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
