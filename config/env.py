@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,11 +48,18 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str], *, item: Callable[[str], object] | None = None) -> list[str]:
+    """A comma-separated list; `item`, if given, checks each entry (a ValueError stops start-up)."""
     raw = os.environ.get(name)
     if raw is None:
         return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    items = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    for entry in items if item else ():
+        try:
+            item(entry)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return items
 
 
 def secret_key(path: Path) -> str:

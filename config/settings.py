@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str, secret_key
+from scheduler_app.builtin import network  # plain Python: checks the allow-list's entries at start-up
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TEMPORA_VAR_DIR", str(BASE_DIR / "var")))
@@ -242,8 +243,22 @@ SCHEDULER_RETRY_BACKOFF_MAX = env_int("SCHEDULER_RETRY_BACKOFF_MAX", 3600, minim
 # tests use it so a real runscheduler (and its job processes) knows their test tasks:
 # TEMPORA_TASK_MODULES=tests.process.jobs_for_tests
 TEMPORA_TASK_MODULES = env_list("TEMPORA_TASK_MODULES", [])
-# Where backup_database writes when a job names no destination.
-SCHEDULER_BACKUP_DIR = Path(env_str("SCHEDULER_BACKUP_DIR", str(VAR_DIR / "backups")))
+
+
+# The built-in tasks' fences (scheduler_app/builtin; README, "Built-in tasks") -------
+
+# backup_database writes only inside this directory (SCHEDULER_BACKUP_DIR is its older name);
+# process_data reads files only inside TEMPORA_DATA_DIR.
+TEMPORA_BACKUP_DIR = Path(env_str("TEMPORA_BACKUP_DIR", "") or env_str("SCHEDULER_BACKUP_DIR", "") or VAR_DIR / "backups")
+TEMPORA_DATA_DIR = Path(env_str("TEMPORA_DATA_DIR", "") or VAR_DIR / "data")
+# Hosts http_request may reach even at a private or loopback address: `host` or `host:port`.
+TEMPORA_HTTP_ALLOW_HOSTS = env_list("TEMPORA_HTTP_ALLOW_HOSTS", [], item=network.allow_entry)
+TEMPORA_HTTP_MAX_TIMEOUT = env_int("TEMPORA_HTTP_MAX_TIMEOUT", 60, minimum=1)
+TEMPORA_HTTP_MAX_BODY_BYTES = env_int("TEMPORA_HTTP_MAX_BODY_BYTES", 10 * 1024, minimum=0)
+TEMPORA_HTTP_MAX_REDIRECTS = env_int("TEMPORA_HTTP_MAX_REDIRECTS", 5, minimum=0)
+# send_email: to, cc and bcc together; the domains it may write to (empty: any). The sender is DEFAULT_FROM_EMAIL.
+TEMPORA_EMAIL_MAX_RECIPIENTS = env_int("TEMPORA_EMAIL_MAX_RECIPIENTS", 20, minimum=1)
+TEMPORA_EMAIL_ALLOWED_DOMAINS = env_list("TEMPORA_EMAIL_ALLOWED_DOMAINS", [], item=network.domain_name)
 
 
 # Who may do what (scheduler_app/permissions.py; README, "Security model") ---

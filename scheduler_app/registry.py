@@ -47,6 +47,9 @@ class TaskInfo:
     parameters: tuple[Parameter, ...]
     # A Django permission ("app_label.codename") needed to schedule this task, or "" for none.
     permission: str = ""
+    # The task's own argument checks, run when a job is saved: called with every parameter's
+    # value (defaults filled in); a ValueError whose message names the argument refuses the job.
+    validate: Callable[[dict[str, Any]], None] | None = None
     # Templates call callables they look up: rendering a task must never run it.
     do_not_call_in_templates = True
 
@@ -56,6 +59,13 @@ class TaskInfo:
     def check_arguments(self, args: list, kwargs: dict) -> None:
         """Raise TypeError naming the problem if `args`/`kwargs` do not fit the signature."""
         inspect.signature(self.func).bind(*args, **kwargs)
+
+    def validate_arguments(self, args: list, kwargs: dict) -> None:
+        """Run the task's `validate` on arguments that fit the signature; it raises ValueError."""
+        if self.validate is not None:
+            bound = inspect.signature(self.func).bind(*args, **kwargs)
+            bound.apply_defaults()
+            self.validate(dict(bound.arguments))
 
 
 def _parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
@@ -93,6 +103,7 @@ class TaskRegistry:
     def register(
         self, func: Callable[..., Any], *, name: str | None = None, description: str | None = None,
         permission: str = "",
+        validate: Callable[[dict[str, Any]], None] | None = None,
     ) -> TaskInfo:
         name = name or f"{func.__module__}.{func.__qualname__}"
         existing = self._tasks.get(name)
@@ -108,6 +119,7 @@ class TaskRegistry:
             description=description if description is not None else doc.split("\n\n")[0],
             parameters=_parameters(func),
             permission=_permission(permission, name),
+            validate=validate,
         )
         self._tasks[name] = info
         return info
@@ -145,15 +157,19 @@ registry = TaskRegistry()
 def task(
     func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
     permission: str = "",
+    validate: Callable[[dict[str, Any]], None] | None = None,
 ):
-    """Register a callable as a task: `@task` or `@task(name="billing.invoice", description=...)`.
+    """Register a callable as a task: `@task` or `@task(name="billing.invoice", description=..., validate=...)`.
 
     `permission="billing.send_invoices"` lets only users holding that Django permission
     schedule the task (choose it in a job, run a job of theirs that uses it).
+    `validate(arguments)` checks a job's arguments when it is saved (a ValueError naming the
+    argument is a 400 on `kwargs`); the task should run the same check itself, since what it
+    depends on (files, DNS, settings) can change before it runs.
     """
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        registry.register(f, name=name, description=description, permission=permission)
+        registry.register(f, name=name, description=description, permission=permission, validate=validate)
         return f
 
     return decorate(func) if func is not None else decorate

@@ -158,12 +158,18 @@ def _check_task_arguments(job: Job, errors: dict[str, list[str]]) -> None:
 
     if job.task not in registry:
         return
+    info = registry.get(job.task)
     try:
-        registry.get(job.task).check_arguments(job.args, job.kwargs)
+        info.check_arguments(job.args, job.kwargs)
     except TypeError as exc:
         errors.setdefault("kwargs", []).append(
             gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(job.task), "error": exc}
         )
+        return
+    try:
+        info.validate_arguments(job.args, job.kwargs)  # the task's own rules, e.g. a built-in's fences
+    except ValueError as exc:
+        errors.setdefault("kwargs", []).append(str(exc))
 
 
 def _trigger_key(trigger: Trigger) -> tuple:

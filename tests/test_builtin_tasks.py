@@ -1,45 +1,36 @@
 """The built-in tasks against real parts: an SMTP server, an HTTP server, the test database, files.
 
-Every server listens on 127.0.0.1; nothing here leaves the machine.
+Every server listens on 127.0.0.1 (which the HTTP tests put on the allow-list); nothing here
+leaves the machine. What the fences refuse is tests/fences/.
 """
 
 from __future__ import annotations
 
-import email
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
-from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 
-from scheduler_app import builtin_tasks, services
+from scheduler_app import builtin_tasks
 from scheduler_app.builtin import backup, fetch
 from scheduler_app.models import Job
 from scheduler_app.registry import registry
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fences.fakes import free_port, smtp_inbox
 
 
 # Registration -------------------------------------------------------------------------
 
 BUILTINS = {
     "tempora.sample_job": ["message"],
-    "tempora.send_email": ["to", "subject", "body", "from_email", "html"],
+    "tempora.send_email": ["to", "subject", "body", "from_email", "html", "cc", "bcc"],
     "tempora.backup_database": ["destination"],
     "tempora.process_data": ["records", "source", "operation", "field"],
     "tempora.http_request": ["url", "method", "headers", "body", "timeout", "expected_status"],
@@ -74,34 +65,10 @@ def test_it_logs_the_message(caplog):
 # tempora.send_email -------------------------------------------------------------------
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every envelope it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self):
-        return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
-
-
 @pytest.fixture
 def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "tempora@example.com"
-    yield inbox
-    controller.stop()
+    with smtp_inbox(settings) as inbox:
+        yield inbox
 
 
 def test_it_sends_an_email_through_smtp(smtp):
@@ -123,10 +90,11 @@ def test_it_sends_one_message_to_a_list_of_recipients(smtp):
     assert envelope.rcpt_tos == ["a@example.com", "b@example.com"]
 
 
-def test_it_sends_an_html_alternative_and_the_given_sender(smtp):
-    builtin_tasks.send_email("a@example.com", "Hi", "plain text", from_email="reports@example.com", html="<p>rich</p>")
+def test_it_sends_an_html_alternative_and_the_senders_display_name(smtp):
+    builtin_tasks.send_email("a@example.com", "Hi", "plain text", from_email="Reports <tempora@example.com>",
+                             html="<p>rich</p>")
     [message] = smtp.messages()
-    assert message["From"] == "reports@example.com"
+    assert message["From"] == "Reports <tempora@example.com>"
     assert message.get_body(("html",)).get_content().strip() == "<p>rich</p>"
     assert message.get_body(("plain",)).get_content().strip() == "plain text"
 
@@ -164,11 +132,17 @@ def copied_rows(dump: str, table: str) -> int:
     return len(data.split("\n\\.\n", 1)[0].splitlines())
 
 
+@pytest.fixture
+def backup_dir(settings, tmp_path):
+    settings.TEMPORA_BACKUP_DIR = tmp_path
+    return tmp_path
+
+
 @pytest.mark.django_db(transaction=True)
-def test_it_backs_up_the_active_database(tmp_path, make_job):
+def test_it_backs_up_the_active_database(backup_dir, tmp_path, make_job):
     for _ in range(3):
         make_job()
-    result = builtin_tasks.backup_database(str(tmp_path))
+    result = builtin_tasks.backup_database()
     path = Path(result["path"])
     assert path.parent == tmp_path
     assert result["engine"] == connection.vendor
@@ -186,9 +160,9 @@ def test_it_backs_up_the_active_database(tmp_path, make_job):
 
 
 @pytest.mark.django_db
-def test_it_names_the_backup_with_a_utc_timestamp(tmp_path):
+def test_it_names_the_backup_with_a_utc_timestamp(backup_dir):
     before = datetime.now(UTC).replace(microsecond=0)
-    result = builtin_tasks.backup_database(str(tmp_path))
+    result = builtin_tasks.backup_database()
     name = Path(result["path"]).name
     match = re.fullmatch(rf"tempora-{connection.vendor}-(\S+Z)\.(sqlite3|dump)", name)
     assert match, name
@@ -198,39 +172,44 @@ def test_it_names_the_backup_with_a_utc_timestamp(tmp_path):
 
 @pytest.mark.django_db
 def test_it_writes_to_the_backup_dir_setting_by_default(settings, tmp_path):
-    settings.SCHEDULER_BACKUP_DIR = tmp_path / "backups"
+    settings.TEMPORA_BACKUP_DIR = tmp_path / "backups"
     result = builtin_tasks.backup_database()
     assert Path(result["path"]).parent == tmp_path / "backups"
     assert Path(result["path"]).is_file()
 
 
 @pytest.mark.django_db
-def test_it_writes_to_a_named_file_leaving_no_partial_file(tmp_path):
-    target = tmp_path / "nested" / "nightly.backup"
-    result = builtin_tasks.backup_database(str(target))
+def test_it_writes_to_a_named_file_leaving_no_partial_file(backup_dir):
+    target = backup_dir / "nested" / "nightly.backup"
+    result = builtin_tasks.backup_database("nested/nightly.backup")
     assert result["path"] == str(target)
     assert os.listdir(target.parent) == ["nightly.backup"]
 
 
 def test_it_leaves_neither_target_nor_partial_file_when_writing_fails(tmp_path):
-    target = tmp_path / "backup.sqlite3"
-    with pytest.raises(RuntimeError, match="disk on fire"), backup.atomic_file(target) as partial:
-        partial.write_bytes(b"half a backup")
-        raise RuntimeError("disk on fire")
+    directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(RuntimeError, match="disk on fire"), \
+                backup.exclusive_file(directory, tmp_path, "backup.sqlite3", "backup.sqlite3") as (output, _path):
+            os.write(output, b"half a backup")
+            raise RuntimeError("disk on fire")
+    finally:
+        os.close(directory)
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.django_db
-def test_it_refuses_a_destination_under_a_file(tmp_path):
-    (tmp_path / "occupied").write_text("a file, not a directory")
-    with pytest.raises(backup.BackupError, match="Cannot create the backup directory"):
-        builtin_tasks.backup_database(str(tmp_path / "occupied" / "backups" / "db.dump"))
+def test_it_refuses_a_destination_under_a_file(backup_dir):
+    (backup_dir / "occupied").write_text("a file, not a directory")
+    with pytest.raises(ValueError, match="goes through 'occupied', which is not a directory"):
+        builtin_tasks.backup_database("occupied/backups/db.dump")
 
 
 def test_it_reports_pg_dumps_error_output_without_the_password(tmp_path):
     database = {"NAME": "tempora", "HOST": "127.0.0.1", "PORT": free_port(), "USER": "postgres", "PASSWORD": "s3cret"}
-    with pytest.raises(backup.BackupError, match="pg_dump exited with status 1: .*Connection refused") as failure:
-        backup.pg_dump(database, tmp_path / "db.dump")
+    with open(tmp_path / "db.dump", "wb") as output, \
+            pytest.raises(backup.BackupError, match="pg_dump exited with status 1: .*Connection refused") as failure:
+        backup.pg_dump(database, output.fileno())
     assert "s3cret" not in str(failure.value)
 
 
@@ -245,22 +224,27 @@ ORDERS = [
 
 
 @pytest.fixture
-def orders_csv(tmp_path):
-    path = tmp_path / "orders.csv"
-    lines = ["id,customer,amount"] + [f"{o['id']},{o['customer']},{o['amount']}" for o in ORDERS]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def data_dir(settings, tmp_path):
+    settings.TEMPORA_DATA_DIR = tmp_path
+    return tmp_path
 
 
 @pytest.fixture
-def orders_jsonl(tmp_path):
-    path = tmp_path / "orders.jsonl"
-    path.write_text("\n".join(json.dumps(order) for order in ORDERS) + "\n\n")
-    return path
+def orders_csv(data_dir):
+    """The name, inside the data directory, of a CSV file of ORDERS."""
+    lines = ["id,customer,amount"] + [f"{o['id']},{o['customer']},{o['amount']}" for o in ORDERS]
+    (data_dir / "orders.csv").write_text("\n".join(lines) + "\n")
+    return "orders.csv"
+
+
+@pytest.fixture
+def orders_jsonl(data_dir):
+    (data_dir / "orders.jsonl").write_text("\n".join(json.dumps(order) for order in ORDERS) + "\n\n")
+    return "orders.jsonl"
 
 
 def test_it_summarises_a_numeric_field_of_a_csv_file(orders_csv):
-    result = builtin_tasks.process_data(source=str(orders_csv), field="amount")
+    result = builtin_tasks.process_data(source=orders_csv, field="amount")
     assert result["count"] == 4
     assert (result["numeric_count"], result["non_numeric_count"]) == (3, 1)
     assert (result["min"], result["max"], result["sum"]) == (4, 10.5, 18.5)
@@ -279,18 +263,18 @@ def test_it_only_counts_objects_when_no_field_is_named():
 
 
 def test_it_reports_duration_and_throughput(orders_jsonl):
-    result = builtin_tasks.process_data(source=str(orders_jsonl))
+    result = builtin_tasks.process_data(source=orders_jsonl)
     assert result["duration_ms"] > 0
     assert result["records_per_second"] == pytest.approx(4 / (result["duration_ms"] / 1000), rel=0.05)
 
 
 def test_it_deduplicates_a_jsonl_file(orders_jsonl):
-    result = builtin_tasks.process_data(source=str(orders_jsonl), operation="deduplicate")
+    result = builtin_tasks.process_data(source=orders_jsonl, operation="deduplicate")
     assert (result["count_before"], result["count_after"], result["duplicates"]) == (4, 3, 1)
 
 
 def test_it_deduplicates_on_one_field(orders_csv):
-    result = builtin_tasks.process_data(source=str(orders_csv), operation="deduplicate", field="customer")
+    result = builtin_tasks.process_data(source=orders_csv, operation="deduplicate", field="customer")
     assert (result["count_before"], result["count_after"]) == (4, 3)
 
 
@@ -300,19 +284,19 @@ def test_it_deduplicates_records_whatever_their_key_order():
 
 
 def test_it_finds_records_missing_a_field(orders_csv):
-    result = builtin_tasks.process_data(source=str(orders_csv), operation="validate", field="customer")
+    result = builtin_tasks.process_data(source=orders_csv, operation="validate", field="customer")
     assert (result["count"], result["valid"], result["invalid"]) == (4, 3, 1)
     assert result["invalid_records"] == [4]
 
 
 def test_it_treats_an_absent_key_as_missing(orders_jsonl):
-    result = builtin_tasks.process_data(source=str(orders_jsonl), operation="validate", field="email")
+    result = builtin_tasks.process_data(source=orders_jsonl, operation="validate", field="email")
     assert (result["valid"], result["invalid"]) == (0, 4)
 
 
-def test_it_names_a_missing_source_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.csv"):
-        builtin_tasks.process_data(source=str(tmp_path / "nowhere.csv"))
+def test_it_names_a_missing_source_file(data_dir):
+    with pytest.raises(ValueError, match="source: 'nowhere.csv' is not a readable file in the data directory"):
+        builtin_tasks.process_data(source="nowhere.csv")
 
 
 def test_it_refuses_an_unknown_operation():
@@ -326,11 +310,10 @@ def test_it_refuses_an_unknown_file_type(tmp_path):
         builtin_tasks.process_data(source=str(tmp_path / "orders.xlsx"))
 
 
-def test_it_names_the_line_that_is_not_json(tmp_path):
-    path = tmp_path / "broken.jsonl"
-    path.write_text('{"a": 1}\n{"a": \n')
-    with pytest.raises(ValueError, match="line 2 is not JSON"):
-        builtin_tasks.process_data(source=str(path))
+def test_it_names_the_line_that_is_not_json(data_dir):
+    (data_dir / "broken.jsonl").write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ValueError, match="broken.jsonl line 2 is not JSON"):
+        builtin_tasks.process_data(source="broken.jsonl")
 
 
 def test_it_needs_records_or_a_source():
@@ -345,7 +328,7 @@ def test_it_needs_a_field_to_validate():
 
 def test_it_refuses_to_summarise_a_field_with_no_numbers(orders_csv):
     with pytest.raises(ValueError, match="'customer' has no numeric value in any of the 4 record"):
-        builtin_tasks.process_data(source=str(orders_csv), field="customer")
+        builtin_tasks.process_data(source=orders_csv, field="customer")
 
 
 # tempora.http_request -------------------------------------------------------------------
@@ -390,11 +373,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def web(monkeypatch):
-    """The base URL of an HTTP server on 127.0.0.1, with proxies switched off so nothing leaves."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
+def web(settings):
+    """The base URL of an HTTP server on 127.0.0.1, which the allow-list names."""
+    settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1"]
     stop = threading.Event()
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("TestHandler", (Handler,), {"stop": stop}))
     server.daemon_threads = True
@@ -442,7 +423,8 @@ def test_it_classifies_a_timeout(web):
     assert failure.value.error_class == "timeout"
 
 
-def test_it_classifies_a_refused_connection():
+def test_it_classifies_a_refused_connection(settings):
+    settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1"]
     with pytest.raises(fetch.HttpRequestError, match=r"failed: connection_error") as failure:
         builtin_tasks.http_request(f"http://127.0.0.1:{free_port()}/")
     assert failure.value.result["status_code"] is None

@@ -68,6 +68,16 @@ def test_a_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
         ("SCHEDULER_MAX_WORKERS", "ten", "SCHEDULER_MAX_WORKERS='ten' is not an integer"),
         ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
         ("CACHE_URL", "memcached://x", "CACHE_URL='memcached://x' is not locmem:// or a redis:// URL"),
+        # The built-in tasks' fences (tests/fences/test_settings.py has the rest).
+        ("TEMPORA_HTTP_ALLOW_HOSTS", "example.com:http", "TEMPORA_HTTP_ALLOW_HOSTS: 'example.com:http' is not"),
+        ("TEMPORA_HTTP_ALLOW_HOSTS", "api.example.com, :8080", "TEMPORA_HTTP_ALLOW_HOSTS: ':8080' is not"),
+        ("TEMPORA_HTTP_ALLOW_HOSTS", "http://api.example.com", "TEMPORA_HTTP_ALLOW_HOSTS: 'http://api.example.com'"),
+        ("TEMPORA_HTTP_MAX_TIMEOUT", "soon", "TEMPORA_HTTP_MAX_TIMEOUT='soon' is not an integer"),
+        ("TEMPORA_HTTP_MAX_TIMEOUT", "0", "TEMPORA_HTTP_MAX_TIMEOUT=0 is below its minimum of 1"),
+        ("TEMPORA_HTTP_MAX_BODY_BYTES", "-1", "TEMPORA_HTTP_MAX_BODY_BYTES=-1 is below its minimum of 0"),
+        ("TEMPORA_HTTP_MAX_REDIRECTS", "many", "TEMPORA_HTTP_MAX_REDIRECTS='many' is not an integer"),
+        ("TEMPORA_EMAIL_MAX_RECIPIENTS", "0", "TEMPORA_EMAIL_MAX_RECIPIENTS=0 is below its minimum of 1"),
+        ("TEMPORA_EMAIL_ALLOWED_DOMAINS", "example.com, @evil", "TEMPORA_EMAIL_ALLOWED_DOMAINS: '@evil' is not"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, value, message):

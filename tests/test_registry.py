@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from scheduler_app import services, triggers
 from scheduler_app.models import Job, Trigger
@@ -141,6 +142,26 @@ def test_it_refuses_arguments_that_do_not_fit_the_signature(args, kwargs):
     info = registry.register(lambda path, count=3: None, name="tests.fits")
     with pytest.raises(TypeError):
         info.check_arguments(args, kwargs)
+
+
+def test_a_tasks_validate_gets_every_argument_with_the_defaults_filled_in():
+    seen = []
+    info = registry.register(lambda path, count=3: None, name="tests.checked", validate=seen.append)
+    info.validate_arguments(["in.csv"], {})
+    assert seen == [{"path": "in.csv", "count": 3}]
+
+
+@pytest.mark.django_db
+def test_a_tasks_validate_refuses_a_job_on_kwargs_when_it_is_saved(now):
+    def positive(arguments):
+        if arguments["count"] <= 0:
+            raise ValueError(f"count: {arguments['count']} is not above 0.")
+
+    task(name="tests.counted", validate=positive)(lambda count=1: count)
+    with pytest.raises(ValidationError) as failure:
+        services.job_create(name="counted", task="tests.counted", kwargs={"count": 0}, now=now)
+    assert failure.value.message_dict == {"kwargs": ["count: 0 is not above 0."]}
+    assert services.job_create(name="counted", task="tests.counted", kwargs={"count": 2}, now=now).pk
 
 
 # Autodiscovery ---------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Records stream through one at a time, so a large CSV or JSON-lines file never sits in memory
 whole (deduplicate keeps a 16-byte digest per distinct record).
+
+Fenced: a file is a name relative to TEMPORA_DATA_DIR that follows no link (paths.py), and
+every way of not reading it (missing, a link, a directory, a FIFO) gives one message, so a
+job cannot tell whether a path outside the directory exists.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from django.utils.translation import gettext
+
+from scheduler_app.builtin import Refused, conf, paths
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +33,45 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 INVALID_SAMPLE = 100
 
 
-def process(
-    records: list | None = None, source: str | os.PathLike | None = None, operation: str = "summary",
+def check(
+    records: list | None = None, source: str | None = None, operation: str = "summary",
     field: str | None = None,
-) -> dict:
+) -> tuple[str, ...] | None:
+    """The arguments' checks (at save and at run); the source file's name split into parts, if any."""
     if operation not in OPERATIONS:
-        raise ValueError(f"operation: {operation!r} is not one of {', '.join(OPERATIONS)}.")
+        raise ValueError(
+            gettext("operation: %(operation)r is not one of %(choices)s.")
+            % {"operation": operation, "choices": ", ".join(OPERATIONS)}
+        )
     if (records is None) == (source is None):
         raise ValueError(
-            "Give either records (a list) or source (a path to a .csv or .jsonl file), not both or neither."
+            gettext("Give either records (a list) or source (a .csv or .jsonl file in the data directory), "
+                    "not both or neither.")
         )
     if operation == "validate" and not field:
-        raise ValueError("field: validate needs the field every record must have.")
-    if records is not None and not isinstance(records, (list, tuple)):
-        raise ValueError(f"records: expected a list of objects or numbers, not {type(records).__name__}.")
-    rows = read(source) if source is not None else iter(records)
+        raise ValueError(gettext("field: validate needs the field every record must have."))
+    if records is not None:
+        if not isinstance(records, (list, tuple)):
+            raise ValueError(
+                gettext("records: expected a list of objects or numbers, not %(type)s.") % {"type": type(records).__name__}
+            )
+        return None
+    if not isinstance(source, str) or Path(source).suffix.lower() not in CSV_SUFFIXES + JSONL_SUFFIXES:
+        raise ValueError(gettext("source: %(source)r must end in .csv, .jsonl or .ndjson.") % {"source": source})
+    return paths.relative_parts(source, "source", gettext("the data directory"))
+
+
+def validate(arguments: dict) -> None:
+    """@task(validate=...): the checks a job's arguments get when it is saved."""
+    check(**arguments)
+
+
+def process(
+    records: list | None = None, source: str | None = None, operation: str = "summary",
+    field: str | None = None,
+) -> dict:
+    parts = check(records, source, operation, field)
+    rows = read(source, parts) if parts is not None else iter(records)
     origin = str(source) if source is not None else "records"
 
     started = time.perf_counter()
@@ -58,32 +89,41 @@ def process(
     return result
 
 
-def read(source: str | os.PathLike) -> Iterator[Any]:
-    """Records from a CSV file (a dict per row, keyed by the header) or a JSON-lines file."""
-    path = Path(source).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in CSV_SUFFIXES + JSONL_SUFFIXES:
-        raise ValueError(f"source: {str(source)!r} must end in .csv, .jsonl or .ndjson.")
-    if not path.is_file():
-        raise FileNotFoundError(f"source: {str(source)!r} does not exist or is not a file.")
-    return _read_csv(path) if suffix in CSV_SUFFIXES else _read_jsonl(path)
+def read(source: str, parts: tuple[str, ...]) -> Iterator[Any]:
+    """Records from a CSV file (a dict per row, keyed by the header) or a JSON-lines file in the data directory."""
+    base = conf.data_dir()
+    if base is None:
+        raise Refused(gettext("source: reading files needs a data directory (TEMPORA_DATA_DIR)."))
+    try:
+        fd = paths.open_file(base, parts)
+    except OSError:
+        # One message whatever the reason: a link out must not tell whether its target exists.
+        raise Refused(
+            gettext("source: %(source)r is not a readable file in the data directory.") % {"source": source}
+        ) from None
+    if Path(source).suffix.lower() in CSV_SUFFIXES:
+        # utf-8-sig: spreadsheets often write a byte-order mark before the header.
+        return _read_csv(open(fd, newline="", encoding="utf-8-sig"))
+    return _read_jsonl(open(fd, encoding="utf-8"), source)
 
 
-def _read_csv(path: Path) -> Iterator[dict]:
-    # utf-8-sig: spreadsheets often write a byte-order mark before the header.
-    with open(path, newline="", encoding="utf-8-sig") as file:
+def _read_csv(file: IO[str]) -> Iterator[dict]:
+    with file:
         yield from csv.DictReader(file)
 
 
-def _read_jsonl(path: Path) -> Iterator[Any]:
-    with open(path, encoding="utf-8") as file:
+def _read_jsonl(file: IO[str], source: str) -> Iterator[Any]:
+    with file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"source: {path} line {number} is not JSON: {exc.msg}.") from None
+                raise ValueError(
+                    gettext("source: %(source)s line %(line)d is not JSON: %(error)s.")
+                    % {"source": source, "line": number, "error": exc.msg}
+                ) from None
 
 
 def number(value: Any) -> int | float | None:

@@ -25,7 +25,9 @@ def celery_worker(schedulers):
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2", "--loglevel", "INFO",
              "--without-heartbeat", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env={**schedulers.env, "CELERY_BROKER_URL": BROKER}, stdout=log, stderr=subprocess.STDOUT,
+            # The failing job calls port 9 here, where nothing listens; loopback is otherwise fenced off.
+            cwd=ROOT, env={**schedulers.env, "CELERY_BROKER_URL": BROKER, "TEMPORA_HTTP_ALLOW_HOSTS": "127.0.0.1:9"},
+            stdout=log, stderr=subprocess.STDOUT,
         )
     try:
         yield worker
@@ -57,7 +59,8 @@ def test_a_celery_job_runs_on_a_worker_and_its_outcome_is_recorded(schedulers, c
     )
 
 
-def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, celery_worker):
+def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, celery_worker, settings):
+    settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1:9"]
     job = every(
         "fails-on-a-worker", 60, task="tempora.http_request", kwargs={"url": "http://127.0.0.1:9/"},
         executor="celery", max_retries=1, retry_backoff=1,

@@ -55,9 +55,10 @@ def test_a_job_past_its_timeout_is_killed_with_its_children_and_the_next_occurre
     assert job.failure_count >= 2 and job.last_status == "timed_out"
 
 
-def test_retries_wait_their_backoff_and_the_last_failure_is_a_dead_letter(schedulers):
+def test_retries_wait_their_backoff_and_the_last_failure_is_a_dead_letter(schedulers, settings):
     url = f"http://127.0.0.1:{free_port()}/"  # nothing listens: every attempt fails at once
-    schedulers.start_leader()
+    settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1"]  # here and in the scheduler: loopback is fenced off
+    schedulers.start_leader(env={"TEMPORA_HTTP_ALLOW_HOSTS": "127.0.0.1"})
     job = services.job_create(
         name="flaky", task="tempora.http_request", kwargs={"url": url, "timeout": 2},
         max_retries=2, retry_backoff=1, triggers=[{"kind": "once", "delay_seconds": 1}],

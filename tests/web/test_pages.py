@@ -166,7 +166,7 @@ def test_bulk_delete_of_a_selection_with_a_code_defined_job_deletes_nothing_and_
 
 @pytest.mark.django_db
 def test_the_dashboard_chart_counts_each_finished_run_in_its_hour(make_job, now):
-    from datetime import UTC, timedelta
+    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     from scheduler_app.web import stats
