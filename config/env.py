@@ -7,6 +7,7 @@ A bad value stops start-up with a message naming the variable: a typo in
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,50 @@ def secret_key(path: Path) -> str:
     finally:
         tmp.unlink()
     return path.read_text().strip()
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER from `Header-Name` (value `https`) or `Header-Name=value`.
+
+    Unset or empty: None, Django's default (trust no header). Example: `X-Forwarded-Proto`
+    gives ("HTTP_X_FORWARDED_PROTO", "https").
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition("=")
+    header, value = header.strip(), value.strip() or "https"
+    if not _HEADER_NAME.match(header) or not _HEADER_NAME.match(value):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a header name, optionally with '=value' (e.g. X-Forwarded-Proto)."
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
+LOCKOUT_PARAMETERS = ("username", "ip_address", "user_agent")
+
+
+def env_lockout_parameters(name: str, default: str) -> list:
+    """django-axes' AXES_LOCKOUT_PARAMETERS: comma-separated rules, each one parameter or several
+    joined by '+', a lock when any rule reaches the limit.
+
+    `username+ip_address` (one rule: that user from that address) gives [["username", "ip_address"]];
+    `username,ip_address` (either the user, or the address) gives ["username", "ip_address"].
+    """
+    raw = os.environ.get(name, default)
+    rules: list = []
+    for rule in raw.split(","):
+        parts = [part.strip() for part in rule.split("+")]
+        if not all(part in LOCKOUT_PARAMETERS for part in parts):
+            rules = []
+            break
+        rules.append(parts[0] if len(parts) == 1 else parts)
+    if not rules:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a lockout rule: use {', '.join(LOCKOUT_PARAMETERS)},"
+            " joined by '+' (all of them) and separated by ',' (any rule), e.g. username+ip_address."
+        )
+    return rules

@@ -5,13 +5,17 @@ localhost only. Helpers in config/env.py refuse malformed values at start-up.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import available_timezones
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, secret_key
+from config.env import (
+    env_bool, env_int, env_list, env_lockout_parameters, env_proxy_ssl_header, env_str, secret_key,
+)
 from scheduler_app.builtin import network  # plain Python: checks the allow-list's entries at start-up
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "scheduler_app",
+    "axes",  # login throttling (Security, below)
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login's answer into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,6 +121,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 
 # Time and language --------------------------------------------------------
@@ -198,13 +212,59 @@ STORAGES = {
 }
 
 
-# Security -----------------------------------------------------------------
+# Security (README, "Security") ---------------------------------------------
 
+# The production switch: HTTPS only (redirect, HSTS), cookies only over HTTPS, so that
+# `manage.py check --deploy` is clean. Each part can still be set on its own.
+TEMPORA_SECURE = env_bool("TEMPORA_SECURE", False)
+SECURE_SSL_REDIRECT = TEMPORA_SECURE
+# A year, the minimum the browsers' preload lists accept. Lower it while trying HTTPS out:
+# browsers remember it for that long.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if TEMPORA_SECURE else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", TEMPORA_SECURE)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", TEMPORA_SECURE)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = env_bool("SECURE_COOKIES", TEMPORA_SECURE)
+# Behind a proxy that ends TLS: the header it sets on HTTPS requests (opt-in: trusting a
+# header a client can send makes any request look secure).
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 1_048_576, minimum=1024)
+
+# How many reverse proxies in front append to X-Forwarded-For (config/client_ip.py): 0 uses
+# the connection's address, which behind a proxy is the proxy's for everyone.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# Login throttling (django-axes) on the console login, the admin login and HTTP Basic on
+# /api/tokens/. API tokens never count: a wrong token is a 401, not a failed login.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# A user from one address by default: another user, or the same user elsewhere, can still sign in.
+AXES_LOCKOUT_PARAMETERS = env_lockout_parameters("LOGIN_LOCKOUT_BY", "username+ip_address")
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "scheduler_app.web.views.account.locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Content-Security-Policy (django-csp): only this site's own files run; nothing inline
+# except the API docs' start-up code, which carries the request's nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Swagger UI's and ReDoc's stylesheets draw icons as data: URLs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"upgrade-insecure-requests": True} if TEMPORA_SECURE else {}),
+    },
+}
 
 
 # Email (the send_email task uses Django's backend) ------------------------
@@ -282,5 +342,7 @@ LOGGING = {
     "loggers": {
         # APScheduler logs every fire at INFO; our executor logs the ones that matter.
         "apscheduler": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -1,15 +1,25 @@
-"""API token authentication: `Authorization: Token <key>` (or `Bearer <key>`).
+"""API authentication: tokens everywhere, a password only to get a token.
 
-Keys are looked up by their SHA-256 (models.ApiToken), so a stolen database holds no usable
-key. A revoked token, an unknown key or an inactive user is a 401, never a fall-through to
-anonymous: a client that sends a key wants to know that it does not work.
+`Authorization: Token <key>` (or `Bearer <key>`): keys are looked up by their SHA-256
+(models.ApiToken), so a stolen database holds no usable key. A revoked token, an unknown key
+or an inactive user is a 401, never a fall-through to anonymous: a client that sends a key
+wants to know that it does not work. A wrong key is not a failed login: it locks nobody out.
+
+HTTP Basic (`curl -u user:password`) on /api/tokens/ only, under the same login lock
+(django-axes) as the console and the admin: past LOGIN_FAILURE_LIMIT failures it answers 429
+with when to retry.
 """
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext, gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication, get_authorization_header
 
 from scheduler_app import services
 from scheduler_app.models import ApiToken
@@ -51,3 +61,44 @@ class TokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes unauthenticated requests a 401 (with this challenge) rather than a 403.
         return self.keyword
+
+
+def lockout_seconds() -> int:
+    """How long a lock lasts. Every refused attempt starts the cool-off again (django-axes'
+    AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT), so it is also the wait from now."""
+    cool_off: timedelta = settings.AXES_COOLOFF_TIME
+    return int(cool_off.total_seconds())
+
+
+def lockout_message() -> str:
+    """What a locked-out login is told, on the console's page and in the API's 429."""
+    now = timezone.now()
+    wait = timeuntil(now + timedelta(seconds=lockout_seconds()), now)
+    return gettext("Too many failed sign-ins: try again in %(time)s, or ask an administrator to unlock "
+                   "the account.") % {"time": wait}
+
+
+class LockedOut(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "locked_out"
+
+    def __init__(self):
+        super().__init__(lockout_message())
+        self.wait = lockout_seconds()  # DRF's exception handler sends it as Retry-After
+
+
+class PasswordAuthentication(BasicAuthentication):
+    """HTTP Basic, refused with 429 while django-axes holds a lock on this user and address.
+
+    Django's authenticate() reports the failure to django-axes (the `request` is passed on),
+    which marks the request locked once the limit is reached; a locked-out attempt is refused
+    before the password is checked, so the right password does not get through either.
+    """
+
+    def authenticate_credentials(self, userid, password, request=None):
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):
+                raise LockedOut() from None
+            raise

@@ -48,6 +48,20 @@ class TokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class PasswordScheme(OpenApiAuthenticationExtension):
+    # drf-spectacular's own Basic scheme matches BasicAuthentication itself, not subclasses.
+    target_class = "scheduler_app.api.authentication.PasswordAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Username and password, on /api/tokens/ only (to get a first token); locked after "
+            "repeated failures.",
+        }
+
+
 def _canonical(path: str) -> str:
     # FastScheduler's paths and /metrics are written without a trailing slash (both forms work).
     if path.startswith("/scheduler/api/") or path == "/metrics/":

@@ -2,10 +2,13 @@
 
 The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["writes"] (API_WRITE_THROTTLE in the
 environment, e.g. "600/minute"). Reads are never throttled. Counts live in Django's default
-cache: per process by default, shared when CACHE_URL points at Redis.
+cache: per process by default, shared when CACHE_URL points at Redis. The console's job
+creation and duplication spend the same budget (`write_wait`).
 """
 
 from __future__ import annotations
+
+import math
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
@@ -28,3 +31,13 @@ class WriteThrottle(UserRateThrottle):
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+
+def write_wait(request) -> int | None:
+    """Count one write by a console request against the API's rate: None if it may go ahead,
+    else the whole seconds to wait. The same throttle, rate and cache key as the API's, so a
+    user has one budget whichever interface the writes come from."""
+    throttle = WriteThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))

@@ -21,12 +21,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from scheduler_app import triggers
@@ -165,6 +165,30 @@ def done(request: HttpRequest, message: str, *, next_url: str, level: str = "suc
 def refused(request: HttpRequest, error: ValidationError | str, *, next_url: str) -> HttpResponse:
     """A service said no: show its reason as an error toast (or message)."""
     return done(request, error_text(error), next_url=next_url, level="error")
+
+
+def throttled_message(wait: int) -> str:
+    return ngettext(
+        "Too many changes in a short time: nothing was saved. Try again in %(seconds)d second.",
+        "Too many changes in a short time: nothing was saved. Try again in %(seconds)d seconds.", wait,
+    ) % {"seconds": wait}
+
+
+def too_many(request: HttpRequest, *, title: str, message: str, wait: int, back_url: str) -> HttpResponse:
+    """429 with when to retry: a toast for htmx, else a page (the login lock, a throttled write)."""
+    if request.htmx:
+        response = toast(HttpResponse(status=429), message, "error", changed=False)
+    else:
+        response = render(request, "too_many.html", {"title": title, "message": message, "back_url": back_url},
+                          status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def throttled(request: HttpRequest, wait: int, *, back_url: str) -> HttpResponse:
+    """A console write over the per-user write rate (api/throttling.py): refused, nothing done."""
+    return too_many(request, title=gettext("Too many changes"), message=throttled_message(wait), wait=wait,
+                    back_url=back_url)
 
 
 def error_text(error: ValidationError | str) -> str:

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from scheduler_app import services
 from scheduler_app.registry import registry
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
-    # The write throttle counts in the default cache, which outlives a test's database.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from django.conf import settings
@@ -108,17 +108,49 @@ def browser(monkeypatch, release_test_database):
         chromium.close()
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+# Reports every Content-Security-Policy violation the page meets to the test (an init script
+# runs before the page's own and is not subject to its policy).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
+  e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber));
+"""
+
+
 class Watch:
-    """Page errors and alert() calls: an XSS that ran would show up as an alert."""
+    """What must never happen on a page: errors, alert() calls (an XSS that ran would show up
+    as an alert), Content-Security-Policy violations, console errors, requests to any host but
+    this machine."""
 
     def __init__(self):
         self.errors: list[str] = []
         self.alerts: list[str] = []
+        self.violations: list[str] = []
+        self.console: list[str] = []
+        self.offsite: list[str] = []
 
     def attach(self, page):
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("dialog", lambda dialog: (self.alerts.append(dialog.message), dialog.dismiss()))
+        page.expose_function("__cspViolation", lambda text: self.violations.append(f"{page.url}: {text}"))
+        page.add_init_script(REPORT_VIOLATIONS)
+        page.on("console", lambda message: message.type == "error" and self.console.append(
+            f"{page.url}: {message.text}"))
+        page.on("request", self._request)
         return page
+
+    def _request(self, request) -> None:
+        url = urlsplit(request.url)
+        if url.scheme not in ("data", "blob") and url.netloc.rsplit(":", 1)[0] not in LOCAL_HOSTS:
+            self.offsite.append(request.url)
+
+    def assert_clean(self, *, expected_statuses: tuple[int, ...] = ()) -> None:
+        """`expected_statuses`: answers the test provoked (e.g. 429), which Chrome logs as errors."""
+        assert self.errors == [] and self.alerts == []
+        assert self.violations == [], self.violations
+        expected = tuple(f"the server responded with a status of {status} " for status in expected_statuses)
+        assert [line for line in self.console if not any(text in line for text in expected)] == [], self.console
+        assert self.offsite == [], self.offsite
 
 
 def shot(page, name: str) -> None:
@@ -204,7 +236,7 @@ def test_build_run_watch_pause_and_delete_a_job(scheduler, live_server, browser,
     assert not Job.objects.filter(name="browser-job").exists()
     assert Execution.objects.filter(job_name="browser-job").exists()
 
-    assert watch.errors == [] and watch.alerts == []
+    watch.assert_clean()
     context.close()
 
 
@@ -285,7 +317,7 @@ def test_every_page_with_hostile_text_themes_languages_and_a_phone(transactional
         assert width <= 400, (path, width)  # nothing wider than the phone: tables scroll inside
         shot(mobile, f"40-phone-{name}")
 
-    assert watch.errors == [] and watch.alerts == []
+    watch.assert_clean()
     phone.close()
     context.close()
 
@@ -308,4 +340,152 @@ def test_keyboard_only_use(transactional_db, live_server, browser, django_user_m
     page.goto(f"{live_server.url}/jobs/")
     page.keyboard.press("/")
     expect(page.locator("input[type=search]")).to_be_focused()
+    context.close()
+
+
+# The Content-Security-Policy, in a real browser -------------------------------------------------
+
+# Console routes that are actions, not pages: each is exercised below through the page that
+# posts to it (so htmx's requests and answers run under the policy too), or is a fragment of one.
+ACTIONS = {
+    "logout", "set-zone", "jobs-bulk", "job-preview", "task-info", "job-run", "job-pause", "job-resume",
+    "job-duplicate", "execution-retry", "execution-cancel", "dead-letters-acknowledge", "scheduler-pause",
+    "scheduler-resume", "scheduler-shutdown", "scheduler-settings", "token-revoke",
+}
+
+
+def post_form(page, url: str, **fields: str) -> None:
+    """Submit a real form from the page, as a browser without JS would (the no-JS confirmation pages)."""
+    page.evaluate(
+        """([url, fields]) => {
+          const form = document.createElement("form");
+          form.method = "post";
+          form.action = url;
+          const token = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+          for (const [name, value] of Object.entries({...fields, csrfmiddlewaretoken: token})) {
+            const input = document.createElement("input");
+            input.type = "hidden"; input.name = name; input.value = value;
+            form.appendChild(input);
+          }
+          document.body.appendChild(form);
+          form.submit();
+        }""",
+        [url, fields],
+    )
+    page.wait_for_load_state()
+
+
+def test_every_page_passes_the_content_security_policy(transactional_db, live_server, browser, django_user_model,
+                                                       settings, now):
+    from scheduler_app.web.urls import urlpatterns as console_routes
+
+    user = django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
+    job = services.job_create(name="nightly-report", task="tempora.sample_job", owner=user, group="reports",
+                              kwargs={"message": XSS}, triggers=[{"kind": "daily", "at": "02:30"}])
+    failed = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, started_at=now,
+                                      finished_at=now, status="failed", error=XSS, output=XSS, dead_letter=True)
+    running = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, started_at=now,
+                                       status="running", attempt=2)
+    calendar = services.calendar_create(name="holidays", excluded_dates=["2026-12-25"], owner=user)
+    services.token_create(user=user, name="ci")
+    base = live_server.url
+    watch = Watch()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = watch.attach(context.new_page())
+
+    def visit(path: str):
+        response = page.goto(base + path)
+        policy = response.headers.get("content-security-policy", "")
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy, (path, policy)
+        return response
+
+    visit("/login/")
+    visit("/admin/login/")
+    sign_in(page, base, "ada")
+    pages = {
+        "dashboard": "/", "jobs": "/jobs/", "job-create": "/jobs/new/", "job": f"/jobs/{job.pk}/",
+        "job-edit": f"/jobs/{job.pk}/edit/", "job-delete": f"/jobs/{job.pk}/delete/", "executions": "/executions/",
+        "execution": f"/executions/{failed.pk}/", "dead-letters": "/dead-letters/", "calendar": "/calendar/",
+        "calendar-day": f"/calendar/{now.date().isoformat()}/", "calendar-create": "/calendars/new/",
+        "calendar-edit": f"/calendars/{calendar.pk}/edit/", "calendar-delete": f"/calendars/{calendar.pk}/delete/",
+        "scheduler": "/scheduler/", "tokens": "/tokens/",
+    }
+    names = {pattern.name for pattern in console_routes}
+    assert names - {"login"} == set(pages) | ACTIONS, "a new console route: add it here"
+    for path in pages.values():
+        visit(path)
+    for path in ("/admin/", "/admin/scheduler_app/job/", f"/admin/scheduler_app/job/{job.pk}/change/"):
+        visit(path)
+
+    # The API docs: served from the sidecar, their start-up code runs by nonce and draws the schema.
+    visit("/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Tempora API", timeout=20000)
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    visit("/api/redoc/")
+    expect(page.locator("#redoc-container h1").first).to_contain_text("Tempora API", timeout=20000)
+    expect(page.locator("#redoc-container")).to_contain_text("List your API tokens")
+
+    # The no-JS confirmation pages, reached by posting as a form would.
+    visit("/jobs/")
+    post_form(page, "/jobs/bulk/", action="delete", ids=str(job.pk))
+    expect(page.locator("h1")).to_contain_text("Delete")
+    visit(f"/executions/{running.pk}/")
+    post_form(page, f"/executions/{running.pk}/cancel/")
+    expect(page.locator("main form")).to_be_visible()
+    visit("/dead-letters/")
+    post_form(page, "/dead-letters/acknowledge/", all="1")
+    expect(page.locator("h1")).to_contain_text("dead letter")
+    visit("/scheduler/")
+    post_form(page, "/scheduler/shutdown/")
+    expect(page.locator("main form")).to_be_visible()
+
+    # htmx under the policy: the live preview and task panel, a run request's toast, the
+    # confirmation dialog, the calendar's day panel, the theme toggle.
+    visit("/jobs/new/")
+    page.fill("#id_name", "csp-job")
+    page.select_option("#id_task", "tempora.sample_job")
+    expect(page.locator("#task-info")).to_contain_text("Log a message and return it")
+    page.fill("#id_triggers-0-cron_expression", "0 12 * * MON")
+    expect(page.locator("#preview")).to_contain_text("At 12:00, only on Monday")
+    visit(f"/jobs/{job.pk}/")
+    page.click("button[aria-label='Run nightly-report now']")
+    expect(page.locator("#toasts")).to_contain_text("Run requested for nightly-report")
+    page.click("button[aria-label='Delete nightly-report']")
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    page.locator("#confirm-dialog [data-answer=no]").click()
+    visit("/calendar/")
+    page.locator(".day-link").filter(has=page.locator(".day-total")).first.click()
+    expect(page.locator("#day-panel h2")).to_contain_text("Runs on")
+    page.click("[data-theme-toggle]")
+    assert page.evaluate("document.documentElement.getAttribute('data-theme')") == "dark"
+
+    # A throttled save (the API's write rate): the form stays as typed, with the error inline
+    # and in a toast, and no job is created.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "1/minute"}}
+    visit("/jobs/new/")
+    page.fill("#id_name", "first-save")
+    page.select_option("#id_task", "tempora.sample_job")
+    page.click("button:has-text('Create job')")
+    expect(page.locator("h1#job-title")).to_contain_text("first-save")
+    visit("/jobs/new/")
+    page.fill("#id_name", "second-save")
+    page.select_option("#id_task", "tempora.sample_job")
+    page.click("button:has-text('Create job')")
+    expect(page.locator("#form-errors")).to_contain_text("Too many changes in a short time")
+    expect(page.locator("#toasts")).to_contain_text("Too many changes in a short time")
+    expect(page.locator("#id_name")).to_have_value("second-save")
+    assert not Job.objects.filter(name="second-save").exists()
+    shot(page, "50-throttled-create")
+
+    # A locked-out sign-in: a page that says how long.
+    stranger = watch.attach(browser.new_context().new_page())
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        stranger.goto(f"{base}/login/")
+        stranger.fill("#id_username", "ada")
+        stranger.fill("#id_password", "wrong")
+        stranger.click("main button[type=submit]")
+    expect(stranger.locator("main")).to_contain_text("Too many failed sign-ins")
+    shot(stranger, "51-login-locked")
+
+    watch.assert_clean(expected_statuses=(429,))
     context.close()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from scheduler_app import permissions, services
+from scheduler_app.api.authentication import PasswordAuthentication
 from scheduler_app.api.serializers.tokens import TokenCreatedSerializer, TokenSerializer
 from scheduler_app.api.views.base import GenericViewSet, mixins
 from scheduler_app.models import ApiToken
@@ -31,7 +31,7 @@ class TokenCreateSerializer(serializers.Serializer):
 )
 class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
     serializer_class = TokenSerializer
-    authentication_classes = [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, BasicAuthentication]
+    authentication_classes = [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, PasswordAuthentication]
     ordering_fields = ["created_at", "last_used_at", "name"]
     ordering = ["-created_at", "-id"]
     search_fields = ["name", "prefix"]

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from scheduler_app import triggers
+from scheduler_app.api.authentication import lockout_message, lockout_seconds
 from scheduler_app.web import base
 
 
@@ -18,6 +19,13 @@ class LoginView(auth_views.LoginView):
     template_name = "login.html"
     redirect_authenticated_user = True
     next_page = reverse_lazy("console:dashboard")
+
+
+def locked_out(request: HttpRequest, response=None, credentials=None):
+    """django-axes' answer to a locked-out login (settings.AXES_LOCKOUT_CALLABLE), for the
+    console's and the admin's login forms: a page saying how long, status 429."""
+    return base.too_many(request, title=_("Signing in is paused"), message=lockout_message(),
+                         wait=lockout_seconds(), back_url=reverse("console:login"))
 
 
 class LogoutView(auth_views.LogoutView):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from scheduler_app import services
+from scheduler_app.api import throttling
 from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
 
@@ -95,6 +96,9 @@ def job_delete(request: HttpRequest, pk: int):
 @base.console_view
 def job_duplicate(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
+    wait = throttling.write_wait(request)  # a copy is a create: the same rate as the API's
+    if wait is not None:
+        return base.throttled(request, wait, back_url=reverse("console:job", args=[pk]))
     try:
         copy = services.job_duplicate(job=job, actor=request.user)
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scheduler_app import permissions, services, triggers
+from scheduler_app.api import throttling
 from scheduler_app.models import Calendar, Job
 from scheduler_app.web import base, cron_builder, preview
 from scheduler_app.web.forms import JobForm, TriggerForm, TriggerFormSet, trigger_signature
@@ -122,15 +123,22 @@ def _hide_errors(job_form: JobForm, formset) -> None:
     formset._non_form_errors = formset.error_class()
 
 
+def _as_typed(request: HttpRequest, job: Job | None, data, *, error: str = "", status: int = 200):
+    """The form as typed, nothing saved, showing only `error` (if any) instead of field errors."""
+    job_form, formset = _forms(request, job, data)
+    job_form.is_valid(), formset.is_valid()
+    context = _context(request, job, job_form, formset, live_preview=_preview_for(request, job, job_form, formset))
+    _hide_errors(job_form, formset)
+    if error:
+        job_form.add_error(None, error)
+    return base.render_page(request, "jobs/form.html", context, fragments=["job-form-area"], status=status)
+
+
 def _edit(request: HttpRequest, job: Job | None):
     if request.method == "POST" and not (job and job.code_defined):
         if "_add_trigger" in request.POST:
             # Another trigger form, nothing saved: the form comes back as typed, without errors yet.
-            job_form, formset = _forms(request, job, _with_extra_trigger(request.POST))
-            job_form.is_valid(), formset.is_valid()
-            context = _context(request, job, job_form, formset, live_preview=_preview_for(request, job, job_form, formset))
-            _hide_errors(job_form, formset)
-            return base.render_page(request, "jobs/form.html", context, fragments=["job-form-area"])
+            return _as_typed(request, job, _with_extra_trigger(request.POST))
         job_form, formset = _forms(request, job, request.POST)
         valid = job_form.is_valid()
         if formset.is_valid() and valid:
@@ -157,6 +165,14 @@ def _edit(request: HttpRequest, job: Job | None):
 @base.console_view
 def job_create(request: HttpRequest):
     base.require(permissions.may_create_jobs(request.user), _("You may not create jobs."))
+    if request.method == "POST" and "_add_trigger" not in request.POST:
+        # A save counts against the user's write rate, as the API's POST /api/jobs/ does.
+        wait = throttling.write_wait(request)
+        if wait is not None:
+            message = base.throttled_message(wait)
+            response = _as_typed(request, None, request.POST, error=message, status=429)
+            response["Retry-After"] = str(wait)
+            return base.toast(response, message, "error", changed=False) if request.htmx else response
     return _edit(request, None)
 
 
