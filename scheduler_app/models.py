@@ -95,7 +95,8 @@ class Job(models.Model):
         max_length=64, default="UTC", validators=[validators.validate_timezone_name], help_text=_("e.g. 'Europe/Berlin'")
     )
     timeout = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Seconds; the run is killed after this long. Empty: no limit.")
+        null=True, blank=True, validators=[validators.validate_timeout],
+        help_text=_("Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT)."),
     )
     max_retries = models.PositiveSmallIntegerField(default=0)
     retry_backoff = models.PositiveIntegerField(
@@ -161,8 +162,11 @@ class Job(models.Model):
             raise ValidationError({"priority": gettext("Priority is 1 (lowest) to 10 (highest).")})
         if self.max_instances is not None and self.max_instances < 1:
             raise ValidationError({"max_instances": gettext("At least one instance must be allowed.")})
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValidationError({"timeout": gettext("The timeout must be above 0 seconds, or empty for none.")})
+
+    @property
+    def effective_timeout(self) -> int:
+        """The time limit of this job's runs: its own, else SCHEDULER_DEFAULT_TIMEOUT."""
+        return self.timeout if self.timeout is not None else settings.SCHEDULER_DEFAULT_TIMEOUT
 
     @property
     def zone(self) -> ZoneInfo:
@@ -377,8 +381,9 @@ class Execution(models.Model):
             models.Index(fields=["-finished_at"], condition=Q(dead_letter=True), name="execution_dead_letters"),
             # engine/loop.py: Execution.objects.cancel_requested(), every round (almost always empty).
             models.Index(
-                fields=["cancel_requested_at"], condition=Q(status="running", cancel_requested_at__isnull=False),
-                name="execution_cancel_requested",
+                fields=["cancel_requested_at"],
+                condition=Q(status__in=["queued", "running"], cancel_requested_at__isnull=False),
+                name="execution_cancel_pending",
             ),
         ]
 
@@ -407,6 +412,11 @@ class Execution(models.Model):
     @property
     def can_cancel(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def cancel_pending(self) -> bool:
+        """Asked to cancel, and its scheduler or worker has not stopped it yet."""
+        return self.cancel_requested_at is not None and self.status in self.ACTIVE
 
 
 class SchedulerNode(models.Model):

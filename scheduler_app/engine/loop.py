@@ -124,6 +124,9 @@ class Engine:
             self._lead(now)
         elif not leader and self.scheduler is not None:
             self._stand_by()
+        # Every node, leader or not, stops its own runs that were asked to cancel: a node
+        # that lost the lease still runs what it started.
+        self._check_cancellations()
         if not leader:
             return
         # The job-store lock first, then the write turn: the scheduling pass takes them in that
@@ -135,7 +138,6 @@ class Engine:
             self._finish_exhausted(now)
         if not self.paused:
             self.start_waiting(now)
-        self._check_cancellations()
         if self._recover.due():
             with writing():
                 recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
