@@ -120,12 +120,15 @@ class ExecutionAdmin(ReadOnlyAdmin):
     @admin.action(description="Cancel the selected runs", permissions=["operate"])
     @transaction.atomic
     def cancel_executions(self, request, queryset):
-        cancelled, stopping, finished = 0, 0, 0
+        cancelled, stopping, finished, refused = 0, 0, 0, []
         for execution in queryset:
             try:
                 result = services.execution_cancel(execution=execution)
-            except ValidationError:
-                finished += 1
+            except ValidationError as exc:
+                if execution.status in Execution.FINISHED:
+                    finished += 1
+                else:  # nothing can stop it (its scheduler is dead): say why
+                    refused.append(f"{execution.job_name} #{execution.pk}: {' '.join(exc.messages)}")
                 continue
             if result.status == Execution.Status.CANCELLED:
                 cancelled += 1
@@ -140,7 +143,8 @@ class ExecutionAdmin(ReadOnlyAdmin):
             parts.append(ngettext(
                 "%d run had already finished.", "%d runs had already finished.", finished
             ) % finished)
-        self.message_user(request, " ".join(parts), messages.WARNING if finished else messages.SUCCESS)
+        parts.extend(refused)
+        self.message_user(request, " ".join(parts), messages.WARNING if finished or refused else messages.SUCCESS)
 
     @admin.action(description="Acknowledge the selected dead letters", permissions=["operate"])
     def acknowledge_dead_letters(self, request, queryset):
