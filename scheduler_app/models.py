@@ -481,6 +481,20 @@ class SchedulerState(models.Model):
         state, _created = cls.objects.get_or_create(id=cls.SINGLETON_ID)
         return state
 
+    @staticmethod
+    def next_wakeup() -> datetime | None:
+        """When a scheduler next has something to start: the earliest planned run of an unpaused
+        job (the scheduler keeps next_run_at true: NULL once a job has no further run), or a run
+        waiting in the database that may start (run now, a retry). A paused job's retries wait
+        for it to resume, and a deleted job's requests are cancelled: neither counts."""
+        planned = Job.objects.filter(paused=False).aggregate(at=models.Min("next_run_at"))["at"]
+        waiting = (
+            Execution.objects.filter(status=Execution.Status.SCHEDULED, job__isnull=False)
+            .filter(Q(job__paused=False) | Q(reason=Execution.Reason.MANUAL))
+            .aggregate(at=models.Min("run_after"))["at"]
+        )
+        return min((at for at in (planned, waiting) if at is not None), default=None)
+
 
 class ApiToken(models.Model):
     """A per-user key for programs calling the REST API.

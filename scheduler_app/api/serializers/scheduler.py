@@ -47,7 +47,10 @@ class SchedulerStatusSerializer(serializers.Serializer):
     jobs = JobCountsSerializer()
     running_executions = serializers.IntegerField()
     waiting_executions = serializers.IntegerField(help_text="Runs recorded but not started (run now, retries).")
-    next_wakeup = serializers.DateTimeField(allow_null=True, help_text="The earliest next run of an active job.")
+    next_wakeup = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The earliest run a scheduler will start: an active job's next run or a waiting run now or retry.",
+    )
     uptime_seconds = serializers.FloatField(allow_null=True, help_text="How long the leader has been running.")
     config = serializers.DictField(child=serializers.IntegerField(), help_text="The runtime settings in effect.")
 
