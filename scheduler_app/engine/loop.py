@@ -86,7 +86,9 @@ class Engine:
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
-        logger.info("runscheduler %s started with %d worker threads", self.node.name, workers)
+        cap = self.dispatcher.pool.per_owner
+        logger.info("runscheduler %s started with %d worker threads, %s", self.node.name, workers,
+                    f"at most {cap} runs at once per job owner" if cap else "no cap per job owner")
         while not self.stopping.is_set():
             self._round()
             self.stopping.wait(self.poll_seconds)
