@@ -68,6 +68,8 @@ def test_a_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
         ("SCHEDULER_MAX_WORKERS", "ten", "SCHEDULER_MAX_WORKERS='ten' is not an integer"),
         ("TIME_ZONE", "Mars/Olympus", "TIME_ZONE='Mars/Olympus' is not an IANA time zone"),
         ("CACHE_URL", "memcached://x", "CACHE_URL='memcached://x' is not locmem:// or a redis:// URL"),
+        ("SCHEDULER_DEFAULT_TIMEOUT", "100000", "SCHEDULER_DEFAULT_TIMEOUT=100000 is above SCHEDULER_MAX_TIMEOUT=86400"),
+        ("SCHEDULER_MAX_RUNS_PER_USER", "-1", "SCHEDULER_MAX_RUNS_PER_USER=-1 is below its minimum of 0"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
