@@ -36,7 +36,7 @@ def env_bool(name: str, default: bool) -> bool:
     )
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+def env_int(name: str, default: int | None, *, minimum: int | None = None) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default

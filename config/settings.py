@@ -298,6 +298,17 @@ SCHEDULER_HISTORY_PER_JOB = env_int("SCHEDULER_HISTORY_PER_JOB", 1000, minimum=1
 SCHEDULER_HISTORY_DAYS = env_int("SCHEDULER_HISTORY_DAYS", 30, minimum=1)
 SCHEDULER_OUTPUT_LIMIT = env_int("SCHEDULER_OUTPUT_LIMIT", 65_536, minimum=1024)
 SCHEDULER_RETRY_BACKOFF_MAX = env_int("SCHEDULER_RETRY_BACKOFF_MAX", 3600, minimum=1)
+# Time limits of runs, in seconds (docs/engine.md): a job without a timeout of its own gets
+# the default; no job may set one above the maximum.
+SCHEDULER_DEFAULT_TIMEOUT = env_int("SCHEDULER_DEFAULT_TIMEOUT", 3600, minimum=1)
+SCHEDULER_MAX_TIMEOUT = env_int("SCHEDULER_MAX_TIMEOUT", 86_400, minimum=1)
+if SCHEDULER_DEFAULT_TIMEOUT > SCHEDULER_MAX_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_DEFAULT_TIMEOUT={SCHEDULER_DEFAULT_TIMEOUT} is above SCHEDULER_MAX_TIMEOUT={SCHEDULER_MAX_TIMEOUT}."
+    )
+# Runs of one job owner's jobs at once in a scheduler's thread pool; more wait their turn.
+# Unset: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
+SCHEDULER_MAX_RUNS_PER_USER = env_int("SCHEDULER_MAX_RUNS_PER_USER", None, minimum=0)
 # Extra modules imported at start-up for the @task functions they define, beside every
 # installed app's jobs.py (registry.autodiscover); comma-separated dotted paths. The process
 # tests use it so a real runscheduler (and its job processes) knows their test tasks:

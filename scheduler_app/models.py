@@ -95,7 +95,8 @@ class Job(models.Model):
         max_length=64, default="UTC", validators=[validators.validate_timezone_name], help_text=_("e.g. 'Europe/Berlin'")
     )
     timeout = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("Seconds; the run is killed after this long. Empty: no limit.")
+        null=True, blank=True, validators=[validators.validate_timeout],
+        help_text=_("Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT)."),
     )
     max_retries = models.PositiveSmallIntegerField(default=0)
     retry_backoff = models.PositiveIntegerField(
@@ -170,8 +171,11 @@ class Job(models.Model):
             raise ValidationError({"priority": gettext("Priority is 1 (lowest) to 10 (highest).")})
         if self.max_instances is not None and self.max_instances < 1:
             raise ValidationError({"max_instances": gettext("At least one instance must be allowed.")})
-        if self.timeout is not None and self.timeout <= 0:
-            raise ValidationError({"timeout": gettext("The timeout must be above 0 seconds, or empty for none.")})
+
+    @property
+    def effective_timeout(self) -> int:
+        """The time limit of this job's runs: its own, else SCHEDULER_DEFAULT_TIMEOUT."""
+        return self.timeout if self.timeout is not None else settings.SCHEDULER_DEFAULT_TIMEOUT
 
     @property
     def zone(self) -> ZoneInfo:
@@ -390,8 +394,9 @@ class Execution(models.Model):
             models.Index(fields=["-finished_at"], condition=Q(dead_letter=True), name="execution_dead_letters"),
             # engine/loop.py: Execution.objects.cancel_requested(), every round (almost always empty).
             models.Index(
-                fields=["cancel_requested_at"], condition=Q(status="running", cancel_requested_at__isnull=False),
-                name="execution_cancel_requested",
+                fields=["cancel_requested_at"],
+                condition=Q(status__in=["queued", "running"], cancel_requested_at__isnull=False),
+                name="execution_cancel_pending",
             ),
         ]
 
@@ -420,6 +425,11 @@ class Execution(models.Model):
     @property
     def can_cancel(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def cancel_pending(self) -> bool:
+        """Asked to cancel, and its scheduler or worker has not stopped it yet."""
+        return self.cancel_requested_at is not None and self.status in self.ACTIVE
 
 
 class SchedulerNode(models.Model):
@@ -484,6 +494,20 @@ class SchedulerState(models.Model):
     def load(cls) -> SchedulerState:
         state, _created = cls.objects.get_or_create(id=cls.SINGLETON_ID)
         return state
+
+    @staticmethod
+    def next_wakeup() -> datetime | None:
+        """When a scheduler next has something to start: the earliest planned run of an unpaused
+        job (the scheduler keeps next_run_at true: NULL once a job has no further run), or a run
+        waiting in the database that may start (run now, a retry). A paused job's retries wait
+        for it to resume, and a deleted job's requests are cancelled: neither counts."""
+        planned = Job.objects.filter(paused=False).aggregate(at=models.Min("next_run_at"))["at"]
+        waiting = (
+            Execution.objects.filter(status=Execution.Status.SCHEDULED, job__isnull=False)
+            .filter(Q(job__paused=False) | Q(reason=Execution.Reason.MANUAL))
+            .aggregate(at=models.Min("run_after"))["at"]
+        )
+        return min((at for at in (planned, waiting) if at is not None), default=None)
 
 
 class ApiToken(models.Model):

@@ -67,8 +67,9 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(status="scheduled", run_after__lte=now).order_by("run_after")
 
     def cancel_requested(self) -> ExecutionQuerySet:
-        """Running rows someone asked to cancel (index execution_cancel_requested)."""
-        return self.filter(status="running", cancel_requested_at__isnull=False).order_by()
+        """Queued or running rows someone asked to cancel, which a scheduler or worker has yet
+        to stop (index execution_cancel_requested)."""
+        return self.filter(status__in=["queued", "running"], cancel_requested_at__isnull=False).order_by()
 
     def running(self) -> ExecutionQuerySet:
         return self.filter(status="running")

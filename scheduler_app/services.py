@@ -29,8 +29,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from scheduler_app import permissions, triggers
+from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerNode, SchedulerState, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
-from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerState, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -459,8 +459,14 @@ def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime
 # Executions -----------------------------------------------------------------------------
 
 
-def _cancel_pending(executions: QuerySet[Execution], now: datetime) -> int:
-    return executions.filter(status__in=Execution.PENDING).update(
+# A row a scheduler thread or a Celery worker holds: only its holder can stop it. A queued
+# row names its scheduler node when that node's pool has it (thread executor); a queued Celery
+# row names nobody until a worker claims it, and that claim is conditional on `queued`.
+_HELD = Q(status=Execution.Status.RUNNING) | (Q(status=Execution.Status.QUEUED) & ~Q(worker=""))
+
+
+def _cancel_unheld(executions: QuerySet[Execution], now: datetime) -> int:
+    return executions.filter(status__in=Execution.PENDING).exclude(_HELD).update(
         status=Execution.Status.CANCELLED, finished_at=now, error="Cancelled before it started."
     )
 
@@ -470,24 +476,45 @@ def _require_run(actor, action: JobAction, executions: Iterable[Execution]) -> N
         permissions.require_executions(actor, action, executions)
 
 
-@transaction.atomic
-def execution_cancel(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
-    """Cancel a run: a waiting one at once; a running one is stopped by its scheduler."""
-    _require_run(actor, JobAction.CANCEL, [execution])
-    now = _now(now)
-    if execution.status in Execution.PENDING:
-        # Conditional: if the scheduler started it meanwhile, fall through to the running case.
-        if _cancel_pending(Execution.objects.filter(pk=execution.pk), now):
-            execution.refresh_from_db()
-            return execution
-    updated = Execution.objects.filter(pk=execution.pk, status=Execution.Status.RUNNING).update(
+def _cancel_pending(executions: QuerySet[Execution], now: datetime) -> int:
+    """Cancel runs that have not started: at once if no process holds them, else by asking
+    their scheduler (it records them cancelled before they start). Answers how many."""
+    asked = executions.filter(_HELD, status=Execution.Status.QUEUED, cancel_requested_at__isnull=True).update(
         cancel_requested_at=now
     )
-    if not updated:
+    return asked + _cancel_unheld(executions, now)
+
+
+@transaction.atomic
+def execution_cancel(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
+    """Cancel a run. One no process holds yet (waiting in the database, or queued for Celery)
+    is cancelled at once. One a scheduler or worker holds is asked to stop: `cancel_requested_at`
+    is set (`execution.cancel_pending`), and its holder records `cancelled` once the body has
+    stopped — or the body's own outcome, if it finished first.
+
+    Refused (ServiceError) for a finished run, and for one whose scheduler node is not alive:
+    nothing could stop it; recovery marks it lost.
+    """
+    _require_run(actor, JobAction.CANCEL, [execution])
+    now = _now(now)
+    rows = Execution.objects.filter(pk=execution.pk)
+    if _cancel_unheld(rows, now):
         execution.refresh_from_db()
+        return execution
+    execution.refresh_from_db()
+    if execution.status not in (Execution.Status.QUEUED, Execution.Status.RUNNING):
         raise ServiceError({"status": gettext("A %(status)s run cannot be cancelled.") % {
             "status": execution.get_status_display().lower()
         }})
+    node = SchedulerNode.objects.filter(name=execution.worker).first() if execution.worker else None
+    if node is not None and not node.is_alive(now=now):
+        raise ServiceError({"status": gettext(
+            "Nothing can stop this run: its scheduler %(node)s is not running. It is marked lost when another "
+            "scheduler recovers that node."
+        ) % {"node": node.name}})
+    rows.filter(status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING], cancel_requested_at__isnull=True).update(
+        cancel_requested_at=now
+    )
     execution.refresh_from_db()
     return execution
 

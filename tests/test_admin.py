@@ -207,6 +207,16 @@ def test_it_shows_a_job_field_error_on_its_field(admin_client, make_job):
     assert Job.objects.count() == 1
 
 
+def test_it_refuses_a_timeout_above_the_maximum_on_its_field(admin_client, settings):
+    settings.SCHEDULER_MAX_TIMEOUT = 60
+    response = admin_client.post(reverse("admin:scheduler_app_job_add"), job_form(timeout=61))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["timeout"] == [
+        "The timeout is at most 60 seconds (SCHEDULER_MAX_TIMEOUT)."
+    ]
+    assert not Job.objects.exists()
+
+
 def test_it_shows_a_service_refusal_as_form_errors_not_a_500(admin_client, monkeypatch):
     def refuse(**kwargs):
         raise ValidationError(

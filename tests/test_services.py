@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import translation
 
 from scheduler_app import services
-from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger
+from scheduler_app.models import Calendar, Execution, Job, SchedulerNode, SchedulerState, Trigger
 from scheduler_app.permissions import Forbidden
 from scheduler_app.registry import registry
 
@@ -251,6 +251,19 @@ def test_it_refuses_a_priority_outside_one_to_ten(now, priority):
     with pytest.raises(ValidationError) as excinfo:
         services.job_create(name="bad", task="tempora.sample_job", now=now, priority=priority)
     assert "priority" in errors_of(excinfo)
+
+
+def test_it_refuses_a_timeout_above_the_maximum_naming_it(settings, now):
+    settings.SCHEDULER_MAX_TIMEOUT = 600
+    with pytest.raises(ValidationError) as excinfo:
+        services.job_create(name="bad", task="tempora.sample_job", now=now, timeout=601)
+    assert errors_of(excinfo)["timeout"] == ["The timeout is at most 600 seconds (SCHEDULER_MAX_TIMEOUT)."]
+    assert services.job_create(name="good", task="tempora.sample_job", now=now, timeout=600).timeout == 600
+
+
+def test_a_job_without_a_timeout_of_its_own_gets_the_default(settings, make_job):
+    settings.SCHEDULER_DEFAULT_TIMEOUT = 900
+    assert (make_job().effective_timeout, make_job(timeout=30).effective_timeout) == (900, 30)
 
 
 def test_it_refuses_a_window_that_ends_before_it_starts(now):
@@ -736,6 +749,32 @@ def test_it_treats_a_run_that_started_meanwhile_as_running(make_job, now):
     Execution.objects.filter(pk=execution.pk).update(status=Execution.Status.RUNNING)
     execution = services.execution_cancel(execution=execution, now=now)  # its status is stale: "scheduled"
     assert (execution.status, execution.cancel_requested_at) == ("running", now)
+
+
+def test_it_asks_the_scheduler_holding_a_queued_run_to_cancel_it_rather_than_marking_it(make_job, now):
+    # Its scheduler has it in its pool: marked cancelled here, the run still started there.
+    node = SchedulerNode.objects.create(name="host:1:a", hostname="host", pid=1, last_beat_at=now)
+    execution = make_execution(make_job(), status=Execution.Status.QUEUED, worker=node.name)
+    execution = services.execution_cancel(execution=execution, now=now)
+    assert (execution.status, execution.cancel_requested_at, execution.cancel_pending) == ("queued", now, True)
+
+
+def test_it_refuses_to_cancel_a_run_whose_scheduler_is_dead(make_job, now):
+    node = SchedulerNode.objects.create(name="host:1:a", hostname="host", pid=1, last_beat_at=now - timedelta(hours=1))
+    execution = make_execution(make_job(), status=Execution.Status.RUNNING, worker=node.name)
+    with pytest.raises(services.ServiceError) as excinfo:
+        services.execution_cancel(execution=execution, now=now)
+    assert "its scheduler host:1:a is not running" in errors_of(excinfo)["status"][0]
+    execution.refresh_from_db()
+    assert execution.cancel_requested_at is None
+
+
+def test_it_asks_the_scheduler_to_cancel_the_queued_runs_it_holds_of_a_deleted_job(make_job, now):
+    job = make_job()
+    queued = make_execution(job, status=Execution.Status.QUEUED, worker="host:1:a")
+    services.job_delete(job=job, now=now)
+    queued.refresh_from_db()
+    assert (queued.status, queued.cancel_requested_at) == ("queued", now)
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])

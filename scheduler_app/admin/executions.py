@@ -131,13 +131,16 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
     @refusal_shown
     @transaction.atomic
     def cancel_executions(self, request, queryset):
-        cancelled, stopping, finished = 0, 0, 0
+        cancelled, stopping, finished, refused = 0, 0, 0, []
         permissions.require_executions(request.user, JobAction.CANCEL, queryset.select_related("job"))
         for execution in queryset:
             try:
                 result = services.execution_cancel(execution=execution, actor=request.user)
-            except ValidationError:
-                finished += 1
+            except ValidationError as exc:
+                if execution.status in Execution.FINISHED:
+                    finished += 1
+                else:  # nothing can stop it (its scheduler is dead): say why
+                    refused.append(f"{execution.job_name} #{execution.pk}: {' '.join(exc.messages)}")
                 continue
             if result.status == Execution.Status.CANCELLED:
                 cancelled += 1
@@ -152,7 +155,8 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
             parts.append(ngettext(
                 "%d run had already finished.", "%d runs had already finished.", finished
             ) % finished)
-        self.message_user(request, " ".join(parts), messages.WARNING if finished else messages.SUCCESS)
+        parts.extend(refused)
+        self.message_user(request, " ".join(parts), messages.WARNING if finished or refused else messages.SUCCESS)
 
     @admin.action(description="Acknowledge the selected dead letters", permissions=["operate"])
     @refusal_shown

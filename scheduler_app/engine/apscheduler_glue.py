@@ -209,6 +209,9 @@ class TemporaScheduler(BackgroundScheduler):
                         job._modify(next_run_time=next_run)
                         store.update_job(job)
                     else:
+                        # Read by the executor's flush as the Job's next_run_at: the fired
+                        # time left here showed as an upcoming run (and a next wake-up).
+                        job.next_run_time = None
                         finished.append(job.id)
                 store.flush_updates()
                 if finished:

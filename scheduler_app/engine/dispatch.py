@@ -1,8 +1,9 @@
-"""Handing executions to the thread pool or to Celery, and keeping count of what runs where.
+"""Handing executions to the thread pool or to Celery, keeping count of what runs where, stopping runs.
 
 The dispatcher knows, in memory, which runs this node has in flight per job; the overlap
 policy is decided against that count (plus the database's count for Celery jobs), so the
-hot path asks the database nothing.
+hot path asks the database nothing. Thread runs are stopped through their RunControl
+(engine/interrupt.py): a watchdog thread enforces their time limit and carries out cancels.
 """
 
 from __future__ import annotations
@@ -16,30 +17,44 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from scheduler_app.engine import outcomes, policies
-from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, run_in_thread
+from scheduler_app.engine.interrupt import RunControl, Watchdog, stuck_note
+from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, refused, run_in_thread
 from scheduler_app.engine.writer import Outcome, Writer
 from scheduler_app.models import Execution
 
 logger = logging.getLogger(__name__)
 
 CHILD_REAP_SECONDS = 3  # how long a stop waits for killed child runs to be reaped and recorded
+THREAD_STOP_SECONDS = 1  # how long a stop waits for interrupted thread runs to stop and be recorded
+
+
+def runs_per_owner(max_workers: int) -> int:
+    """SCHEDULER_MAX_RUNS_PER_USER, whose default is half the workers (at least 1); 0: no cap."""
+    setting = settings.SCHEDULER_MAX_RUNS_PER_USER
+    return max(max_workers // 2, 1) if setting is None else setting
 
 
 @dataclass
 class Slot:
     request: RunRequest
     child: ChildRun | None = None
+    control: RunControl | None = None  # a thread run, once started
     started: bool = False
 
 
 class Dispatcher:
-    def __init__(self, *, node: str, writer: Writer, max_workers: int) -> None:
+    def __init__(self, *, node: str, writer: Writer, max_workers: int, per_owner: int | None = None) -> None:
         self.node = node
         self.writer = writer
-        self.pool = WorkerPool(max_workers, self._run_chain)
+        self.pool = WorkerPool(
+            max_workers, self._run_chain, per_owner=runs_per_owner(max_workers) if per_owner is None else per_owner
+        )
+        self.watchdog = Watchdog(name="tempora-watchdog", on_stuck=self._stuck)
+        self.watchdog.start()
         self._lock = threading.Condition()
         self._slots: dict[int, dict[int, Slot]] = defaultdict(dict)  # job id → execution id → slot
         self._reserved: dict[int, int] = defaultdict(int)  # admitted in the current pass, not yet launched
@@ -111,20 +126,36 @@ class Dispatcher:
             send_to_celery(celery)
 
     def _stop(self, slot: Slot, because: str) -> None:
+        """Stop one run of this node (the caller holds the lock)."""
+        request = slot.request
         if slot.child is not None:
             slot.child.kill(because)
-        else:
-            logger.warning("run %s of %s cannot be interrupted (it runs in a thread); it will finish",
-                           slot.request.execution_id, slot.request.job_name)
+        elif slot.control is not None:
+            slot.control.request_stop("cancel")  # the watchdog interrupts it after the grace
+        elif not slot.started and request.execution_id not in self._cancelled:
+            # Still waiting for a worker (its time, a free thread, its owner's turn): it never
+            # starts; recorded now rather than when a worker reaches it.
+            self._cancelled.add(request.execution_id)
+            self.writer.put(outcomes.cancelled_before_start(request, now=datetime.now(UTC), worker=self.node))
 
     def cancel(self, execution_ids: list[int]) -> None:
         """Stop runs whose cancellation was requested (see services.execution_cancel)."""
+        wanted = set(execution_ids)
         with self._lock:
-            self._cancelled.update(execution_ids)
             for slots in self._slots.values():
                 for execution_id, slot in slots.items():
-                    if execution_id in execution_ids:
+                    if execution_id in wanted:
                         self._stop(slot, "cancel requested")
+            self._cancelled.update(wanted)
+
+    def _stuck(self, execution_id: int, control: RunControl) -> None:
+        """A run asked to stop is blocked outside Python: the pool gets a new worker in its
+        place (capacity stays), and the row says so while the run stays `running`."""
+        logger.warning("run %s did not stop when interrupted (blocked outside Python); its worker is replaced",
+                       execution_id)
+        self.pool.replace(control.thread_id)
+        self.writer.put(Outcome(execution_id=execution_id, from_statuses=("running",),
+                                fields={"error": stuck_note(control)}))
 
     def _run_chain(self, chain: list[RunRequest]) -> None:
         """Several runs of one job due together (a backlog, catch-up): one after another,
@@ -139,15 +170,23 @@ class Dispatcher:
     def _run(self, request: RunRequest) -> None:
         started_at = datetime.now(UTC)
         try:
-            if request.execution_id in self._cancelled:
-                result = RunResult("cancelled", started_at, started_at, error="Cancelled before it started.")
+            with self._lock:
+                # One decision under the lock: either cancel() sees the run started (and
+                # stops it through its control), or the run sees it cancelled.
+                cancelled = request.execution_id in self._cancelled
+                slot = self._slots[request.job_id].get(request.execution_id)
+                if slot is not None:
+                    slot.started = True
+            if cancelled:
+                self.writer.put(outcomes.cancelled_before_start(request, now=started_at, worker=self.node))
             else:
                 self.writer.put(outcomes.started(request, started_at=started_at, worker=self.node))
-                result = self._execute(request, started_at)
-            self.writer.put(outcomes.finished(request, result, worker=self.node))
+                result = self._execute(request, started_at, slot)
+                self.writer.put(outcomes.finished(request, result, worker=self.node))
         except Exception:  # the pool thread must survive anything
             logger.exception("run %s of %s crashed the runner", request.execution_id, request.job_name)
         finally:
+            self.watchdog.forget(request.execution_id)
             close_old_connections()  # a task may have used the ORM in this thread
             with self._lock:
                 self._slots[request.job_id].pop(request.execution_id, None)
@@ -156,88 +195,168 @@ class Dispatcher:
                 self._cancelled.discard(request.execution_id)
                 self._lock.notify_all()
 
-    def _execute(self, request: RunRequest, started_at: datetime) -> RunResult:
+    def _execute(self, request: RunRequest, started_at: datetime, slot: Slot | None) -> RunResult:
+        refusal = refused(request, started_at)
+        if refusal is not None:
+            return refusal
         if not request.isolate:
-            return run_in_thread(request, started_at)
+            control = RunControl(timeout=request.timeout)
+            if slot is not None:
+                slot.control = control
+            self.watchdog.watch(request.execution_id, control)
+            if request.execution_id in self._cancelled:  # asked between the start and now
+                control.request_stop("cancel")
+            return run_in_thread(request, started_at, control)
         child = ChildRun(request)
         with self._lock:
-            slot = self._slots[request.job_id].get(request.execution_id)
             if slot is not None:
                 slot.child = child
+            if request.execution_id in self._cancelled:
+                child.kill("cancel requested")
         return child.run(started_at)
 
     # Stopping -------------------------------------------------------------------------
 
     def drain(self, timeout: float, why: str) -> list[RunRequest]:
-        """Wait up to `timeout` seconds for runs in flight, then kill those in child processes
-        (their threads record them `lost` with `why`); answer the runs still in flight."""
+        """Wait up to `timeout` seconds for runs in flight, then stop them: kill those in child
+        processes, interrupt those in threads (each records itself `lost` with `why`); answer
+        the runs still in flight after that (blocked thread runs, runs not started)."""
         self.accepting = False
         with self._lock:
             self._lock.wait_for(lambda: not any(self._slots.values()), timeout=timeout)
-            children = [slot.child for slots in self._slots.values() for slot in slots.values() if slot.child]
-        for child in children:
-            child.abandon(why)
+            slots = [slot for slots in self._slots.values() for slot in slots.values()]
+        for slot in slots:
+            if slot.child is not None:
+                slot.child.abandon(why)
+            elif slot.control is not None:
+                slot.control.request_stop("shutdown", why)
         with self._lock:
-            # One writer per row: the killed runs' own threads record them, so wait for those
-            # (a killed process is reaped in well under a second) rather than race them.
-            self._lock.wait_for(
-                lambda: not any(slot.child for slots in self._slots.values() for slot in slots.values()),
-                timeout=CHILD_REAP_SECONDS,
-            )
+            # One writer per row: the stopped runs' own threads record them, so wait for those
+            # (Python code stops at once; a killed process is reaped in well under a second)
+            # rather than race them.
+            self._lock.wait_for(lambda: not self._started_slots(), timeout=THREAD_STOP_SECONDS)
+            self._lock.wait_for(lambda: not self._started_slots(children_only=True), timeout=CHILD_REAP_SECONDS)
             left = [slot.request for slots in self._slots.values() for slot in slots.values()]
         return left
 
+    def _started_slots(self, *, children_only: bool = False) -> list[Slot]:
+        return [
+            slot for slots in self._slots.values() for slot in slots.values()
+            if slot.child is not None or (not children_only and slot.control is not None and slot.control.in_body)
+        ]
+
     def shutdown(self) -> None:
+        self.watchdog.stop()
         self.pool.shutdown()
 
 
 class WorkerPool:
-    """Threads that run requests at their instant, taking them from one shared heap.
+    """Threads that run requests at their instant, taking them from shared heaps.
 
     Cheaper per run than a ThreadPoolExecutor plus a timer thread (no Future, no work
     queue, no semaphore): at a thousand runs a second that overhead was most of the lag.
-    Runs recorded ahead of time (the pass looks ahead) wait in the heap for their instant.
+    Runs recorded ahead of time (the pass looks ahead) wait in `_timed` for their instant;
+    once due they move to `_ready`, from which a free worker takes the highest priority,
+    then the earliest due, then the first submitted. A run whose owner already has
+    `per_owner` runs going waits in `_parked` until one of them ends, while other owners'
+    runs go ahead: no user's hanging jobs can hold every worker. Ownerless jobs (the
+    system's) are not capped.
     """
 
-    def __init__(self, size: int, run) -> None:
+    def __init__(self, size: int, run, *, per_owner: int = 0) -> None:
         self._run = run
-        self._heap: list[tuple[datetime, int, list[RunRequest]]] = []
-        self._ready = threading.Condition()
+        self.per_owner = per_owner
+        self._timed: list[tuple[datetime, int, list[RunRequest]]] = []
+        self._ready: list[tuple[int, datetime, int, list[RunRequest]]] = []
+        self._parked: dict[int, list[tuple[int, datetime, int, list[RunRequest]]]] = {}
+        self._busy: dict[int, int] = defaultdict(int)  # owner id -> runs a worker has taken
+        self._retired: set[int] = set()  # workers replaced while stuck: they leave after their run
+        self._ready_cv = threading.Condition()
         self._sequence = itertools.count()
+        self._names = itertools.count()
         self._stopped = False
-        self.threads = [
-            threading.Thread(target=self._work, name=f"tempora-run-{n}", daemon=True) for n in range(size)
-        ]
-        for thread in self.threads:
-            thread.start()
+        self.threads: list[threading.Thread] = []
+        for _ in range(size):
+            self._add_worker()
+
+    def _add_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"tempora-run-{next(self._names)}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
 
     def submit_at(self, at: datetime | None, chain: list[RunRequest]) -> None:
-        with self._ready:
-            heapq.heappush(self._heap, (at or datetime.now(UTC), next(self._sequence), chain))
-            self._ready.notify()
+        with self._ready_cv:
+            heapq.heappush(self._timed, (at or datetime.now(UTC), next(self._sequence), chain))
+            self._ready_cv.notify()
+
+    def replace(self, thread_id: int | None) -> None:
+        """Worker `thread_id` is stuck in a run: a new worker takes its place now, and the
+        stuck one leaves the pool when its run ends."""
+        with self._ready_cv:
+            if thread_id is None or thread_id in self._retired or self._stopped:
+                return
+            if not any(thread.ident == thread_id for thread in self.threads):
+                return  # not one of ours (a run that is not on a pool thread)
+            self._retired.add(thread_id)
+            self.threads = [thread for thread in self.threads if thread.ident != thread_id]
+            self._add_worker()
+
+    def _take(self, now: datetime) -> tuple[list[RunRequest] | None, float | None]:
+        """The chain to run next, or None and how long to wait (None: until notified)."""
+        while self._timed and self._timed[0][0] <= now:
+            at, sequence, chain = heapq.heappop(self._timed)
+            heapq.heappush(self._ready, (-chain[0].priority, at, sequence, chain))
+        while self._ready:
+            entry = heapq.heappop(self._ready)
+            owner = entry[3][0].owner_id
+            if owner is not None and self.per_owner:
+                if self._busy[owner] >= self.per_owner:
+                    heapq.heappush(self._parked.setdefault(owner, []), entry)
+                    continue
+                self._busy[owner] += 1
+            return entry[3], None
+        return None, (self._timed[0][0] - now).total_seconds() if self._timed else None
+
+    def _done(self, chain: list[RunRequest]) -> None:
+        owner = chain[0].owner_id
+        if owner is None or not self.per_owner:
+            return
+        with self._ready_cv:
+            self._busy[owner] -= 1
+            if self._busy[owner] <= 0:
+                del self._busy[owner]
+            parked = self._parked.get(owner)
+            if parked:  # the owner's best waiting run competes again for a worker
+                heapq.heappush(self._ready, heapq.heappop(parked))
+                if not parked:
+                    del self._parked[owner]
+                self._ready_cv.notify()
 
     def _work(self) -> None:
+        me = threading.get_ident()
         while True:
-            with self._ready:
+            with self._ready_cv:
                 while True:
-                    if self._stopped:
+                    if self._stopped or me in self._retired:
+                        self._retired.discard(me)
                         connection.close()  # this thread's own connection: leave no session behind
                         return
-                    if self._heap:
-                        wait = (self._heap[0][0] - datetime.now(UTC)).total_seconds()
-                        if wait <= 0:
-                            request = heapq.heappop(self._heap)[2]
-                            break
-                    else:
-                        wait = None
-                    self._ready.wait(wait)
-            self._run(request)
+                    chain, wait = self._take(datetime.now(UTC))
+                    if chain is not None:
+                        break
+                    self._ready_cv.wait(wait)
+            try:
+                self._run(chain)
+            finally:
+                self._done(chain)
 
     def shutdown(self) -> None:
-        with self._ready:
+        with self._ready_cv:
             self._stopped = True
-            self._heap.clear()
-            self._ready.notify_all()
+            self._timed.clear()
+            self._ready.clear()
+            self._parked.clear()
+            self._ready_cv.notify_all()
 
 
 def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:

@@ -135,8 +135,8 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
         if job is None:
             gone.append(apjob.id)  # deleted: it never fires; its stored schedule goes too
             continue
-        next_runs.append((apjob.next_run_time, job.pk))
         if job.paused or paused:
+            next_runs.append((apjob.next_run_time, job.pk))
             continue
         gap = getattr(apjob, "gap", None)
         if gap is not None:
@@ -172,8 +172,15 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
             if decision == "wait":
                 waiting[job.pk] = waiting.get(job.pk, 0) + 1
             rows.append(_occurrence(job, occurrence, decision, now, node))
-            if runs_left is not None:
+            if runs_left is not None and decision != "skip":  # a skipped run does not count (Job.runs_used)
                 runs_left -= 1
+        if runs_left is not None and runs_left <= 0:
+            # Its last allowed run is recorded: no next run, whatever the trigger says.
+            next_runs.append((None, job.pk))
+            if job.pk not in exhausted:
+                exhausted.append(job.pk)
+        else:
+            next_runs.append((apjob.next_run_time, job.pk))
     inserted = _insert(rows)
     if gone:
         DjangoJob.objects.filter(id__in=gone).delete()

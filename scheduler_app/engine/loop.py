@@ -86,7 +86,9 @@ class Engine:
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
-        logger.info("runscheduler %s started with %d worker threads", self.node.name, workers)
+        cap = self.dispatcher.pool.per_owner
+        logger.info("runscheduler %s started with %d worker threads, %s", self.node.name, workers,
+                    f"at most {cap} runs at once per job owner" if cap else "no cap per job owner")
         while not self.stopping.is_set():
             self._round()
             self.stopping.wait(self.poll_seconds)
@@ -124,6 +126,9 @@ class Engine:
             self._lead(now)
         elif not leader and self.scheduler is not None:
             self._stand_by()
+        # Every node, leader or not, stops its own runs that were asked to cancel: a node
+        # that lost the lease still runs what it started.
+        self._check_cancellations()
         if not leader:
             return
         # The job-store lock first, then the write turn: the scheduling pass takes them in that
@@ -135,7 +140,6 @@ class Engine:
             self._finish_exhausted(now)
         if not self.paused:
             self.start_waiting(now)
-        self._check_cancellations()
         if self._recover.due():
             with writing():
                 recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)

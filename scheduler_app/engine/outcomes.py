@@ -54,6 +54,13 @@ def finished(request: RunRequest, result: RunResult, *, worker: str) -> Outcome:
     )
 
 
+def cancelled_before_start(request: RunRequest, *, now: datetime, worker: str) -> Outcome:
+    """A run cancelled while it waited for a worker: it never started, so no start time."""
+    outcome = finished(request, RunResult("cancelled", now, now, error="Cancelled before it started."), worker=worker)
+    outcome.fields.pop("started_at")
+    return outcome
+
+
 def retry_row(request: RunRequest, *, failed_at: datetime) -> Execution | None:
     """The next attempt as a new row with its run_after, so retries survive restarts."""
     if not policies.should_retry(attempt=request.attempt, max_retries=request.max_retries):

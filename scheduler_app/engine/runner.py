@@ -1,15 +1,23 @@
 """Running one execution: call the task, capture its output, classify what happened.
 
-In a thread by default. A job with a timeout (or one that may have to be cancelled, under
-the `replace` overlap policy) runs in a child process of its own session, so that when the
-time is up the child *and its children* can be killed: a thread cannot be stopped.
-The children come from a forkserver that imported Django before any database connection
-existed, so a fork never shares a connection with the scheduler.
+In a thread by default, under a RunControl (engine/interrupt.py) that can stop it: when it
+is cancelled, and when it passes the default time limit (SCHEDULER_DEFAULT_TIMEOUT). A job
+with a timeout of its own (or one that may have to be replaced, under the `replace` overlap
+policy) runs in a child process of its own session, so that when the time is up the child
+*and its children* can be killed, even in the middle of a C call. The children come from a
+forkserver that imported Django before any database connection existed, so a fork never
+shares a connection with the scheduler.
+
+A task may be a coroutine function, or an ordinary function that returns an awaitable (a
+decorator around an `async def` does that): either way the awaitable is driven to its end
+on an event loop of its own, in the run's thread or child, with the same capture, errors
+and limits. A run never succeeds without its body having run.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import logging
 import multiprocessing
@@ -25,6 +33,7 @@ from typing import Any
 from django.conf import settings
 
 from scheduler_app.engine.capture import cap, captured
+from scheduler_app.engine.interrupt import STATUS_FOR, STOPPED, RunControl, await_in_thread
 
 logger = logging.getLogger(__name__)
 TRACEBACK_LIMIT = 16_384
@@ -41,7 +50,7 @@ class RunRequest:
     task: str
     args: list
     kwargs: dict
-    timeout: int | None
+    timeout: int | None  # the job's own, else the default time limit
     isolate: bool  # run in a child process
     attempt: int = 1
     reason: str = "schedule"
@@ -52,6 +61,7 @@ class RunRequest:
     retry_backoff_max: int = 3600
     executor: str = "thread"
     priority: int = 5
+    owner_id: int | None = None  # None: the system's job (not capped per user)
 
     @classmethod
     def for_execution(cls, execution) -> RunRequest:
@@ -66,11 +76,13 @@ class RunRequest:
                 reason: str = "schedule", trigger_id: int | None = None) -> RunRequest:
         return cls(
             execution_id=execution_id, job_id=job.pk, job_name=job.name, task=job.task,
-            args=list(job.args), kwargs=dict(job.kwargs), timeout=job.timeout,
+            args=list(job.args), kwargs=dict(job.kwargs), timeout=job.effective_timeout,
+            # Only a job's own timeout takes a child process: the default limit is enforced
+            # in the thread, which keeps a thousand short runs a second cheap.
             isolate=job.timeout is not None or job.overlap_policy == "replace",
             attempt=attempt, reason=reason, scheduled_for=scheduled_for, trigger_id=trigger_id,
             max_retries=job.max_retries, retry_backoff=job.retry_backoff, retry_backoff_max=job.retry_backoff_max,
-            executor=job.executor, priority=job.priority,
+            executor=job.executor, priority=job.priority, owner_id=job.owner_id,
         )
 
 
@@ -103,11 +115,14 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\\x00") if "\x00" in value else value
 
 
-def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "") -> tuple[str, Any, str, str, str]:
+def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "",
+              control: RunControl | None = None) -> tuple[str, Any, str, str, str]:
     """Run a registered task here, capturing output. Returns (status, result, output, error, traceback).
 
     `module` is the module that registered the task in the scheduler (see task_module); a
-    child process imports it first, so it knows every task its parent knows.
+    child process imports it first, so it knows every task its parent knows. `control`, in
+    a thread, lets another thread stop the body; a body stopped by it ends `cancelled`,
+    `timed_out` or `lost` (a shutdown), with its traceback saying where it was.
     """
     from scheduler_app.registry import registry
 
@@ -116,13 +131,27 @@ def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "")
             if module and task not in registry:
                 importlib.import_module(module)
             info = registry.get(task)
-            value = info(*args, **kwargs)
+            if control is None:
+                value = _call(info.func, args, kwargs, None)
+            else:
+                value = control.run(lambda: _call(info.func, args, kwargs, control))
             return "succeeded", _jsonable(value), _text(buffer.getvalue()), "", ""
         except BaseException as exc:  # a job's failure, even SystemExit, must not end the worker
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            error = cap(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
-            return "failed", None, _text(buffer.getvalue()), _text(error), _text(cap(tb.format_exc(), TRACEBACK_LIMIT))
+            status, error = "failed", cap(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
+            if control is not None and control.reason is not None and isinstance(exc, STOPPED):
+                status, error = STATUS_FOR[control.reason], control.message
+            return status, None, _text(buffer.getvalue()), _text(error), _text(cap(tb.format_exc(), TRACEBACK_LIMIT))
+
+
+def _call(func, args: list, kwargs: dict, control: RunControl | None) -> Any:
+    value = func(*args, **kwargs)
+    if inspect.isawaitable(value):
+        # A coroutine function's coroutine, or an awaitable an ordinary function returned:
+        # run it. Left alone, it was recorded as a success without ever running.
+        value = await_in_thread(value, control)
+    return value
 
 
 def task_module(task: str) -> str:
@@ -141,9 +170,18 @@ def task_module(task: str) -> str:
     return "" if module == "__main__" else module
 
 
-def run_in_thread(request: RunRequest, started_at: datetime) -> RunResult:
+def refused(request: RunRequest, started_at: datetime) -> RunResult | None:
+    """A failed result, without running the body, when the job's owner has lost the task's
+    permission since the job was saved (permissions.run_refusal); None when it may run."""
+    from scheduler_app import permissions
+
+    reason = permissions.run_refusal(request.owner_id, request.task)
+    return RunResult("failed", started_at, datetime.now(UTC), error=reason) if reason else None
+
+
+def run_in_thread(request: RunRequest, started_at: datetime, control: RunControl | None = None) -> RunResult:
     status, result, output, error, trace = call_task(
-        request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT
+        request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT, control=control
     )
     return RunResult(status, started_at, datetime.now(UTC), result, output, error, trace)
 
@@ -205,6 +243,15 @@ class ChildRun:
                     process.kill()
                 except (ProcessLookupError, PermissionError, ValueError):
                     pass
+
+    # What a Watchdog calls (see interrupt.Watchdog): a cancel kills the process at once; the
+    # time limit is enforced by run() itself.
+    def request_stop(self, reason: str, message: str = "", *, now: float | None = None) -> bool:
+        self.kill("cancel requested" if reason == "cancel" else reason)
+        return True
+
+    def tick(self, now: float) -> None:
+        return None
 
     def run(self, started_at: datetime) -> RunResult:
         from scheduler_app.engine import child

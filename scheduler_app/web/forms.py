@@ -17,7 +17,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms import formset_factory
-from django.utils.translation import gettext_lazy as _
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy as _
 
 from scheduler_app import permissions, triggers, validators
 from scheduler_app.models import Calendar, Job, Trigger
@@ -99,6 +100,12 @@ def task_choices(current: str = "", user=None) -> list[tuple[str, str]]:
     return choices
 
 
+def _timeout_help() -> str:
+    return gettext("Empty: the default limit, %(default)d s. At most %(max)d s.") % {
+        "default": settings.SCHEDULER_DEFAULT_TIMEOUT, "max": settings.SCHEDULER_MAX_TIMEOUT,
+    }
+
+
 class JobForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, help_text=_("Unique, e.g. nightly-backup"))
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -115,8 +122,8 @@ class JobForm(forms.Form):
                                validators=[validators.validate_timezone_name],
                                widget=forms.TextInput(attrs={"list": "zone-names", "autocomplete": "off"}),
                                help_text=_("An IANA name, e.g. Europe/Berlin"))
-    timeout = forms.IntegerField(label=_("Timeout (seconds)"), required=False, min_value=1,
-                                 help_text=_("Empty: no limit"))
+    timeout = forms.IntegerField(label=_("Timeout (seconds)"), required=False, validators=[validators.validate_timeout],
+                                 help_text=lazy(_timeout_help, str)())
     max_retries = forms.IntegerField(label=_("Retries"), min_value=0, max_value=100, initial=0)
     retry_backoff = forms.IntegerField(label=_("First retry after (seconds)"), min_value=0, initial=30,
                                        help_text=_("Doubles each attempt"))

@@ -54,6 +54,7 @@ class SchedulerSummary:
     leader: SchedulerNode | None
     heartbeat_age: timedelta | None
     alive_nodes: int
+    next_wakeup: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -71,7 +72,8 @@ def scheduler_summary(now: datetime) -> SchedulerSummary:
     if leader is not None and state.lease_expires_at and state.lease_expires_at < now:
         leader = None
     age = now - leader.last_beat_at if leader else None
-    return SchedulerSummary(state=state, leader=leader, heartbeat_age=age, alive_nodes=len(alive))
+    return SchedulerSummary(state=state, leader=leader, heartbeat_age=age, alive_nodes=len(alive),
+                            next_wakeup=SchedulerState.next_wakeup())
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, SchedulerNode
 
 pytestmark = pytest.mark.django_db
 
@@ -104,10 +104,27 @@ def test_retrying_a_success_is_a_409(as_owner, runs):
 def test_cancel(as_owner, runs):
     waiting = as_owner.post(f"/api/executions/{runs['waiting'].pk}/cancel/")
     assert waiting.status_code == 200 and waiting.json()["status"] == "cancelled"
-    running = as_owner.post(f"/api/executions/{runs['running'].pk}/cancel/")
-    assert running.status_code == 200 and running.json()["cancel_requested_at"]
+    assert waiting.json()["cancel_pending"] is False
     finished = as_owner.post(f"/api/executions/{runs['ok'].pk}/cancel/")
     assert finished.status_code == 409
+
+
+def test_cancelling_a_running_run_is_accepted_and_says_cancel_requested_until_it_stops(as_owner, runs):
+    # It used to answer 200 as though it were done, and the run then finished as succeeded.
+    running = as_owner.post(f"/api/executions/{runs['running'].pk}/cancel/")
+    assert running.status_code == 202
+    body = running.json()
+    assert (body["status"], body["cancel_pending"]) == ("running", True) and body["cancel_requested_at"]
+    assert as_owner.get(f"/api/executions/{runs['running'].pk}/").json()["cancel_pending"] is True
+
+
+def test_cancelling_a_run_whose_scheduler_is_dead_is_a_409_saying_why(as_owner, runs):
+    long_ago = runs["now"] - timedelta(hours=1)
+    SchedulerNode.objects.create(name="host:9:gone", hostname="host", pid=9, started_at=long_ago, last_beat_at=long_ago)
+    Execution.objects.filter(pk=runs["running"].pk).update(worker="host:9:gone")
+    response = as_owner.post(f"/api/executions/{runs['running'].pk}/cancel/")
+    assert response.status_code == 409
+    assert "its scheduler host:9:gone is not running" in response.json()["detail"]
 
 
 def test_an_unknown_execution_is_a_404(as_owner, runs):

@@ -113,6 +113,7 @@ def test_the_list_costs_the_same_queries_for_one_job_or_twenty(as_owner, make_jo
         ({"group": "has space"}, ("group",)),
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, ("end_at",)),
         ({"timeout": 0}, ("timeout",)),
+        ({"timeout": 86_401}, ("timeout",)),  # above SCHEDULER_MAX_TIMEOUT (a day by default)
         ({"name": ""}, ("name",)),
         ({"description": "nul \x00 byte"}, ("description",)),
         ({"args": ["nul \x00 byte"]}, ("args",)),
@@ -126,6 +127,14 @@ def test_invalid_input_is_a_400_naming_the_field(as_owner, fields, where):
         assert key in errors, errors
         errors = errors[key]
     assert Job.objects.count() == 0
+
+
+def test_the_timeout_bound_is_the_deployments_maximum(as_owner, settings):
+    settings.SCHEDULER_MAX_TIMEOUT = 120
+    response = create(as_owner, timeout=121)
+    assert response.status_code == 400
+    assert response.json()["timeout"] == ["The timeout is at most 120 seconds (SCHEDULER_MAX_TIMEOUT)."]
+    assert create(as_owner, timeout=120).status_code == 201
 
 
 def test_a_taken_name_is_a_400_naming_name(as_owner, make_job):

@@ -6,6 +6,7 @@ finds them because the runner passes it the module that registered the task in t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -101,3 +102,111 @@ def prints_beside_another_thread(text: str) -> None:
     other.start()
     other.join()
     print(text)
+
+
+# Coroutine functions --------------------------------------------------------------------
+
+
+@task(name="engine_tests.async_add")
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0)  # a real suspension: the coroutine must be driven by a loop
+    return a + b
+
+
+@task(name="engine_tests.async_prints")
+async def async_prints(text: str) -> str:
+    print(text)
+    logger.warning("logged from a coroutine")
+    await asyncio.sleep(0)
+    return text
+
+
+@task(name="engine_tests.async_fails")
+async def async_fails(message: str) -> None:
+    await asyncio.sleep(0)
+    raise ValueError(message)
+
+
+@task(name="engine_tests.async_waits_forever")
+async def async_waits_forever(marker: str) -> None:
+    Path(marker).write_text("started")
+    while True:
+        await asyncio.sleep(0.05)
+
+
+@task(name="engine_tests.returns_a_coroutine")
+def returns_a_coroutine(a: int, b: int):
+    """An ordinary function that hands back an awaitable (a decorator around an async def does this)."""
+    return async_add(a, b)
+
+
+# Runs to stop -----------------------------------------------------------------------------
+
+
+@task(name="engine_tests.spins")
+def spins(seconds: float, marker: str = "") -> str:
+    """Busy in Python for `seconds` (never looks at the cancel flag), then returns."""
+    if marker:
+        Path(marker).write_text("started")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(100))
+    return "spun to the end"
+
+
+@task(name="engine_tests.checks_for_cancel")
+def checks_for_cancel(marker: str) -> str:
+    """A cooperative task: stops, between two steps, once asked to."""
+    from scheduler_app.runtime import raise_if_cancelled
+
+    Path(marker).write_text("started")
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        raise_if_cancelled()
+        time.sleep(0.01)
+    return "never asked"
+
+
+@task(name="engine_tests.sleeps_in_c")
+def sleeps_in_c(seconds: float, marker: str = "") -> str:
+    """One blocking C call: an exception raised into the thread waits for it to return."""
+    if marker:
+        Path(marker).write_text("started")
+    time.sleep(seconds)
+    return "woke up"
+
+
+@task(name="engine_tests.waits_for_file")
+def waits_for_file(path: str, marker: str = "") -> str:
+    """Runs until `path` exists (each run its own file, so a test ends runs one by one)."""
+    if marker:
+        Path(marker).write_text("started")
+    end = time.monotonic() + 20
+    while not Path(path).exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    return "file seen"
+
+
+@task(name="engine_tests.swallows_one_stop")
+def swallows_one_stop() -> str:
+    """Catches the first stop (as a careless `except BaseException` would), not the second."""
+    from scheduler_app.runtime import RunStopped
+
+    end = time.monotonic() + 20
+    try:
+        while time.monotonic() < end:
+            sum(range(100))
+    except RunStopped:
+        pass
+    while time.monotonic() < end:
+        sum(range(100))
+    return "never stopped"
+
+
+@task(name="engine_tests.guarded", permission="scheduler_app.use_file_tasks")
+def guarded(marker: str) -> str:
+    """A task with a permission: it leaves `marker` behind when its body runs."""
+    from pathlib import Path
+
+    Path(marker).write_text("ran")
+    return "ran"

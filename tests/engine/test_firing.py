@@ -125,6 +125,22 @@ def test_it_stops_at_max_runs(dispatcher, make_job, now):
     assert exhausted == [job.pk]
 
 
+def test_a_job_whose_last_allowed_run_fired_has_no_next_run(dispatcher, make_job, now):
+    # The trigger has more occurrences, but max_runs is used up: its next run would never come.
+    job = make_job(max_runs=1)
+    ready, exhausted = record(dispatcher, fired(job, now, next_run_time=now + minutes(5)), now=now)
+    assert len(ready) == 1 and exhausted == [job.pk]
+    job.refresh_from_db()
+    assert job.next_run_at is None
+
+
+def test_a_job_with_runs_left_keeps_its_next_run(dispatcher, make_job, now):
+    job = make_job(max_runs=2)
+    _, exhausted = record(dispatcher, fired(job, now, next_run_time=now + minutes(5)), now=now)
+    job.refresh_from_db()
+    assert (exhausted, job.next_run_at) == ([], now + minutes(5))
+
+
 def test_it_counts_earlier_runs_against_max_runs(dispatcher, make_job, now):
     job = make_job(max_runs=1)
     record(dispatcher, fired(job, now), now=now)

@@ -116,6 +116,31 @@ def test_it_reports_an_unknown_task_as_a_failure():
     assert error == "LookupError: No task is registered as 'engine_tests.no_such_task'."
 
 
+# Coroutine functions -----------------------------------------------------------------
+
+
+def test_it_runs_a_coroutine_function_and_returns_its_result():
+    # Called but never awaited, the coroutine was recorded as a success with its repr.
+    assert run("engine_tests.async_add", 2, 3) == ("succeeded", 5, "", "", "")
+
+
+def test_it_captures_what_a_coroutine_function_prints_and_logs():
+    status, result, output, _, _ = run("engine_tests.async_prints", "printed by a coroutine")
+    assert (status, result) == ("succeeded", "printed by a coroutine")
+    assert output.startswith("printed by a coroutine\n")
+    assert "WARNING engine_tests: logged from a coroutine" in output
+
+
+def test_it_reports_the_failure_of_a_coroutine_function_with_its_traceback():
+    status, result, _, error, trace = run("engine_tests.async_fails", "async boom")
+    assert (status, result, error) == ("failed", None, "ValueError: async boom")
+    assert "raise ValueError(message)" in trace
+
+
+def test_it_awaits_the_awaitable_an_ordinary_function_returns():
+    assert run("engine_tests.returns_a_coroutine", 20, 22) == ("succeeded", 42, "", "", "")
+
+
 # In a child process ------------------------------------------------------------------
 
 
@@ -149,6 +174,18 @@ def test_it_kills_a_child_that_runs_past_its_timeout(tmp_path):
     assert result.status == "timed_out"
     assert result.error == "Timed out after 1s; the process and its children were killed."
     assert time.monotonic() - began < 5
+
+
+def test_it_runs_a_coroutine_function_in_the_child_process():
+    result = ChildRun(child_request("engine_tests.async_add", 20, 22)).run(datetime.now(UTC))
+    assert (result.status, result.result, result.error) == ("succeeded", 42, "")
+
+
+def test_it_kills_a_coroutine_function_that_runs_past_its_timeout_in_the_child(tmp_path):
+    marker = tmp_path / "started"
+    result = ChildRun(child_request("engine_tests.async_waits_forever", str(marker), timeout=1)).run(datetime.now(UTC))
+    assert marker.exists()  # it really ran
+    assert (result.status, result.error) == ("timed_out", "Timed out after 1s; the process and its children were killed.")
 
 
 def test_it_kills_the_processes_a_timed_out_child_started(tmp_path):

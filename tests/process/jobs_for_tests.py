@@ -8,6 +8,7 @@ prove it was killed, and kill it if a test failed first.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -41,3 +42,17 @@ def spin_forever(label: str = "spin") -> None:
     _note_pid(f"{label}-grandchild", grandchild.pid)
     while True:
         time.sleep(0.05)
+
+
+@task(name="tests.busy", description="Work in Python for `seconds` without ever looking at the cancel flag.")
+def busy(seconds: float = 30) -> str:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(100))
+    return "worked to the end"
+
+
+@task(name="tests.async_nap", description="A coroutine function: nap `seconds` on the event loop, answer them.")
+async def async_nap(seconds: float = 0.1) -> dict:
+    await asyncio.sleep(seconds)
+    return {"napped": seconds}

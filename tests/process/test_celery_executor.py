@@ -8,6 +8,7 @@ import sys
 import pytest
 from django_celery_results.models import TaskResult
 
+from scheduler_app import services
 from scheduler_app.models import Execution
 from tests.process.harness import PROCESS, ROOT, every
 
@@ -66,8 +67,6 @@ def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, 
         executor="celery", max_retries=1, retry_backoff=1,
     )
     schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
-    from scheduler_app import services
-
     services.job_run_now(job=job)
     last = schedulers.wait_for(
         lambda: Execution.objects.filter(job=job, attempt=2, status="failed").first(), timeout=30,
@@ -77,3 +76,31 @@ def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, 
     assert first.status == "failed" and not first.dead_letter
     assert last.reason == "retry" and last.dead_letter
     assert "connection_error" in last.error
+
+
+def test_a_coroutine_function_runs_on_a_worker(schedulers, celery_worker):
+    job = services.job_create(name="async-on-a-worker", task="tests.async_nap", kwargs={"seconds": 0.2},
+                              executor="celery")
+    schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
+    run = services.job_run_now(job=job)
+    row = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=30,
+        what="the coroutine's run on the worker",
+    )
+    assert (row.status, row.result) == ("succeeded", {"napped": 0.2})
+    assert row.worker.startswith("celery@")
+
+
+def test_cancelling_a_run_on_a_worker_stops_it(schedulers, celery_worker):
+    job = services.job_create(name="busy-on-a-worker", task="tests.busy", kwargs={"seconds": 60}, executor="celery")
+    schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
+    run = services.job_run_now(job=job)
+    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=30,
+                        what="the run to be running on the worker")
+    asked = services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
+    assert asked.status == "running" and asked.cancel_requested_at is not None
+    row = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=10,
+        what="the worker to stop the run",
+    )
+    assert (row.status, row.error) == ("cancelled", "Cancelled (cancel requested); the run stopped.")

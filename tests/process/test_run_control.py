@@ -138,3 +138,52 @@ def test_cancelling_a_running_run_kills_its_process_within_a_round(schedulers):
         lambda: all(process_gone(pid) for pid in _pids(schedulers, "cancel")), timeout=3,
         what="the run's process and its child killed",
     )
+
+
+def test_cancelling_a_run_in_a_thread_stops_it_and_it_ends_cancelled(schedulers):
+    # It used to answer "cancel requested" and then record the run as succeeded.
+    job = services.job_create(name="busy-in-thread", task="tests.busy", kwargs={"seconds": 30})
+    schedulers.start_leader()
+    run = services.job_run_now(job=job)
+    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=8,
+                        what="the run to be running in a thread")
+    asked = services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
+    assert asked.status == "running" and asked.cancel_requested_at is not None
+    cancelled = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=8,
+        what="the scheduler to stop the thread run",
+    )
+    print(f"cancel asked -> stopped after {seconds(cancelled.finished_at - asked.cancel_requested_at):.2f}s")
+    assert (cancelled.status, cancelled.error) == ("cancelled", "Cancelled (cancel requested); the run stopped.")
+    assert seconds(cancelled.finished_at - asked.cancel_requested_at) < 5  # a round, the 2 s grace, a tick
+
+
+def test_the_default_time_limit_stops_a_thread_run(schedulers):
+    job = services.job_create(name="too-long", task="tests.busy", kwargs={"seconds": 30})
+    schedulers.start_leader(env={"SCHEDULER_DEFAULT_TIMEOUT": "2"})
+    run = services.job_run_now(job=job)
+    row = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=10,
+        what="the run to reach its time limit",
+    )
+    assert (row.status, row.error) == ("timed_out", "Timed out after 2s; the run was stopped.")
+    assert 2 <= seconds(row.duration) < 4
+
+
+def test_a_coroutine_function_runs_in_a_thread_and_in_a_child_process(schedulers):
+    in_thread = services.job_create(name="async-thread", task="tests.async_nap", kwargs={"seconds": 0.2})
+    in_child = services.job_create(name="async-child", task="tests.async_nap", kwargs={"seconds": 0.2}, timeout=30)
+    timed_out = services.job_create(name="async-timeout", task="tests.async_nap", kwargs={"seconds": 30}, timeout=1)
+    schedulers.start_leader()
+    runs = [services.job_run_now(job=job) for job in (in_thread, in_child, timed_out)]
+    def all_finished():
+        rows = list(Execution.objects.filter(pk__in=[r.pk for r in runs], status__in=Execution.FINISHED).order_by("pk"))
+        return rows if len(rows) == 3 else None
+
+    rows = schedulers.wait_for(all_finished, timeout=15, what="the three coroutine runs")
+    assert [(row.job_name, row.status, row.result) for row in rows] == [
+        ("async-thread", "succeeded", {"napped": 0.2}),
+        ("async-child", "succeeded", {"napped": 0.2}),
+        ("async-timeout", "timed_out", None),
+    ]
+    assert all(seconds(row.duration) >= 0.2 for row in rows[:2])  # really awaited: they napped

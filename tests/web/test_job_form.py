@@ -73,6 +73,14 @@ def test_it_puts_the_services_refusal_on_the_field(owner_client, make_job):
 
 
 @pytest.mark.django_db
+def test_a_timeout_above_the_maximum_is_an_inline_error(owner_client, settings):
+    settings.SCHEDULER_MAX_TIMEOUT = 300
+    body = owner_client.post("/jobs/new/", form_data(timeout=301)).content.decode()
+    assert 'id="id_timeout_error"' in body and "The timeout is at most 300 seconds" in body
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
 def test_it_validates_arguments_with_the_models_validators(owner_client):
     body = owner_client.post("/jobs/new/", form_data(args='{"a": 1}', kwargs="[1]")).content.decode()
     assert "Args must be a JSON list" in body and "Kwargs must be a JSON object" in body

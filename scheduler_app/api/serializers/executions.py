@@ -15,13 +15,16 @@ class ExecutionSerializer(serializers.ModelSerializer):
     requested_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Who asked for a manual run or retry."
     )
+    cancel_pending = serializers.BooleanField(
+        read_only=True, help_text="Cancel requested: its scheduler or worker has not stopped it yet."
+    )
 
     class Meta:
         model = Execution
         fields = [
             "id", "job", "job_name", "trigger", "status", "reason", "attempt", "scheduled_for", "run_after",
             "queued_at", "started_at", "finished_at", "duration_seconds", "lag_seconds", "worker", "task_id",
-            "error", "dead_letter", "acknowledged_at", "cancel_requested_at", "requested_by", "created_at",
+            "error", "dead_letter", "acknowledged_at", "cancel_requested_at", "cancel_pending", "requested_by", "created_at",
         ]
         read_only_fields = fields
 

@@ -88,7 +88,6 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {
             "priority": {"min_value": 1, "max_value": 10},
-            "timeout": {"min_value": 1, "max_value": 30 * 86_400},
             "max_retries": {"min_value": 0, "max_value": 100},
             "retry_backoff": {"min_value": 0, "max_value": 7 * 86_400},
             "retry_backoff_max": {"min_value": 1, "max_value": 7 * 86_400},

@@ -44,7 +44,10 @@ class SchedulerStatusSerializer(serializers.Serializer):
     jobs = JobCountsSerializer()
     running_executions = serializers.IntegerField()
     waiting_executions = serializers.IntegerField(help_text="Runs recorded but not started (run now, retries).")
-    next_wakeup = serializers.DateTimeField(allow_null=True, help_text="The earliest next run of an active job.")
+    next_wakeup = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The earliest run a scheduler will start: an active job's next run or a waiting run now or retry.",
+    )
     # Only for users with scheduler_app.view_schedulernode: node names carry hosts and PIDs.
     leader = serializers.CharField(
         required=False, allow_null=True, help_text="The node holding the lease, if it is alive (view_schedulernode)."

@@ -55,14 +55,20 @@ class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Cancel a run",
-        description="A waiting run is cancelled at once; a running one is stopped by its scheduler. 409 if it already finished.",
+        description=(
+            "A run no process holds yet is cancelled at once (200, status `cancelled`). One a scheduler or worker "
+            "holds is asked to stop (202, `cancel_pending` true): it becomes `cancelled` once its body has stopped, "
+            "within seconds for Python code; a body blocked in a call stops when that call returns. 409 if it "
+            "already finished, or if its scheduler is not running (nothing could stop it)."
+        ),
         request=None,
-        responses=ExecutionDetailSerializer,
+        responses={200: ExecutionDetailSerializer, 202: ExecutionDetailSerializer},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         execution = services.execution_cancel(execution=self.get_object(), actor=request.user)
-        return Response(ExecutionDetailSerializer(execution).data)
+        return Response(ExecutionDetailSerializer(execution).data,
+                        status=status.HTTP_202_ACCEPTED if execution.cancel_pending else status.HTTP_200_OK)
 
 
 @extend_schema(tags=["dead letters"])

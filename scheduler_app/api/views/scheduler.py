@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -57,14 +57,11 @@ def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
     # Aggregate names must not be field names ("paused"): Django would read Q(paused=...) as the aggregate.
     jobs = Job.objects.aggregate(
         n_total=Count("id"), n_active=Count("id", filter=Q(paused=False)), n_paused=Count("id", filter=Q(paused=True)),
-        next_run=Min("next_run_at", filter=Q(paused=False)),
     )
     executions = Execution.objects.aggregate(
         running=Count("id", filter=Q(status=Execution.Status.RUNNING)),
         waiting=Count("id", filter=Q(status__in=Execution.PENDING)),
-        next_waiting=Min("run_after", filter=Q(status=Execution.Status.SCHEDULED)),
     )
-    wakeups = [value for value in (jobs["next_run"], executions["next_waiting"]) if value is not None]
     if state.paused:
         label = "paused"
     elif alive:
@@ -80,7 +77,7 @@ def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
         "jobs": {"total": jobs["n_total"], "active": jobs["n_active"], "paused": jobs["n_paused"]},
         "running_executions": executions["running"],
         "waiting_executions": executions["waiting"],
-        "next_wakeup": min(wakeups) if wakeups else None,
+        "next_wakeup": SchedulerState.next_wakeup(),
     }
     if not details:
         return data

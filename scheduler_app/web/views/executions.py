@@ -99,8 +99,11 @@ def execution_cancel(request: HttpRequest, pk: int):
     if request.POST.get("confirm") != "yes":
         return base.render_page(request, "executions/confirm_cancel.html", {"execution": execution, "next": next_url})
     try:
-        services.execution_cancel(execution=execution, actor=request.user)
+        execution = services.execution_cancel(execution=execution, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
-    return base.done(request, _("Cancellation requested for %(name)s.") % {"name": execution.job_name},
+    if execution.cancel_pending:
+        message = _("Cancel requested for %(name)s: it stops within seconds, or when a call it is blocked in returns.")
+        return base.done(request, message % {"name": execution.job_name}, next_url=next_url, level="info")
+    return base.done(request, _("Cancelled %(name)s before it started.") % {"name": execution.job_name},
                      next_url=next_url)
