@@ -83,7 +83,7 @@ class TriggerSerializer(serializers.Serializer):
         help_text="For kind once: when to run, e.g. '2026-12-25T00:00:00Z' (no offset: the job's local time).",
     )
     delay_seconds = serializers.IntegerField(
-        write_only=True, required=False, min_value=0, max_value=MAX_INTERVAL_SECONDS,
+        write_only=True, required=False, min_value=1, max_value=MAX_INTERVAL_SECONDS,
         help_text="For kind once: run this many seconds from now instead of at run_at.",
     )
     at = serializers.CharField(
