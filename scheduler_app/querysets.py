@@ -59,6 +59,20 @@ class JobQuerySet(models.QuerySet):
     def in_group(self, group: str) -> JobQuerySet:
         return self.filter(group=group)
 
+    def in_state(self, state: str, *, now: datetime | None = None) -> JobQuerySet:
+        """Jobs whose Job.schedule_state is `state` at `now`.
+
+        The model decides (one definition); the database only narrows the candidates by the
+        paused flag, which the state puts first. It computes every unpaused job's next run, so
+        it costs a moment per thousand jobs.
+        """
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        candidates = list(self.filter(paused=(state == "paused")).prefetch_related("triggers__calendar"))
+        self.model.count_runs_used(candidates)
+        return self.filter(pk__in=[job.pk for job in candidates if job.schedule_state(now=now).value == state])
+
 
 class ExecutionQuerySet(models.QuerySet):
     def claimable(self, now: datetime) -> ExecutionQuerySet:
@@ -86,6 +100,10 @@ class ExecutionQuerySet(models.QuerySet):
         if user.is_staff:
             return self
         return self.filter(job__owner=user)
+
+    def counting_against_max_runs(self) -> ExecutionQuerySet:
+        """Scheduled runs that use up a job's max_runs: started or about to, not missed or skipped."""
+        return self.filter(reason__in=["schedule", "catch_up"]).exclude(status__in=["missed", "skipped", "cancelled"])
 
     def failures(self) -> ExecutionQuerySet:
         return self.filter(Q(status__in=["failed", "timed_out", "lost"]))

@@ -27,12 +27,15 @@ def job_detail(request: HttpRequest, pk: int):
     bars, longest = stats.durations(job.executions.all())
     rate, decided = stats.success_rate(job.executions.all())
     trigger_rows = list(job.triggers.select_related("calendar"))
+    next_runs, schedule_error = job.next_runs_or_error(after=now, count=10)
     context = {
         "now": now,
         "job": job,
         "task_info": base.task_view(job.task),
         "trigger_rows": [(trigger, trigger.describe()) for trigger in trigger_rows],
-        "next_runs": job.next_runs(after=now, count=10),
+        "state": job.current_state,
+        "next_runs": next_runs,
+        "schedule_error": schedule_error,
         "viewer_zone": base.viewer_zone(request),
         "page": base.paginate(request, history, per_page=20),
         "status": status,

@@ -12,14 +12,13 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from scheduler_app import services
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
 from scheduler_app.web import base
 
 SORTS = {"name", "group", "next_run_at", "last_run_at", "priority", "task"}
-STATUSES = {
-    "active": Q(paused=False),
-    "paused": Q(paused=True),
+# The status filter: a state of Job.schedule_state, or one of these flags.
+FLAGS = {
     "failing": Q(last_status__in=list(Execution.FAILURES)),
     "broken": ~Q(import_error=""),
 }
@@ -35,8 +34,11 @@ def filtered_jobs(request: HttpRequest):
         jobs = jobs.with_tag(params["tag"])
     if params.get("task"):
         jobs = jobs.filter(task=params["task"])
-    if params.get("status") in STATUSES:
-        jobs = jobs.filter(STATUSES[params["status"]])
+    status = params.get("status")
+    if status in FLAGS:
+        jobs = jobs.filter(FLAGS[status])
+    elif status in Job.State.values:
+        jobs = jobs.in_state(status)
     if params.get("q"):
         q = params["q"].strip()
         jobs = jobs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(task__icontains=q))
@@ -63,6 +65,7 @@ def job_list(request: HttpRequest):
     ):
         if len(recent[row.job_id]) < 5:
             recent[row.job_id].append(row)
+    Job.count_runs_used(page.object_list)  # each row's state, without a query per row
     for job in page.object_list:
         job.recent = list(reversed(recent[job.pk]))
     visible = base.visible_jobs(request)
@@ -71,8 +74,7 @@ def job_list(request: HttpRequest):
         "page": page,
         "groups": visible.order_by("group").values_list("group", flat=True).distinct(),
         "tasks": registry.names(),
-        "statuses": [("active", _("Active")), ("paused", _("Paused")), ("failing", _("Failing")),
-                     ("broken", _("Task missing"))],
+        "statuses": [*Job.State.choices, ("failing", _("Failing")), ("broken", _("Task missing"))],
         "filters": request.GET,
         "query": base.query_without(request, "page", "ids"),
         "checked": request.GET.getlist("ids"),
