@@ -62,6 +62,13 @@ def state_of(case: str) -> str:
     return case.partition("-")[0]
 
 
+# What each state reads as on a page (English).
+LABELS = {
+    "scheduled": "Scheduled", "not_started": "Not yet started", "paused": "Paused", "no_schedule": "No schedule",
+    "finished": "Finished", "ended": "Ended", "no_upcoming_run": "No upcoming run",
+    "schedule_error": "Schedule cannot be computed",
+}
+
 WITHOUT_NEXT_RUN = [
     "no_schedule", "finished-one-off-that-ran", "finished-one-off-that-passed", "finished-max-runs", "ended",
     "no_upcoming_run", "schedule_error",

@@ -70,6 +70,10 @@ class JobFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[("active", "active"), ("paused", "paused")], method="filter_status", help_text="active or paused."
     )
+    state = django_filters.ChoiceFilter(
+        choices=Job.State.choices, method="filter_state",
+        help_text="Jobs in this state (see the job's `state`), e.g. finished.",
+    )
     task = django_filters.CharFilter(field_name="task", help_text="Jobs running this task, e.g. tempora.sample_job.")
     trigger_kind = django_filters.ChoiceFilter(
         choices=TRIGGER_KINDS, method="filter_trigger_kind", help_text="Jobs with a trigger of this kind."
@@ -79,13 +83,16 @@ class JobFilter(django_filters.FilterSet):
 
     class Meta:
         model = Job
-        fields = ["group", "tag", "status", "task", "trigger_kind", "owner", "code_defined"]
+        fields = ["group", "tag", "status", "state", "task", "trigger_kind", "owner", "code_defined"]
 
     def filter_tag(self, queryset, name, value):
         return queryset.with_tag(value)
 
     def filter_status(self, queryset, name, value):
         return queryset.filter(paused=(value == "paused"))
+
+    def filter_state(self, queryset, name, value):
+        return queryset.in_state(value)
 
     def filter_trigger_kind(self, queryset, name, value):
         if value in ("daily", "weekly", "hourly"):

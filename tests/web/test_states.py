@@ -18,7 +18,7 @@ from tests.web.test_job_form import form_data
 pytestmark = pytest.mark.django_db
 
 ALL_CASES = ["scheduled", "not_started", "paused", *job_states.WITHOUT_NEXT_RUN]
-LABELS = {state.value: str(state.label) for state in Job.State}
+LABELS = job_states.LABELS
 
 
 @pytest.fixture

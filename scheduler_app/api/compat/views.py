@@ -94,14 +94,18 @@ def _jobs(request):
 
 def _job(request, job_id: str) -> Job:
     pk = schedule.parse_job_id(job_id)
-    job = _jobs(request).filter(pk=pk).prefetch_related("triggers").first() if pk is not None else None
+    job = _jobs(request).filter(pk=pk).prefetch_related("triggers__calendar").first() if pk is not None else None
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
 def _listing(jobs) -> list[dict]:
-    jobs = list(jobs.prefetch_related("triggers").order_by("next_run_at", "id"))
+    """FastScheduler's job list: it drops a job that will never run again (a one-off that ran),
+    and its clients read every `next_run` as a time. Such jobs are still found by their id."""
+    jobs = list(jobs.prefetch_related("triggers__calendar").order_by("next_run_at", "id"))
+    Job.count_runs_used(jobs)
+    jobs = sorted((job for job in jobs if schedule.next_run(job) is not None), key=lambda job: (schedule.next_run(job), job.pk))
     ids = [job.pk for job in jobs]
     active = (
         Execution.objects.filter(job_id__in=ids, status__in=Execution.ACTIVE)
@@ -147,6 +151,8 @@ def _save(serializer: JobSerializer) -> Job:
 class JobsView(ApiView):
     @extend_schema(
         tags=TAGS, summary="List all jobs", operation_id="fastscheduler_jobs_list",
+        description="Jobs that will run again, soonest first, as FastScheduler lists them: a job that never "
+        "will (a one-off that ran, an ended window, no schedule) is left out; GET /jobs/{job_id} still answers it.",
         parameters=[OpenApiParameter("group", OpenApiTypes.STR, description="Only jobs in this group.")],
         responses={200: shapes.JobsSerializer, 400: shapes.DetailSerializer},
     )
@@ -161,8 +167,10 @@ class JobsView(ApiView):
     )
     def post(self, request):
         data = _valid(shapes.CompatJobCreateSerializer, request.data)
+        zone = data.get("timezone") or settings.TIME_ZONE
         try:
             trigger = schedule.trigger_for(data["schedule_type"], data["schedule_config"])
+            schedule.check_once_ahead(trigger, zone, timezone.now())
         except schedule.CompatError as exc:
             raise BadRequest({"detail": exc.detail}) from None
         task = _task_name(data["func_module"], data["func_name"])
@@ -170,7 +178,7 @@ class JobsView(ApiView):
             "name": data.get("job_name") or _free_name(data["func_name"]), "task": task, "group": data["group"],
             "max_retries": data["max_retries"], "paused": not data["enabled"], "triggers": [trigger],
             "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
-            "timezone": data.get("timezone") or settings.TIME_ZONE,
+            "timezone": zone,
         }
         if data.get("timeout") is not None:
             fields["timeout"] = math.ceil(data["timeout"])
@@ -205,7 +213,9 @@ class JobView(ApiView):
             fields["paused"] = not data["enabled"]
         if data.get("schedule_config") is not None or data.get("schedule_type"):
             try:
-                fields["triggers"] = [schedule.merged_trigger(job, data.get("schedule_type"), data.get("schedule_config") or {})]
+                trigger = schedule.merged_trigger(job, data.get("schedule_type"), data.get("schedule_config") or {})
+                schedule.check_once_ahead(trigger, fields.get("timezone", job.timezone), timezone.now())
+                fields["triggers"] = [trigger]
             except schedule.CompatError as exc:
                 raise BadRequest({"detail": exc.detail}) from None
         _save(JobSerializer(job, data=fields, partial=True, context={"request": request}))

@@ -128,10 +128,13 @@ class JobViewSet(ModelViewSet):
         job = self.get_object()
         query = NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        runs = job.next_runs(after=timezone.now(), count=query.validated_data["count"])
+        now = timezone.now()
+        runs, error = job.next_runs_or_error(after=now, count=query.validated_data["count"])
         return Response({
             "timezone": job.timezone,
             "schedule": job.schedule_description(),
+            "state": job.schedule_state(now=now).value,
+            "error": error,
             "next_runs": [{"at": at, "local": triggers.format_local(at, job.zone)} for at in runs],
         })
 
