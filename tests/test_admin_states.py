@@ -5,20 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-import time_machine
 
 from scheduler_app.models import Job
 from tests import job_states
-from tests.job_states import NOW
 from tests.test_admin import change, changelist
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:No directory at:UserWarning")]
-
-
-@pytest.fixture
-def jobs(owner):
-    with time_machine.travel(NOW, tick=False):
-        yield job_states.build(owner)
 
 
 def changelist_row(body: str, job: Job) -> str:
@@ -28,9 +20,9 @@ def changelist_row(body: str, job: Job) -> str:
 
 
 @pytest.mark.parametrize("case", ["scheduled", "paused", *job_states.WITHOUT_NEXT_RUN])
-def test_the_changelist_shows_each_jobs_state_and_no_stale_next_run(admin_client, jobs, case):
+def test_the_changelist_shows_each_jobs_state_and_no_stale_next_run(admin_client, state_jobs, case):
     body = admin_client.get(changelist(Job)).content.decode()
-    row = changelist_row(body, jobs[case])
+    row = changelist_row(body, state_jobs[case])
     assert job_states.LABELS[job_states.state_of(case)] in row
     if case in job_states.WITHOUT_NEXT_RUN:
         # Not the 11:59 the scheduler last planned for.
@@ -38,14 +30,14 @@ def test_the_changelist_shows_each_jobs_state_and_no_stale_next_run(admin_client
 
 
 @pytest.mark.parametrize("state", ["finished", "ended", "schedule_error"])
-def test_the_changelist_filters_by_state(admin_client, jobs, state):
+def test_the_changelist_filters_by_state(admin_client, state_jobs, state):
     body = admin_client.get(changelist(Job), {"state": state}).content.decode()
-    shown = {job.name for job in jobs.values() if f"/{job.pk}/change/" in body}
-    assert shown == {job.name for case, job in jobs.items() if job_states.state_of(case) == state}
+    shown = {job.name for job in state_jobs.values() if f"/{job.pk}/change/" in body}
+    assert shown == {job.name for case, job in state_jobs.items() if job_states.state_of(case) == state}
 
 
-def test_the_change_form_of_a_job_without_a_trigger_shows_its_state(admin_client, jobs):
-    response = admin_client.get(change(jobs["no_schedule"]))
+def test_the_change_form_of_a_job_without_a_trigger_shows_its_state(admin_client, state_jobs):
+    response = admin_client.get(change(state_jobs["no_schedule"]))
     assert response.status_code == 200 and "No schedule" in response.content.decode()
 
 

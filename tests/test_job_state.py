@@ -13,38 +13,33 @@ from tests.job_states import NOW
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def jobs(owner):
-    return job_states.build(owner)
-
-
 @pytest.mark.parametrize("case", ["scheduled", "not_started", "paused", *job_states.WITHOUT_NEXT_RUN])
-def test_it_tells_the_state_of_each_job(jobs, case):
-    assert jobs[case].schedule_state(now=NOW).value == job_states.state_of(case)
+def test_it_tells_the_state_of_each_job(state_jobs, case):
+    assert state_jobs[case].schedule_state(now=NOW).value == job_states.state_of(case)
 
 
 @pytest.mark.parametrize("case", job_states.WITHOUT_NEXT_RUN)
-def test_a_job_with_no_upcoming_run_has_no_next_run(jobs, case):
-    state = jobs[case].schedule_state(now=NOW)
+def test_a_job_with_no_upcoming_run_has_no_next_run(state_jobs, case):
+    state = state_jobs[case].schedule_state(now=NOW)
     assert state.next_run is None and state.upcoming is None
 
 
-def test_a_scheduled_job_runs_next_at_its_next_fire_time(jobs):
-    assert jobs["scheduled"].schedule_state(now=NOW).upcoming == NOW + timedelta(minutes=5)
+def test_a_scheduled_job_runs_next_at_its_next_fire_time(state_jobs):
+    assert state_jobs["scheduled"].schedule_state(now=NOW).upcoming == NOW + timedelta(minutes=5)
 
 
-def test_a_job_waiting_for_its_start_runs_first_at_the_start(jobs):
-    assert jobs["not_started"].schedule_state(now=NOW).upcoming == NOW + timedelta(days=1)
+def test_a_job_waiting_for_its_start_runs_first_at_the_start(state_jobs):
+    assert state_jobs["not_started"].schedule_state(now=NOW).upcoming == NOW + timedelta(days=1)
 
 
-def test_a_paused_job_keeps_the_run_it_would_make_once_resumed_but_has_no_upcoming_run(jobs):
-    state = jobs["paused"].schedule_state(now=NOW)
+def test_a_paused_job_keeps_the_run_it_would_make_once_resumed_but_has_no_upcoming_run(state_jobs):
+    state = state_jobs["paused"].schedule_state(now=NOW)
     assert state.next_run == NOW + timedelta(minutes=5)
     assert state.upcoming is None
 
 
-def test_a_schedule_that_cannot_be_computed_says_why(jobs):
-    state = jobs["schedule_error"].schedule_state(now=NOW)
+def test_a_schedule_that_cannot_be_computed_says_why(state_jobs):
+    state = state_jobs["schedule_error"].schedule_state(now=NOW)
     assert "61" in state.error
     assert state.label == "Schedule cannot be computed"
 
@@ -67,8 +62,8 @@ def test_a_job_starting_in_year_9999_with_no_run_before_the_end_of_time_has_no_u
     assert job.schedule_state(now=NOW).value == Job.State.NO_UPCOMING_RUN
 
 
-def test_counting_runs_for_many_jobs_takes_one_query(jobs, django_assert_num_queries):
-    rows = list(Job.objects.filter(pk__in=[job.pk for job in jobs.values()]))
+def test_counting_runs_for_many_jobs_takes_one_query(state_jobs, django_assert_num_queries):
+    rows = list(Job.objects.filter(pk__in=[job.pk for job in state_jobs.values()]))
     with django_assert_num_queries(1):
         Job.count_runs_used(rows)
     by_name = {job.name: job for job in rows}
@@ -76,8 +71,8 @@ def test_counting_runs_for_many_jobs_takes_one_query(jobs, django_assert_num_que
         assert by_name["two-runs-only"].runs_used() == 2
 
 
-def test_refreshing_a_job_forgets_its_counted_runs_and_state(jobs):
-    job = jobs["finished-max-runs"]
+def test_refreshing_a_job_forgets_its_counted_runs_and_state(state_jobs):
+    job = state_jobs["finished-max-runs"]
     Job.count_runs_used([job])
     assert job.current_state.value == "finished"
     Job.objects.filter(pk=job.pk).update(max_runs=5)

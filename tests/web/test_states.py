@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import time_machine
 
 from scheduler_app.models import Job
 from tests import job_states
@@ -19,17 +18,6 @@ pytestmark = pytest.mark.django_db
 
 ALL_CASES = ["scheduled", "not_started", "paused", *job_states.WITHOUT_NEXT_RUN]
 LABELS = job_states.LABELS
-
-
-@pytest.fixture
-def at_now():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def jobs(owner, at_now):
-    return job_states.build(owner)
 
 
 def summary_card(body: str, label: str) -> str:
@@ -46,27 +34,27 @@ def job_row(body: str, job: Job) -> str:
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
-def test_the_page_of_each_job_answers_with_its_state(owner_client, jobs, case):
-    response = owner_client.get(f"/jobs/{jobs[case].pk}/")
+def test_the_page_of_each_job_answers_with_its_state(owner_client, state_jobs, case):
+    response = owner_client.get(f"/jobs/{state_jobs[case].pk}/")
     assert response.status_code == 200
     body = response.content.decode()
     assert LABELS[job_states.state_of(case)] in body
 
 
 @pytest.mark.parametrize("case", job_states.WITHOUT_NEXT_RUN)
-def test_the_page_of_a_job_with_no_upcoming_run_shows_no_next_run(owner_client, jobs, case):
-    body = owner_client.get(f"/jobs/{jobs[case].pk}/").content.decode()
+def test_the_page_of_a_job_with_no_upcoming_run_shows_no_next_run(owner_client, state_jobs, case):
+    body = owner_client.get(f"/jobs/{state_jobs[case].pk}/").content.decode()
     assert "<time" not in summary_card(body, "Next run")
-    assert "<time" not in owner_client.get(f"/jobs/{jobs[case].pk}/", **htmx("job-next-runs")).content.decode()
+    assert "<time" not in owner_client.get(f"/jobs/{state_jobs[case].pk}/", **htmx("job-next-runs")).content.decode()
 
 
 @pytest.mark.parametrize("case", ["no_schedule", "finished-one-off-that-passed"])
-def test_the_summary_fragment_of_such_a_job_answers_too(owner_client, jobs, case):
-    assert owner_client.get(f"/jobs/{jobs[case].pk}/", **htmx("job-summary")).status_code == 200
+def test_the_summary_fragment_of_such_a_job_answers_too(owner_client, state_jobs, case):
+    assert owner_client.get(f"/jobs/{state_jobs[case].pk}/", **htmx("job-summary")).status_code == 200
 
 
-def test_the_page_says_why_a_schedule_cannot_be_computed(owner_client, jobs):
-    body = owner_client.get(f"/jobs/{jobs['schedule_error'].pk}/").content.decode()
+def test_the_page_says_why_a_schedule_cannot_be_computed(owner_client, state_jobs):
+    body = owner_client.get(f"/jobs/{state_jobs['schedule_error'].pk}/").content.decode()
     assert "Schedule cannot be computed" in body and "61" in body
 
 
@@ -85,47 +73,47 @@ def test_the_page_you_land_on_after_saving_such_a_job_answers(owner_client, at_n
 
 
 @pytest.mark.parametrize("case", ALL_CASES)
-def test_the_jobs_list_shows_each_state(owner_client, jobs, case):
-    row = job_row(owner_client.get("/jobs/").content.decode(), jobs[case])
+def test_the_jobs_list_shows_each_state(owner_client, state_jobs, case):
+    row = job_row(owner_client.get("/jobs/").content.decode(), state_jobs[case])
     assert LABELS[job_states.state_of(case)] in row
     assert ">Active<" not in row
 
 
 @pytest.mark.parametrize("case", job_states.WITHOUT_NEXT_RUN)
-def test_the_jobs_list_shows_no_next_run_for_a_job_without_one(owner_client, jobs, case):
-    row = job_row(owner_client.get("/jobs/").content.decode(), jobs[case])
+def test_the_jobs_list_shows_no_next_run_for_a_job_without_one(owner_client, state_jobs, case):
+    row = job_row(owner_client.get("/jobs/").content.decode(), state_jobs[case])
     assert "countdown" not in row and " ago" not in row
 
 
-def test_the_jobs_list_shows_the_next_run_of_a_scheduled_job(owner_client, jobs):
-    row = job_row(owner_client.get("/jobs/").content.decode(), jobs["scheduled"])
+def test_the_jobs_list_shows_the_next_run_of_a_scheduled_job(owner_client, state_jobs):
+    row = job_row(owner_client.get("/jobs/").content.decode(), state_jobs["scheduled"])
     assert 'datetime="2026-03-02T12:05:00Z"' in row
 
 
 @pytest.mark.parametrize("state", ["finished", "ended", "no_schedule", "scheduled", "schedule_error"])
-def test_the_jobs_list_filters_by_state(owner_client, jobs, state):
+def test_the_jobs_list_filters_by_state(owner_client, state_jobs, state):
     body = owner_client.get(f"/jobs/?status={state}").content.decode()
-    shown = {job.name for job in jobs.values() if f'id="job-row-{job.pk}"' in body}
-    assert shown == {job.name for case, job in jobs.items() if job_states.state_of(case) == state}
+    shown = {job.name for job in state_jobs.values() if f'id="job-row-{job.pk}"' in body}
+    assert shown == {job.name for case, job in state_jobs.items() if job_states.state_of(case) == state}
 
 
-def test_the_dashboard_lists_the_next_runs_and_the_job_it_cannot_plan(owner_client, jobs):
+def test_the_dashboard_lists_the_next_runs_and_the_job_it_cannot_plan(owner_client, state_jobs):
     response = owner_client.get("/")
     assert response.status_code == 200
     body = response.content.decode()
     upcoming = body.split('id="upcoming-title"')[1].split("</article>")[0]
-    assert jobs["scheduled"].name in upcoming and "Schedule cannot be computed" in upcoming
+    assert state_jobs["scheduled"].name in upcoming and "Schedule cannot be computed" in upcoming
     for case in ("finished-one-off-that-ran", "ended", "finished-max-runs"):
-        assert jobs[case].name not in upcoming
+        assert state_jobs[case].name not in upcoming
 
 
 @pytest.mark.parametrize("client_name", ["owner_client", "staff_client"])
-def test_the_month_calendar_answers_when_one_schedule_cannot_be_computed(request, jobs, client_name):
+def test_the_month_calendar_answers_when_one_schedule_cannot_be_computed(request, state_jobs, client_name):
     response = request.getfixturevalue(client_name).get("/calendar/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Schedule cannot be computed" in body and jobs["schedule_error"].name in body
-    assert jobs["scheduled"].name in body
+    assert "Schedule cannot be computed" in body and state_jobs["schedule_error"].name in body
+    assert state_jobs["scheduled"].name in body
 
 
 @pytest.mark.parametrize("month", ["9999-11", "9980-06"])
@@ -157,7 +145,7 @@ def test_a_day_the_calendar_cannot_show_is_not_found(owner_client, at_now, day):
     assert owner_client.get(f"/calendar/{day}/").status_code == 404
 
 
-def test_the_day_view_answers_when_one_schedule_cannot_be_computed(owner_client, jobs):
+def test_the_day_view_answers_when_one_schedule_cannot_be_computed(owner_client, state_jobs):
     response = owner_client.get("/calendar/2026-03-03/")
     assert response.status_code == 200
     assert "Schedule cannot be computed" in response.content.decode()
