@@ -142,13 +142,22 @@ def _group_jobs(request, group: str):
     return _jobs(request).in_group(group)
 
 
+class CompatView(ApiView):
+    """A FastScheduler endpoint: unknown query parameters are refused in FastScheduler's shape."""
+
+    def unknown_input(self, errors: dict) -> Exception:
+        return bad_request(errors)
+
+
 def _save(serializer: JobSerializer) -> Job:
     if not serializer.is_valid():
         raise bad_request(serializer.errors)
     return serializer.save()
 
 
-class JobsView(ApiView):
+class JobsView(CompatView):
+    query_serializer_class = shapes.JobsQuerySerializer
+
     @extend_schema(
         tags=TAGS, summary="List all jobs", operation_id="fastscheduler_jobs_list",
         description="Jobs that will run again, soonest first, as FastScheduler lists them: a job that never "
@@ -157,7 +166,7 @@ class JobsView(ApiView):
         responses={200: shapes.JobsSerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.JobsQuerySerializer, request.query_params)
         jobs = _group_jobs(request, query["group"]) if "group" in query else _jobs(request)
         return Response({"jobs": _listing(jobs)})
 
@@ -187,7 +196,7 @@ class JobsView(ApiView):
         return Response(body, status=http.HTTP_201_CREATED)
 
 
-class JobView(ApiView):
+class JobView(CompatView):
     @extend_schema(tags=TAGS, summary="Get a specific job", operation_id="fastscheduler_job_get", parameters=[JOB_ID], responses={200: shapes.JobEnvelopeSerializer, 404: shapes.ErrorSerializer})
     def get(self, request, job_id: str):
         job = _job(request, job_id)
@@ -227,7 +236,7 @@ class JobView(ApiView):
         return Response({"success": True, "message": f"Job {job_id} deleted successfully"})
 
 
-class JobVerbView(ApiView):
+class JobVerbView(CompatView):
     verb = ""
     done = ""
 
@@ -271,7 +280,7 @@ def _verb_view(verb: str) -> type[JobVerbView]:
 VERB_VIEWS = {verb: _verb_view(verb) for verb in VERBS}
 
 
-class StatusView(ApiView):
+class StatusView(CompatView):
     @extend_schema(tags=TAGS, summary="Scheduler status and statistics", operation_id="fastscheduler_status", description="Statistics cover the jobs you can see.", responses=shapes.StatusSerializer)
     def get(self, request):
         now = timezone.now()
@@ -301,7 +310,9 @@ class StatusView(ApiView):
         return Response({"running": running, "statistics": statistics})
 
 
-class HistoryView(ApiView):
+class HistoryView(CompatView):
+    query_serializer_class = shapes.HistoryQuerySerializer
+
     @extend_schema(
         tags=TAGS, summary="Execution history", operation_id="fastscheduler_history", description="The last `limit` runs (default 50), oldest first.",
         parameters=[
@@ -311,7 +322,7 @@ class HistoryView(ApiView):
         responses={200: shapes.HistorySerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.HistoryQuerySerializer, request.query_params)
         runs = Execution.objects.visible_to(request.user).select_related("job")
         if query.get("func_name"):
             name = query["func_name"]
@@ -320,7 +331,9 @@ class HistoryView(ApiView):
         return Response({"history": [schedule.history_data(run) for run in reversed(latest)]})
 
 
-class DeadLettersView(ApiView):
+class DeadLettersView(CompatView):
+    query_serializer_class = shapes.LimitQuerySerializer
+
     def _letters(self, request):
         return Execution.objects.visible_to(request.user).dead_letters()
 
@@ -330,7 +343,7 @@ class DeadLettersView(ApiView):
         responses={200: shapes.DeadLettersSerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.LimitQuerySerializer, request.query_params)
         letters = self._letters(request).select_related("job")
         shown = letters.order_by("-finished_at", "-id")[: query.get("limit", 100)]
         return Response({"dead_letters": [schedule.history_data(run) for run in shown], "total": letters.count()})
@@ -341,34 +354,34 @@ class DeadLettersView(ApiView):
         return Response({"success": True, "cleared": cleared})
 
 
-class GroupsView(ApiView):
+class GroupsView(CompatView):
     @extend_schema(tags=TAGS, summary="List all job groups", operation_id="fastscheduler_groups_list", responses=shapes.GroupsSerializer)
     def get(self, request):
         names = _jobs(request).order_by("group").values_list("group", flat=True).distinct()
         return Response({"groups": list(names)})
 
 
-class GroupJobsView(ApiView):
+class GroupJobsView(CompatView):
     @extend_schema(tags=TAGS, summary="List all jobs in a group", operation_id="fastscheduler_group_jobs", parameters=[GROUP], responses=shapes.GroupJobsSerializer)
     def get(self, request, group: str):
         return Response({"jobs": _listing(_group_jobs(request, group)), "group": group})
 
 
-class GroupPauseView(ApiView):
+class GroupPauseView(CompatView):
     @extend_schema(tags=TAGS, summary="Pause all jobs in a group", operation_id="fastscheduler_group_pause", parameters=[GROUP], request=None, responses=shapes.GroupPausedSerializer)
     def post(self, request, group: str):
         count = services.jobs_pause(jobs=_group_jobs(request, group))
         return Response({"success": True, "paused": count, "message": f"Paused {count} job(s) in group: {group}"})
 
 
-class GroupResumeView(ApiView):
+class GroupResumeView(CompatView):
     @extend_schema(tags=TAGS, summary="Resume all paused jobs in a group", operation_id="fastscheduler_group_resume", parameters=[GROUP], request=None, responses=shapes.GroupResumedSerializer)
     def post(self, request, group: str):
         count = services.jobs_resume(jobs=_group_jobs(request, group))
         return Response({"success": True, "resumed": count, "message": f"Resumed {count} job(s) in group: {group}"})
 
 
-class GroupView(ApiView):
+class GroupView(CompatView):
     @extend_schema(tags=TAGS, summary="Cancel all jobs in a group", operation_id="fastscheduler_group_cancel", parameters=[GROUP], responses=shapes.GroupCancelledSerializer)
     def delete(self, request, group: str):
         jobs = _group_jobs(request, group)

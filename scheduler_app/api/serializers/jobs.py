@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from scheduler_app import services, triggers, validators
 from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
+from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
 from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
@@ -55,7 +56,7 @@ class JobListSerializer(serializers.ListSerializer):
         return super().to_representation(jobs)
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(StrictModelSerializer):
     """A job: what to run (task, args, kwargs), when (triggers) and how (retries, overlap, window).
 
     `triggers`, when given, replaces every trigger of the job; omit it to keep them.
@@ -189,7 +190,7 @@ class JobSerializer(serializers.ModelSerializer):
         return services.job_update(job=job, triggers=definitions, **changed)
 
 
-class JobDuplicateSerializer(serializers.Serializer):
+class JobDuplicateSerializer(StrictSerializer):
     name = serializers.CharField(
         required=False, max_length=200, help_text="The copy's name; default '<name> (copy)'. The copy starts paused."
     )

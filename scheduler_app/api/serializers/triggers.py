@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from scheduler_app import triggers
 from scheduler_app.api.fields import check_instant
+from scheduler_app.api.strict import StrictSerializer
 from scheduler_app.models import Calendar, Job, Trigger
 
 MAX_TRIGGERS = 20
@@ -65,7 +66,7 @@ class CalendarField(serializers.PrimaryKeyRelatedField):
         return Calendar.objects.visible_to(request.user) if request else Calendar.objects.all()
 
 
-class TriggerSerializer(serializers.Serializer):
+class TriggerSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
     kind = serializers.ChoiceField(
         choices=["cron", "interval", "once", "daily", "weekly", "hourly"],

@@ -123,7 +123,8 @@ class JobViewSet(ModelViewSet):
         responses=NextRunsSerializer,
         filters=False,
     )
-    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None)
+    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None,
+            query_serializer_class=NextRunsQuerySerializer)
     def next_runs(self, request, pk=None):
         job = self.get_object()
         query = NextRunsQuerySerializer(data=request.query_params)

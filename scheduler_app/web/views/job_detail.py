@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from scheduler_app import services
 from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
+from scheduler_app.web.filters import HistoryFilterForm
 
 
 @base.console_view
@@ -21,8 +22,12 @@ def job_detail(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     now = timezone.now()
     history = job.executions.all().order_by("-scheduled_for", "-id")
-    status = request.GET.get("status", "")
-    if status in Execution.Status.values:
+    form = HistoryFilterForm(request.GET)
+    problems = form.problems()
+    status = "" if problems else form.cleaned_data["status"]
+    if problems:
+        history = history.none()
+    elif status:
         history = history.filter(status=status)
     bars, longest = stats.durations(job.executions.all())
     rate, decided = stats.success_rate(job.executions.all())
@@ -39,6 +44,7 @@ def job_detail(request: HttpRequest, pk: int):
         "viewer_zone": base.viewer_zone(request),
         "page": base.paginate(request, history, per_page=20),
         "status": status,
+        "problems": problems,
         "statuses": Execution.Status.choices,
         "duration_bars": bars,
         "duration_top": timedelta(seconds=longest),
@@ -47,7 +53,7 @@ def job_detail(request: HttpRequest, pk: int):
         "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
     }
     return base.render_page(request, "jobs/detail.html", context,
-                            fragments=["job-summary", "job-history", "job-next-runs"])
+                            fragments=["job-summary", "job-history", "job-next-runs"], status=400 if problems else 200)
 
 
 def _job_action(request: HttpRequest, pk: int, action, message: str):
