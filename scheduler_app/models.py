@@ -450,6 +450,15 @@ class Execution(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     attempt = models.PositiveSmallIntegerField(default=1)
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.SCHEDULE)
+    # A run now with argument overrides: what this run was given instead of the job's own.
+    args = models.JSONField(
+        null=True, blank=True, validators=[validators.validate_args],
+        help_text=_("Positional arguments this run used instead of the job's; empty: the job's own."),
+    )
+    kwargs = models.JSONField(
+        null=True, blank=True, validators=[validators.validate_kwargs],
+        help_text=_("Keyword arguments this run used instead of the job's; empty: the job's own."),
+    )
     result = models.JSONField(null=True, blank=True)
     output = models.TextField(blank=True)
     error = models.TextField(blank=True)

@@ -25,7 +25,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scheduler_app import triggers
+from scheduler_app import triggers, validators
 from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerState, Trigger
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,9 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if not errors:
-        _check_task_arguments(job, errors)
+        mismatch = _argument_mismatch(job.task, job.args, job.kwargs)
+        if mismatch:
+            errors.setdefault("kwargs", []).append(mismatch)
     rows: list[Trigger] | None = None
     if trigger_definitions is not None:
         try:
@@ -133,18 +135,43 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     return job
 
 
-def _check_task_arguments(job: Job, errors: dict[str, list[str]]) -> None:
-    """Args and kwargs must fit the task's signature: found at save time, not at 3 a.m."""
+def _argument_mismatch(task: str, args: list, kwargs: dict) -> str:
+    """Why args and kwargs do not fit the task's signature ("" if they do): found when they are
+    given, not at 3 a.m. A task that is not registered is the job's own validation's concern."""
     from scheduler_app.registry import registry
 
-    if job.task not in registry:
-        return
+    if task not in registry:
+        return ""
     try:
-        registry.get(job.task).check_arguments(job.args, job.kwargs)
+        registry.get(task).check_arguments(args, kwargs)
     except TypeError as exc:
-        errors.setdefault("kwargs", []).append(
-            gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(job.task), "error": exc}
+        return gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(task), "error": exc}
+    return ""
+
+
+def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None) -> None:
+    """A run's argument overrides must be JSON of the right shape and fit each job's task."""
+    errors: dict[str, list[str]] = {}
+    for field, value, validate in (("args", args, validators.validate_args), ("kwargs", kwargs, validators.validate_kwargs)):
+        if value is not None:
+            try:
+                validate(value)
+            except ValidationError as exc:
+                errors[field] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    # Name the override that was given (both given: the one the signature complains about).
+    field = "kwargs" if args is None else "args"
+    for job in jobs:
+        mismatch = _argument_mismatch(
+            job.task, job.args if args is None else args, job.kwargs if kwargs is None else kwargs
         )
+        if mismatch:
+            if args is not None and kwargs is not None:
+                field = "kwargs" if "keyword" in mismatch else "args"
+            errors.setdefault(field, []).append(mismatch if len(jobs) == 1 else f"{job.name}: {mismatch}")
+    if errors:
+        raise ValidationError(errors)
 
 
 def _trigger_key(trigger: Trigger) -> tuple:
@@ -292,26 +319,40 @@ def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def job_run_now(*, job: Job, user=None, now: datetime | None = None) -> Execution:
+def job_run_now(
+    *, job: Job, user=None, args: list | None = None, kwargs: dict | None = None, now: datetime | None = None,
+) -> Execution:
     """Record a request to run the job now; the scheduler starts it within a pass.
 
+    `args` and `kwargs`, when given, are this run's arguments instead of the job's own (each
+    replaces its counterpart whole); they must fit the task's signature, like a job's.
+    `job_run_now(job=report, kwargs={"message": "just this once"})`.
     It never runs the job here: the web process does not execute jobs.
     """
-    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), user=user, now=now)
+    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), user=user, args=args, kwargs=kwargs, now=now)
     return execution
 
 
 @transaction.atomic
-def jobs_run_now(*, jobs: QuerySet[Job], user=None, now: datetime | None = None) -> list[Execution]:
-    """Record a run-now request for each job, in one transaction; answers the Executions."""
+def jobs_run_now(
+    *, jobs: QuerySet[Job], user=None, args: list | None = None, kwargs: dict | None = None,
+    now: datetime | None = None,
+) -> list[Execution]:
+    """Record a run-now request for each job, in one transaction; answers the Executions.
+
+    With `args`/`kwargs` (see job_run_now) every job must accept them, or none is run.
+    """
     now = _now(now)
     requested_by = user if getattr(user, "is_authenticated", False) else None
+    rows = list(jobs.order_by("pk").select_related(None).only("pk", "name", "task", "args", "kwargs"))
+    if args is not None or kwargs is not None:
+        _check_run_arguments(rows, args, kwargs)
     executions = Execution.objects.bulk_create([
         Execution(
-            job_id=pk, job_name=name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
-            requested_by=requested_by, created_at=now,
+            job_id=job.pk, job_name=job.name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
+            requested_by=requested_by, created_at=now, args=args, kwargs=kwargs,
         )
-        for pk, name in jobs.order_by("pk").values_list("pk", "name")
+        for job in rows
     ])
     Job.objects.filter(pk__in=[execution.job_id for execution in executions]).update(updated_at=now)
     for execution in executions:
@@ -409,7 +450,7 @@ def execution_retry(*, execution: Execution, user=None, now: datetime | None = N
     retry = Execution.objects.create(
         job_id=execution.job_id, job_name=execution.job_name, trigger_id=execution.trigger_id,
         scheduled_for=execution.scheduled_for, run_after=now, attempt=(latest or execution.attempt) + 1,
-        reason=Execution.Reason.RETRY, created_at=now,
+        reason=Execution.Reason.RETRY, created_at=now, args=execution.args, kwargs=execution.kwargs,
         requested_by=user if getattr(user, "is_authenticated", False) else None,
     )
     # A retried dead letter has been dealt with.

@@ -201,6 +201,13 @@ class JobDuplicateSerializer(StrictSerializer):
         return value
 
 
+class RunNowSerializer(StrictSerializer):
+    """A run's own arguments; each replaces the job's whole, for this run only. No body: the job's own."""
+
+    args = SafeJSONField(required=False, help_text='Positional arguments for this run, a JSON list, e.g. ["hello", 3].')
+    kwargs = SafeJSONField(required=False, help_text='Keyword arguments for this run, a JSON object, e.g. {"message": "hi"}.')
+
+
 class RunAcceptedSerializer(serializers.Serializer):
     execution_id = serializers.IntegerField(help_text="The run that was queued; follow it at /api/executions/{id}/.")
     status = serializers.CharField(help_text="The run's status now: 'scheduled' until the scheduler starts it.")

@@ -15,6 +15,7 @@ from scheduler_app import services
 from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
 from scheduler_app.web.filters import HistoryFilterForm
+from scheduler_app.web.forms import RunNowForm
 
 
 @base.console_view
@@ -51,6 +52,7 @@ def job_detail(request: HttpRequest, pk: int):
         "success_rate": rate,
         "decided": decided,
         "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
+        "run_form": RunNowForm(),
     }
     return base.render_page(request, "jobs/detail.html", context,
                             fragments=["job-summary", "job-history", "job-next-runs"], status=400 if problems else 200)
@@ -69,7 +71,14 @@ def _job_action(request: HttpRequest, pk: int, action, message: str):
 @require_POST
 @base.console_view
 def job_run(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_run_now(job=job, user=request.user),
+    """Run now; with `args`/`kwargs` (the job page's small form), with these arguments instead of the job's."""
+    form = RunNowForm(request.POST)
+    if not form.is_valid():
+        job = base.get_job(request, pk)
+        return base.refused(request, form.errors_text(),
+                            next_url=base.safe_next(request, reverse("console:job", args=[job.pk])))
+    given = {name: value for name, value in form.cleaned_data.items() if value is not None}
+    return _job_action(request, pk, lambda job: services.job_run_now(job=job, user=request.user, **given),
                        _("Run requested for %(name)s; the scheduler starts it within a second or so."))
 
 
