@@ -204,7 +204,10 @@ def _replace_triggers(job: Job, rows: list[Trigger]) -> None:
 
 
 def _refresh_next_run(job: Job, now: datetime) -> None:
-    job.next_run_at = job.next_run(after=now)
+    # A schedule that cannot be computed (rows changed outside the services) has no next run;
+    # Job.schedule_state says why. Pausing or resuming such a job must still work.
+    runs, _error = job.next_runs_or_error(after=now, count=1)
+    job.next_run_at = runs[0] if runs else None
     Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at)
 
 

@@ -78,3 +78,19 @@ def test_refreshing_a_job_forgets_its_counted_runs_and_state(state_jobs):
     Job.objects.filter(pk=job.pk).update(max_runs=5)
     job.refresh_from_db()
     assert job.schedule_state(now=NOW).value == "scheduled"
+
+
+def test_pausing_and_resuming_a_job_whose_schedule_cannot_be_computed_still_works(state_jobs):
+    from scheduler_app import services
+
+    job = services.job_pause(job=state_jobs["schedule_error"], now=NOW)
+    job = services.job_resume(job=job, now=NOW)
+    assert job.next_run_at is None and job.schedule_state(now=NOW).value == "schedule_error"
+
+
+def test_nextruns_says_a_stored_jobs_schedule_cannot_be_computed(state_jobs):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="cannot be computed"):
+        call_command("nextruns", "--job", state_jobs["schedule_error"].name)

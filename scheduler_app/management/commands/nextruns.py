@@ -212,7 +212,10 @@ class Command(BaseCommand):
             self._note("# window: " + ", ".join(parts))
         if job.paused:
             self._note("# paused: these runs happen only once the job is resumed")
-        return job.next_runs(after=after, count=count), zone
+        runs, error = job.next_runs_or_error(after=after, count=count)
+        if error:
+            raise CommandError(f"--job: the schedule of {job.name!r} cannot be computed: {error}")
+        return runs, zone
 
     def _note(self, text: str) -> None:
         # Notes are not errors: write them to stderr without the red error style.
