@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scheduler_app import triggers, validators
 from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuerySet
@@ -90,7 +91,7 @@ class Job(models.Model):
         NOT_STARTED = "not_started", _("Not yet started")
         PAUSED = "paused", _("Paused")
         NO_SCHEDULE = "no_schedule", _("No schedule")
-        FINISHED = "finished", _("Finished")
+        FINISHED = "finished", pgettext_lazy("job state", "Finished")  # not a run's "finished at"
         ENDED = "ended", _("Ended")
         NO_UPCOMING_RUN = "no_upcoming_run", _("No upcoming run")
         SCHEDULE_ERROR = "schedule_error", _("Schedule cannot be computed")
