@@ -14,10 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def runs(job, now):
+def runs(job, now, make_job, owner):
     for hours, status in ((1, "succeeded"), (30, "failed")):
         at = now - timedelta(hours=hours)
         Execution.objects.create(job=job, job_name=job.name, scheduled_for=at, run_after=at, status=status)
+    other = make_job(name="hourly-sync", owner=owner)
+    Execution.objects.create(job=other, job_name=other.name, scheduled_for=now, run_after=now, status="succeeded")
     return job
 
 
@@ -66,5 +68,5 @@ def test_the_executions_page_filters_by_job_name(owner_client, runs, query, show
 
 
 def test_the_executions_page_filters_by_date(owner_client, runs, now):
-    body = owner_client.get(f"/executions/?from={now:%Y-%m-%d}&to={now:%Y-%m-%d}").content.decode()
+    body = owner_client.get(f"/executions/?from={now:%Y-%m-%d}&to={now:%Y-%m-%d}&job_name=nightly").content.decode()
     assert "1 run ·" in body
