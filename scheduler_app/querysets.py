@@ -63,15 +63,21 @@ class JobQuerySet(models.QuerySet):
         """Jobs whose Job.schedule_state is `state` at `now`.
 
         The model decides (one definition); the database only narrows the candidates by the
-        paused flag, which the state puts first. It computes every unpaused job's next run, so
-        it costs a moment per thousand jobs.
+        paused flag, which the state puts first. It computes every candidate's next run, so it
+        costs a moment per thousand jobs.
         """
         from django.utils import timezone
 
         now = now or timezone.now()
-        candidates = list(self.filter(paused=(state == "paused")).prefetch_related("triggers__calendar"))
-        self.model.count_runs_used(candidates)
-        return self.filter(pk__in=[job.pk for job in candidates if job.schedule_state(now=now).value == state])
+        candidates = self.filter(paused=(state == "paused"))
+        rows = list(candidates.prefetch_related("triggers__calendar"))
+        self.model.count_runs_used(rows)
+        matched = [job.pk for job in rows if job.schedule_state(now=now).value == state]
+        # The shorter list of ids: the database bounds how many values one query may carry.
+        if len(matched) <= len(rows) // 2:
+            return self.filter(pk__in=matched)
+        matched_set = set(matched)
+        return candidates.exclude(pk__in=[job.pk for job in rows if job.pk not in matched_set])
 
 
 class ExecutionQuerySet(models.QuerySet):
