@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "ExecutionStatusEnum": "scheduler_app.api.schema.EXECUTION_STATUSES",
+        "JobStateEnum": "scheduler_app.api.schema.JOB_STATES",
         "HealthStatusEnum": [("ok", "ok"), ("unavailable", "unavailable")],
     },
     "POSTPROCESSING_HOOKS": [

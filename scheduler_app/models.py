@@ -6,19 +6,28 @@ duration). State changes go through services.py; time arithmetic through trigger
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scheduler_app import triggers, validators
 from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuerySet
+
+# What computing one job's fire times can raise when its rows were changed outside the
+# services (a cron that no longer parses, a zone that no longer exists): that job's schedule
+# "cannot be computed", and every page shows it so instead of failing (ScheduleError is a ValueError).
+SCHEDULE_FAILURES = (ValueError, OverflowError, ZoneInfoNotFoundError)
 
 
 class Calendar(models.Model):
@@ -54,8 +63,38 @@ class Calendar(models.Model):
         return frozenset(date.fromisoformat(d) for d in self.excluded_dates)
 
 
+@dataclass(frozen=True)
+class ScheduleState:
+    """What a job does next (Job.schedule_state): one of Job.State and, if it can run, when."""
+
+    value: str
+    next_run: datetime | None = None  # for a paused job: the run it would make once resumed
+    error: str = ""  # why the schedule cannot be computed
+
+    @property
+    def label(self) -> str:
+        return str(Job.State(self.value).label)
+
+    @property
+    def upcoming(self) -> datetime | None:
+        """The next run, only when it will really happen: no "next run" for a paused or finished job."""
+        return self.next_run if self.value in (Job.State.SCHEDULED, Job.State.NOT_STARTED) else None
+
+
 class Job(models.Model):
     """What to run and how. When it runs is its triggers' business."""
+
+    class State(models.TextChoices):
+        """Where a job stands; see schedule_state for when each applies."""
+
+        SCHEDULED = "scheduled", _("Scheduled")
+        NOT_STARTED = "not_started", _("Not yet started")
+        PAUSED = "paused", _("Paused")
+        NO_SCHEDULE = "no_schedule", _("No schedule")
+        FINISHED = "finished", pgettext_lazy("job state", "Finished")  # not a run's "finished at"
+        ENDED = "ended", _("Ended")
+        NO_UPCOMING_RUN = "no_upcoming_run", _("No upcoming run")
+        SCHEDULE_ERROR = "schedule_error", _("Schedule cannot be computed")
 
     class Overlap(models.TextChoices):
         SKIP = "skip", _("Skip the new run while one is running")
@@ -190,13 +229,81 @@ class Job(models.Model):
         """Scheduled runs that count against max_runs: started or about to, not missed or skipped.
 
         Counted from the rows (one query, only for jobs with max_runs), not from run_count,
-        which lags behind runs still in flight.
+        which lags behind runs still in flight. List pages count for all their jobs at once
+        (count_runs_used).
         """
         if self.pk is None:
             return 0
-        return self.executions.filter(reason__in=["schedule", "catch_up"]).exclude(
-            status__in=["missed", "skipped", "cancelled"]
-        ).count()
+        if "_runs_used" in self.__dict__:
+            return self._runs_used
+        # Not kept: the scheduler holds Job rows across passes, and the count moves every run.
+        return self.executions.counting_against_max_runs().count()
+
+    @staticmethod
+    def count_runs_used(jobs: Iterable[Job]) -> None:
+        """runs_used() for many jobs in one query (a page of them), instead of one query each.
+
+        Only for rows read to be shown: the count is kept on them until refresh_from_db.
+        """
+        limited = {job.pk: job for job in jobs if job.max_runs is not None and job.pk is not None}
+        if not limited:
+            return
+        counts = dict(
+            Execution.objects.filter(job_id__in=list(limited)).counting_against_max_runs()
+            .order_by().values("job_id").annotate(n=Count("id")).values_list("job_id", "n")
+        )
+        for pk, job in limited.items():
+            job._runs_used = counts.get(pk, 0)
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        # What was worked out from the old values must not outlive them.
+        for name in ("_runs_used", "current_state"):
+            self.__dict__.pop(name, None)
+        super().refresh_from_db(*args, **kwargs)
+
+    def schedule_state(self, *, now: datetime | None = None) -> ScheduleState:
+        """Where the job stands at `now`: the one answer every page, both APIs and the admin show.
+
+        - paused: someone paused it (it keeps the run it would make once resumed);
+        - no_schedule: no trigger, it runs only when started by hand;
+        - ended: its window's end_at has passed, or no run is left before it;
+        - finished: max_runs are used up, or it has only one-off triggers whose time has passed;
+        - schedule_error: its fire times cannot be computed (e.g. a row changed outside the services);
+        - no_upcoming_run: none within the bounded search (e.g. a calendar that excludes every day);
+        - not_started: it waits for start_at; scheduled: it runs next at next_run.
+        """
+        now = now or dj_timezone.now()
+        state = self._state_unpaused(list(self.triggers.all()), now)
+        if self.paused:
+            return ScheduleState(self.State.PAUSED, next_run=state.next_run, error=state.error)
+        return state
+
+    def _state_unpaused(self, rows: list[Trigger], now: datetime) -> ScheduleState:
+        if not rows:
+            return ScheduleState(self.State.NO_SCHEDULE)
+        if self.end_at is not None and self.end_at <= now:
+            return ScheduleState(self.State.ENDED)
+        if self.max_runs is not None and self.runs_used() >= self.max_runs:
+            return ScheduleState(self.State.FINISHED)
+        runs, error = self.next_runs_or_error(after=now, count=1)
+        if error:
+            return ScheduleState(self.State.SCHEDULE_ERROR, error=error)
+        next_run = runs[0] if runs else None
+        if next_run is not None:
+            waiting = self.start_at is not None and self.start_at > now
+            return ScheduleState(self.State.NOT_STARTED if waiting else self.State.SCHEDULED, next_run=next_run)
+        if all(row.kind == Trigger.Kind.ONCE and row.run_at is not None and row.run_at <= now for row in rows):
+            return ScheduleState(self.State.FINISHED)
+        return ScheduleState(self.State.ENDED if self.end_at is not None else self.State.NO_UPCOMING_RUN)
+
+    @cached_property
+    def current_state(self) -> ScheduleState:
+        """schedule_state() now, worked out once: a page or an API answer reads it several times."""
+        return self.schedule_state()
+
+    @property
+    def state(self) -> str:
+        return self.current_state.value
 
     def trigger_specs(self) -> list[triggers.TriggerSpec]:
         return [trigger.spec() for trigger in self.triggers.all()]
@@ -204,6 +311,13 @@ class Job(models.Model):
     def next_runs(self, *, after: datetime | None = None, count: int = 10) -> list[datetime]:
         """The next `count` fire times (UTC), the union of every trigger, honouring the window."""
         return triggers.next_runs(self.trigger_specs(), self.zone, after or dj_timezone.now(), count, self.window)
+
+    def next_runs_or_error(self, *, after: datetime | None = None, count: int = 10) -> tuple[list[datetime], str]:
+        """next_runs, or none and why they cannot be computed: one bad job never breaks a page."""
+        try:
+            return self.next_runs(after=after, count=count), ""
+        except SCHEDULE_FAILURES as exc:
+            return [], str(exc) or exc.__class__.__name__
 
     def next_run(self, *, after: datetime | None = None) -> datetime | None:
         runs = self.next_runs(after=after, count=1)
@@ -350,6 +464,15 @@ class Execution(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     attempt = models.PositiveSmallIntegerField(default=1)
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.SCHEDULE)
+    # A run now with argument overrides: what this run was given instead of the job's own.
+    args = models.JSONField(
+        null=True, blank=True, validators=[validators.validate_args],
+        help_text=_("Positional arguments this run used instead of the job's; empty: the job's own."),
+    )
+    kwargs = models.JSONField(
+        null=True, blank=True, validators=[validators.validate_kwargs],
+        help_text=_("Keyword arguments this run used instead of the job's; empty: the job's own."),
+    )
     result = models.JSONField(null=True, blank=True)
     output = models.TextField(blank=True)
     error = models.TextField(blank=True)

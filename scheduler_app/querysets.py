@@ -60,6 +60,26 @@ class JobQuerySet(models.QuerySet):
     def in_group(self, group: str) -> JobQuerySet:
         return self.filter(group=group)
 
+    def in_state(self, state: str, *, now: datetime | None = None) -> JobQuerySet:
+        """Jobs whose Job.schedule_state is `state` at `now`.
+
+        The model decides (one definition); the database only narrows the candidates by the
+        paused flag, which the state puts first. It computes every candidate's next run, so it
+        costs a moment per thousand jobs.
+        """
+        from django.utils import timezone
+
+        now = now or timezone.now()
+        candidates = self.filter(paused=(state == "paused"))
+        rows = list(candidates.prefetch_related("triggers__calendar"))
+        self.model.count_runs_used(rows)
+        matched = [job.pk for job in rows if job.schedule_state(now=now).value == state]
+        # The shorter list of ids: the database bounds how many values one query may carry.
+        if len(matched) <= len(rows) // 2:
+            return self.filter(pk__in=matched)
+        matched_set = set(matched)
+        return candidates.exclude(pk__in=[job.pk for job in rows if job.pk not in matched_set])
+
 
 class ExecutionQuerySet(models.QuerySet):
     def claimable(self, now: datetime) -> ExecutionQuerySet:
@@ -84,6 +104,10 @@ class ExecutionQuerySet(models.QuerySet):
     def visible_to(self, user) -> ExecutionQuerySet:
         """Runs of the jobs `user` sees (runs of deleted jobs: only with view_job)."""
         return permissions.executions_for(user, permissions.JobAction.VIEW, self)
+
+    def counting_against_max_runs(self) -> ExecutionQuerySet:
+        """Scheduled runs that use up a job's max_runs: started or about to, not missed or skipped."""
+        return self.filter(reason__in=["schedule", "catch_up"]).exclude(status__in=["missed", "skipped", "cancelled"])
 
     def failures(self) -> ExecutionQuerySet:
         return self.filter(Q(status__in=["failed", "timed_out", "lost"]))

@@ -298,8 +298,9 @@ class ScheduleBuilder:
         return self
 
     def once(self, delay_seconds: int) -> ScheduleBuilder:
-        if not isinstance(delay_seconds, int) or delay_seconds < 0:
-            raise triggers.ScheduleError("once", "once() takes a delay in whole seconds, 0 or more.")
+        if not isinstance(delay_seconds, int) or delay_seconds < 1:
+            # A run at the moment of saving is not after it: nothing would ever fire it.
+            raise triggers.ScheduleError("once", "once() takes a delay in whole seconds, 1 or more.")
         self._kind, self._delay = "once", delay_seconds
         return self
 

@@ -28,7 +28,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from scheduler_app import permissions, triggers
+from scheduler_app import permissions, triggers, validators
 from scheduler_app.models import ApiToken, Calendar, Execution, Job, SchedulerNode, SchedulerState, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
 
@@ -135,7 +135,9 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     if not errors:
         _check_task_permission(actor, job, errors)
     if not errors:
-        _check_task_arguments(job, errors)
+        refusal = _argument_refusal(job.task, job.args, job.kwargs)
+        if refusal:
+            errors.setdefault("kwargs", []).append(refusal)
     rows: list[Trigger] | None = None
     if trigger_definitions is not None:
         try:
@@ -152,24 +154,54 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     return job
 
 
-def _check_task_arguments(job: Job, errors: dict[str, list[str]]) -> None:
-    """Args and kwargs must fit the task's signature: found at save time, not at 3 a.m."""
+def _argument_refusal(task: str, args: list, kwargs: dict) -> str:
+    """Why args and kwargs may not be given to the task ("" if they may): they do not fit its
+    signature, or its own rules refuse them (a built-in's fences). Found when they are given,
+    not at 3 a.m. A task that is not registered is the job's own validation's concern."""
     from scheduler_app.registry import registry
 
-    if job.task not in registry:
-        return
-    info = registry.get(job.task)
+    if task not in registry:
+        return ""
+    info = registry.get(task)
     try:
-        info.check_arguments(job.args, job.kwargs)
+        info.check_arguments(args, kwargs)
     except TypeError as exc:
-        errors.setdefault("kwargs", []).append(
-            gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(job.task), "error": exc}
-        )
-        return
+        return gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(task), "error": exc}
     try:
-        info.validate_arguments(job.args, job.kwargs)  # the task's own rules, e.g. a built-in's fences
+        info.validate_arguments(args, kwargs)
     except ValueError as exc:
-        errors.setdefault("kwargs", []).append(str(exc))
+        return str(exc)
+    return ""
+
+
+def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None, actor) -> None:
+    """A run's argument overrides must be JSON of the right shape, be the actor's to give
+    (a task's permission: the overrides could send it elsewhere) and fit each job's task."""
+    errors: dict[str, list[str]] = {}
+    for field, value, validate in (("args", args, validators.validate_args), ("kwargs", kwargs, validators.validate_kwargs)):
+        if value is not None:
+            try:
+                validate(value)
+            except ValidationError as exc:
+                errors[field] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    # Name the override that was given (both given: the one the signature complains about).
+    field = "kwargs" if args is None else "args"
+    for job in jobs:
+        if not permissions.may_schedule_task(actor, job.task):
+            raise Forbidden(gettext(
+                "Running %(job)s with other arguments needs the permission %(permission)s of its task."
+            ) % {"job": job.name, "permission": _task_permission(job.task)})
+        refusal = _argument_refusal(
+            job.task, job.args if args is None else args, job.kwargs if kwargs is None else kwargs
+        )
+        if refusal:
+            if args is not None and kwargs is not None:
+                field = "kwargs" if "keyword" in refusal else "args"
+            errors.setdefault(field, []).append(refusal if len(jobs) == 1 else f"{job.name}: {refusal}")
+    if errors:
+        raise ValidationError(errors)
 
 
 def _trigger_key(trigger: Trigger) -> tuple:
@@ -202,7 +234,10 @@ def _replace_triggers(job: Job, rows: list[Trigger]) -> None:
 
 
 def _refresh_next_run(job: Job, now: datetime) -> None:
-    job.next_run_at = job.next_run(after=now)
+    # A schedule that cannot be computed (rows changed outside the services) has no next run;
+    # Job.schedule_state says why. Pausing or resuming such a job must still work.
+    runs, _error = job.next_runs_or_error(after=now, count=1)
+    job.next_run_at = runs[0] if runs else None
     Job.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at)
 
 
@@ -372,28 +407,42 @@ def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None)
 
 
 @transaction.atomic
-def job_run_now(*, job: Job, now: datetime | None = None, actor=None) -> Execution:
+def job_run_now(
+    *, job: Job, args: list | None = None, kwargs: dict | None = None, now: datetime | None = None, actor=None,
+) -> Execution:
     """Record a request to run the job now; the scheduler starts it within a pass.
 
+    `args` and `kwargs`, when given, are this run's arguments instead of the job's own (each
+    replaces its counterpart whole); they must fit the task's signature, like a job's.
+    `job_run_now(job=report, kwargs={"message": "just this once"})`.
     It never runs the job here: the web process does not execute jobs.
     """
-    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
+    [execution] = jobs_run_now(jobs=Job.objects.filter(pk=job.pk), args=args, kwargs=kwargs, now=now, actor=actor)
     return execution
 
 
 @transaction.atomic
-def jobs_run_now(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> list[Execution]:
-    """Record a run-now request for each job, all or none, in one transaction; answers the Executions."""
+def jobs_run_now(
+    *, jobs: QuerySet[Job], args: list | None = None, kwargs: dict | None = None,
+    now: datetime | None = None, actor=None,
+) -> list[Execution]:
+    """Record a run-now request for each job, all or none, in one transaction; answers the Executions.
+
+    With `args`/`kwargs` (see job_run_now) every job must accept them, or none is run.
+    """
     now = _now(now)
     selection = _selection(jobs)
     _require(actor, JobAction.RUN, selection)
     requested_by = actor if permissions.signed_in(actor) else None
+    rows = list(selection.order_by("pk").select_related(None).only("pk", "name", "task", "args", "kwargs"))
+    if args is not None or kwargs is not None:
+        _check_run_arguments(rows, args, kwargs, actor)
     executions = Execution.objects.bulk_create([
         Execution(
-            job_id=pk, job_name=name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
-            requested_by=requested_by, created_at=now,
+            job_id=job.pk, job_name=job.name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
+            requested_by=requested_by, created_at=now, args=args, kwargs=kwargs,
         )
-        for pk, name in selection.order_by("pk").values_list("pk", "name")
+        for job in rows
     ])
     Job.objects.filter(pk__in=[execution.job_id for execution in executions]).update(updated_at=now)
     for execution in executions:
@@ -535,7 +584,7 @@ def execution_retry(*, execution: Execution, now: datetime | None = None, actor=
     retry = Execution.objects.create(
         job_id=execution.job_id, job_name=execution.job_name, trigger_id=execution.trigger_id,
         scheduled_for=execution.scheduled_for, run_after=now, attempt=(latest or execution.attempt) + 1,
-        reason=Execution.Reason.RETRY, created_at=now,
+        reason=Execution.Reason.RETRY, created_at=now, args=execution.args, kwargs=execution.kwargs,
         requested_by=actor if permissions.signed_in(actor) else None,
     )
     # A retried dead letter has been dealt with.

@@ -46,6 +46,10 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 # next fire time (the validators reject such schedules before they are saved).
 MAX_CANDIDATES = 200_000
 HORIZON = timedelta(days=366 * 30)
+# The search ends a day and a half before datetime.max: every instant up to here can be
+# shown in any zone (offsets stay within ±26 h) and stepped by the DST probes below without
+# overflowing. Nothing fires later: a job whose next run would fall beyond it has none.
+LAST_INSTANT = datetime(9999, 12, 30, 12, 0, tzinfo=UTC)
 # The largest backward clock change the search allows for when the search starts shortly
 # before a fall-back (real ones are 30 minutes to 2 hours).
 _FALL_BACK_PROBE = timedelta(hours=6)
@@ -345,6 +349,7 @@ def validate_spec(spec: TriggerSpec) -> None:
     elif spec.kind == "once":
         if spec.run_at is None:
             raise ScheduleError("run_at", gettext("A one-off trigger needs the instant to run at."))
+        _check_schedulable(spec.run_at)
     else:
         raise ScheduleError(
             "kind", gettext("%(kind)s is not a trigger kind; use cron, interval or once.") % {"kind": repr(spec.kind)}
@@ -357,7 +362,7 @@ def fire_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime, window: Window 
     """Yield the trigger's fire times strictly after `after`, in UTC, strictly increasing.
 
     Applies jitter, the exclusion calendar and the window. Ends when the trigger has no
-    more fire times, or after a bounded search.
+    more fire times, after a bounded search, or at LAST_INSTANT.
     """
     _require_aware(after)
     if window.runs_left is not None and window.runs_left <= 0:
@@ -365,9 +370,11 @@ def fire_times(spec: TriggerSpec, tz: ZoneInfo, after: datetime, window: Window 
     start = after
     if window.start_at is not None and window.start_at > after:
         start = window.start_at - timedelta(microseconds=1)
+    if start >= LAST_INSTANT:
+        return
     emitted = 0
     for instant in _jittered(spec, tz, start):
-        if window.end_at is not None and instant > window.end_at:
+        if instant > LAST_INSTANT or (window.end_at is not None and instant > window.end_at):
             return
         if not _calendar_allows(spec, tz, instant):
             continue
@@ -427,7 +434,10 @@ def _jittered(spec: TriggerSpec, tz: ZoneInfo, after: datetime) -> Iterator[date
     pending: list[datetime] = []
     last: datetime | None = None
     for occurrence in _base_times(spec, tz, after - span):
-        heapq.heappush(pending, occurrence + jitter_offset(spec.seed, occurrence, spec.jitter_seconds))
+        offset = jitter_offset(spec.seed, occurrence, spec.jitter_seconds)
+        if offset > LAST_INSTANT - occurrence:
+            continue  # it would land beyond the end of the search
+        heapq.heappush(pending, occurrence + offset)
         # Later occurrences land at or after their own time, so anything before it is final.
         while pending and pending[0] <= occurrence:
             instant = heapq.heappop(pending)
@@ -458,14 +468,19 @@ def interval_times(anchor: datetime, seconds: int, after: datetime) -> Iterator[
     _require_aware(anchor)
     step = timedelta(seconds=seconds)
     anchor = anchor.astimezone(UTC)
+    end = _search_end(after)
     if after < anchor:
         current = anchor
     else:
         elapsed_us = (after - anchor) // timedelta(microseconds=1)
-        current = anchor + step * (elapsed_us // (seconds * 1_000_000) + 1)
-    end = after + HORIZON
+        steps = elapsed_us // (seconds * 1_000_000) + 1
+        if step * steps > end - anchor:
+            return  # the next one lies beyond the search (adding it could overflow)
+        current = anchor + step * steps
     while current <= end:
         yield current
+        if end - current < step:
+            return
         current += step
 
 
@@ -490,11 +505,16 @@ def cron_times(cron: Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     walls = cron.iterator(start_wall.replace(microsecond=0) - tick)
     pending: list[datetime] = []
     last: datetime | None = None
-    end = after + HORIZON
+    end = _search_end(after)
+    # A wall time shows an instant up to 14 hours (the largest UTC offset) before it: later
+    # walls cannot show one before `end`, and converting them near year 9999 could overflow.
+    last_wall = (end + timedelta(hours=15)).replace(tzinfo=None)
     for _ in range(MAX_CANDIDATES):
         try:
             wall = walls.get_next(datetime)
-        except (CroniterBadDateError, CroniterError):
+        except (CroniterBadDateError, CroniterError, OverflowError):
+            break  # no more matches, or croniter stepped past year 9999
+        if wall > last_wall:
             break
         floor = _earliest_instant_showing(wall, tz)
         if not pending and _steady_around(floor, tz):
@@ -520,6 +540,11 @@ def cron_times(cron: Cron, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
         if last is None or instant > last:
             last = instant
             yield instant
+
+
+def _search_end(after: datetime) -> datetime:
+    """Where a search from `after` stops: HORIZON later, or LAST_INSTANT if that comes first."""
+    return after + HORIZON if after <= LAST_INSTANT - HORIZON else LAST_INSTANT
 
 
 def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -742,12 +767,24 @@ def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
     return out
 
 
+def _check_schedulable(instant: datetime) -> None:
+    if instant > LAST_INSTANT:
+        raise ScheduleError("run_at", gettext("Pick an instant before %(last)s: nothing can run later.") % {
+            "last": format_utc(LAST_INSTANT)})
+
+
 def _once_instant(data: dict, tz: ZoneInfo, now: datetime) -> datetime:
     if data.get("delay_seconds") is not None:
         delay = data["delay_seconds"]
-        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
-            raise ScheduleError("delay_seconds", gettext("The delay must be a whole number of seconds, 0 or more."))
-        return now + timedelta(seconds=delay)
+        # At least a second: a run at `now` itself is not after now, so nothing would ever fire it.
+        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 1:
+            raise ScheduleError("delay_seconds", gettext("The delay must be a whole number of seconds, 1 or more."))
+        try:
+            instant = now + timedelta(seconds=delay)
+        except OverflowError:
+            instant = datetime.max.replace(tzinfo=UTC)
+        _check_schedulable(instant)
+        return instant
     raw = data.get("run_at", data.get("run_at_local"))
     if isinstance(raw, str):
         try:
@@ -758,4 +795,9 @@ def _once_instant(data: dict, tz: ZoneInfo, now: datetime) -> datetime:
             ) from None
     if not isinstance(raw, datetime):
         raise ScheduleError("run_at", gettext("A one-off trigger needs 'run_at' (a date and time) or 'delay_seconds'."))
-    return local_to_utc(raw, tz)
+    try:
+        instant = local_to_utc(raw, tz)
+    except OverflowError:  # a wall time on 9999-12-31 behind UTC
+        instant = datetime.max.replace(tzinfo=UTC)
+    _check_schedulable(instant)
+    return instant

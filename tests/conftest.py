@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from scheduler_app import services
 
@@ -100,3 +101,20 @@ def make_job(now):
         return services.job_create(**fields)
 
     return make
+
+
+@pytest.fixture
+def at_now():
+    """The clock stopped at tests.job_states.NOW (pages and APIs read the time themselves)."""
+    from tests.job_states import NOW
+
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def state_jobs(owner, at_now):
+    """One job of `owner` in each state (tests/job_states.py), at NOW."""
+    from tests import job_states
+
+    return job_states.build(owner)

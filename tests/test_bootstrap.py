@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from scheduler_app.management.commands.bootstrap import DEMO_JOBS
 from scheduler_app.models import Job
@@ -49,3 +50,35 @@ def test_it_can_skip_the_demo(monkeypatch):
     monkeypatch.setenv("TEMPORA_ADMIN_PASSWORD", "a-long-admin-secret")
     run_bootstrap("--no-demo")
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_password_variable_is_an_error_and_creates_nothing(monkeypatch, value):
+    # It used to print "with the password from TEMPORA_ADMIN_PASSWORD" while setting a random
+    # one it never showed: nobody could sign in.
+    monkeypatch.setenv("TEMPORA_ADMIN_PASSWORD", value)
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("bootstrap", stdout=out)
+    assert "TEMPORA_ADMIN_PASSWORD" in str(caught.value) and "empty" in str(caught.value)
+    assert caught.value.returncode != 0
+    assert not get_user_model().objects.exists() and not Job.objects.exists()
+    assert "password from TEMPORA_ADMIN_PASSWORD" not in out.getvalue()
+
+
+def test_an_empty_password_variable_exits_non_zero_as_a_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "TEMPORA_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "TEMPORA_ADMIN_PASSWORD": ""}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=120)
+    done = subprocess.run([sys.executable, "manage.py", "bootstrap"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert "TEMPORA_ADMIN_PASSWORD is set but empty" in done.stderr
+    assert "Password" not in done.stdout

@@ -257,6 +257,8 @@ def test_it_prints_one_instant_per_line_as_a_process(var_dir):
     [
         pytest.param(["0 0 30 2 *"], "day 30 does not exist in February", id="bad-cron"),
         pytest.param(["* * * * *", "--tz", "../../etc/passwd"], "--tz: '../../etc/passwd' is not", id="bad-zone"),
+        pytest.param(["* * * * *", "--tz", ""], "--tz: '' is not", id="empty-zone"),
+        pytest.param(["--job", "ghost", "--tz", ""], "--tz: '' is not", id="empty-zone-with-job"),
         pytest.param(["* * * * *", "--after", "2026-02-30T00:00:00Z"], "--after", id="bad-after"),
         pytest.param(["* * * * *", "--interval", "60"], "exactly one schedule", id="two-kinds"),
         pytest.param(["--job", "ghost"], "no job is named 'ghost'", id="unknown-job"),
@@ -268,3 +270,16 @@ def test_it_exits_with_status_2_on_bad_input_as_a_process(var_dir, args, message
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("extra", [[], ["--local"]])
+def test_an_empty_zone_is_an_error_naming_tz_not_utc(extra):
+    # `--tz ''` used to be read as "no --tz" and print UTC times.
+    assert "--tz: ''" in str(usage_error("0 9 * * *", "--tz", "", *extra))
+
+
+@pytest.mark.django_db
+def test_an_empty_zone_for_a_stored_job_is_an_error_too(make_job):
+    make_job(name="report", timezone="Europe/Berlin")
+    assert "--tz: ''" in str(usage_error("--job", "report", "--tz", ""))

@@ -198,3 +198,20 @@ def test_a_run_whose_owner_lost_the_tasks_permission_is_refused(owner):
     # Tasks without a permission, and jobs without an owner (the system's), always run.
     assert permissions.run_refusal(allowed.pk, "tempora.sample_job") == ""
     assert permissions.run_refusal(None, "tempora.http_request") == ""
+
+
+def test_running_a_machine_task_with_other_arguments_needs_its_permission_and_passes_its_fences(owner, outsider):
+    operator = member_of(outsider, "Tempora operators")
+    job = services.job_create(name="probe", task="tempora.http_request", kwargs={"url": "https://example.com/"},
+                              triggers=[])
+    # The job's own arguments: an operator may run it as it is ...
+    services.job_run_now(job=job, actor=operator)
+    # ... but not point it somewhere else.
+    with pytest.raises(Forbidden) as refused:
+        services.job_run_now(job=job, kwargs={"url": "https://example.org/"}, actor=operator)
+    assert "scheduler_app.use_network_tasks" in refused.value.message
+    # Even the system may not send it to a loopback address: the task's own fences apply.
+    with pytest.raises(ValidationError) as fenced:
+        services.job_run_now(job=job, kwargs={"url": "http://127.0.0.1:6379/"})
+    assert "loopback" in fenced.value.message_dict["kwargs"][0]
+    assert job.executions.count() == 1

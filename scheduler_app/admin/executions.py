@@ -30,7 +30,8 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
     actions = ("retry_executions", "cancel_executions", "acknowledge_dead_letters")
     fieldsets = (
         (None, {"fields": (
-            "job_link", "job_name", "trigger", "status_badge", "reason", "attempt", "dead_letter", "acknowledged_at",
+            "job_link", "job_name", "trigger", "status_badge", "reason", "attempt", "args", "kwargs", "dead_letter",
+            "acknowledged_at",
         )}),
         ("Timing", {"fields": (
             "scheduled_for", "run_after", "created_at", "queued_at", "started_at", "finished_at",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -141,14 +142,33 @@ class TriggerInline(admin.TabularInline):
         return self._may_edit(request, obj)
 
 
+class StateFilter(admin.SimpleListFilter):
+    """Jobs by Job.schedule_state, the state every interface shows."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return Job.State.choices
+
+    def queryset(self, request, queryset):
+        return queryset.in_state(self.value()) if self.value() else queryset
+
+
+class JobChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        Job.count_runs_used(self.result_list)  # each row's state, without a query per row
+
+
 @admin.register(Job)
 class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     inlines = [TriggerInline]
     list_display = (
-        "name", "group", "task", "schedule", "next_run", "last_status_badge",
+        "name", "group", "task", "schedule", "state_label", "next_run", "last_status_badge",
         "run_count", "failure_count", "paused", "owner",
     )
-    list_filter = ("group", "paused", "executor", "task", "overlap_policy", "code_defined", "owner")
+    list_filter = (StateFilter, "group", "paused", "executor", "task", "overlap_policy", "code_defined", "owner")
     search_fields = ("name", "description", "task", "group")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
@@ -162,7 +182,7 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
         ("Retries", {"fields": ("max_retries", "retry_backoff", "retry_backoff_max")}),
     )
     state_fieldset = ("State", {"fields": (
-        "code_defined", "import_error", "next_run_full", "last_status_badge", "last_run_at",
+        "state_label", "code_defined", "import_error", "next_run_full", "last_status_badge", "last_run_at",
         "run_count", "failure_count", "created_at", "updated_at",
     )})
     readonly_fields = state_fieldset[1]["fields"]
@@ -170,6 +190,9 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     def get_queryset(self, request):
         # The schedule column describes every trigger and its calendar: two queries per page.
         return super().get_queryset(request).visible_to(request.user).prefetch_related("triggers__calendar")
+
+    def get_changelist(self, request, **kwargs):
+        return JobChangeList
 
     def get_fieldsets(self, request, obj=None):
         return self.fieldsets if obj is None else (*self.fieldsets, self.state_fieldset)
@@ -209,20 +232,28 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     def schedule(self, job: Job) -> str:
         return job.schedule_description()
 
+    @admin.display(description="State")
+    def state_label(self, job: Job) -> str:
+        state = job.current_state
+        return f"{state.label}: {state.error}" if state.error else state.label
+
     @admin.display(description="Next run", ordering="next_run_at")
     def next_run(self, job: Job) -> str:
-        if job.next_run_at is None:
+        # Only a run that will happen: a finished or paused job has none, whatever was planned.
+        upcoming = job.current_state.upcoming
+        if upcoming is None:
             return "-"
         try:
-            return triggers.format_local(job.next_run_at, job.zone)
+            return triggers.format_local(upcoming, job.zone)
         except (KeyError, ValueError):
-            return triggers.format_utc(job.next_run_at)
+            return triggers.format_utc(upcoming)
 
     @admin.display(description="Next run")
     def next_run_full(self, job: Job) -> str:
-        if job.next_run_at is None:
+        upcoming = job.current_state.upcoming
+        if upcoming is None:
             return "-"
-        return f"{self.next_run(job)} = {triggers.format_utc(job.next_run_at)}"
+        return f"{self.next_run(job)} = {triggers.format_utc(upcoming)}"
 
     @admin.display(description="Last status", ordering="last_status")
     def last_status_badge(self, job: Job):

@@ -70,6 +70,10 @@ class JobFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[("active", "active"), ("paused", "paused")], method="filter_status", help_text="active or paused."
     )
+    state = django_filters.ChoiceFilter(
+        choices=Job.State.choices, method="filter_state",
+        help_text="Jobs in this state (see the job's `state`), e.g. finished.",
+    )
     task = django_filters.CharFilter(field_name="task", help_text="Jobs running this task, e.g. tempora.sample_job.")
     trigger_kind = django_filters.ChoiceFilter(
         choices=TRIGGER_KINDS, method="filter_trigger_kind", help_text="Jobs with a trigger of this kind."
@@ -79,13 +83,16 @@ class JobFilter(django_filters.FilterSet):
 
     class Meta:
         model = Job
-        fields = ["group", "tag", "status", "task", "trigger_kind", "owner", "code_defined"]
+        fields = ["group", "tag", "status", "state", "task", "trigger_kind", "owner", "code_defined"]
 
     def filter_tag(self, queryset, name, value):
         return queryset.with_tag(value)
 
     def filter_status(self, queryset, name, value):
         return queryset.filter(paused=(value == "paused"))
+
+    def filter_state(self, queryset, name, value):
+        return queryset.in_state(value)
 
     def filter_trigger_kind(self, queryset, name, value):
         if value in ("daily", "weekly", "hourly"):
@@ -98,14 +105,25 @@ class JobFilter(django_filters.FilterSet):
 
 class ExecutionFilter(django_filters.FilterSet):
     job = IntegerFilter(field_name="job_id", help_text="Runs of this job (its id).")
+    job_name = django_filters.CharFilter(
+        field_name="job_name", help_text="Runs of the job with exactly this name (the name it had when it ran)."
+    )
+    job_name_contains = django_filters.CharFilter(
+        field_name="job_name", lookup_expr="icontains", help_text="Runs of jobs whose name contains this, any case."
+    )
     status = django_filters.MultipleChoiceFilter(
         choices=Execution.Status.choices, help_text="One or more statuses: ?status=failed&status=timed_out"
     )
     reason = django_filters.ChoiceFilter(choices=Execution.Reason.choices, help_text="Why the run happened.")
     group = django_filters.CharFilter(field_name="job__group", help_text="Runs of jobs in this group.")
     task = django_filters.CharFilter(field_name="job__task", help_text="Runs of jobs running this task.")
-    scheduled_after = InstantFilter(field_name="scheduled_for", lookup_expr="gte", help_text="scheduled_for >= this instant (ISO 8601).")
-    scheduled_before = InstantFilter(field_name="scheduled_for", lookup_expr="lt", help_text="scheduled_for < this instant.")
+    scheduled_after = InstantFilter(
+        field_name="scheduled_for", lookup_expr="gte",
+        help_text="A date range, with scheduled_before: runs with scheduled_for >= this instant (ISO 8601, e.g. 2026-03-01T00:00:00Z).",
+    )
+    scheduled_before = InstantFilter(
+        field_name="scheduled_for", lookup_expr="lt", help_text="Runs with scheduled_for < this instant (ISO 8601)."
+    )
     finished_after = InstantFilter(field_name="finished_at", lookup_expr="gte", help_text="finished_at >= this instant.")
     finished_before = InstantFilter(field_name="finished_at", lookup_expr="lt", help_text="finished_at < this instant.")
     dead_letter = django_filters.BooleanFilter(help_text="Failed with no retries left.")
@@ -113,7 +131,7 @@ class ExecutionFilter(django_filters.FilterSet):
     class Meta:
         model = Execution
         fields = [
-            "job", "status", "reason", "group", "task", "scheduled_after", "scheduled_before",
+            "job", "job_name", "job_name_contains", "status", "reason", "group", "task", "scheduled_after", "scheduled_before",
             "finished_after", "finished_before", "dead_letter",
         ]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 
-# ENUM_NAME_OVERRIDES names the execution statuses once (settings cannot import models).
+# ENUM_NAME_OVERRIDES names the execution statuses and job states once (settings cannot import models).
 EXECUTION_STATUSES = Execution.Status.choices
+JOB_STATES = Job.State.choices
 
 ERROR_DETAIL = {
     "type": "object",

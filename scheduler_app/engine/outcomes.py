@@ -70,4 +70,5 @@ def retry_row(request: RunRequest, *, failed_at: datetime) -> Execution | None:
         job_id=request.job_id, job_name=request.job_name, trigger_id=request.trigger_id,
         scheduled_for=request.scheduled_for or failed_at, run_after=failed_at + delay,
         attempt=request.attempt + 1, reason=Execution.Reason.RETRY, created_at=failed_at,
+        args=request.args_override, kwargs=request.kwargs_override,
     )

@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 import traceback as tb
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,13 +62,25 @@ class RunRequest:
     executor: str = "thread"
     priority: int = 5
     owner_id: int | None = None  # None: the system's job (not capped per user)
+    # A run now with argument overrides (Execution.args/kwargs): kept for its retries.
+    args_override: list | None = None
+    kwargs_override: dict | None = None
 
     @classmethod
     def for_execution(cls, execution) -> RunRequest:
-        """From an Execution with its job loaded (select_related("job"))."""
-        return cls.for_job(
+        """From an Execution with its job loaded (select_related("job")); its own arguments, if
+        it was given some, instead of the job's."""
+        request = cls.for_job(
             execution.job, execution_id=execution.pk, scheduled_for=execution.scheduled_for,
             attempt=execution.attempt, reason=execution.reason, trigger_id=execution.trigger_id,
+        )
+        if execution.args is None and execution.kwargs is None:
+            return request
+        return replace(
+            request,
+            args=request.args if execution.args is None else list(execution.args),
+            kwargs=request.kwargs if execution.kwargs is None else dict(execution.kwargs),
+            args_override=execution.args, kwargs_override=execution.kwargs,
         )
 
     @classmethod

@@ -72,6 +72,11 @@ def status_badge(status: str):
 
 
 @register.filter
+def state_badge(job):
+    return display.state_badge(job)
+
+
+@register.filter
 def status_label(status: str):
     return display.status_label(status)
 

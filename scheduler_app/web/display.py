@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from scheduler_app import triggers
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 
 
 def units() -> dict[str, str]:
@@ -127,4 +127,25 @@ def status_badge(status: str) -> SafeString | str:
         return "—"
     return format_html(
         '<span class="badge tone-{}">{}</span>', STATUS_TONES.get(status, "muted"), status_label(status)
+    )
+
+
+STATE_TONES = {
+    Job.State.SCHEDULED: "ok-soft",
+    Job.State.NOT_STARTED: "wait",
+    Job.State.PAUSED: "warn",
+    Job.State.NO_SCHEDULE: "muted",
+    Job.State.FINISHED: "muted",
+    Job.State.ENDED: "muted",
+    Job.State.NO_UPCOMING_RUN: "warn",
+    Job.State.SCHEDULE_ERROR: "bad",
+}
+
+
+def state_badge(job: Job) -> SafeString:
+    """The job's state (Job.schedule_state) as a badge; why, in its title, when it cannot be computed."""
+    state = job.current_state
+    return format_html(
+        '<span class="badge tone-{}" data-state="{}"{}>{}</span>', STATE_TONES.get(state.value, "muted"),
+        state.value, format_html(' title="{}"', state.error) if state.error else "", state.label,
     )

@@ -186,6 +186,19 @@ class JobForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.fields}
 
 
+class RunNowForm(forms.Form):
+    """Run now with other arguments than the job's: a box left empty keeps the job's own.
+    The service checks them against the task's signature, as it checks a job's."""
+
+    args = JsonTextField(label=_("Arguments (JSON list)"), empty=None, help_text=_('Empty: the job\'s own. e.g. ["hello", 3]'))
+    kwargs = JsonTextField(label=_("Keyword arguments (JSON object)"), empty=None,
+                           help_text=_('Empty: the job\'s own. e.g. {"message": "hello"}'))
+
+    def errors_text(self) -> str:
+        return " ".join(f"{self.fields[name].label}: {message}" for name, messages in self.errors.items()
+                        for message in messages)
+
+
 TRIGGER_KINDS = [
     ("cron", _("Cron expression")),
     ("daily", _("Daily at")),

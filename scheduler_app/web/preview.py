@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from scheduler_app import triggers
-from scheduler_app.models import Job, Trigger
+from scheduler_app.models import SCHEDULE_FAILURES, Job, Trigger
 
 
 @dataclass
@@ -64,6 +64,6 @@ def build(*, job_form, trigger_forms: list, job_pk: int | None, now: datetime, v
             window = job.window if job.start_at is None or job.end_at is None or job.end_at > job.start_at else None
             if window is not None:
                 result.runs = triggers.next_runs(specs, zone, now, count, window)
-        except (triggers.ScheduleError, ValueError) as exc:
+        except SCHEDULE_FAILURES as exc:
             result.errors.append((0, str(exc)))
     return result

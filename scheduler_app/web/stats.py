@@ -114,16 +114,24 @@ def runs_per_hour(executions, now: datetime, zone: ZoneInfo) -> list[Bar]:
     return bars
 
 
-def upcoming(jobs, now: datetime, count: int = 10) -> list[tuple[datetime, Job]]:
-    """The next `count` runs across jobs: only the jobs due soonest can hold them."""
-    candidates = (
+def upcoming(jobs, now: datetime, count: int = 10) -> tuple[list[tuple[datetime, Job]], list[Job]]:
+    """The next `count` runs across jobs (only the jobs due soonest can hold them), and those
+    of these jobs whose schedule cannot be computed: shown as such, never breaking the page."""
+    candidates = list(
         jobs.filter(paused=False, next_run_at__isnull=False)
         .order_by("next_run_at")
         .prefetch_related("triggers__calendar")[: count * 3]
     )
-    streams = [[(run, job.pk, job) for run in job.next_runs(after=now, count=count)] for job in candidates]
+    Job.count_runs_used(candidates)
+    streams, unplanned = [], []
+    for job in candidates:
+        runs, error = job.next_runs_or_error(after=now, count=count)
+        if error:
+            unplanned.append(job)
+        else:
+            streams.append([(run, job.pk, job) for run in runs])
     merged = heapq.merge(*streams, key=lambda item: (item[0], item[1]))
-    return [(run, job) for run, _pk, job in list(merged)[:count]]
+    return [(run, job) for run, _pk, job in list(merged)[:count]], unplanned
 
 
 def success_rate(executions) -> tuple[float | None, int]:

@@ -91,3 +91,14 @@ def test_it_neither_retries_nor_dead_letters_a_cancelled_run():
 def test_it_applies_a_final_state_only_to_a_queued_or_running_row():
     outcome = outcomes.finished(request(), result("succeeded"), worker="node-a")
     assert outcome.from_statuses == ("queued", "running")
+
+
+def test_the_retry_of_a_run_given_its_own_arguments_runs_with_them_again():
+    given = request(args=["x"], kwargs={"a": 1}, args_override=["x"], kwargs_override={"a": 1})
+    [retry] = outcomes.finished(given, result("failed"), worker="node-a").new_rows
+    assert (retry.args, retry.kwargs) == (["x"], {"a": 1})
+
+
+def test_the_retry_of_a_run_with_the_jobs_arguments_takes_the_jobs_arguments_again():
+    [retry] = outcomes.finished(request(args=["x"]), result("failed"), worker="node-a").new_rows
+    assert (retry.args, retry.kwargs) == (None, None)  # whatever the job holds when it runs

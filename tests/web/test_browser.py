@@ -217,6 +217,15 @@ def test_build_run_watch_pause_and_delete_a_job(scheduler, live_server, browser,
     assert run.status == "succeeded" and run.result["message"] == "hello from the browser"
     shot(dashboard, "04-dashboard-after-run")
 
+    # Run it once with other arguments, from the small form under its keyword arguments.
+    page.click("summary:has-text('Run now with other arguments')")
+    page.fill("details.run-with textarea[name=kwargs]", '{"message": "just this once"}')
+    page.click("button:has-text('Run now with these')")
+    expect(page.locator("#toasts")).to_contain_text("Run requested for browser-job")
+    expect(latest.filter(has_text="Run now").filter(has_text="Succeeded")).to_have_count(2, timeout=20000)
+    given = Execution.objects.filter(job=job, reason="manual").exclude(pk=run.pk).get()
+    assert given.kwargs == {"message": "just this once"} and given.result["message"] == "just this once"
+
     # Pause it; the page updates itself.
     page.click("button[aria-label='Pause browser-job']")
     expect(page.locator("#toasts")).to_contain_text("Paused browser-job")

@@ -22,6 +22,13 @@ from scheduler_app.models import Execution, Job
 SCHEDULE_TYPES = ("interval", "daily", "weekly", "hourly", "cron", "once")
 UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# The schedule_config keys of each type: any other is refused by name, not silently ignored
+# (a misspelt "units" would otherwise run every 30 seconds instead of every 30 minutes).
+CONFIG_KEYS = {
+    "interval": ("interval", "unit"), "daily": ("time",), "weekly": ("time", "days"), "hourly": ("time",),
+    "cron": ("expression",), "once": ("delay", "unit", "run_at", "at", "datetime"),
+}
+ONCE_AT = ("run_at", "at", "datetime")
 _MINUTE = re.compile(r"^\d{1,2}$")
 
 
@@ -71,6 +78,10 @@ def trigger_for(schedule_type, config) -> dict:
         raise CompatError(f"Unsupported schedule_type: {schedule_type}")
     if not isinstance(config, dict):
         raise CompatError("schedule_config must be an object.")
+    unknown = sorted(set(config) - set(CONFIG_KEYS[schedule_type]))
+    if unknown:
+        raise CompatError(f"schedule_config.{unknown[0]} is not a setting of {schedule_type}; "
+                          f"it takes {', '.join(CONFIG_KEYS[schedule_type])}.")
     if schedule_type == "interval":
         seconds = _seconds(config.get("interval", 60), config.get("unit", "seconds"), "interval", minimum=1)
         return {"kind": "interval", "interval_seconds": seconds}
@@ -85,11 +96,27 @@ def trigger_for(schedule_type, config) -> dict:
         if not expression:
             raise CompatError("Cron expression required: schedule_config.expression.")
         return {"kind": "cron", "cron_expression": _text(expression, "expression")}
-    for key in ("run_at", "at", "datetime"):
+    for key in ONCE_AT:
         if config.get(key) is not None:
             return {"kind": "once", "run_at": _text(config[key], key)}
-    delay = _seconds(config.get("delay", 0), config.get("unit", "seconds"), "delay", minimum=0)
+    if config.get("delay") is None:
+        raise CompatError("schedule_config.delay is required for once: the seconds to wait (or give run_at).")
+    # At least a second: a run at the moment of saving is not after it, so it would never fire.
+    delay = _seconds(config["delay"], config.get("unit", "seconds"), "delay", minimum=1)
     return {"kind": "once", "delay_seconds": delay}
+
+
+def check_once_ahead(trigger: dict, zone_name: str, now: datetime) -> None:
+    """A one-off at a time already past would never fire: refuse it (FastScheduler's clients
+    expect a created job to run). Other faults of the time are the job serializer's to report."""
+    if trigger.get("kind") != "once" or trigger.get("run_at") is None:
+        return
+    try:
+        run_at = triggers.compile_trigger(trigger, triggers.validate_timezone(zone_name), now)["run_at"]
+    except triggers.ScheduleError:
+        return
+    if run_at <= now:
+        raise CompatError(f"schedule_config.run_at {trigger['run_at']!r} has passed: the job would never run.")
 
 
 def _text(value, field: str) -> str:
@@ -138,6 +165,10 @@ def merged_trigger(job: Job, schedule_type: str | None, config: dict) -> dict:
     base = dict(current) if kind == current_type else {}
     if ("interval" in config or "delay" in config) and "unit" not in config:
         base.pop("unit", None)
+    # A one-off runs after a delay or at an instant: a new one of either replaces the old one.
+    if "delay" in config or set(ONCE_AT) & set(config):
+        for key in ("delay", *ONCE_AT):
+            base.pop(key, None)
     return trigger_for(kind, {**base, **config})
 
 
@@ -163,12 +194,18 @@ def _local(instant: datetime | None) -> str | None:
     return timezone.localtime(instant).strftime("%Y-%m-%d %H:%M:%S") if instant else None
 
 
+def next_run(job: Job) -> datetime | None:
+    """FastScheduler's next_run: the next run, and a paused job's planned one (FastScheduler keeps
+    it while paused); None when the job will never run again (Job.schedule_state)."""
+    return job.current_state.next_run
+
+
 def job_status(job: Job, running: bool) -> str:
     if running:
         return "running"
     if job.paused:
         return "paused"
-    if job.next_run_at is None and job.run_count:
+    if next_run(job) is None:
         return "failed" if job.last_status in Execution.FAILURES else "completed"
     return "scheduled"
 
@@ -176,6 +213,7 @@ def job_status(job: Job, running: bool) -> str:
 def job_data(job: Job, *, running: bool = False, retry_count: int = 0, detail: bool = False) -> dict:
     module, _, func = job.task.rpartition(".")
     now = timezone.now()
+    upcoming = next_run(job)
     data = {
         "job_id": job_id(job.pk),
         "func_name": func,
@@ -184,8 +222,8 @@ def job_data(job: Job, *, running: bool = False, retry_count: int = 0, detail: b
         "group": job.group,
         "status": job_status(job, running),
         "schedule": describe(job),
-        "next_run": _local(job.next_run_at),
-        "next_run_in": max(0.0, (job.next_run_at - now).total_seconds()) if job.next_run_at else None,
+        "next_run": _local(upcoming),
+        "next_run_in": max(0.0, (upcoming - now).total_seconds()) if upcoming else None,
         "run_count": job.run_count,
         "retry_count": retry_count,
         "paused": job.paused,

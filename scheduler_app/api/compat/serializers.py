@@ -5,9 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from scheduler_app.api.fields import SafeJSONField
+from scheduler_app.api.strict import StrictSerializer
 
 
-class CompatJobCreateSerializer(serializers.Serializer):
+class CompatJobCreateSerializer(StrictSerializer):
     func_name = serializers.CharField(max_length=200, help_text="Function name (registered as a task under func_module.func_name).")
     func_module = serializers.CharField(max_length=200, allow_blank=True, help_text='Function module, e.g. "dev.test_app".')
     job_name = serializers.CharField(max_length=200, required=False, allow_null=True, help_text="Human-friendly job name (unique).")
@@ -22,7 +23,7 @@ class CompatJobCreateSerializer(serializers.Serializer):
     group = serializers.CharField(max_length=100, default="default")
 
 
-class CompatJobUpdateSerializer(serializers.Serializer):
+class CompatJobUpdateSerializer(StrictSerializer):
     """All optional; null means unchanged, as in FastScheduler."""
 
     schedule_config = SafeJSONField(required=False, allow_null=True)
@@ -159,7 +160,13 @@ class StatusSerializer(serializers.Serializer):
     statistics = StatisticsSerializer()
 
 
-class QueryLimitSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
-    func_name = serializers.CharField(required=False, max_length=200)
+class JobsQuerySerializer(serializers.Serializer):
     group = serializers.CharField(required=False, max_length=100)
+
+
+class LimitQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+
+
+class HistoryQuerySerializer(LimitQuerySerializer):
+    func_name = serializers.CharField(required=False, max_length=200)

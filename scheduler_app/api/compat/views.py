@@ -94,14 +94,18 @@ def _jobs(request):
 
 def _job(request, job_id: str) -> Job:
     pk = schedule.parse_job_id(job_id)
-    job = _jobs(request).filter(pk=pk).prefetch_related("triggers").first() if pk is not None else None
+    job = _jobs(request).filter(pk=pk).prefetch_related("triggers__calendar").first() if pk is not None else None
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
 def _listing(jobs) -> list[dict]:
-    jobs = list(jobs.prefetch_related("triggers").order_by("next_run_at", "id"))
+    """FastScheduler's job list: it drops a job that will never run again (a one-off that ran),
+    and its clients read every `next_run` as a time. Such jobs are still found by their id."""
+    jobs = list(jobs.prefetch_related("triggers__calendar").order_by("next_run_at", "id"))
+    Job.count_runs_used(jobs)
+    jobs = sorted((job for job in jobs if schedule.next_run(job) is not None), key=lambda job: (schedule.next_run(job), job.pk))
     ids = [job.pk for job in jobs]
     active = (
         Execution.objects.filter(job_id__in=ids, status__in=Execution.ACTIVE)
@@ -138,20 +142,31 @@ def _group_jobs(request, group: str):
     return _jobs(request).in_group(group)
 
 
+class CompatView(ApiView):
+    """A FastScheduler endpoint: unknown query parameters are refused in FastScheduler's shape."""
+
+    def unknown_input(self, errors: dict) -> Exception:
+        return bad_request(errors)
+
+
 def _save(serializer: JobSerializer) -> Job:
     if not serializer.is_valid():
         raise bad_request(serializer.errors)
     return serializer.save()
 
 
-class JobsView(ApiView):
+class JobsView(CompatView):
+    query_serializer_class = shapes.JobsQuerySerializer
+
     @extend_schema(
         tags=TAGS, summary="List all jobs", operation_id="fastscheduler_jobs_list",
+        description="Jobs that will run again, soonest first, as FastScheduler lists them: a job that never "
+        "will (a one-off that ran, an ended window, no schedule) is left out; GET /jobs/{job_id} still answers it.",
         parameters=[OpenApiParameter("group", OpenApiTypes.STR, description="Only jobs in this group.")],
         responses={200: shapes.JobsSerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.JobsQuerySerializer, request.query_params)
         jobs = _group_jobs(request, query["group"]) if "group" in query else _jobs(request)
         return Response({"jobs": _listing(jobs)})
 
@@ -161,8 +176,10 @@ class JobsView(ApiView):
     )
     def post(self, request):
         data = _valid(shapes.CompatJobCreateSerializer, request.data)
+        zone = data.get("timezone") or settings.TIME_ZONE
         try:
             trigger = schedule.trigger_for(data["schedule_type"], data["schedule_config"])
+            schedule.check_once_ahead(trigger, zone, timezone.now())
         except schedule.CompatError as exc:
             raise BadRequest({"detail": exc.detail}) from None
         task = _task_name(data["func_module"], data["func_name"])
@@ -170,7 +187,7 @@ class JobsView(ApiView):
             "name": data.get("job_name") or _free_name(data["func_name"]), "task": task, "group": data["group"],
             "max_retries": data["max_retries"], "paused": not data["enabled"], "triggers": [trigger],
             "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
-            "timezone": data.get("timezone") or settings.TIME_ZONE,
+            "timezone": zone,
         }
         if data.get("timeout") is not None:
             fields["timeout"] = math.ceil(data["timeout"])
@@ -179,7 +196,7 @@ class JobsView(ApiView):
         return Response(body, status=http.HTTP_201_CREATED)
 
 
-class JobView(ApiView):
+class JobView(CompatView):
     @extend_schema(tags=TAGS, summary="Get a specific job", operation_id="fastscheduler_job_get", parameters=[JOB_ID], responses={200: shapes.JobEnvelopeSerializer, 404: shapes.ErrorSerializer})
     def get(self, request, job_id: str):
         job = _job(request, job_id)
@@ -205,7 +222,9 @@ class JobView(ApiView):
             fields["paused"] = not data["enabled"]
         if data.get("schedule_config") is not None or data.get("schedule_type"):
             try:
-                fields["triggers"] = [schedule.merged_trigger(job, data.get("schedule_type"), data.get("schedule_config") or {})]
+                trigger = schedule.merged_trigger(job, data.get("schedule_type"), data.get("schedule_config") or {})
+                schedule.check_once_ahead(trigger, fields.get("timezone", job.timezone), timezone.now())
+                fields["triggers"] = [trigger]
             except schedule.CompatError as exc:
                 raise BadRequest({"detail": exc.detail}) from None
         _save(JobSerializer(job, data=fields, partial=True, context={"request": request}))
@@ -217,7 +236,7 @@ class JobView(ApiView):
         return Response({"success": True, "message": f"Job {job_id} deleted successfully"})
 
 
-class JobVerbView(ApiView):
+class JobVerbView(CompatView):
     verb = ""
     done = ""
 
@@ -261,7 +280,7 @@ def _verb_view(verb: str) -> type[JobVerbView]:
 VERB_VIEWS = {verb: _verb_view(verb) for verb in VERBS}
 
 
-class StatusView(ApiView):
+class StatusView(CompatView):
     @extend_schema(tags=TAGS, summary="Scheduler status and statistics", operation_id="fastscheduler_status", description="Statistics cover the jobs you can see.", responses=shapes.StatusSerializer)
     def get(self, request):
         now = timezone.now()
@@ -291,7 +310,9 @@ class StatusView(ApiView):
         return Response({"running": running, "statistics": statistics})
 
 
-class HistoryView(ApiView):
+class HistoryView(CompatView):
+    query_serializer_class = shapes.HistoryQuerySerializer
+
     @extend_schema(
         tags=TAGS, summary="Execution history", operation_id="fastscheduler_history", description="The last `limit` runs (default 50), oldest first.",
         parameters=[
@@ -301,7 +322,7 @@ class HistoryView(ApiView):
         responses={200: shapes.HistorySerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.HistoryQuerySerializer, request.query_params)
         runs = Execution.objects.visible_to(request.user).select_related("job")
         if query.get("func_name"):
             name = query["func_name"]
@@ -310,7 +331,9 @@ class HistoryView(ApiView):
         return Response({"history": [schedule.history_data(run) for run in reversed(latest)]})
 
 
-class DeadLettersView(ApiView):
+class DeadLettersView(CompatView):
+    query_serializer_class = shapes.LimitQuerySerializer
+
     def _letters(self, request):
         return Execution.objects.visible_to(request.user).dead_letters()
 
@@ -320,7 +343,7 @@ class DeadLettersView(ApiView):
         responses={200: shapes.DeadLettersSerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
-        query = _valid(shapes.QueryLimitSerializer, request.query_params)
+        query = _valid(shapes.LimitQuerySerializer, request.query_params)
         letters = self._letters(request).select_related("job")
         shown = letters.order_by("-finished_at", "-id")[: query.get("limit", 100)]
         return Response({"dead_letters": [schedule.history_data(run) for run in shown], "total": letters.count()})
@@ -331,34 +354,34 @@ class DeadLettersView(ApiView):
         return Response({"success": True, "cleared": cleared})
 
 
-class GroupsView(ApiView):
+class GroupsView(CompatView):
     @extend_schema(tags=TAGS, summary="List all job groups", operation_id="fastscheduler_groups_list", responses=shapes.GroupsSerializer)
     def get(self, request):
         names = _jobs(request).order_by("group").values_list("group", flat=True).distinct()
         return Response({"groups": list(names)})
 
 
-class GroupJobsView(ApiView):
+class GroupJobsView(CompatView):
     @extend_schema(tags=TAGS, summary="List all jobs in a group", operation_id="fastscheduler_group_jobs", parameters=[GROUP], responses=shapes.GroupJobsSerializer)
     def get(self, request, group: str):
         return Response({"jobs": _listing(_group_jobs(request, group)), "group": group})
 
 
-class GroupPauseView(ApiView):
+class GroupPauseView(CompatView):
     @extend_schema(tags=TAGS, summary="Pause all jobs in a group", operation_id="fastscheduler_group_pause", parameters=[GROUP], request=None, responses=shapes.GroupPausedSerializer)
     def post(self, request, group: str):
         count = services.jobs_pause(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "paused": count, "message": f"Paused {count} job(s) in group: {group}"})
 
 
-class GroupResumeView(ApiView):
+class GroupResumeView(CompatView):
     @extend_schema(tags=TAGS, summary="Resume all paused jobs in a group", operation_id="fastscheduler_group_resume", parameters=[GROUP], request=None, responses=shapes.GroupResumedSerializer)
     def post(self, request, group: str):
         count = services.jobs_resume(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "resumed": count, "message": f"Resumed {count} job(s) in group: {group}"})
 
 
-class GroupView(ApiView):
+class GroupView(CompatView):
     @extend_schema(tags=TAGS, summary="Cancel all jobs in a group", operation_id="fastscheduler_group_cancel", parameters=[GROUP], responses=shapes.GroupCancelledSerializer)
     def delete(self, request, group: str):
         jobs = _group_jobs(request, group)

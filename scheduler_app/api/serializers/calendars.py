@@ -5,12 +5,13 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from scheduler_app import services
+from scheduler_app.api.strict import StrictModelSerializer
 from scheduler_app.models import Calendar
 
 MAX_DATES = 3660
 
 
-class CalendarSerializer(serializers.ModelSerializer):
+class CalendarSerializer(StrictModelSerializer):
     """An exclusion calendar. Saved through services.calendar_create / calendar_update, which
     also re-plan the jobs that use it."""
 

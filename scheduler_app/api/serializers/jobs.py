@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scheduler_app import permissions, services, triggers, validators
 from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
+from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
 from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
@@ -47,7 +50,14 @@ class OwnerField(serializers.SlugRelatedField):
         return users.filter(pk=request.user.pk)
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        jobs = list(data.all() if hasattr(data, "all") else data)
+        Job.count_runs_used(jobs)  # each row's state, without a query per row
+        return super().to_representation(jobs)
+
+
+class JobSerializer(StrictModelSerializer):
     """A job: what to run (task, args, kwargs), when (triggers) and how (retries, overlap, window).
 
     `triggers`, when given, replaces every trigger of the job; omit it to keep them.
@@ -70,6 +80,16 @@ class JobSerializer(serializers.ModelSerializer):
     end_at = BoundedDateTimeField(required=False, allow_null=True, help_text="No run after this instant.")
     triggers = TriggerSerializer(many=True, required=False, max_length=MAX_TRIGGERS)
     status = serializers.SerializerMethodField(help_text="active or paused.")
+    state = serializers.SerializerMethodField(
+        help_text="Where the job stands: scheduled, not_started (waits for start_at), paused, no_schedule "
+        "(no trigger: runs only by hand), finished (max_runs used up, or its one-off times have passed), "
+        "ended (end_at passed, or no run left before it), no_upcoming_run (none within the 30-year search), "
+        "schedule_error (its fire times cannot be computed; see state_error).",
+    )
+    state_error = serializers.SerializerMethodField(help_text="Why the schedule cannot be computed; empty otherwise.")
+    next_run_at = serializers.SerializerMethodField(
+        help_text="When it runs next; null when it will not run (paused, finished, ended, no schedule...)."
+    )
     schedule = serializers.SerializerMethodField(help_text="Every trigger in words, e.g. 'At 09:00, Monday through Friday (UTC)'.")
     last_results = serializers.SerializerMethodField(help_text="The last five finished runs, newest first.")
 
@@ -79,13 +99,14 @@ class JobSerializer(serializers.ModelSerializer):
             "id", "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
             "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
             "max_instances", "misfire_grace_time", "catch_up", "executor", "start_at", "end_at", "max_runs",
-            "paused", "status", "code_defined", "import_error", "triggers", "schedule", "next_run_at",
+            "paused", "status", "state", "state_error", "code_defined", "import_error", "triggers", "schedule", "next_run_at",
             "last_run_at", "last_status", "run_count", "failure_count", "last_results", "created_at", "updated_at",
         ]
         read_only_fields = [
-            "code_defined", "import_error", "next_run_at", "last_run_at", "last_status", "run_count",
+            "code_defined", "import_error", "last_run_at", "last_status", "run_count",
             "failure_count", "created_at", "updated_at",
         ]
+        list_serializer_class = JobListSerializer
         extra_kwargs = {
             "priority": {"min_value": 1, "max_value": 10},
             "max_retries": {"min_value": 0, "max_value": 100},
@@ -101,6 +122,18 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_status(self, job) -> str:
         return "paused" if job.paused else "active"
+
+    @extend_schema_field(serializers.ChoiceField(choices=Job.State.choices))
+    def get_state(self, job) -> str:
+        return job.current_state.value
+
+    def get_state_error(self, job) -> str:
+        return job.current_state.error
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_next_run_at(self, job):
+        upcoming = job.current_state.upcoming
+        return serializers.DateTimeField().to_representation(upcoming) if upcoming else None
 
     def get_schedule(self, job) -> str:
         return job.schedule_description()
@@ -154,7 +187,7 @@ class JobSerializer(serializers.ModelSerializer):
         return services.job_update(job=job, triggers=definitions, actor=self.context["request"].user, **changed)
 
 
-class JobDuplicateSerializer(serializers.Serializer):
+class JobDuplicateSerializer(StrictSerializer):
     name = serializers.CharField(
         required=False, max_length=200, help_text="The copy's name; default '<name> (copy)'. The copy starts paused."
     )
@@ -163,6 +196,13 @@ class JobDuplicateSerializer(serializers.Serializer):
         if Job.objects.filter(name=value).exists():
             raise serializers.ValidationError("A job with this name already exists.")
         return value
+
+
+class RunNowSerializer(StrictSerializer):
+    """A run's own arguments; each replaces the job's whole, for this run only. No body: the job's own."""
+
+    args = SafeJSONField(required=False, help_text='Positional arguments for this run, a JSON list, e.g. ["hello", 3].')
+    kwargs = SafeJSONField(required=False, help_text='Keyword arguments for this run, a JSON object, e.g. {"message": "hi"}.')
 
 
 class RunAcceptedSerializer(serializers.Serializer):
@@ -179,6 +219,8 @@ class NextRunSerializer(serializers.Serializer):
 class NextRunsSerializer(serializers.Serializer):
     timezone = serializers.CharField()
     schedule = serializers.CharField()
+    state = serializers.ChoiceField(choices=Job.State.choices, help_text="The job's state, as in the job.")
+    error = serializers.CharField(help_text="Why the runs cannot be computed; empty otherwise.")
     next_runs = NextRunSerializer(many=True)
 
 

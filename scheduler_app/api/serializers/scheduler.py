@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from scheduler_app.api.strict import StrictSerializer
 from scheduler_app.services import RUNTIME_SETTINGS
 
 SETTING_HELP = {
@@ -67,7 +68,7 @@ def _setting_field(key: str) -> serializers.IntegerField:
     return serializers.IntegerField(required=False, min_value=low, max_value=high, help_text=SETTING_HELP.get(key, ""))
 
 
-class SchedulerConfigSerializer(serializers.Serializer):
+class SchedulerConfigSerializer(StrictSerializer):
     """Runtime settings; each overrides its SCHEDULER_* setting. Give any subset to change it."""
 
     max_workers = _setting_field("max_workers")

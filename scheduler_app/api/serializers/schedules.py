@@ -7,11 +7,12 @@ from rest_framework import serializers
 from scheduler_app.api.fields import BoundedDateTimeField
 from scheduler_app.api.serializers.jobs import NextRunSerializer
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer
+from scheduler_app.api.strict import StrictSerializer
 
 MAX_PREVIEW = 100
 
 
-class CronValidateRequestSerializer(serializers.Serializer):
+class CronValidateRequestSerializer(StrictSerializer):
     expression = serializers.CharField(max_length=200, help_text="e.g. '0 9 * * MON-FRI'", trim_whitespace=False)
     timezone = serializers.CharField(max_length=64, default="UTC", help_text="An IANA zone, e.g. 'Europe/Berlin'.")
     count = serializers.IntegerField(default=5, min_value=1, max_value=MAX_PREVIEW, help_text="How many next runs.")
@@ -36,7 +37,7 @@ class CronPresetSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
-class PreviewRequestSerializer(serializers.Serializer):
+class PreviewRequestSerializer(StrictSerializer):
     """Any trigger specs (the shapes a job's `triggers` take) → their description and next runs."""
 
     triggers = TriggerSerializer(many=True, min_length=1, max_length=MAX_TRIGGERS)

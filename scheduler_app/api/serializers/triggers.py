@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from scheduler_app import triggers
 from scheduler_app.api.fields import check_instant
+from scheduler_app.api.strict import StrictSerializer
 from scheduler_app.models import Calendar, Job, Trigger
 
 MAX_TRIGGERS = 20
@@ -65,7 +66,7 @@ class CalendarField(serializers.PrimaryKeyRelatedField):
         return Calendar.objects.visible_to(request.user) if request else Calendar.objects.all()
 
 
-class TriggerSerializer(serializers.Serializer):
+class TriggerSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
     kind = serializers.ChoiceField(
         choices=["cron", "interval", "once", "daily", "weekly", "hourly"],
@@ -83,7 +84,7 @@ class TriggerSerializer(serializers.Serializer):
         help_text="For kind once: when to run, e.g. '2026-12-25T00:00:00Z' (no offset: the job's local time).",
     )
     delay_seconds = serializers.IntegerField(
-        write_only=True, required=False, min_value=0, max_value=MAX_INTERVAL_SECONDS,
+        write_only=True, required=False, min_value=1, max_value=MAX_INTERVAL_SECONDS,
         help_text="For kind once: run this many seconds from now instead of at run_at.",
     )
     at = serializers.CharField(

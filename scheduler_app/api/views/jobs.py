@@ -20,6 +20,7 @@ from scheduler_app.api.serializers.jobs import (
     JobSerializer,
     NextRunsSerializer,
     RunAcceptedSerializer,
+    RunNowSerializer,
 )
 from scheduler_app.api.views.base import GenericViewSet, ModelViewSet, mixins
 from scheduler_app.models import Execution, Job
@@ -93,13 +94,20 @@ class JobViewSet(ModelViewSet):
 
     @extend_schema(
         summary="Run a job now",
-        description="Records a manual run and answers its Execution id at once; the scheduler starts it within about a second.",
-        request=None,
+        description=(
+            "Records a manual run and answers its Execution id at once; the scheduler starts it within about a "
+            "second. `args` and `kwargs`, when given, are this run's arguments instead of the job's (each replaces "
+            "the job's whole); they must fit the task's signature (400 naming the field). The run records them."
+        ),
+        request=RunNowSerializer,
         responses={202: RunAcceptedSerializer},
     )
     @action(detail=True, methods=["post"])
     def run(self, request, pk=None):
-        execution = services.job_run_now(job=self.get_object(), actor=request.user)
+        job = self.get_object()
+        form = RunNowSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        execution = services.job_run_now(job=job, actor=request.user, **form.validated_data)
         body = {"execution_id": execution.pk, "status": execution.status, "url": f"/api/executions/{execution.pk}/"}
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -123,15 +131,19 @@ class JobViewSet(ModelViewSet):
         responses=NextRunsSerializer,
         filters=False,
     )
-    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None)
+    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None,
+            query_serializer_class=NextRunsQuerySerializer)
     def next_runs(self, request, pk=None):
         job = self.get_object()
         query = NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        runs = job.next_runs(after=timezone.now(), count=query.validated_data["count"])
+        now = timezone.now()
+        runs, error = job.next_runs_or_error(after=now, count=query.validated_data["count"])
         return Response({
             "timezone": job.timezone,
             "schedule": job.schedule_description(),
+            "state": job.schedule_state(now=now).value,
+            "error": error,
             "next_runs": [{"at": at, "local": triggers.format_local(at, job.zone)} for at in runs],
         })
 

@@ -43,6 +43,8 @@ def _next_runs(runs, zone) -> list[dict]:
 
 @extend_schema(tags=["schedules"])
 class CronValidateView(ApiView):
+    query_serializer_class = CronValidateRequestSerializer
+
     def _answer(self, data) -> Response:
         form = CronValidateRequestSerializer(data=data)
         form.is_valid(raise_exception=True)

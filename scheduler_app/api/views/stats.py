@@ -75,6 +75,8 @@ class StatsSerializer(serializers.Serializer):
 
 @extend_schema(tags=["monitoring"])
 class StatsView(ApiView):
+    query_serializer_class = StatsQuerySerializer
+
     @extend_schema(summary="Run statistics", parameters=[StatsQuerySerializer], responses=StatsSerializer)
     def get(self, request):
         query = StatsQuerySerializer(data=request.query_params)

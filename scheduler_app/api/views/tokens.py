@@ -15,11 +15,12 @@ from rest_framework.settings import api_settings
 from scheduler_app import permissions, services
 from scheduler_app.api.authentication import PasswordAuthentication
 from scheduler_app.api.serializers.tokens import TokenCreatedSerializer, TokenSerializer
+from scheduler_app.api.strict import StrictSerializer
 from scheduler_app.api.views.base import GenericViewSet, mixins
 from scheduler_app.models import ApiToken
 
 
-class TokenCreateSerializer(serializers.Serializer):
+class TokenCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100, help_text="What the token is for, e.g. 'ci-deploy'.")
 
 

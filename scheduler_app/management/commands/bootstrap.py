@@ -9,7 +9,7 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from scheduler_app import services
@@ -58,9 +58,16 @@ class Command(BaseCommand):
         user_model = get_user_model()
         admin = user_model.objects.filter(username="admin").first()
         if admin is None:
-            password = os.environ.get("TEMPORA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            given = os.environ.get("TEMPORA_ADMIN_PASSWORD")
+            if given is not None and not given.strip():
+                # Set but empty is a mistake, not "generate one": the password would be one nobody saw.
+                raise CommandError(
+                    "TEMPORA_ADMIN_PASSWORD is set but empty: give the admin's password, or unset it to have "
+                    "one generated and shown once."
+                )
+            password = given or secrets.token_urlsafe(12)
             admin = user_model.objects.create_superuser("admin", "admin@localhost", password)
-            if "TEMPORA_ADMIN_PASSWORD" in os.environ:
+            if given is not None:
                 self.stdout.write("Created the 'admin' account with the password from TEMPORA_ADMIN_PASSWORD.")
             else:
                 # Printed once: it is not stored anywhere in clear.

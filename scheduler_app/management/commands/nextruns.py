@@ -100,10 +100,12 @@ class Command(BaseCommand):
         if not 1 <= count <= MAX_COUNT:
             raise _usage_error(f"--count must be between 1 and {MAX_COUNT}; got {count}.")
 
+        if options["tz"] is not None:
+            self._zone(options["tz"])  # a bad --tz is a usage error before any job is looked up
         if options["job"] is not None:
             runs, zone = self._job_runs(options, count)
         else:
-            zone = self._zone(options["tz"] or "UTC")
+            zone = self._zone("UTC" if options["tz"] is None else options["tz"])
             spec = self._spec(options)
             after = self._after(options["after"], zone)
             if spec.kind == "interval":
@@ -194,7 +196,8 @@ class Command(BaseCommand):
             raise CommandError(f"--job: cannot read the jobs table ({exc}); run 'manage.py migrate'?") from None
         if job is None:
             raise _usage_error(f"--job: no job is named {options['job']!r}.")
-        zone = self._zone(options["tz"] or job.timezone)
+        # `--tz ''` is a zone that does not exist, not "no --tz".
+        zone = self._zone(job.timezone if options["tz"] is None else options["tz"])
         after = self._after(options["after"], zone)
         self._note(f"# {job.name}: {job.schedule_description()}")
         window = job.window
@@ -209,7 +212,10 @@ class Command(BaseCommand):
             self._note("# window: " + ", ".join(parts))
         if job.paused:
             self._note("# paused: these runs happen only once the job is resumed")
-        return job.next_runs(after=after, count=count), zone
+        runs, error = job.next_runs_or_error(after=after, count=count)
+        if error:
+            raise CommandError(f"--job: the schedule of {job.name!r} cannot be computed: {error}")
+        return runs, zone
 
     def _note(self, text: str) -> None:
         # Notes are not errors: write them to stderr without the red error style.

@@ -38,19 +38,38 @@ class Day:
         return sum(self.runs.values())
 
 
-def _month(value: str, today: date) -> date:
+# The days the calendar can show: the grid of the last one still needs its next day.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 11, 30)
+
+
+def _month(value: str) -> date | None:
+    """The first day of the month `value` names ("2026-03"), or None when it names none we can show."""
     try:
         year, month = (int(part) for part in value.split("-"))
-        return date(year, month, 1)
+        first = date(year, month, 1)
     except (ValueError, TypeError):
-        return today.replace(day=1)
+        return None
+    return first if FIRST_DAY <= first <= LAST_DAY else None
+
+
+def _month_link(first: date) -> str | None:
+    return first.strftime("%Y-%m") if FIRST_DAY <= first <= LAST_DAY else None
 
 
 def _runs_between(jobs, start: datetime, end: datetime, per_job: int = RUNS_PER_JOB):
-    """(job, runs in [start, end), more than per_job?) for each active job."""
-    for job in jobs.filter(paused=False).prefetch_related("triggers__calendar")[:MAX_JOBS]:
-        runs = [run for run in job.next_runs(after=start - timedelta(microseconds=1), count=per_job) if run < end]
-        yield job, runs, len(runs) >= per_job
+    """([(job, its runs in [start, end), more than per_job?)], [jobs whose schedule cannot be computed])
+    for the active jobs: one that cannot be planned is listed as such, never breaking the page."""
+    active = list(jobs.filter(paused=False).prefetch_related("triggers__calendar")[:MAX_JOBS])
+    Job.count_runs_used(active)
+    rows, unplanned = [], []
+    for job in active:
+        runs, error = job.next_runs_or_error(after=start - timedelta(microseconds=1), count=per_job)
+        if error:
+            unplanned.append(job)
+            continue
+        runs = [run for run in runs if run < end]
+        rows.append((job, runs, len(runs) >= per_job))
+    return rows, unplanned
 
 
 @base.console_view
@@ -58,15 +77,23 @@ def month(request: HttpRequest):
     zone = base.viewer_zone(request)
     now = timezone.now()
     today = now.astimezone(zone).date()
-    first = _month(request.GET.get("month", ""), today)
+    asked = request.GET.get("month", "")
+    first = _month(asked) if asked else today.replace(day=1)
+    error = ""
+    if first is None:
+        error = _("The calendar cannot show %(month)s: give a month from 1970-01 to 9999-11, as YYYY-MM.") % {
+            "month": repr(asked)}
+        first = today.replace(day=1)
     last = first.replace(day=pycalendar.monthrange(first.year, first.month)[1])
     start = max(now, datetime.combine(first, time(), zone))
     end = datetime.combine(last + timedelta(days=1), time(), zone)
     weeks = pycalendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
     days = {d: Day(d, d.month == first.month, d < today, d == today) for week in weeks for d in week}
     names: dict[int, Job] = {}
+    unplanned: list[Job] = []
     if end > now:
-        for job, runs, frequent in _runs_between(base.visible_jobs(request), start, end):
+        rows, unplanned = _runs_between(base.visible_jobs(request), start, end)
+        for job, runs, frequent in rows:
             names[job.pk] = job
             for run in runs:
                 cell = days.get(run.astimezone(zone).date())
@@ -79,18 +106,18 @@ def month(request: HttpRequest):
         for cell in week:
             cell.entries = sorted(((names[pk], n, pk in cell.frequent) for pk, n in cell.runs.items()),
                                   key=lambda item: (-item[1], item[0].name))
-    previous = (first - timedelta(days=1)).replace(day=1)
-    following = last + timedelta(days=1)
     calendars = usable_calendars(request).annotate(used=Count("triggers"))
     context = {
-        "now": now, "zone": zone, "first": first, "grid": grid,
+        "now": now, "zone": zone, "first": first, "grid": grid, "error": error, "unplanned": unplanned,
         "weekdays": [pycalendar.day_abbr[i] for i in range(7)],
-        "previous": previous.strftime("%Y-%m"), "next": following.strftime("%Y-%m"),
+        "previous": _month_link((first - timedelta(days=1)).replace(day=1)),
+        "next": _month_link(last + timedelta(days=1)),
         "this_month": today.strftime("%Y-%m"),
         "calendars": calendars,
         "editable": set(Calendar.objects.editable_by(request.user).values_list("pk", flat=True)),
     }
-    return base.render_page(request, "calendar/month.html", context, fragments=["calendar-grid"])
+    return base.render_page(request, "calendar/month.html", context, fragments=["calendar-grid"],
+                            status=400 if error else 200)
 
 
 @base.console_view
@@ -100,16 +127,17 @@ def day(request: HttpRequest, value: str):
         chosen = date.fromisoformat(value)
     except ValueError:
         raise Http404("Not a date") from None
+    if not FIRST_DAY <= chosen <= LAST_DAY:
+        raise Http404("Not a day the calendar can show")
     now = timezone.now()
     start = max(now, datetime.combine(chosen, time(), zone))
     end = datetime.combine(chosen + timedelta(days=1), time(), zone)
-    rows = []
+    rows, unplanned = [], []
     if end > now:
-        for job, runs, frequent in _runs_between(base.visible_jobs(request), start, end, per_job=200):
-            if runs:
-                rows.append((job, runs, frequent))
+        found, unplanned = _runs_between(base.visible_jobs(request), start, end, per_job=200)
+        rows = [row for row in found if row[1]]
     rows.sort(key=lambda row: row[1][0])
-    context = {"now": now, "zone": zone, "day": chosen, "rows": rows, "past": end <= now}
+    context = {"now": now, "zone": zone, "day": chosen, "rows": rows, "past": end <= now, "unplanned": unplanned}
     return base.render_page(request, "calendar/day.html", context, fragments=["day-panel"])
 
 

@@ -19,13 +19,15 @@ def dashboard(request: HttpRequest):
     jobs = base.visible_jobs(request)
     executions = base.visible_executions(request)
     bars = stats.runs_per_hour(executions, now, zone)
+    upcoming, unplanned = stats.upcoming(jobs, now)
     context = {
         "now": now,
         "totals": stats.totals(jobs, executions, now),
         "scheduler": stats.scheduler_summary(now),
         "bars": bars,
         "bars_top": stats.scale(bars),
-        "upcoming": stats.upcoming(jobs, now),
+        "upcoming": upcoming,
+        "unplanned": unplanned,
         "latest": executions.select_related("job").order_by("-created_at", "-id")[:10],
     }
     return base.render_page(request, "dashboard.html", context, fragments=["dashboard-live"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -15,55 +15,63 @@ from django.views.decorators.http import require_POST
 from scheduler_app import services
 from scheduler_app.models import Execution
 from scheduler_app.web import base
-
-
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
+from scheduler_app.web.filters import ExecutionFilterForm
 
 
 def filtered_executions(request: HttpRequest):
+    """The visible runs the query asks for, and what is wrong with the query (then no run)."""
     rows = base.visible_executions(request).select_related("job")
-    params = request.GET
+    form = ExecutionFilterForm(request.GET)
+    problems = form.problems()
+    if problems:
+        return rows.none(), problems
+    params = form.cleaned_data
     zone = base.viewer_zone(request)
-    if params.get("status") in Execution.Status.values:
+    if params["status"]:
         rows = rows.filter(status=params["status"])
-    if params.get("reason") in Execution.Reason.values:
+    if params["reason"]:
         rows = rows.filter(reason=params["reason"])
-    if params.get("job", "").isdigit():
-        rows = rows.filter(job_id=int(params["job"]))
-    if params.get("group"):
+    if params["job"] is not None:
+        rows = rows.filter(job_id=params["job"])
+    if params["job_name"].strip():
+        # The name the run was recorded under: runs of a deleted job are found too.
+        rows = rows.filter(job_name__icontains=params["job_name"].strip())
+    if params["group"]:
         rows = rows.filter(job__group=params["group"])
-    if params.get("dead") == "1":
+    if params["dead"] == "1":
         rows = rows.filter(dead_letter=True)
     # Dates are the viewer's local days.
-    start, end = _day(params.get("from", "")), _day(params.get("to", ""))
-    if start:
-        rows = rows.filter(scheduled_for__gte=datetime.combine(start, time(), zone))
-    if end:
-        rows = rows.filter(scheduled_for__lt=datetime.combine(end + timedelta(days=1), time(), zone))
-    if params.get("q"):
+    start, end = params["from_day"], params["to_day"]
+    try:
+        if start:
+            rows = rows.filter(scheduled_for__gte=datetime.combine(start, time(), zone))
+        if end:
+            rows = rows.filter(scheduled_for__lt=datetime.combine(end + timedelta(days=1), time(), zone))
+    except OverflowError:  # 9999-12-31 has no next day
+        return rows.none(), [_("The dates must be before 9999-12-31.")]
+    if params["q"].strip():
         q = params["q"].strip()
         rows = rows.filter(Q(error__icontains=q) | Q(output__icontains=q) | Q(job_name__icontains=q)
                            | Q(traceback__icontains=q))
-    return rows.order_by("-scheduled_for", "-id")
+    return rows.order_by("-scheduled_for", "-id"), []
 
 
 @base.console_view
 def execution_list(request: HttpRequest):
     jobs = base.visible_jobs(request)
+    rows, problems = filtered_executions(request)
     context = {
         "now": timezone.now(),
-        "page": base.paginate(request, filtered_executions(request), per_page=50),
+        "page": base.paginate(request, rows, per_page=50),
+        "problems": problems,
         "filters": request.GET,
         "statuses": Execution.Status.choices,
         "reasons": Execution.Reason.choices,
         "jobs": jobs.only("id", "name").order_by("name")[:500],
         "groups": jobs.order_by("group").values_list("group", flat=True).distinct(),
     }
-    return base.render_page(request, "executions/list.html", context, fragments=["executions-table"])
+    return base.render_page(request, "executions/list.html", context, fragments=["executions-table"],
+                            status=400 if problems else 200)
 
 
 @base.console_view

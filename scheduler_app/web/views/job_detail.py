@@ -15,6 +15,8 @@ from scheduler_app import services
 from scheduler_app.api import throttling
 from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
+from scheduler_app.web.filters import HistoryFilterForm
+from scheduler_app.web.forms import RunNowForm
 
 
 @base.console_view
@@ -22,30 +24,39 @@ def job_detail(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     now = timezone.now()
     history = job.executions.all().order_by("-scheduled_for", "-id")
-    status = request.GET.get("status", "")
-    if status in Execution.Status.values:
+    form = HistoryFilterForm(request.GET)
+    problems = form.problems()
+    status = "" if problems else form.cleaned_data["status"]
+    if problems:
+        history = history.none()
+    elif status:
         history = history.filter(status=status)
     bars, longest = stats.durations(job.executions.all())
     rate, decided = stats.success_rate(job.executions.all())
     trigger_rows = list(job.triggers.select_related("calendar"))
+    next_runs, schedule_error = job.next_runs_or_error(after=now, count=10)
     context = {
         "now": now,
         "job": job,
         "task_info": base.task_view(job.task),
         "trigger_rows": [(trigger, trigger.describe()) for trigger in trigger_rows],
-        "next_runs": job.next_runs(after=now, count=10),
+        "state": job.current_state,
+        "next_runs": next_runs,
+        "schedule_error": schedule_error,
         "viewer_zone": base.viewer_zone(request),
         "page": base.paginate(request, history, per_page=20),
         "status": status,
+        "problems": problems,
         "statuses": Execution.Status.choices,
         "duration_bars": bars,
         "duration_top": timedelta(seconds=longest),
         "success_rate": rate,
         "decided": decided,
         "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
+        "run_form": RunNowForm(),
     }
     return base.render_page(request, "jobs/detail.html", context,
-                            fragments=["job-summary", "job-history", "job-next-runs"])
+                            fragments=["job-summary", "job-history", "job-next-runs"], status=400 if problems else 200)
 
 
 def _job_action(request: HttpRequest, pk: int, action, message: str):
@@ -61,7 +72,14 @@ def _job_action(request: HttpRequest, pk: int, action, message: str):
 @require_POST
 @base.console_view
 def job_run(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_run_now(job=job, actor=request.user),
+    """Run now; with `args`/`kwargs` (the job page's small form), with these arguments instead of the job's."""
+    form = RunNowForm(request.POST)
+    if not form.is_valid():
+        job = base.get_job(request, pk)
+        return base.refused(request, form.errors_text(),
+                            next_url=base.safe_next(request, reverse("console:job", args=[job.pk])))
+    given = {name: value for name, value in form.cleaned_data.items() if value is not None}
+    return _job_action(request, pk, lambda job: services.job_run_now(job=job, actor=request.user, **given),
                        _("Run requested for %(name)s; the scheduler starts it within a second or so."))
 
 

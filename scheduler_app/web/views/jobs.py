@@ -12,47 +12,47 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from scheduler_app import services
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
 from scheduler_app.web import base
+from scheduler_app.web.filters import JOB_FLAGS, JOB_STATUSES, JobFilterForm
 
-SORTS = {"name", "group", "next_run_at", "last_run_at", "priority", "task"}
-STATUSES = {
-    "active": Q(paused=False),
-    "paused": Q(paused=True),
-    "failing": Q(last_status__in=list(Execution.FAILURES)),
-    "broken": ~Q(import_error=""),
-}
 ACTIONS = ("run", "pause", "resume", "delete")
 
 
 def filtered_jobs(request: HttpRequest):
+    """The visible jobs the query asks for, and what is wrong with the query (then no job)."""
     jobs = base.visible_jobs(request)
-    params = request.GET
-    if params.get("group"):
+    form = JobFilterForm(request.GET)
+    problems = form.problems()
+    if problems:
+        return jobs.none(), problems
+    params = form.cleaned_data
+    if params["group"]:
         jobs = jobs.in_group(params["group"])
-    if params.get("tag"):
+    if params["tag"]:
         jobs = jobs.with_tag(params["tag"])
-    if params.get("task"):
+    if params["task"]:
         jobs = jobs.filter(task=params["task"])
-    if params.get("status") in STATUSES:
-        jobs = jobs.filter(STATUSES[params["status"]])
-    if params.get("q"):
+    status = params["status"]
+    if status in JOB_FLAGS:
+        jobs = jobs.filter(JOB_FLAGS[status][1])
+    elif status:
+        jobs = jobs.in_state(status)
+    if params["q"].strip():
         q = params["q"].strip()
         jobs = jobs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(task__icontains=q))
-    sort = params.get("sort", "name")
+    sort = params["sort"] or "name"
     field = sort.lstrip("-")
-    if field in SORTS:
-        descending = sort.startswith("-")
-        # Jobs without a next (or last) run go last either way.
-        order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-        jobs = jobs.order_by(order, "name")
-    return jobs
+    # Jobs without a next (or last) run go last either way.
+    order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+    return jobs.order_by(order, "name"), []
 
 
 @base.console_view
 def job_list(request: HttpRequest):
-    jobs = filtered_jobs(request).prefetch_related("triggers__calendar")
+    jobs, problems = filtered_jobs(request)
+    jobs = jobs.prefetch_related("triggers__calendar")
     page = base.paginate(request, jobs, per_page=25)
     ids = [job.pk for job in page.object_list]
     recent: dict[int, list] = {pk: [] for pk in ids}
@@ -63,6 +63,7 @@ def job_list(request: HttpRequest):
     ):
         if len(recent[row.job_id]) < 5:
             recent[row.job_id].append(row)
+    Job.count_runs_used(page.object_list)  # each row's state, without a query per row
     for job in page.object_list:
         job.recent = list(reversed(recent[job.pk]))
     visible = base.visible_jobs(request)
@@ -70,14 +71,15 @@ def job_list(request: HttpRequest):
         "now": timezone.now(),
         "page": page,
         "groups": visible.order_by("group").values_list("group", flat=True).distinct(),
-        "tasks": registry.names(),  # filtering by any task a listed job may have
-        "statuses": [("active", _("Active")), ("paused", _("Paused")), ("failing", _("Failing")),
-                     ("broken", _("Task missing"))],
+        "tasks": registry.names(),
+        "statuses": JOB_STATUSES,
+        "problems": problems,
         "filters": request.GET,
         "query": base.query_without(request, "page", "ids"),
         "checked": request.GET.getlist("ids"),
     }
-    return base.render_page(request, "jobs/list.html", context, fragments=["jobs-table"])
+    return base.render_page(request, "jobs/list.html", context, fragments=["jobs-table"],
+                            status=400 if problems else 200)
 
 
 def _apply(action: str, jobs, group: str, request: HttpRequest) -> int:

@@ -1,0 +1,96 @@
+"""Job.schedule_state: where each job stands, the one definition every interface shows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from scheduler_app.models import Job
+from tests import job_states
+from tests.job_states import NOW
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("case", ["scheduled", "not_started", "paused", *job_states.WITHOUT_NEXT_RUN])
+def test_it_tells_the_state_of_each_job(state_jobs, case):
+    assert state_jobs[case].schedule_state(now=NOW).value == job_states.state_of(case)
+
+
+@pytest.mark.parametrize("case", job_states.WITHOUT_NEXT_RUN)
+def test_a_job_with_no_upcoming_run_has_no_next_run(state_jobs, case):
+    state = state_jobs[case].schedule_state(now=NOW)
+    assert state.next_run is None and state.upcoming is None
+
+
+def test_a_scheduled_job_runs_next_at_its_next_fire_time(state_jobs):
+    assert state_jobs["scheduled"].schedule_state(now=NOW).upcoming == NOW + timedelta(minutes=5)
+
+
+def test_a_job_waiting_for_its_start_runs_first_at_the_start(state_jobs):
+    assert state_jobs["not_started"].schedule_state(now=NOW).upcoming == NOW + timedelta(days=1)
+
+
+def test_a_paused_job_keeps_the_run_it_would_make_once_resumed_but_has_no_upcoming_run(state_jobs):
+    state = state_jobs["paused"].schedule_state(now=NOW)
+    assert state.next_run == NOW + timedelta(minutes=5)
+    assert state.upcoming is None
+
+
+def test_a_schedule_that_cannot_be_computed_says_why(state_jobs):
+    state = state_jobs["schedule_error"].schedule_state(now=NOW)
+    assert "61" in state.error
+    assert state.label == "Schedule cannot be computed"
+
+
+def test_a_one_off_waiting_for_its_time_is_scheduled(make_job, owner):
+    job = make_job(owner=owner, triggers=[{"kind": "once", "run_at": NOW + timedelta(hours=1)}], now=NOW)
+    assert job.schedule_state(now=NOW).value == Job.State.SCHEDULED
+
+
+def test_a_window_with_no_run_left_before_its_end_has_ended(make_job, owner):
+    job = make_job(owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 9 1 1 *"}],
+                   end_at=NOW + timedelta(days=30), now=NOW)
+    assert job.schedule_state(now=NOW).value == Job.State.ENDED
+
+
+def test_a_job_starting_in_year_9999_with_no_run_before_the_end_of_time_has_no_upcoming_run(make_job, owner):
+    from datetime import UTC, datetime
+
+    job = make_job(owner=owner, start_at=datetime(9999, 12, 31, 20, 0, tzinfo=UTC), now=NOW)
+    assert job.schedule_state(now=NOW).value == Job.State.NO_UPCOMING_RUN
+
+
+def test_counting_runs_for_many_jobs_takes_one_query(state_jobs, django_assert_num_queries):
+    rows = list(Job.objects.filter(pk__in=[job.pk for job in state_jobs.values()]))
+    with django_assert_num_queries(1):
+        Job.count_runs_used(rows)
+    by_name = {job.name: job for job in rows}
+    with django_assert_num_queries(0):
+        assert by_name["two-runs-only"].runs_used() == 2
+
+
+def test_refreshing_a_job_forgets_its_counted_runs_and_state(state_jobs):
+    job = state_jobs["finished-max-runs"]
+    Job.count_runs_used([job])
+    assert job.current_state.value == "finished"
+    Job.objects.filter(pk=job.pk).update(max_runs=5)
+    job.refresh_from_db()
+    assert job.schedule_state(now=NOW).value == "scheduled"
+
+
+def test_pausing_and_resuming_a_job_whose_schedule_cannot_be_computed_still_works(state_jobs):
+    from scheduler_app import services
+
+    job = services.job_pause(job=state_jobs["schedule_error"], now=NOW)
+    job = services.job_resume(job=job, now=NOW)
+    assert job.next_run_at is None and job.schedule_state(now=NOW).value == "schedule_error"
+
+
+def test_nextruns_says_a_stored_jobs_schedule_cannot_be_computed(state_jobs):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="cannot be computed"):
+        call_command("nextruns", "--job", state_jobs["schedule_error"].name)
