@@ -1,7 +1,7 @@
 """Tempora's tables: jobs, their triggers, their executions, calendars and the scheduler's own rows.
 
 Behaviour that belongs to one row lives here (a job knows its next runs; an execution its
-duration). State changes go through services.py; time arithmetic through triggers.py.
+duration). State changes go through scheduler_app/services/; time arithmetic through triggers.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""services.py: every state change, its validation, and the database constraints behind it."""
+"""The services (scheduler_app/services/): every state change, its validation, and the database constraints behind it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Django admin for Tempora's tables.
 
-Every write goes through services.py, exactly as the API and the console do: a job and its
+Every write goes through the services (scheduler_app/services/), exactly as the API and the console do: a job and its
 triggers are saved by one `job_create`/`job_update` call (one transaction, the same
 validators), calendars by `calendar_*`, and the actions call the matching service and say
 what happened with `message_user`. Executions and the scheduler's own rows are read-only;

@@ -1,4 +1,4 @@
-"""The admin's base classes: pages that save through services.py (a refusal shows on its
+"""The admin's base classes: pages that save through the services (a refusal shows on its
 fields), and read-only pages for rows only the scheduler writes."""
 
 from __future__ import annotations
