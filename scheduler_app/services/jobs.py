@@ -98,9 +98,9 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     if not errors:
         _check_task_permission(actor, job, errors)
     if not errors:
-        refusal = _argument_refusal(job.task, job.args, job.kwargs)
+        field, refusal = _argument_refusal(job.task, job.args, job.kwargs)
         if refusal:
-            errors.setdefault("kwargs", []).append(refusal)
+            errors.setdefault(field, []).append(refusal)
     rows: list[Trigger] | None = None
     if trigger_definitions is not None:
         try:
@@ -117,24 +117,27 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
     return job
 
 
-def _argument_refusal(task: str, args: list, kwargs: dict) -> str:
-    """Why args and kwargs may not be given to the task ("" if they may): they do not fit its
-    signature, or its own rules refuse them (a built-in's fences). Found when they are given,
-    not at 3 a.m. A task that is not registered is the job's own validation's concern."""
+def _argument_refusal(task: str, args: list, kwargs: dict) -> tuple[str, str]:
+    """(field, why) when args and kwargs may not be given to the task, ("", "") when they may:
+    they do not fit its signature (`args` or `kwargs`, by what the signature complains about),
+    or its own rules refuse them (a built-in's fences: `kwargs`). Found when they are given, not
+    at 3 a.m. A task that is not registered is the job's own validation's concern."""
     from scheduler_app.registry import registry
 
     if task not in registry:
-        return ""
+        return "", ""
     info = registry.get(task)
     try:
         info.check_arguments(args, kwargs)
     except TypeError as exc:
-        return gettext("The arguments do not fit the task %(task)s: %(error)s.") % {"task": repr(task), "error": exc}
+        field = "kwargs" if "keyword" in str(exc) else "args"
+        return field, gettext("The arguments do not fit the task %(task)s: %(error)s.") % {
+            "task": repr(task), "error": exc}
     try:
         info.validate_arguments(args, kwargs)
     except ValueError as exc:
-        return str(exc)
-    return ""
+        return "kwargs", str(exc)
+    return "", ""
 
 
 def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None, actor) -> None:
@@ -149,19 +152,17 @@ def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None
                 errors[field] = exc.messages
     if errors:
         raise ValidationError(errors)
-    # Name the override that was given (both given: the one the signature complains about).
-    field = "kwargs" if args is None else "args"
     for job in jobs:
         if not permissions.may_schedule_task(actor, job.task):
             raise Forbidden(gettext(
                 "Running %(job)s with other arguments needs the permission %(permission)s of its task."
             ) % {"job": job.name, "permission": _task_permission(job.task)})
-        refusal = _argument_refusal(
+        field, refusal = _argument_refusal(
             job.task, job.args if args is None else args, job.kwargs if kwargs is None else kwargs
         )
         if refusal:
-            if args is not None and kwargs is not None:
-                field = "kwargs" if "keyword" in refusal else "args"
+            # Name the override that was given (both given: the one the task complains about).
+            field = field if args is not None and kwargs is not None else "kwargs" if args is None else "args"
             errors.setdefault(field, []).append(refusal if len(jobs) == 1 else f"{job.name}: {refusal}")
     if errors:
         raise ValidationError(errors)

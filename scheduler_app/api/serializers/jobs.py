@@ -18,7 +18,6 @@ from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
 from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
 from scheduler_app.models import Execution, Job
-from scheduler_app.registry import registry
 
 RECENT_RESULTS = 5
 
@@ -157,24 +156,7 @@ class JobSerializer(StrictModelSerializer):
         zone = triggers.validate_timezone(zone_name)  # the field's validator already accepted it
         if "triggers" in attrs:
             compile_definitions(attrs["triggers"], zone, timezone.now())
-        self._check_arguments(attrs)
-        return attrs
-
-    def _check_arguments(self, attrs: dict) -> None:
-        """The args and kwargs must fit the task's signature: better a 400 now than a failed run later."""
-        job = self.instance
-        if not ({"task", "args", "kwargs"} & set(attrs)):
-            return
-        name = attrs.get("task", job.task if job else None)
-        if name not in registry:
-            return  # validate_task_name reports an unknown task on create; a vanished one is the admin's concern
-        args = attrs.get("args", job.args if job else [])
-        kwargs = attrs.get("kwargs", job.kwargs if job else {})
-        try:
-            registry.get(name).check_arguments(list(args), dict(kwargs))
-        except TypeError as exc:
-            field = "kwargs" if "keyword" in str(exc) else "args"
-            raise serializers.ValidationError({field: [f"These arguments do not fit task {name!r}: {exc}."]}) from None
+        return attrs  # the arguments against the task's signature and fences: the services check them
 
     def create(self, validated_data: dict) -> Job:
         definitions = validated_data.pop("triggers", [])
