@@ -381,13 +381,27 @@ def nightly(**changes) -> dict[str, CodeJob]:
 
 @pytest.mark.django_db
 def test_it_creates_code_defined_jobs(now):
-    assert services.code_jobs_sync(definitions=nightly(), now=now) == {"created": 1, "updated": 0, "orphaned": 0}
+    assert services.code_jobs_sync(definitions=nightly(), now=now) == {"created": 1, "updated": 0, "orphaned": 0, "invalid": 0}
     job = Job.objects.get(name="tests.nightly")
     assert (job.code_defined, job.task, job.timezone, job.kwargs) == (
         True, "tempora.sample_job", "Europe/London", {"message": "nightly"}
     )
     assert job.triggers.get().cron_expression == "0 3 * * *"
     assert job.next_run_at == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_one_invalid_code_definition_is_reported_and_never_stops_the_others(now, settings):
+    settings.SCHEDULER_MAX_TIMEOUT = 600
+    definitions = {**nightly(), **nightly(name="tests.too-long", timeout=3600)}
+    counts = services.code_jobs_sync(definitions=definitions, now=now)
+    assert (counts["created"], counts["invalid"]) == (1, 1)
+    assert not Job.objects.filter(name="tests.too-long").exists()
+    # A stored job whose code turns invalid keeps its last valid definition and says why.
+    counts = services.code_jobs_sync(definitions=nightly(timeout=3600), now=now)
+    job = Job.objects.get(name="tests.nightly")
+    assert counts["invalid"] == 1 and job.timeout is None
+    assert "not valid" in job.import_error and "timeout" in job.import_error.lower()
 
 
 @pytest.mark.django_db

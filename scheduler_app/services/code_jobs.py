@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,13 +26,16 @@ def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = No
     """Write the schedules defined in code (registry.schedule) to the database.
 
     New ones are created; changed ones follow the code (the paused flag stays the user's);
-    code-defined jobs that vanished from the code are paused and flagged, never deleted.
+    code-defined jobs that vanished from the code are paused and flagged, never deleted. A
+    definition the services refuse (a cron that never fires, a timeout above the maximum) is
+    logged and, for a job already stored, written to its import_error while its last valid
+    definition keeps running: one bad definition never stops the scheduler taking the lead.
     """
     from scheduler_app.registry import code_jobs
 
     definitions = code_jobs if definitions is None else definitions
     now = _now(now)
-    counts = {"created": 0, "updated": 0, "orphaned": 0}
+    counts = {"created": 0, "updated": 0, "orphaned": 0, "invalid": 0}
     existing = {job.name: job for job in Job.objects.filter(code_defined=True).prefetch_related("triggers")}
     for name, definition in definitions.items():
         fields = {
@@ -40,13 +44,23 @@ def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = No
             "description": definition.description, "args": definition.args, "kwargs": definition.kwargs,
         }
         job = existing.pop(name, None)
-        if job is None:
-            job_create(name=name, triggers=[definition.trigger], code_defined=True, now=now, **fields)
-            counts["created"] += 1
-        elif _code_job_differs(job, fields, definition.trigger):
-            job_update(job=job, triggers=[definition.trigger], allow_code_defined=True, now=now, **fields)
-            Job.objects.filter(pk=job.pk).update(import_error="")
-            counts["updated"] += 1
+        try:
+            with transaction.atomic():
+                if job is None:
+                    job_create(name=name, triggers=[definition.trigger], code_defined=True, now=now, **fields)
+                    counts["created"] += 1
+                elif _code_job_differs(job, fields, definition.trigger):
+                    job_update(job=job, triggers=[definition.trigger], allow_code_defined=True, now=now, **fields)
+                    Job.objects.filter(pk=job.pk).update(import_error="")
+                    counts["updated"] += 1
+        except (ValidationError, triggers.ScheduleError) as exc:
+            counts["invalid"] += 1
+            reason = " ".join(ValidationError(exc.message_dict if hasattr(exc, "message_dict") else str(exc)).messages)
+            logger.error("code-defined job %s is not valid and was not saved: %s", name, reason)
+            if job is not None:
+                Job.objects.filter(pk=job.pk).update(
+                    import_error=f"The definition in code is not valid ({reason}); the last valid one is kept."
+                )
     for job in existing.values():
         if "no longer defined" not in job.import_error:
             Job.objects.filter(pk=job.pk).update(
