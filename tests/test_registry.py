@@ -432,7 +432,7 @@ def test_it_changes_nothing_on_a_second_sync(now, trigger):
     before = list(Job.objects.values_list("id", "updated_at", "next_run_at"))
     triggers_before = list(Trigger.objects.values_list("id", flat=True))
     counts = services.code_jobs_sync(definitions=nightly(trigger=trigger), now=now + timedelta(hours=1))
-    assert counts == {"created": 0, "updated": 0, "orphaned": 0}
+    assert counts == {"created": 0, "updated": 0, "orphaned": 0, "invalid": 0}
     assert list(Job.objects.values_list("id", "updated_at", "next_run_at")) == before
     assert list(Trigger.objects.values_list("id", flat=True)) == triggers_before
 
@@ -485,7 +485,7 @@ def test_it_keeps_the_users_resume_when_the_code_changes(now):
 def test_it_pauses_and_flags_a_job_whose_definition_vanished(now):
     services.code_jobs_sync(definitions=nightly(), now=now)
     later = now + timedelta(hours=1)
-    assert services.code_jobs_sync(definitions={}, now=later) == {"created": 0, "updated": 0, "orphaned": 1}
+    assert services.code_jobs_sync(definitions={}, now=later) == {"created": 0, "updated": 0, "orphaned": 1, "invalid": 0}
     job = Job.objects.get(name="tests.nightly")
     assert (job.paused, job.updated_at) == (True, later)
     assert "no longer defined" in job.import_error
