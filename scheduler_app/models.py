@@ -111,6 +111,12 @@ class Job(models.Model):
         THREAD = "thread", _("In the scheduler process (thread pool)")
         CELERY = "celery", _("On a Celery worker")
 
+    class LostPolicy(models.TextChoices):
+        # What a run whose scheduler or worker died mid-run means (Quartz's "requests recovery").
+        AUTO = "auto", _("Run it again if the job has retries, else record it")
+        RETRY = "retry", _("Run it again (at least once)")
+        RECORD = "record", _("Record it and move on (at most once)")
+
     name = models.CharField(max_length=200, unique=True, help_text=_("e.g. 'nightly-backup'"))
     description = models.TextField(blank=True)
     task = models.CharField(
@@ -149,6 +155,10 @@ class Job(models.Model):
     )
     catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
     executor = models.CharField(max_length=6, choices=Executor.choices, default=Executor.THREAD)
+    lost_policy = models.CharField(
+        max_length=6, choices=LostPolicy.choices, default=LostPolicy.AUTO,
+        help_text=_("A run cut short by a dead scheduler or worker: run it again, or only record it as lost."),
+    )
     start_at = models.DateTimeField(null=True, blank=True, help_text=_("No run before this instant."))
     end_at = models.DateTimeField(null=True, blank=True, help_text=_("No run after this instant."))
     max_runs = models.PositiveIntegerField(null=True, blank=True, help_text=_("Stop after this many runs."))
@@ -442,6 +452,7 @@ class Execution(models.Model):
         RETRY = "retry", _("Retry")
         CATCH_UP = "catch_up", _("Catch-up")
         DEPENDENCY = "dependency", _("Dependency")
+        RECOVERY = "recovery", _("Recovery")
 
     PENDING = (Status.SCHEDULED, Status.QUEUED)
     ACTIVE = (Status.SCHEDULED, Status.QUEUED, Status.RUNNING)
@@ -451,7 +462,7 @@ class Execution(models.Model):
     )
     FAILURES = (Status.FAILED, Status.TIMED_OUT, Status.LOST)
     # Occurrence rows the scheduler creates; the unique constraint guards these.
-    SCHEDULED_REASONS = (Reason.SCHEDULE, Reason.CATCH_UP, Reason.RETRY)
+    SCHEDULED_REASONS = (Reason.SCHEDULE, Reason.CATCH_UP, Reason.RETRY, Reason.RECOVERY)
 
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     job_name = models.CharField(max_length=200, help_text=_("The job's name when it ran; kept after the job is deleted."))
@@ -479,6 +490,11 @@ class Execution(models.Model):
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text=_("The node or Celery worker that ran it."))
     task_id = models.CharField(max_length=255, blank=True, help_text=_("The Celery task id, for the celery executor."))
+    # Liveness of a run, for recovery (engine/recovery.py): the process group of a run in a
+    # child process (killed when its scheduler is recovered on the same host), and the last
+    # sign of life of a run on a Celery worker (a dead worker leaves it stale).
+    process_group = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     dead_letter = models.BooleanField(default=False, help_text=_("Failed with no retries left."))
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
@@ -499,7 +515,7 @@ class Execution(models.Model):
             # The guarantee that nothing fires twice, whatever the leader lease does.
             models.UniqueConstraint(
                 fields=["job", "scheduled_for", "attempt"],
-                condition=Q(reason__in=["schedule", "catch_up", "retry"]),
+                condition=Q(reason__in=["schedule", "catch_up", "retry", "recovery"]),
                 name="execution_once_per_occurrence",
             ),
             models.CheckConstraint(condition=Q(attempt__gte=1), name="execution_attempt_positive"),
@@ -595,6 +611,9 @@ class SchedulerState(models.Model):
 
     leader = models.CharField(max_length=200, blank=True, help_text=_("The node name holding the lease."))
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Fencing: incremented by every take-over, so a deposed leader's pass can tell it no
+    # longer holds the lease it started with (engine/lease.py).
+    lease_epoch = models.PositiveBigIntegerField(default=0)
     paused = models.BooleanField(default=False, help_text=_("Nothing fires while set."))
     paused_at = models.DateTimeField(null=True, blank=True)
     shutdown_requested_at = models.DateTimeField(null=True, blank=True)
