@@ -332,7 +332,7 @@ class Cluster:
             return set()
 
     def _body(self, execution_id: int) -> tuple[int, float] | None:
-        """(pid, start) of a body that started and has not ended."""
+        """(pid, start) of a body that started and has not ended (its process may be dead)."""
         started = None
         for kind, pk, _, pid, at, _ in self.traces():
             if pk == execution_id:
@@ -340,6 +340,11 @@ class Cluster:
                     return None
                 started = (pid, at)
         return started
+
+    def _live_body(self, execution_id: int) -> tuple[int, float] | None:
+        """(pid, start) of a body in progress: started, not ended, its process alive."""
+        body = self._body(execution_id)
+        return body if body is not None and not process_gone(body[0]) else None
 
     # The acts -----------------------------------------------------------------------------
 
@@ -382,7 +387,7 @@ class Cluster:
 
         def started_on_leader():
             rows = Execution.objects.filter(pk__in=[run.pk for run in runs], status="running")
-            return len(rows) == len(runs) and all(self._body(row.pk) for row in rows) and {
+            return len(rows) == len(runs) and all(self._live_body(row.pk) for row in rows) and {
                 row.worker for row in rows} == {node.name}
 
         self.schedulers.wait_for(started_on_leader, timeout=15, what="the long runs to start on the leader")
@@ -400,8 +405,8 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for pk in Execution.objects.filter(job_name__in=job_names, status="running").values_list("pk", flat=True):
-                body = self._body(pk)
-                if body and not process_gone(body[0]):
+                body = self._live_body(pk)
+                if body:
                     event = Event("celery_pool_kill", time.time(), pids=(body[0],), note=f"execution {pk}")
                     os.kill(body[0], signal.SIGKILL)
                     self.celery_killed[body[0]] = event.at
@@ -416,19 +421,21 @@ class Cluster:
     def kill_celery_worker(self, job_names: list[str], *, timeout: float = 20) -> Event | None:
         """kill -9 of a whole worker (main process and pool) in a body's middle, then a new worker."""
         worker = self.workers[-1]
-        self.schedulers.wait_for(
-            lambda: any(self._body(pk) for pk in Execution.objects.filter(
-                job_name__in=job_names, status="running").values_list("pk", flat=True)),
-            timeout=timeout, what="a Celery body to be running",
-        )
+
+        def bodies():
+            running = Execution.objects.filter(job_name__in=job_names, status="running").values_list("pk", flat=True)
+            return [pk for pk in running if self._live_body(pk)]
+
+        in_body = self.schedulers.wait_for(bodies, timeout=timeout, what="a Celery body to be running")
         pids = tuple(_process_group(worker.pid))
-        event = Event("celery_worker_kill", time.time(), pids=pids)
+        event = Event("celery_worker_kill", time.time(), pids=pids, note=f"executions {in_body} in their bodies")
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
         for pid in pids:
             self.celery_killed[pid] = event.at
         self.events.append(event)
-        self.note(f"kill -9 of the whole Celery worker {worker.pid} (pids {', '.join(map(str, pids))})")
+        self.note(f"kill -9 of the whole Celery worker {worker.pid} (pids {', '.join(map(str, pids))}), "
+                  f"{event.note}")
         self.start_worker()
         return event
 

@@ -77,6 +77,7 @@ class Row:
 @dataclass
 class Verdict:
     figures: dict[str, str] = field(default_factory=dict)
+    timeline: list[str] = field(default_factory=list)
     violations: dict[str, list[str]] = field(default_factory=dict)
 
     def failed(self) -> dict[str, list[str]]:
@@ -85,6 +86,8 @@ class Verdict:
     def report(self, limit: int = 8) -> str:
         lines = ["", "== chaos figures (paste into the README) =="]
         lines += [f"  {name}: {value}" for name, value in self.figures.items()]
+        lines.append("== acts ==")
+        lines += [f"  {line}" for line in self.timeline]
         lines.append("== checks ==")
         for name, found in self.violations.items():
             lines.append(f"  {'FAIL' if found else 'ok  '} {name}: {len(found)}")
@@ -92,6 +95,19 @@ class Verdict:
             if len(found) > limit:
                 lines.append(f"       ... and {len(found) - limit} more")
         return "\n".join(lines)
+
+
+def owed(job, interval: int, end: datetime) -> list[datetime]:
+    """The fire times a row is owed for: from the job's start (its start_at, or its creation
+    if later) until `end`."""
+    when = job.start_at
+    while when < job.created_at:
+        when += timedelta(seconds=interval)
+    times = []
+    while when <= end:
+        times.append(when)
+        when += timedelta(seconds=interval)
+    return times
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -167,11 +183,20 @@ class Judge:
         node = self.cluster.nodes.get(row.worker)
         if node is None:
             return self.cluster.celery_killed.get(body.pid)
-        moments = [node.killed_at, *(start for start, _ in node.cuts)]
-        if node.terminated_at is not None:
-            moments.append(node.exited_at)
-        after = [t for t in moments if t is not None and t >= body.start]
-        return min(after) if after else None
+        # A cut counts from its start even for a body that began during it (a thread needs
+        # no database to run, only to record).
+        moments = [start for start, end in node.cuts if end is None or end >= body.start]
+        moments += [t for t in (node.killed_at, node.exited_at if node.terminated_at else None)
+                    if t is not None and t >= body.start]
+        return min(moments) if moments else None
+
+    def _how_gone(self, row: Row, gone: float) -> str:
+        node = self.cluster.nodes.get(row.worker)
+        if node is None:
+            return "killed (Celery)"
+        if node.killed_at == gone:
+            return "killed"
+        return "cut off" if any(start == gone for start, _ in node.cuts) else "stopped"
 
     # Checks -----------------------------------------------------------------------------------
 
@@ -195,6 +220,11 @@ class Judge:
         }
         for name, check in checks.items():
             self.verdict.violations[name] = check()
+        self.verdict.timeline = [
+            f"{_at(e.at)} {e.kind} {e.node or ''} {' '.join(map(str, e.pids))} {e.note}".replace("  ", " ").strip()
+            + (f" until {_at(e.until)}" if e.until else "")
+            for e in self.cluster.events if e.kind != "start"
+        ]
         self.figure_block()
         return self.verdict
 
@@ -213,13 +243,7 @@ class Judge:
                 covered[row.job].add(row.scheduled_for)
         end = datetime.fromtimestamp(self.end - 1, tz=UTC)
         for job in Job.objects.filter(name__in=[s.name for s in self.specs.values() if s.interval]):
-            step = timedelta(seconds=self.specs[job.name].interval)
-            when = job.start_at
-            gaps = []
-            while when <= end:
-                if when not in covered[job.name]:
-                    gaps.append(when)
-                when += step
+            gaps = [when for when in owed(job, self.specs[job.name].interval, end) if when not in covered[job.name]]
             self.missing_count += len(gaps)
             if gaps:
                 found.append(f"{job.name}: {len(gaps)} occurrence(s) without a row, first "
@@ -263,8 +287,8 @@ class Judge:
                 found.append(f"{where}: ended {_at(body.end)}, recorded lost at {_at(self.lost_at(row))}; "
                              "its process was never killed nor cut off")
             elif body.end > gone:
-                found.append(f"{where}: ended {body.end - gone:.2f}s after its process was killed, cut off or "
-                             f"stopped ({_at(gone)}), recorded lost at {_at(self.lost_at(row))}")
+                found.append(f"{where}: ended {body.end - gone:.2f}s after its process was {self._how_gone(row, gone)} "
+                             f"({_at(gone)}), recorded lost at {_at(self.lost_at(row))}")
             elif gone - body.end > self.limits.lost_window:
                 found.append(f"{where}: ended {gone - body.end:.2f}s before its process went away ({_at(gone)}), "
                              f"beyond the {self.limits.lost_window:g}s window; recorded lost at {_at(self.lost_at(row))}")
