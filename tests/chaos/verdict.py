@@ -413,7 +413,8 @@ class Judge:
     def lost_unstarted(self) -> list[str]:
         grouped = defaultdict(list)
         for row in self.rows:
-            if row.reason in Execution.SCHEDULED_REASONS:
+            # After the end every scheduler stops: nobody is left to re-plan those.
+            if row.reason in Execution.SCHEDULED_REASONS and row.scheduled_for.timestamp() <= self.end:
                 grouped[(row.job, row.scheduled_for)].append(row)
         found = []
         for (job, when), rows in grouped.items():
