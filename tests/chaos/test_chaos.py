@@ -46,6 +46,7 @@ CUT_SECONDS = LEASE + 5  # longer than the lease: the cut leader must be deposed
 CUT_MODE = "freeze"  # a partition: connections stay open and resume (see proxy.py)
 LONG_SECONDS = 20  # the long runs the SIGTERM finds in their bodies; they fit in the drain
 WARM_UP = 8  # seconds of calm before the first act
+SETTLE = 10  # ... and after the last (retries, re-plans, a cut node back): then the end
 MAX_WORKERS = 24
 HOGS = 2
 
@@ -148,6 +149,7 @@ def test_chaos(scenario, chaos_cluster):
 
     # Settle: the SIGTERM'd leader finishes its drain; a Celery kill gets its recovery bound.
     cluster.wait_exits(DRAIN + 15)
+    cluster.schedulers.watch(SETTLE)
     celery_kills = [e.at for e in cluster.events if e.kind.startswith("celery_")]
     if celery_kills:
         cluster.celery_stuck = cluster.stuck_celery_runs(CELERY_JOBS, until=max(celery_kills) + LIMITS.celery_recovery)

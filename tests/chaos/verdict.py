@@ -185,9 +185,11 @@ class Judge:
             return self.cluster.celery_killed.get(body.pid)
         # A cut counts from its start even for a body that began during it (a thread needs
         # no database to run, only to record).
+        # A kill counts even before the body's start: a child the forkserver started just
+        # as its scheduler died runs its body with no scheduler at all.
         moments = [start for start, end in node.cuts if end is None or end >= body.start]
-        moments += [t for t in (node.killed_at, node.exited_at if node.terminated_at else None)
-                    if t is not None and t >= body.start]
+        moments += [t for t in (node.killed_at,) if t is not None]
+        moments += [t for t in (node.exited_at if node.terminated_at else None,) if t is not None and t >= body.start]
         return min(moments) if moments else None
 
     def _how_gone(self, row: Row, gone: float) -> str:
