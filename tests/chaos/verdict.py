@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from scheduler_app.models import Execution
 from tests.chaos.cluster import Cluster, Event, Node
 
-STOP_SLACK = 3.0  # a stopping node marks itself stopped (and its leftovers lost) this close to its exit
+STOP_SLACK = 2.0  # a stopping node marks itself stopped (and its leftovers lost) this close to its "stopped" line
 PASS_REASONS = ("schedule", "catch_up")  # rows a scheduling pass inserts
 
 
@@ -159,6 +159,7 @@ class Judge:
             if pk not in self.by_pk:
                 self.unattributed.append(f"trace of execution {pk} ({label}) has no row")
         self.kills = [e for e in cluster.events if e.kind == "kill"]
+        self._own_stops: dict[str, float] = {}
         self.verdict = Verdict()
 
     # When a node may be down ----------------------------------------------------------------
@@ -170,13 +171,23 @@ class Judge:
         for start, end in node.cuts:
             if start <= t <= (end if end is not None else float("inf")) + self.limits.cut_grace:
                 return "cut off"
-        if node.terminated_at is not None:
-            own_end = min(node.terminated_at + node.drain, node.exited_at or float("inf"))
-            if t >= own_end - STOP_SLACK:
-                return "stopping"
+        if node.terminated_at is not None and t >= self.own_stop(node) - STOP_SLACK:
+            return "stopping"
         if node.exited_at is not None and t >= node.exited_at:
             return "exited"
         return None
+
+    def own_stop(self, node: Node) -> float:
+        """When a SIGTERM'd node finished its own shutdown: its "stopped; …" log line, written
+        right after it marked its leftovers lost and itself stopped. (Its exit can come
+        seconds later on a loaded machine.)"""
+        if node.name not in self._own_stops:
+            stopped = [line for line in node.process.log().splitlines() if " scheduler_app.engine.loop: stopped; " in line]
+            at = None
+            if stopped:
+                at = datetime.strptime(stopped[-1][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
+            self._own_stops[node.name] = at or min(node.terminated_at + node.drain, node.exited_at or float("inf"))
+        return self._own_stops[node.name]
 
     def gone_at(self, row: Row, body: Body) -> float | None:
         """When the process that would record this body went away (its node, or its Celery pool process)."""
@@ -326,7 +337,9 @@ class Judge:
                 continue
             by = [other for other, text in logs.items() if other != name and f"node {name} is dead" in text]
             found.append(f"{name} marked stopped at {_at(at)} while alive and reachable"
-                         + (f" (recovered by {', '.join(by)})" if by else ""))
+                         + (f" (recovered by {', '.join(by)})" if by else "")
+                         + f" [started {_at(node.started_at)}, SIGTERM {_at(node.terminated_at)}, "
+                           f"exit {_at(node.exited_at)}]")
         return found
 
     def live_runs_lost(self) -> list[str]:
