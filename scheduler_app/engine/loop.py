@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
 from scheduler_app import services
-from scheduler_app.engine import capture, recovery, retention
+from scheduler_app.engine import capture, recovery, retention, worker_loss
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
-from scheduler_app.engine.firing import TemporaExecutor
+from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
 from scheduler_app.engine.lease import Lease, register
 from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
 from scheduler_app.engine.sync import Sync
@@ -66,6 +66,7 @@ class Engine:
         self._failures = 0
         self._beat = Every(max(settings.SCHEDULER_LEASE_SECONDS / 3, 0.5))
         self._recover = Every(max(settings.SCHEDULER_LEASE_SECONDS / 2, 1))
+        self._lost_celery_runs = worker_loss.WorkerLossCheck()  # its own timer: every few seconds
         self._prune = Every(60)
         self._reconcile = Every(300, first_now=False)
 
@@ -143,6 +144,7 @@ class Engine:
         if self._recover.due():
             with writing():
                 recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
+        self._lost_celery_runs.check(now)
         if self._prune.due():
             with writing():
                 retention.prune(
@@ -211,7 +213,10 @@ class Engine:
         waiting = list(Execution.objects.claimable(now).values_list("pk", flat=True)[:200])
         if not waiting:
             return 0  # the usual answer, from one light query
-        rows = Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
+        rows = list(Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after"))
+        # A Celery job's runs in flight are not in the dispatcher's count: those queued for a
+        # worker (maybe none is up) and running on one, so that queue_one and skip cap them.
+        elsewhere = celery_in_flight([row.job for row in rows if row.job and row.job.executor == Job.Executor.CELERY])
         for row in rows:
             job = row.job
             if job is None:
@@ -221,7 +226,8 @@ class Engine:
                 continue
             if job.paused and row.reason != Execution.Reason.MANUAL:
                 continue  # a paused job's retries and queued runs wait for it to resume
-            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances)
+            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
+                                             elsewhere=elsewhere.get(job.pk, 0))
             if decision in ("wait", "skip"):
                 # A row waiting in the database (run now, a retry, a run queued behind another)
                 # waits for the job's runs in flight to finish; it is never dropped here.
@@ -231,6 +237,8 @@ class Engine:
             if claimed:
                 self.dispatcher.launch([(RunRequest.for_execution(row), decision)])
                 started += 1
+                if job.executor == Job.Executor.CELERY:
+                    elsewhere[job.pk] = elsewhere.get(job.pk, 0) + 1
             else:
                 self.dispatcher.unreserve(job.pk)
         return started

@@ -56,3 +56,10 @@ def busy(seconds: float = 30) -> str:
 async def async_nap(seconds: float = 0.1) -> dict:
     await asyncio.sleep(seconds)
     return {"napped": seconds}
+
+
+@task(name="tests.nap_noting_pid", description="Note this process's pid (one note per run), then sleep `seconds`.")
+def nap_noting_pid(seconds: float = 5, label: str = "nap") -> float:
+    _note_pid(f"{label}-{time.time_ns()}", os.getpid())
+    time.sleep(seconds)
+    return seconds
