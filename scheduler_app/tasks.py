@@ -132,10 +132,10 @@ def _record_lost(execution_id: int, why: str) -> None:
 
 @worker_init.connect
 def _check_worker_settings(sender=None, **_) -> None:
-    prefetch = sender.app.conf.worker_prefetch_multiplier if sender is not None else 1
+    prefetch = getattr(sender, "prefetch_multiplier", 1)
     if prefetch != 1:
         logger.warning("worker_prefetch_multiplier is %s: runs this worker holds but has not started wait for it, "
-                       "and for the broker's visibility timeout if it dies; Tempora expects 1 (README, Celery)", prefetch)
+                       "and for the broker's visibility timeout if it dies; Tempora expects 1 (README, \"Celery workers\")", prefetch)
 
 
 # acks_late: a message whose worker died before the claim is delivered again, so a queued row

@@ -2,8 +2,8 @@
 
 A node whose heartbeat is older than the lease is dead (even after `kill -9`). Its runs
 still marked queued or running never finish: they become `lost`, and are retried when the
-job has retries left. Celery runs are not touched here: their messages are acknowledged
-late, so the broker redelivers them to another worker.
+job has retries left. Celery runs are not touched here: they have no node, and their
+worker's death is found by their own heartbeat (engine/worker_loss.py).
 """
 
 from __future__ import annotations

@@ -51,10 +51,9 @@ class WorkerLossCheck:
         if now - self._watching_since < timedelta(seconds=GRACE_SECONDS):
             return 0
         cutoff = now - self.lost_after
-        # Both status terms: the first matches the partial index execution_active.
-        stale = Execution.objects.filter(status__in=["queued", "running"]).filter(status="running").exclude(
-            task_id=""
-        ).filter(heartbeat_at__lt=cutoff)
+        # Celery runs are those with a task id; a row without a heartbeat was claimed by a worker
+        # of an older version, which would not stop a run we re-ran: left alone.
+        stale = Execution.objects.filter(status="running", heartbeat_at__lt=cutoff).exclude(task_id="").order_by()
         if not stale.exists():
             return 0
         with writing(), transaction.atomic():
