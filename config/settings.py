@@ -291,7 +291,9 @@ CELERY_RESULT_BACKEND = "django-db"
 # every ~30 s), a no-op for a claimed row, the run itself for a row still `queued`.
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "unacked_restore_interval": 10, "unacked_restore_throttle": 3}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 300, "unacked_restore_interval": 10, "unacked_restore_throttle": 3,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 

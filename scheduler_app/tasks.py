@@ -115,7 +115,8 @@ class ExecutionRequest(Request):
             isinstance(exc, SystemExit | KeyboardInterrupt) and not (self._already_cancelled or self._already_revoked)
         )
         if died:
-            _record_lost(self.args[0], f"Lost: the Celery worker process running it died ({str(exc) or type(exc).__name__})")
+            why = str(exc) or type(exc).__name__
+            _record_lost(self.args[0], f"Lost: the Celery worker process running it died ({why})")
         return super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 
@@ -135,7 +136,8 @@ def _check_worker_settings(sender=None, **_) -> None:
     prefetch = getattr(sender, "prefetch_multiplier", 1)
     if prefetch != 1:
         logger.warning("worker_prefetch_multiplier is %s: runs this worker holds but has not started wait for it, "
-                       "and for the broker's visibility timeout if it dies; Tempora expects 1 (README, \"Celery workers\")", prefetch)
+                       "and for the broker's visibility timeout if it dies; Tempora expects 1 "
+                       "(README, \"Celery workers\")", prefetch)
 
 
 # acks_late: a message whose worker died before the claim is delivered again, so a queued row

@@ -213,7 +213,9 @@ class Engine:
         waiting = list(Execution.objects.claimable(now).values_list("pk", flat=True)[:200])
         if not waiting:
             return 0  # the usual answer, from one light query
-        rows = list(Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after"))
+        rows = list(
+            Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
+        )
         # A Celery job's runs in flight are not in the dispatcher's count: those queued for a
         # worker (maybe none is up) and running on one, so that queue_one and skip cap them.
         elsewhere = celery_in_flight([row.job for row in rows if row.job and row.job.executor == Job.Executor.CELERY])

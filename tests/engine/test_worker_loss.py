@@ -54,7 +54,9 @@ def test_a_running_celery_run_with_a_stale_heartbeat_is_lost_and_retried(celery_
     assert watching(now).check(now) == 1
     run.refresh_from_db()
     assert (run.status, run.finished_at) == ("lost", now)
-    assert run.error == f"Lost: its Celery worker stopped sending heartbeats for more than {LOST}s (SCHEDULER_CELERY_LOST_SECONDS)."
+    assert run.error == (
+        f"Lost: its Celery worker stopped sending heartbeats for more than {LOST}s (SCHEDULER_CELERY_LOST_SECONDS)."
+    )
     retry = Execution.objects.get(job=run.job, attempt=2)
     assert retry.status == "scheduled" and retry.scheduled_for == run.scheduled_for
 
@@ -66,7 +68,7 @@ def test_a_recent_heartbeat_keeps_a_long_run_alive(celery_run, now):
     assert run.status == "running"
 
 
-def test_thread_runs_queued_rows_and_runs_without_a_heartbeat_are_not_its_business(job, celery_run, make_execution, now):
+def test_thread_runs_queued_rows_and_runs_without_a_heartbeat_are_left_alone(job, celery_run, make_execution, now):
     thread_run = make_execution(job, worker="host:1:node", started_at=now - timedelta(hours=1))  # recovery.py's
     queued = celery_run(LOST + 1, status="queued")  # waits in the broker for a worker, maybe for long
     old_worker = make_execution(job, worker="celery@old", task_id="tempora-x", started_at=now - timedelta(hours=1),

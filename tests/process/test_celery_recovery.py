@@ -149,7 +149,8 @@ def test_a_queue_one_job_without_workers_waits_with_one_queued_and_one_scheduled
                         what="occurrences past the cap to be skipped")
 
     def capped() -> bool:
-        counts = {status: Execution.objects.filter(job=job, status=status).count() for status in ("queued", "scheduled")}
+        rows = Execution.objects.filter(job=job)
+        counts = {status: rows.filter(status=status).count() for status in ("queued", "scheduled")}
         return counts == {"queued": 1, "scheduled": 1}
 
     schedulers.stays(capped, seconds=5, what="one queued and one scheduled row")
