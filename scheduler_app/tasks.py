@@ -50,6 +50,7 @@ HEARTBEAT_SECONDS = 2.0  # well under SCHEDULER_CELERY_LOST_SECONDS (at least 5)
 _watchdog: tuple[int, Watchdog] | None = None  # (pid, watchdog): a forked pool process starts its own
 _watchdog_lock = threading.Lock()
 _last_beat = 0.0  # monotonic time of this process's last heartbeat (only its watchdog thread writes it)
+_gone: set[int] = set()  # runs being stopped because their row moved on (logged once)
 
 
 def _to_stop(execution_ids: list[int]) -> list[int]:
@@ -72,7 +73,8 @@ def _to_stop(execution_ids: list[int]) -> list[int]:
         connection.close()
         return []
     for pk, status in rows:
-        if status != "running":
+        if status != "running" and pk not in _gone:
+            _gone.add(pk)
             logger.warning("execution %s is %s in the database, no longer running here: stopping it", pk, status)
     return [pk for pk, _ in rows]
 
@@ -175,6 +177,7 @@ def run_execution(execution_id: int) -> dict:
         result = stoppable.run(started_at) if request.isolate else run_in_thread(request, started_at, stoppable)
     finally:
         dog.forget(execution_id)
+        _gone.discard(execution_id)
     with transaction.atomic():
         apply_outcomes([outcomes.finished(request, result, worker=worker)])
     return {"execution": execution_id, "status": result.status}

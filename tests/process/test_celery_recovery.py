@@ -15,8 +15,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from kombu import Connection
 
+from scheduler_app import services
+from scheduler_app.engine import recovery
 from scheduler_app.models import Execution
 from tests.process.celery_workers import CeleryWorkers
 from tests.process.harness import PROCESS, every, utcnow
@@ -141,6 +144,27 @@ def test_a_killed_worker_is_recorded_lost_within_the_bound_retried_and_its_redel
     assert_retried_and_runs_again(schedulers, job, lost, timeout=60)
     lost.refresh_from_db()
     assert (lost.status, lost.started_at, lost.worker) == ("lost", row.started_at, row.worker)
+
+
+def test_a_run_recorded_lost_while_its_worker_lives_is_stopped_there(schedulers, workers):
+    busy = services.job_create(name="busy-then-lost", task="tests.busy", kwargs={"seconds": 60}, executor="celery")
+    after = services.job_create(name="after-the-lost-one", task="tempora.noop", executor="celery")
+    worker = workers.start(concurrency=1)
+    schedulers.start_leader(env=SCHEDULER_ENV)
+    run = services.job_run_now(job=busy)
+    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=30,
+                        what="the run to be running on the worker")
+    # What the leader does when a live worker's heartbeats could not get through for the
+    # whole threshold (a database outage, a body holding the GIL).
+    with transaction.atomic():
+        recovery.mark_lost(Execution.objects.filter(pk=run.pk), now=utcnow(), why="Lost: no heartbeat.")
+    workers.wait_log(worker, f"execution {run.pk} is lost in the database, no longer running here: stopping it",
+                     timeout=10)
+    # The only pool process is free again long before the 60 s body would have ended.
+    next_run = services.job_run_now(job=after)
+    schedulers.wait_for(lambda: Execution.objects.filter(pk=next_run.pk, status="succeeded").exists(), timeout=20,
+                        what="the next run to get the worker the lost one held")
+    assert Execution.objects.get(pk=run.pk).status == "lost"
 
 
 def test_a_queue_one_job_without_workers_waits_with_one_queued_and_one_scheduled_row(schedulers, workers):
