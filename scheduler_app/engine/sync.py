@@ -21,7 +21,7 @@ from django_apscheduler.models import DjangoJob
 
 from scheduler_app.engine.apscheduler_glue import TemporaTrigger, fire
 from scheduler_app.engine.sql import insert_ignore_many, select
-from scheduler_app.models import Calendar, Job, SchedulerState, Trigger, trigger_spec
+from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger, trigger_spec
 from scheduler_app.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,10 @@ class Sync:
             if existing.next_run_time != job.next_run_at:
                 Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
             return
+        # A new schedule holds from the edit, not from this apply: applied late (a new leader,
+        # a slow round), the occurrences in between come due now and the pass records each
+        # (run within the grace time, else missed). Planned from `now`, they got no row at all.
+        next_run = job.next_run(after=self._planned_from(job, now)) or next_run
         self.scheduler.add_job(
             fire, trigger=trigger, id=str(job.pk), name=job.name, jobstore=self.alias, executor="default",
             replace_existing=True, next_run_time=next_run, misfire_grace_time=None, coalesce=False,
@@ -167,6 +171,18 @@ class Sync:
         )
         Job.objects.filter(pk=job.pk).update(next_run_at=next_run)
         logger.info("scheduled %s: next run %s", job.name, next_run.isoformat())
+
+    @staticmethod
+    def _planned_from(job: Job, now: datetime) -> datetime:
+        """Where a job's new schedule starts: its edit (`updated_at`), or its last recorded
+        occurrence after the edit, when the old schedule went on firing until this apply
+        (those instants have their rows: the new schedule does not run them again)."""
+        edited = min(job.updated_at, now)
+        last = (
+            Execution.objects.filter(job=job, reason__in=Execution.SCHEDULED_REASONS, scheduled_for__gte=edited)
+            .aggregate(last=Max("scheduled_for"))["last"]
+        )
+        return max(edited, last) if last else edited
 
     def _remove(self, job_id: str) -> None:
         if DjangoJob.objects.filter(id=job_id).exists():
