@@ -244,6 +244,9 @@ def _insert(rows: list[NewRow]) -> list[NewRow]:
     """One INSERT for the batch; if another scheduler already wrote some occurrence, row by row."""
     if not rows:
         return []
+    # In (job, time) order: two passes inserting the same occurrences (a deposed leader's and
+    # the new one's) wait on each other's unique-index entries in one order, never in a cycle.
+    rows = sorted(rows, key=lambda row: (row.job.pk, row.scheduled_for))
     try:
         with transaction.atomic():
             ids = insert_many(Execution, NewRow.COLUMNS, [row.values() for row in rows])

@@ -176,6 +176,7 @@ def apply_outcomes(batch: list[Outcome]) -> None:
         update_many(Execution, names, rows, where=("pk", "status"))
     if new_rows:
         # The unique occurrence constraint makes a retry row created twice a no-op.
+        new_rows.sort(key=lambda row: (row.job_id, row.scheduled_for, row.attempt))  # the pass's insert order
         Execution.objects.bulk_create(new_rows, ignore_conflicts=True)
     add_to_counters(
         Job,
