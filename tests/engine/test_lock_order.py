@@ -16,13 +16,12 @@ import pytest
 from django.db import connection, connections, transaction
 
 from scheduler_app.engine import outcomes
-from scheduler_app.engine.dispatch import Dispatcher
 from scheduler_app.engine.firing import record_fires
 from scheduler_app.engine.runner import RunRequest, RunResult
-from scheduler_app.engine.writer import Writer, apply_outcomes
+from scheduler_app.engine.writer import apply_outcomes
 from scheduler_app.models import Execution, Job
+from tests.engine.conftest import NODE
 
-NODE = "host:1:node-a"
 
 
 def finished(execution: Execution, at) -> outcomes.Outcome:
@@ -54,17 +53,6 @@ class Statements:
 
     def locking(self) -> list[str]:
         return [sql for sql, _, _ in self.seen if "FOR UPDATE" in sql]
-
-
-@pytest.fixture
-def dispatcher():
-    writer = Writer()
-    writer.start()
-    dispatcher = Dispatcher(node=NODE, writer=writer, max_workers=1)
-    yield dispatcher
-    dispatcher.release_reservations()
-    writer.stop()
-    dispatcher.shutdown()
 
 
 @pytest.mark.django_db
