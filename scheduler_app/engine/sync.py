@@ -32,6 +32,7 @@ BATCH = 2000
 # How often the incremental pass looks for deleted jobs (deleted jobs never fire meanwhile:
 # firing skips a job whose row is gone; this only clears them out of the store).
 DELETION_CHECK = timedelta(seconds=60)
+EPSILON = timedelta(microseconds=1)  # next_run(after=t - EPSILON) answers t itself when t is a run time
 
 
 _FIRE_REF = obj_to_ref(fire)
@@ -146,24 +147,31 @@ class Sync:
         problem = _why_not_schedulable(job)
         if problem != job.import_error:
             Job.objects.filter(pk=job.pk).update(import_error=problem)
-        next_run = None if (job.paused or problem) else job.next_run(after=now)
+        trigger = trigger_for(job)
+        existing = None if (job.paused or problem) else self.scheduler.get_job(str(job.pk), self.alias)
+        same = existing is not None and existing.trigger.__getstate__() == trigger.__getstate__()
+        next_run = None
+        if same:
+            # Same schedule: keep the planned run time — a due occurrence is not skipped, even
+            # one whose time passed (a one-off due while no scheduler ran) — while the job may
+            # still run then (max_runs not used up).
+            next_run = job.next_run(after=existing.next_run_time - EPSILON)
+        elif not (job.paused or problem):
+            # A new schedule holds from the edit, not from this apply: applied late (a new
+            # leader, a slow round), the occurrences in between come due now and the pass
+            # records each (run within the grace time, else missed). Planned from `now`, they
+            # got no row at all.
+            next_run = job.next_run(after=self._planned_from(job, now))
         if next_run is None:
             self._remove(str(job.pk))
             if job.next_run_at is not None:
                 Job.objects.filter(pk=job.pk).update(next_run_at=None)
             return
-        trigger = trigger_for(job)
-        existing = self.scheduler.get_job(str(job.pk), self.alias)
-        if existing is not None and existing.trigger.__getstate__() == trigger.__getstate__():
-            # Same schedule: keep the planned run time (a due occurrence is not skipped), and
-            # show that one, not the one the service computed from "now".
+        if same:
+            # Show the planned run, not the one the service computed from "now".
             if existing.next_run_time != job.next_run_at:
                 Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
             return
-        # A new schedule holds from the edit, not from this apply: applied late (a new leader,
-        # a slow round), the occurrences in between come due now and the pass records each
-        # (run within the grace time, else missed). Planned from `now`, they got no row at all.
-        next_run = job.next_run(after=self._planned_from(job, now)) or next_run
         self.scheduler.add_job(
             fire, trigger=trigger, id=str(job.pk), name=job.name, jobstore=self.alias, executor="default",
             replace_existing=True, next_run_time=next_run, misfire_grace_time=None, coalesce=False,

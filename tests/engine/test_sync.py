@@ -217,6 +217,26 @@ def test_a_schedule_edit_applied_late_does_not_replan_what_the_old_schedule_reco
     assert stored()[job.pk] == now + minutes(10)
 
 
+def test_a_one_off_whose_time_passed_before_it_fired_stays_due(sync, make_job, now):
+    # A new leader's sync re-applies jobs changed just before it took over; a one-off due in
+    # the takeover gap has no run "after now", and was unscheduled without a row.
+    job = make_job(triggers=[{"kind": "once", "run_at": (now + minutes(1)).isoformat()}])
+    sync.full(now=now)
+    services.job_update(job=job, description="touched", now=now + minutes(0.5))
+    sync.changed(now=now + minutes(2))
+    assert stored() == {job.pk: now + minutes(1)}
+
+
+def test_a_job_that_used_up_its_runs_is_unscheduled(sync, make_job, now):
+    job = make_job(triggers=EVERY_MINUTE, max_runs=1)
+    sync.full(now=now)
+    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now + minutes(1),
+                             run_after=now + minutes(1), status="succeeded", created_at=now)
+    Job.objects.filter(pk=job.pk).update(updated_at=now + minutes(1.5))  # as the loop stamps an exhausted job
+    sync.changed(now=now + minutes(1.5))
+    assert stored() == {}
+
+
 def test_a_resumed_job_applied_late_plans_from_the_resume(sync, make_job, now):
     job = make_job(paused=True, triggers=EVERY_MINUTE)
     sync.full(now=now)
