@@ -315,6 +315,9 @@ if SCHEDULER_DEFAULT_TIMEOUT > SCHEDULER_MAX_TIMEOUT:
     raise ImproperlyConfigured(
         f"SCHEDULER_DEFAULT_TIMEOUT={SCHEDULER_DEFAULT_TIMEOUT} is above SCHEDULER_MAX_TIMEOUT={SCHEDULER_MAX_TIMEOUT}."
     )
+# Where each scheduler journals its runs' starts and ends (engine/journal.py): local disk of
+# the host, one directory per scheduler process, mode 0700.
+SCHEDULER_JOURNAL_DIR = Path(env_str("SCHEDULER_JOURNAL_DIR", "") or VAR_DIR / "journal")
 # Runs of one job owner's jobs at once in a scheduler's thread pool; more wait their turn.
 # Unset: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
 SCHEDULER_MAX_RUNS_PER_USER = env_int("SCHEDULER_MAX_RUNS_PER_USER", None, minimum=0)

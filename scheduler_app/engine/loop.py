@@ -24,6 +24,7 @@ from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaSchedu
 from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
 from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
+from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.lease import Lease, register
 from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
 from scheduler_app.engine.sync import Sync
@@ -83,7 +84,7 @@ class Engine:
         self.node = register(now=now)
         self.lease = Lease(self.node, seconds=settings.SCHEDULER_LEASE_SECONDS)
         workers = self.max_workers or services.scheduler_setting("max_workers")
-        self.writer = Writer()
+        self.writer = Writer(journal=Journal.open(self.node.name))
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()

@@ -62,6 +62,7 @@ class RunRequest:
     executor: str = "thread"
     priority: int = 5
     owner_id: int | None = None  # None: the system's job (not capped per user)
+    lost_policy: str = "auto"  # Job.lost_policy: what a run cut short by a dead scheduler means
     # A run now with argument overrides (Execution.args/kwargs): kept for its retries.
     args_override: list | None = None
     kwargs_override: dict | None = None
@@ -94,7 +95,7 @@ class RunRequest:
             isolate=job.timeout is not None or job.overlap_policy == "replace",
             attempt=attempt, reason=reason, scheduled_for=scheduled_for, trigger_id=trigger_id,
             max_retries=job.max_retries, retry_backoff=job.retry_backoff, retry_backoff_max=job.retry_backoff_max,
-            executor=job.executor, priority=job.priority, owner_id=job.owner_id,
+            executor=job.executor, priority=job.priority, owner_id=job.owner_id, lost_policy=job.lost_policy,
         )
 
 

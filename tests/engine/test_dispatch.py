@@ -287,6 +287,21 @@ def test_a_stop_interrupts_thread_runs_which_record_themselves_lost(make_dispatc
     assert (row.status, row.error) == ("lost", "The scheduler stopped (test).")
 
 
+def test_a_stop_hands_runs_that_never_started_back_to_the_database_for_the_next_leader(blocked, make_job,
+                                                                                         tmp_path):
+    marker = tmp_path / "started"
+    waiting = run_now(blocked.dispatcher, make_job(name="waits", lost_policy="record",
+                                                   task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    left = blocked.dispatcher.drain(0.1, "The scheduler stopped (test).")
+    assert waiting.pk not in [request.execution_id for request in left]  # not for the caller to mark lost
+    blocked.dispatcher.writer.stop()
+    row = Execution.objects.get(pk=waiting.pk)
+    assert (row.status, row.worker, row.error) == ("scheduled", "", "")  # not lost: it never ran
+    blocked.release()
+    time.sleep(0.3)  # the freed worker must not start it
+    assert not marker.exists()
+
+
 def test_a_run_whose_owner_lost_the_tasks_permission_fails_without_running(make_dispatcher, owner, tmp_path):
     from tests.conftest import grant
 

@@ -6,7 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from scheduler_app.engine import journal
+from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.recovery import recover
+from scheduler_app.engine.runner import RunResult
 from scheduler_app.models import Execution, SchedulerNode
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +147,137 @@ def test_it_recovers_a_dead_node_only_once(dead, job, make_execution, now):
     recover_now(now)
     assert recover_now(now + timedelta(seconds=1)) == 0
     assert Execution.objects.filter(job=job, attempt=2).count() == 1
+
+
+# The job's lost policy ----------------------------------------------------------------------
+
+
+def test_a_lost_run_of_a_record_job_is_never_run_again_even_with_retries(dead, make_job, make_execution, now):
+    job = make_job(name="at-most-once", max_retries=3, lost_policy="record")
+    run = make_execution(job, status="running", worker=dead.name)
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.dead_letter) == ("lost", True)
+    assert Execution.objects.filter(job=job).count() == 1
+
+
+def test_a_lost_run_of_a_retry_job_without_retries_runs_once_more_at_once(dead, make_job, make_execution, now):
+    job = make_job(name="at-least-once", max_retries=0, lost_policy="retry")
+    run = make_execution(job, status="running", worker=dead.name)
+    recover_now(now)
+    again = Execution.objects.get(job=job, attempt=2)
+    assert (again.status, again.reason, again.scheduled_for, again.run_after) == (
+        "scheduled", "recovery", run.scheduled_for, now)
+
+
+def test_a_lost_recovery_run_is_recorded_and_not_run_a_third_time(dead, make_job, make_execution, now):
+    job = make_job(name="kills-its-scheduler", max_retries=0, lost_policy="retry")
+    run = make_execution(job, status="running", worker=dead.name, attempt=2, reason="recovery")
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.dead_letter) == ("lost", True)
+    assert not Execution.objects.filter(job=job, attempt=3).exists()
+
+
+# The dead node's journal --------------------------------------------------------------------
+
+
+@pytest.fixture
+def journal_of(settings, tmp_path):
+    """journal_of(node): the journal `node` wrote on this host."""
+    settings.SCHEDULER_JOURNAL_DIR = tmp_path / "journal"
+    return lambda node: Journal.open(node.name)
+
+
+def test_a_run_the_journal_saw_finish_is_recorded_as_it_finished_not_lost(dead, job, journal_of, make_execution,
+                                                                          now):
+    run = make_execution(job, status="running", worker=dead.name)
+    written = journal_of(dead)
+    written.started(run.pk)
+    ended = now - timedelta(seconds=12)
+    written.finished(run.pk, RunResult("succeeded", ended - timedelta(seconds=1), ended, {"rows": 3}, "done\n"))
+    assert recover_now(now) == 1
+    run.refresh_from_db()
+    assert (run.status, run.result, run.output, run.finished_at, run.worker) == (
+        "succeeded", {"rows": 3}, "done\n", ended, dead.name)
+    assert not Execution.objects.filter(job=job, attempt=2).exists()  # nothing runs again
+    job.refresh_from_db()
+    assert (job.run_count, job.failure_count, job.last_status) == (1, 0, "succeeded")
+
+
+def test_a_failure_the_journal_saw_is_retried_as_any_failure(dead, job, journal_of, make_execution, now):
+    run = make_execution(job, status="running", worker=dead.name)
+    journal_of(dead).finished(run.pk, RunResult("failed", now, now, error="ValueError: bad row"))
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("failed", "ValueError: bad row")
+    assert Execution.objects.get(job=job, attempt=2).reason == "retry"
+
+
+def test_a_queued_run_the_journal_never_saw_start_is_planned_again(dead, make_job, journal_of, make_execution, now):
+    # Queued in the dead leader's look-ahead: no body ran, so even a record job runs it.
+    job = make_job(name="look-ahead", max_retries=0, lost_policy="record")
+    run = make_execution(job, status="queued", worker=dead.name, scheduled_for=now - timedelta(seconds=14))
+    journal_of(dead).started(run.pk + 1)  # another run
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.worker, run.queued_at, run.error) == ("scheduled", "", None, "")
+    assert list(Execution.objects.claimable(now).values_list("pk", flat=True)) == [run.pk]
+    assert Execution.objects.filter(job=job).count() == 1
+
+
+def test_a_never_started_run_past_its_grace_time_is_recorded_missed(dead, make_job, journal_of, make_execution, now):
+    job = make_job(name="short-grace", misfire_grace_time=10, catch_up="none")
+    run = make_execution(job, status="queued", worker=dead.name, scheduled_for=now - timedelta(seconds=15))
+    journal_of(dead)
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.finished_at) == ("missed", now)
+    assert "15s late, past the 10s grace time" in run.error
+
+
+def test_a_never_started_run_someone_asked_to_cancel_is_cancelled(dead, job, journal_of, make_execution, now):
+    run = make_execution(job, status="queued", worker=dead.name, cancel_requested_at=now - timedelta(seconds=20))
+    journal_of(dead)
+    recover_now(now)
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("cancelled", "Cancelled before it started.")
+
+
+def test_a_queued_run_the_journal_saw_start_is_lost(dead, make_job, journal_of, make_execution, now):
+    # Its "running" report was still in the writer's queue at the kill: the body did start.
+    job = make_job(name="started", max_retries=0, lost_policy="record")
+    run = make_execution(job, status="queued", worker=dead.name)
+    journal_of(dead).started(run.pk)
+    recover_now(now)
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_without_its_journal_a_queued_run_of_a_dead_node_is_lost(dead, make_job, settings, tmp_path,
+                                                                  make_execution, now):
+    settings.SCHEDULER_JOURNAL_DIR = tmp_path / "journal"  # the dead node ran on another host
+    job = make_job(name="elsewhere", max_retries=0, lost_policy="record")
+    run = make_execution(job, status="queued", worker=dead.name)
+    recover_now(now)
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_a_journal_from_before_a_reboot_proves_no_run_never_started(dead, job, journal_of, make_execution,
+                                                                    monkeypatch, now):
+    run = make_execution(job, status="queued", worker=dead.name)
+    journal_of(dead)
+    monkeypatch.setattr(journal, "boot_id", lambda: "after-the-crash")
+    recover_now(now)
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_the_dead_nodes_journal_is_deleted_once_its_runs_are_settled(dead, job, journal_of, make_execution, now,
+                                                                     django_capture_on_commit_callbacks):
+    run = make_execution(job, status="running", worker=dead.name)
+    journal_of(dead).finished(run.pk, RunResult("succeeded", now, now))
+    with django_capture_on_commit_callbacks(execute=True):
+        recover_now(now)
+    assert journal.read(dead.name) is None

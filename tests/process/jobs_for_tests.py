@@ -63,3 +63,25 @@ def nap_noting_pid(seconds: float = 5, label: str = "nap") -> float:
     _note_pid(f"{label}-{time.time_ns()}", os.getpid())
     time.sleep(seconds)
     return seconds
+
+
+def marks_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "marks"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _mark(label: str, event: str) -> int:
+    """Append one byte to `<label>.<event>`; answers how many times it happened, this one included."""
+    with open(marks_dir() / f"{label}.{event}", "ab") as marks:
+        marks.write(b"x")
+        return marks.tell()
+
+
+@task(name="tests.side_effect", description="A body whose start and end leave marks on disk (a second run shows).")
+def side_effect(label: str, seconds: float = 0, first_seconds: float = 0) -> str:
+    """Marks `label.begin`, naps `seconds` (`first_seconds` instead on its first run), marks `label.end`."""
+    first = _mark(label, "begin") == 1
+    time.sleep(first_seconds if first and first_seconds else seconds)
+    _mark(label, "end")
+    return label
