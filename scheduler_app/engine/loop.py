@@ -27,6 +27,7 @@ from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
 from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.lease import Lease, register
 from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
+from scheduler_app.engine.sql import update_many
 from scheduler_app.engine.sync import Sync
 from scheduler_app.engine.writer import Writer
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
@@ -259,4 +260,4 @@ class Engine:
         """Jobs that reached max_runs: stamp them so the sync removes their schedule."""
         if self.executor is not None and self.executor.exhausted:
             ids, self.executor.exhausted = self.executor.exhausted, []
-            Job.objects.filter(pk__in=ids).update(updated_at=now)
+            update_many(Job, ["updated_at"], [(now, pk) for pk in set(ids)])  # in id order (docs/engine.md)
