@@ -125,8 +125,8 @@ def test_a_killed_worker_is_recorded_lost_within_the_bound_retried_and_its_redel
     took = time.monotonic() - killed
     print(f"whole worker kill -9 -> lost row: {took:.2f}s (SCHEDULER_CELERY_LOST_SECONDS={LOST_SECONDS})")
     # The threshold from the last beat (at most 2 s before the kill), plus one check (every
-    # fifth of the threshold, at least 1 s) and a round of the loop.
-    assert took <= LOST_SECONDS + max(LOST_SECONDS / 5, 1) + 2, f"recording the dead worker's run lost took {took:.1f}s"
+    # fifth of the threshold, at least 1 s), plus slack for the loop's rounds on a busy machine.
+    assert took <= LOST_SECONDS + max(LOST_SECONDS / 5, 1) + 3, f"recording the dead worker's run lost took {took:.1f}s"
     assert lost.error == (f"Lost: its Celery worker stopped sending heartbeats for more than {LOST_SECONDS}s "
                           "(SCHEDULER_CELERY_LOST_SECONDS).")
     assert lost.finished_at > killed_at
@@ -168,9 +168,11 @@ def test_a_run_recorded_lost_while_its_worker_lives_is_stopped_there(schedulers,
 
 
 def test_a_queue_one_job_without_workers_waits_with_one_queued_and_one_scheduled_row(schedulers, workers):
-    job = every("queue-one-no-worker", 1, executor="celery", overlap_policy="queue_one")
     schedulers.start_leader(env=SCHEDULER_ENV)  # and no worker at all
-    schedulers.wait_for(lambda: Execution.objects.filter(job=job, status="skipped").count() >= 2, timeout=20,
+    # Created once the leader runs: occurrences due together in one pass (a start-up backlog)
+    # would all wait behind the first, as a backlog does.
+    job = every("queue-one-no-worker", 2, executor="celery", overlap_policy="queue_one")
+    schedulers.wait_for(lambda: Execution.objects.filter(job=job, status="skipped").count() >= 2, timeout=30,
                         what="occurrences past the cap to be skipped")
 
     def capped() -> bool:
