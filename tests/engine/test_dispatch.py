@@ -15,6 +15,7 @@ import pytest
 from scheduler_app import services
 from scheduler_app.engine.dispatch import Dispatcher, claim
 from scheduler_app.engine.firing import record_fires
+from scheduler_app.engine.lease import Lease, register
 from scheduler_app.engine.loop import Engine
 from scheduler_app.engine.runner import RunRequest
 from scheduler_app.engine.writer import Writer
@@ -113,6 +114,8 @@ def test_a_freed_worker_takes_the_highest_priority_among_runs_due_together(block
 def test_priority_orders_waiting_run_now_requests_retries_and_due_runs(blocked, make_job):
     engine = Engine()
     engine.dispatcher, engine.node = blocked.dispatcher, SimpleNamespace(name=NODE)
+    engine.lease = Lease(register(now=datetime.now(UTC)), seconds=10)
+    engine.lease.beat()  # the claims are fenced: only the leader claims
     low = make_job(name="run-now-low", task="tempora.noop", priority=1)
     retried = make_job(name="retry-mid", task="tempora.noop", priority=5)
     high = make_job(name="run-now-high", task="tempora.noop", priority=10)
