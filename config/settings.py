@@ -299,7 +299,8 @@ SCHEDULER_LEASE_SECONDS = env_int("SCHEDULER_LEASE_SECONDS", 10, minimum=2)
 # beyond the lease, so a node that is slow or cut off from the database for a while (an
 # outage, a proxy restart) is not declared dead while it lives; one cut off for nearly this
 # long stops its own runs. A dead node of the same host is known at once (its lock file).
-SCHEDULER_NODE_DEAD_SECONDS = env_int("SCHEDULER_NODE_DEAD_SECONDS", 60, minimum=4)
+# Default: a minute, or three leases if that is longer.
+SCHEDULER_NODE_DEAD_SECONDS = env_int("SCHEDULER_NODE_DEAD_SECONDS", max(60, 3 * SCHEDULER_LEASE_SECONDS), minimum=4)
 if SCHEDULER_NODE_DEAD_SECONDS < 2 * SCHEDULER_LEASE_SECONDS:
     raise ImproperlyConfigured(
         f"SCHEDULER_NODE_DEAD_SECONDS={SCHEDULER_NODE_DEAD_SECONDS} is below twice "

@@ -26,10 +26,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from scheduler_app.engine.dblock import writing
@@ -60,6 +61,25 @@ def register(*, now: datetime) -> SchedulerNode:
 
 def _state():
     return SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID)
+
+
+LOCK_WAIT_MS = 1000
+
+
+@contextmanager
+def _briefly() -> Iterator[None]:
+    """A lease statement of the liveness thread: the write turn first (SQLite), and on
+    PostgreSQL at most a second's wait for the row's lock. A fenced transaction holds it
+    from its fence to its commit, normally milliseconds; one whose client hangs (a cut
+    network) would otherwise hold this thread, and with it the heartbeat, for as long."""
+    with writing(urgent=True):
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_WAIT_MS}")
+            yield
 
 
 class Lease:
@@ -100,7 +120,7 @@ class Lease:
         if epoch is None:
             return False
         sent, now = self.clock(), now or self.wallclock()
-        with writing(urgent=True):
+        with _briefly():
             renewed = _state().filter(leader=self.node.name, lease_epoch=epoch).update(
                 lease_expires_at=now + timedelta(seconds=self.seconds)
             )
@@ -128,7 +148,7 @@ class Lease:
         if leader and expires is not None and expires >= now:
             return False
         sent = self.clock()
-        with writing(urgent=True):
+        with _briefly():
             # Compare-and-set on the epoch: of two standbys, one wins, and the winner knows its epoch.
             taken = (
                 _state().filter(Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
@@ -180,7 +200,7 @@ class Lease:
         self.resign()
         if epoch is None:
             return
-        with writing(urgent=True):
+        with _briefly():
             _state().filter(leader=self.node.name, lease_epoch=epoch).update(leader="", lease_expires_at=None)
         with self._lock:
             if self.epoch == epoch:

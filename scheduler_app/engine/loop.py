@@ -264,6 +264,8 @@ class Engine:
                 # waits for the job's runs in flight to finish; it is never dropped here.
                 continue
             admitted.append((row, decision))
+        if not admitted:
+            return 0
         committed = []
         try:
             # One transaction for the claims, fenced: a node deposed meanwhile claims nothing.

@@ -290,6 +290,27 @@ def test_a_stop_interrupts_thread_runs_which_record_themselves_lost(make_dispatc
     assert (row.status, row.error) == ("lost", "The scheduler stopped (test).")
 
 
+def test_abandoning_stops_every_run_and_the_waiting_ones_never_start(blocked, make_job, tmp_path):
+    # Self-fencing (liveness.py): cut off from the database for too long, a node stops all it runs.
+    marker = tmp_path / "started"
+    waiting = run_now(blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    left = blocked.dispatcher.abandon("Lost: cut off (test).")
+    assert left == []  # the blocker was Python code: interrupted
+    rows = wait_for(lambda: finished(blocked.run, waiting), what="both runs recorded")
+    assert [(row.status, row.error) for row in rows] == [("lost", "Lost: cut off (test).")] * 2
+    assert Execution.objects.get(pk=waiting.pk).started_at is None
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_abandoning_answers_the_runs_it_could_not_stop(make_dispatcher, make_job, tmp_path):
+    dispatcher = make_dispatcher(1)
+    marker = tmp_path / "started"
+    run = run_now(dispatcher, make_job(task="engine_tests.sleeps_in_c", kwargs={"seconds": 3, "marker": str(marker)}))
+    wait_for(marker.exists, what="the run to start")
+    assert [request.execution_id for request in dispatcher.abandon("Lost: cut off (test).")] == [run.pk]
+
+
 def test_a_run_whose_owner_lost_the_tasks_permission_fails_without_running(make_dispatcher, owner, tmp_path):
     from tests.conftest import grant
 
