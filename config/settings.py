@@ -303,6 +303,17 @@ CELERY_ACCEPT_CONTENT = ["json"]
 SCHEDULER_MAX_WORKERS = env_int("SCHEDULER_MAX_WORKERS", 10, minimum=1)
 SCHEDULER_MISFIRE_GRACE_TIME = env_int("SCHEDULER_MISFIRE_GRACE_TIME", 60, minimum=1)
 SCHEDULER_LEASE_SECONDS = env_int("SCHEDULER_LEASE_SECONDS", 10, minimum=2)
+# A node silent this long is dead: its runs become `lost` (docs/engine.md, "Liveness"). Well
+# beyond the lease, so a node that is slow or cut off from the database for a while (an
+# outage, a proxy restart) is not declared dead while it lives; one cut off for nearly this
+# long stops its own runs. A dead node of the same host is known at once (its lock file).
+# Default: a minute, or three leases if that is longer.
+SCHEDULER_NODE_DEAD_SECONDS = env_int("SCHEDULER_NODE_DEAD_SECONDS", max(60, 3 * SCHEDULER_LEASE_SECONDS), minimum=4)
+if SCHEDULER_NODE_DEAD_SECONDS < 2 * SCHEDULER_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_NODE_DEAD_SECONDS={SCHEDULER_NODE_DEAD_SECONDS} is below twice "
+        f"SCHEDULER_LEASE_SECONDS={SCHEDULER_LEASE_SECONDS}."
+    )
 SCHEDULER_HISTORY_PER_JOB = env_int("SCHEDULER_HISTORY_PER_JOB", 1000, minimum=1)
 SCHEDULER_HISTORY_DAYS = env_int("SCHEDULER_HISTORY_DAYS", 30, minimum=1)
 SCHEDULER_OUTPUT_LIMIT = env_int("SCHEDULER_OUTPUT_LIMIT", 65_536, minimum=1024)

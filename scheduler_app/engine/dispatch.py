@@ -221,7 +221,7 @@ class Dispatcher:
             if request.execution_id in self._cancelled:  # asked between the start and now
                 control.request_stop("cancel")
             return run_in_thread(request, started_at, control)
-        child = ChildRun(request)
+        child = ChildRun(request, on_start=lambda pid: self.writer.put(process_group(request, pid)))
         with self._lock:
             if slot is not None:
                 slot.child = child
@@ -242,6 +242,25 @@ class Dispatcher:
             self._lock.wait_for(lambda: not any(self._slots.values()), timeout=timeout)
             self._withdraw_unstarted()
             slots = [slot for slots in self._slots.values() for slot in slots.values()]
+        return self._stop_started(slots, why)
+
+    def abandon(self, why: str) -> list[RunRequest]:
+        """Stop every run of this node now, each recorded `lost` with `why`; runs not started
+        yet never start. For a node cut off from the database for so long that another node
+        may declare it dead (see liveness.py): nothing of it may run on after its rows say
+        `lost`. Answers the runs still in their body after that (thread runs blocked in C)."""
+        now = datetime.now(UTC)
+        with self._lock:
+            slots = [slot for slots in self._slots.values() for slot in slots.values()]
+            for slot in slots:
+                if not slot.started and slot.request.execution_id not in self._cancelled:
+                    self._cancelled.add(slot.request.execution_id)
+                    self.writer.put(lost_outcome(slot.request, now=now, worker=self.node, why=why))
+        self._stop_started(slots, why)
+        with self._lock:
+            return [slot.request for slots in self._slots.values() for slot in slots.values() if slot.started]
+
+    def _stop_started(self, slots: list[Slot], why: str) -> list[RunRequest]:
         for slot in slots:
             if slot.child is not None:
                 slot.child.abandon(why)
@@ -386,6 +405,12 @@ class WorkerPool:
             self._ready.clear()
             self._parked.clear()
             self._ready_cv.notify_all()
+
+
+def process_group(request: RunRequest, group: int) -> Outcome:
+    """The process group of a run in a child process: recovery kills it if this node dies."""
+    return Outcome(execution_id=request.execution_id, from_statuses=("queued", "running"),
+                   fields={"process_group": group})
 
 
 def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:

@@ -26,8 +26,10 @@ import signal
 import threading
 import time
 import traceback as tb
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -226,11 +228,38 @@ def _noop() -> None:
     pass
 
 
-class ChildRun:
-    """A run in a child process that can be killed, with its process group, at any time."""
+def child_name(execution_id: int) -> str:
+    """The comm name of a run's child process (15 characters at most: the kernel's limit)."""
+    return f"tempora-{execution_id % 10 ** 7}"
 
-    def __init__(self, request: RunRequest) -> None:
+
+def kill_orphan(execution_id: int, group: int) -> bool:
+    """Kill the process group of a run whose scheduler died, if it is still that run's: the
+    group's leader must bear the run's name (a pid may have been reused since)."""
+    try:
+        comm = Path(f"/proc/{group}/comm").read_text().strip()
+    except OSError:
+        return False  # gone (or another host's pid namespace)
+    if comm != child_name(execution_id):
+        return False
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class ChildRun:
+    """A run in a child process that can be killed, with its process group, at any time.
+
+    The child dies with its scheduler: it holds the reading end of a pipe only the scheduler
+    writes to, and kills its own group when that reads EOF (child.die_with_scheduler).
+    `on_start(pid)` is told the child's process group, for the Execution row.
+    """
+
+    def __init__(self, request: RunRequest, *, on_start: Callable[[int], None] | None = None) -> None:
         self.request = request
+        self.on_start = on_start
         self.process = None
         self.killed_because: str | None = None
         self.lost_because: str | None = None
@@ -271,17 +300,28 @@ class ChildRun:
 
         ctx = _child_context()
         receiver, sender = ctx.Pipe(duplex=False)
+        lifeline, held = ctx.Pipe(duplex=False)  # `held` stays here: its end is the child's EOF
         request = self.request
         process = ctx.Process(
             target=child.run_child,
             args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT,
-                  task_module(request.task)),
+                  task_module(request.task), lifeline, child_name(request.execution_id)),
             name=f"tempora-job-{request.execution_id}",
         )
         with self._lock:
             self.process = process
-        process.start()
-        sender.close()
+        try:
+            process.start()
+            sender.close()
+            lifeline.close()
+            if self.on_start is not None:
+                self.on_start(process.pid)  # its own session: the group's id is its pid
+            return self._wait(process, receiver, started_at)
+        finally:
+            held.close()
+
+    def _wait(self, process, receiver, started_at: datetime) -> RunResult:
+        request = self.request
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         payload = None
         while payload is None:

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
 
 import pytest
 
 from scheduler_app.engine import journal
 from scheduler_app.engine.journal import Journal
+from scheduler_app.engine.lease import NotLeading
+from scheduler_app.engine.liveness import NodeLock
 from scheduler_app.engine.recovery import recover
-from scheduler_app.engine.runner import RunResult
-from scheduler_app.models import Execution, SchedulerNode
+from scheduler_app.engine.runner import RunResult, child_name
+from scheduler_app.models import Execution, SchedulerNode, SchedulerState
 
 pytestmark = pytest.mark.django_db
 LEASE = 10
+DEAD = 60
 
 
 @pytest.fixture
 def make_node(now):
-    def make(name: str, *, beat_seconds_ago: float, state: str = SchedulerNode.State.RUNNING) -> SchedulerNode:
+    def make(name: str, *, beat_seconds_ago: float, state: str = SchedulerNode.State.RUNNING,
+             hostname: str = "host") -> SchedulerNode:
         at = now - timedelta(seconds=beat_seconds_ago)
         return SchedulerNode.objects.create(
-            name=name, hostname="host", pid=1, started_at=at, last_beat_at=at, state=state
+            name=name, hostname=hostname, pid=1, started_at=at, last_beat_at=at, state=state
         )
 
     return make
@@ -29,7 +37,7 @@ def make_node(now):
 
 @pytest.fixture
 def dead(make_node):
-    return make_node("host:101:dead", beat_seconds_ago=LEASE + 5)
+    return make_node("host:101:dead", beat_seconds_ago=DEAD + 5)
 
 
 @pytest.fixture
@@ -42,8 +50,8 @@ def job(make_job):
     return make_job(name="import-orders", max_retries=2, retry_backoff=30)
 
 
-def recover_now(now) -> int:
-    return recover(now=now, lease_seconds=LEASE, me="host:103:me")
+def recover_now(now, **options) -> int:
+    return recover(now=now, lease_seconds=LEASE, dead_seconds=DEAD, me="host:103:me", **options)
 
 
 def test_it_marks_a_node_without_a_recent_heartbeat_stopped(dead, now):
@@ -135,7 +143,7 @@ def test_it_leaves_finished_runs_of_a_dead_node_alone(dead, job, make_execution,
 
 
 def test_it_never_recovers_itself(make_node, job, make_execution, now):
-    me = make_node("host:103:me", beat_seconds_ago=LEASE + 5)
+    me = make_node("host:103:me", beat_seconds_ago=DEAD + 5)
     run = make_execution(job, status="running", worker=me.name)
     recover_now(now)
     run.refresh_from_db()
@@ -281,3 +289,119 @@ def test_the_dead_nodes_journal_is_deleted_once_its_runs_are_settled(dead, job, 
     with django_capture_on_commit_callbacks(execute=True):
         recover_now(now)
     assert journal.read(dead.name) is None
+# Only the truly dead -------------------------------------------------------------------------
+
+
+def test_it_leaves_alone_a_node_silent_beyond_the_lease_but_not_the_dead_threshold(make_node, job, make_execution, now):
+    # Cut off from the database for 30 s (an outage, a proxy cut): slow, not dead.
+    cut_off = make_node("elsewhere:104:cut-off", beat_seconds_ago=30)
+    run = make_execution(job, status="running", worker=cut_off.name)
+    assert recover_now(now) == 0
+    cut_off.refresh_from_db()
+    run.refresh_from_db()
+    assert (cut_off.state, run.status) == ("running", "running")
+
+
+def test_it_leaves_alone_a_silent_node_that_still_holds_a_valid_lease(make_node, now):
+    leader = make_node("host:105:leader", beat_seconds_ago=DEAD + 5)
+    SchedulerState.objects.update_or_create(
+        pk=SchedulerState.SINGLETON_ID, defaults={"leader": leader.name, "lease_expires_at": now + timedelta(seconds=1)}
+    )
+    recover_now(now)
+    leader.refresh_from_db()
+    assert leader.state == "running"
+
+
+@pytest.fixture
+def lock_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    return tmp_path / "nodes"
+
+
+def test_it_recovers_at_once_a_node_of_this_host_whose_lock_is_free(lock_dir, make_node, job, make_execution, now):
+    # `kill -9` a second ago: the heartbeat is fresh, but the kernel dropped the process's lock.
+    killed = make_node(f"{socket.gethostname()}:106:killed", beat_seconds_ago=1, hostname=socket.gethostname())
+    lock_dir.mkdir()
+    (lock_dir / f"{killed.name}.lock").touch()
+    run = make_execution(job, status="running", worker=killed.name)
+    assert recover_now(now) == 1
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_it_leaves_alone_a_node_of_this_host_that_holds_its_lock(lock_dir, make_node, job, make_execution, now):
+    name = f"{socket.gethostname()}:107:alive"
+    lock = NodeLock(name)
+    lock.acquire()
+    try:
+        alive = make_node(name, beat_seconds_ago=30, hostname=socket.gethostname())
+        run = make_execution(job, status="running", worker=alive.name)
+        assert recover_now(now) == 0
+        run.refresh_from_db()
+        assert run.status == "running"
+    finally:
+        lock.release()
+
+
+def test_a_lock_file_proves_nothing_about_a_node_of_another_host(lock_dir, make_node, job, make_execution, now):
+    other = make_node("elsewhere:108:other", beat_seconds_ago=1, hostname="elsewhere")
+    lock_dir.mkdir()
+    (lock_dir / f"{other.name}.lock").touch()
+    assert recover_now(now) == 0
+
+
+def test_a_recovery_by_a_node_that_lost_the_lease_commits_nothing(dead, job, make_execution, now):
+    run = make_execution(job, status="running", worker=dead.name)
+
+    def deposed() -> None:
+        raise NotLeading("deposed")
+
+    assert recover_now(now, fence=deposed) == 0
+    run.refresh_from_db()
+    dead.refresh_from_db()
+    assert (run.status, dead.state) == ("running", "running")
+
+
+# Children of a dead node ---------------------------------------------------------------------
+
+
+def _child_named(name: str) -> subprocess.Popen:
+    """A process leading its own group under `name`, as a run's child process does."""
+    code = (
+        "import ctypes, time; ctypes.CDLL(None).prctl(15, %r, 0, 0, 0); time.sleep(60)" % name.encode()
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{process.pid}/comm").read().strip() != name:
+        assert time.monotonic() < deadline, "the child never took its name"
+        time.sleep(0.01)
+    return process
+
+
+def test_it_kills_the_process_group_of_a_dead_nodes_child_run_before_marking_it_lost(
+    lock_dir, make_node, job, make_execution, now
+):
+    killed = make_node(f"{socket.gethostname()}:109:killed", beat_seconds_ago=DEAD + 5, hostname=socket.gethostname())
+    run = make_execution(job, status="running", worker=killed.name)
+    child = _child_named(child_name(run.pk))
+    Execution.objects.filter(pk=run.pk).update(process_group=child.pid)
+    try:
+        recover_now(now)
+        assert child.wait(5) == -9
+    finally:
+        child.kill()
+    run.refresh_from_db()
+    assert run.status == "lost"
+
+
+def test_it_never_signals_a_recorded_group_that_is_no_longer_the_runs(lock_dir, make_node, job, make_execution, now):
+    killed = make_node(f"{socket.gethostname()}:110:killed", beat_seconds_ago=DEAD + 5, hostname=socket.gethostname())
+    run = make_execution(job, status="running", worker=killed.name)
+    stranger = _child_named("not-tempora")  # the pid was reused since
+    Execution.objects.filter(pk=run.pk).update(process_group=stranger.pid)
+    try:
+        recover_now(now)
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -85,3 +85,37 @@ def side_effect(label: str, seconds: float = 0, first_seconds: float = 0) -> str
     time.sleep(first_seconds if first and first_seconds else seconds)
     _mark(label, "end")
     return label
+
+
+@task(name="tests.stall_scheduler", description="Hold the scheduler's job-store lock for `seconds`: its pass and main loop stall.")
+def stall_scheduler(seconds: float = 10) -> str:
+    # The lock a slow pass holds; found by type, as this runs inside the scheduler process.
+    import gc
+
+    from scheduler_app.engine.apscheduler_glue import TemporaScheduler
+
+    scheduler = next(thing for thing in gc.get_objects() if isinstance(thing, TemporaScheduler) and thing.running)
+    with scheduler._jobstores_lock:
+        time.sleep(seconds)
+    return "stalled"
+
+
+@task(name="tests.note_run", description="Append 'start' to `path`, sleep `seconds`, append 'end': a body's real side effects.")
+def note_run(path: str, seconds: float = 20) -> float:
+    with open(path, "a") as notes:
+        notes.write(f"start {os.getpid()} {time.time()}\n")
+    time.sleep(seconds)
+    with open(path, "a") as notes:
+        notes.write(f"end {os.getpid()} {time.time()}\n")
+    return seconds
+
+
+@task(name="tests.tick_forever", description="Append the time to `path` every 50 ms, forever, beside a sleeping grandchild.")
+def tick_forever(path: str, label: str = "tick") -> None:
+    _note_pid(f"{label}-child", os.getpid())
+    grandchild = subprocess.Popen(["sleep", "600"])
+    _note_pid(f"{label}-grandchild", grandchild.pid)
+    while True:
+        with open(path, "a") as ticks:
+            ticks.write(f"{os.getpid()} {time.time()}\n")
+        time.sleep(0.05)
