@@ -47,13 +47,16 @@ class CeleryWorker:
 
 
 class CeleryWorkers:
-    """Starts workers for one test on `broker` (emptied first and last); stops them at its end."""
+    """Starts workers for one test on `broker`; stops them at its end. With `empty`, the broker's
+    Redis database is emptied first and last: only for a database no one else uses."""
 
-    def __init__(self, schedulers: Schedulers, broker: str) -> None:
+    def __init__(self, schedulers: Schedulers, broker: str, *, empty: bool = False) -> None:
         self.schedulers = schedulers
         self.broker = broker
+        self.empty = empty
         self.workers: list[CeleryWorker] = []
-        redis.Redis.from_url(broker).flushdb()  # no message left by an earlier test
+        if empty:
+            redis.Redis.from_url(broker).flushdb()  # no message left by an earlier test
 
     def start(self, *, concurrency: int = 2, env: dict[str, str] | None = None, ready: bool = True) -> CeleryWorker:
         label = f"celery-worker-{len(self.workers) + 1}"
@@ -85,4 +88,5 @@ class CeleryWorkers:
         for worker in self.workers:
             worker.stop()
             print(f"===== {worker.log_path.name} =====\n{worker.log()[-4000:]}")
-        redis.Redis.from_url(self.broker).flushdb()
+        if self.empty:
+            redis.Redis.from_url(self.broker).flushdb()

@@ -12,7 +12,8 @@ from tests.process.harness import PROCESS, every
 
 pytestmark = PROCESS
 
-# A database number of the local Redis that only these tests use (emptied before each test).
+# A database number of the local Redis that only these tests use; stale messages from an
+# earlier run name executions this database does not have, and a worker's claim of those fails.
 BROKER = "redis://127.0.0.1:6379/14"
 
 

@@ -33,7 +33,7 @@ SCHEDULER_ENV = {"CELERY_BROKER_URL": BROKER, "SCHEDULER_CELERY_LOST_SECONDS": s
 
 @pytest.fixture
 def workers(schedulers):
-    harness = CeleryWorkers(schedulers, BROKER)
+    harness = CeleryWorkers(schedulers, BROKER, empty=True)
     try:
         yield harness
     finally:
