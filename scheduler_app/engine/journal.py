@@ -13,19 +13,18 @@ switch interval to get it back after every write() tripled the start lag at a th
 runs a second. Segments are allocated on disk up front (a full disk fails the allocation,
 never a write into the mapping).
 
-Nothing is fsync'ed. The node that
-recovers a dead one on the same host (its restarted successor, or a standby there) reads
-its journal first (recovery.mark_lost): a run that finished is recorded as it finished, and
-a queued run whose start is not in the journal provably never started, so it is planned
-again rather than lost. A machine crash can lose the last seconds the kernel had not yet
-written back (up to about 30 s by default): the journal notes the boot it was written in,
-and read after a reboot it still proves what finished, but no longer what never started.
+Nothing is fsync'ed. The node that recovers a dead one on the same host (its restarted
+successor, or a standby there) reads its journal first (recovery.mark_lost): a run that
+finished is recorded as it finished, and a queued run whose start is not in the journal
+provably never started, so it is planned again rather than lost. A machine crash can lose
+the last seconds the kernel had not yet written back (up to about 30 s by default): the
+journal notes the boot it was written in, and read after a reboot it still proves what
+finished, but no longer what never started.
 
 Segments: lines go to the current segment, SEGMENT_BYTES long (zeros past the last line);
 a new one begins when a line does not fit, and a segment is deleted once the writer has
-committed every outcome written to it. A node that
-stops cleanly deletes its journal; a recovered node's journal is deleted once its runs are
-settled.
+committed every outcome written to it. A node that stops cleanly deletes its journal; a
+recovered node's journal is deleted once its runs are settled.
 """
 
 from __future__ import annotations
