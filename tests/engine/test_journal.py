@@ -68,15 +68,15 @@ def test_read_after_a_reboot_it_proves_what_finished_but_not_what_never_started(
 
 
 def test_a_failed_append_takes_away_the_proof_of_what_never_started(monkeypatch):
-    written = Journal.open(NODE)
+    written = Journal(journal.node_directory(NODE), segment_bytes=8)
     written.started(7)
 
-    def full_disk(fd, data):
+    def full_disk(fd, offset, length):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(journal.os, "write", full_disk)
-    assert written.started(8) is None
-    monkeypatch.undo()
+    monkeypatch.setattr(journal.os, "posix_fallocate", full_disk)
+    assert written.started(80) is None  # needs a new segment, which the disk refuses
+    assert written.started(9) is None  # and the journal stays off
     assert journal.read(NODE).complete is False
 
 
@@ -92,18 +92,33 @@ def test_it_skips_a_line_cut_short():
 # Segments ------------------------------------------------------------------------------------
 
 
-def test_it_starts_a_new_segment_when_one_is_full_and_deletes_it_once_committed():
+def test_it_starts_a_new_segment_when_a_line_does_not_fit_and_deletes_one_once_committed():
     written = Journal(journal.node_directory(NODE), segment_bytes=10)
     first = written.started(1)  # 4 bytes
     second = written.started(2)  # 8 bytes
-    third = written.started(30)  # 13 bytes: full
-    fourth = written.started(4)
-    assert (first, second, third, fourth) == (0, 0, 0, 1)
-    written.committed([first, second])
+    third = written.started(30)  # 5 more would not fit
+    assert (first, second, third) == (0, 0, 1)
+    written.committed([first])
     assert segments() == ["00000000.log", "00000001.log"]  # one of its outcomes is still to commit
-    written.committed([third])
+    written.committed([second])
     assert segments() == ["00000001.log"]
-    assert journal.read(NODE).started == {4}
+    assert journal.read(NODE).started == {30}
+
+
+def test_a_line_longer_than_a_segment_gets_a_segment_of_its_own():
+    written = Journal(journal.node_directory(NODE), segment_bytes=64)
+    written.finished(7, succeeded(output="x" * 1000))
+    written.started(8)
+    assert journal.read(NODE).finished[7].output == "x" * 1000
+    assert journal.read(NODE).started == {7, 8}
+
+
+def test_it_reads_past_a_line_a_killed_thread_reserved_and_never_copied():
+    written = Journal(journal.node_directory(NODE), segment_bytes=64)
+    written.started(7)
+    written._position += 5  # reserved by a thread killed before its copy: zeros
+    written.started(8)
+    assert journal.read(NODE).started == {7, 8}
 
 
 def test_the_current_segment_stays_even_when_everything_in_it_is_committed():
