@@ -284,8 +284,16 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tempora@localhost")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = "django-db"
+# tempora.run_execution sets acks_late and reject_on_worker_lost itself (scheduler_app/tasks.py).
+# What only a worker can set (README, "Celery workers"): a worker holds no message beyond the
+# runs it executes, so one that dies strands none that was not started; Redis gives back the
+# message of a worker that died without acknowledging after the visibility timeout (checked
+# every ~30 s), a no-op for a claimed row, the run itself for a row still `queued`.
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 300, "unacked_restore_interval": 10, "unacked_restore_throttle": 3,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
@@ -295,6 +303,17 @@ CELERY_ACCEPT_CONTENT = ["json"]
 SCHEDULER_MAX_WORKERS = env_int("SCHEDULER_MAX_WORKERS", 10, minimum=1)
 SCHEDULER_MISFIRE_GRACE_TIME = env_int("SCHEDULER_MISFIRE_GRACE_TIME", 60, minimum=1)
 SCHEDULER_LEASE_SECONDS = env_int("SCHEDULER_LEASE_SECONDS", 10, minimum=2)
+# A node silent this long is dead: its runs become `lost` (docs/engine.md, "Liveness"). Well
+# beyond the lease, so a node that is slow or cut off from the database for a while (an
+# outage, a proxy restart) is not declared dead while it lives; one cut off for nearly this
+# long stops its own runs. A dead node of the same host is known at once (its lock file).
+# Default: a minute, or three leases if that is longer.
+SCHEDULER_NODE_DEAD_SECONDS = env_int("SCHEDULER_NODE_DEAD_SECONDS", max(60, 3 * SCHEDULER_LEASE_SECONDS), minimum=4)
+if SCHEDULER_NODE_DEAD_SECONDS < 2 * SCHEDULER_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"SCHEDULER_NODE_DEAD_SECONDS={SCHEDULER_NODE_DEAD_SECONDS} is below twice "
+        f"SCHEDULER_LEASE_SECONDS={SCHEDULER_LEASE_SECONDS}."
+    )
 SCHEDULER_HISTORY_PER_JOB = env_int("SCHEDULER_HISTORY_PER_JOB", 1000, minimum=1)
 SCHEDULER_HISTORY_DAYS = env_int("SCHEDULER_HISTORY_DAYS", 30, minimum=1)
 SCHEDULER_OUTPUT_LIMIT = env_int("SCHEDULER_OUTPUT_LIMIT", 65_536, minimum=1024)
@@ -307,9 +326,15 @@ if SCHEDULER_DEFAULT_TIMEOUT > SCHEDULER_MAX_TIMEOUT:
     raise ImproperlyConfigured(
         f"SCHEDULER_DEFAULT_TIMEOUT={SCHEDULER_DEFAULT_TIMEOUT} is above SCHEDULER_MAX_TIMEOUT={SCHEDULER_MAX_TIMEOUT}."
     )
+# Where each scheduler journals its runs' starts and ends (engine/journal.py): local disk of
+# the host, one directory per scheduler process, mode 0700.
+SCHEDULER_JOURNAL_DIR = Path(env_str("SCHEDULER_JOURNAL_DIR", "") or VAR_DIR / "journal")
 # Runs of one job owner's jobs at once in a scheduler's thread pool; more wait their turn.
 # Unset: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
 SCHEDULER_MAX_RUNS_PER_USER = env_int("SCHEDULER_MAX_RUNS_PER_USER", None, minimum=0)
+# A Celery run whose worker sent no heartbeat for this long is lost (engine/worker_loss.py);
+# workers beat every 2 s, so the minimum still allows two missed beats.
+SCHEDULER_CELERY_LOST_SECONDS = env_int("SCHEDULER_CELERY_LOST_SECONDS", 30, minimum=5)
 # Extra modules imported at start-up for the @task functions they define, beside every
 # installed app's jobs.py (registry.autodiscover); comma-separated dotted paths. The process
 # tests use it so a real runscheduler (and its job processes) knows their test tasks:

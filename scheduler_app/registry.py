@@ -189,6 +189,7 @@ class CodeJob:
     timeout: int | None = None
     max_retries: int = 0
     catch_up: str = "once"
+    lost_policy: str = "auto"
     description: str = ""
     args: list = field(default_factory=list)
     kwargs: dict = field(default_factory=dict)
@@ -220,6 +221,7 @@ class ScheduleBuilder:
         self._timeout: int | None = None
         self._retries = 0
         self._catch_up = "once"
+        self._lost_policy = "auto"
 
     # The kinds ------------------------------------------------------------------------
     def every(self, amount: int) -> ScheduleBuilder:
@@ -326,6 +328,14 @@ class ScheduleBuilder:
         self._catch_up = "none"
         return self
 
+    def lost_policy(self, policy: str) -> ScheduleBuilder:
+        """What a run cut short by a dead scheduler means: "retry" (at least once), "record"
+        (at most once) or "auto" (retry if the job has retries)."""
+        if policy not in ("auto", "retry", "record"):
+            raise triggers.ScheduleError("lost_policy", 'lost_policy() takes "auto", "retry" or "record".')
+        self._lost_policy = policy
+        return self
+
     # The result -----------------------------------------------------------------------
     def trigger_definition(self) -> dict[str, Any]:
         """The trigger as services.job_create takes it."""
@@ -356,6 +366,7 @@ class ScheduleBuilder:
             timeout=self._timeout,
             max_retries=self._retries,
             catch_up=self._catch_up,
+            lost_policy=self._lost_policy,
             description=info.description,
         )
         return func

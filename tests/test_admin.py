@@ -40,7 +40,7 @@ def job_form(**overrides) -> dict:
         "timezone": "Europe/London", "start_at_0": "", "start_at_1": "", "end_at_0": "", "end_at_1": "",
         "max_runs": "", "executor": "thread", "timeout": "", "overlap_policy": "skip", "max_instances": "1",
         "misfire_grace_time": "60", "catch_up": "once", "max_retries": "0", "retry_backoff": "30",
-        "retry_backoff_max": "3600",
+        "retry_backoff_max": "3600", "lost_policy": "auto",
     }
     data.update(rows())
     data.update(overrides)
@@ -176,6 +176,13 @@ def test_it_creates_a_job_and_its_trigger_in_one_service_call(admin_client, spy,
     trigger = job.triggers.get()
     assert (trigger.kind, trigger.cron_expression, trigger.calendar) == ("cron", "0 9 * * MON-FRI", calendar)
     assert response.url == reverse("admin:scheduler_app_job_changelist")
+
+
+def test_it_sets_the_lost_policy(admin_client):
+    data = job_form(lost_policy="record", **rows({"kind": "cron", "cron_expression": "0 9 * * *"}))
+    response = admin_client.post(reverse("admin:scheduler_app_job_add"), data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    assert Job.objects.get(name="nightly-report").lost_policy == "record"
 
 
 def test_it_shows_a_cron_that_never_fires_as_an_inline_error(admin_client):

@@ -80,6 +80,9 @@ def test_a_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
         ("TEMPORA_EMAIL_ALLOWED_DOMAINS", "example.com, @evil", "TEMPORA_EMAIL_ALLOWED_DOMAINS: '@evil' is not"),
         ("SCHEDULER_DEFAULT_TIMEOUT", "100000", "SCHEDULER_DEFAULT_TIMEOUT=100000 is above SCHEDULER_MAX_TIMEOUT=86400"),
         ("SCHEDULER_MAX_RUNS_PER_USER", "-1", "SCHEDULER_MAX_RUNS_PER_USER=-1 is below its minimum of 0"),
+        ("SCHEDULER_CELERY_LOST_SECONDS", "2", "SCHEDULER_CELERY_LOST_SECONDS=2 is below its minimum of 5"),
+        ("SCHEDULER_NODE_DEAD_SECONDS", "soon", "SCHEDULER_NODE_DEAD_SECONDS='soon' is not an integer"),
+        ("SCHEDULER_NODE_DEAD_SECONDS", "15", "SCHEDULER_NODE_DEAD_SECONDS=15 is below twice SCHEDULER_LEASE_SECONDS=10"),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, value, message):

@@ -269,6 +269,13 @@ def test_it_can_skip_catching_up():
     assert define(schedule.every(10).minutes.no_catch_up()).catch_up == "none"
 
 
+def test_it_takes_a_lost_policy():
+    assert define(schedule.every(10).minutes.lost_policy("record")).lost_policy == "record"
+    assert define(schedule.every(10).minutes).lost_policy == "auto"
+    with pytest.raises(triggers.ScheduleError):
+        schedule.lost_policy("twice")
+
+
 def test_it_defaults_to_utc_no_timeout_no_retries_and_one_catch_up():
     job = define(schedule.every(10).minutes)
     assert (job.timezone, job.timeout, job.max_retries, job.catch_up) == ("UTC", None, 0, "once")
@@ -402,6 +409,14 @@ def test_one_invalid_code_definition_is_reported_and_never_stops_the_others(now,
     job = Job.objects.get(name="tests.nightly")
     assert counts["invalid"] == 1 and job.timeout is None
     assert "not valid" in job.import_error and "timeout" in job.import_error.lower()
+
+
+@pytest.mark.django_db
+def test_a_code_defined_lost_policy_follows_the_code(now):
+    services.code_jobs_sync(definitions=nightly(lost_policy="record"), now=now)
+    assert Job.objects.get(name="tests.nightly").lost_policy == "record"
+    assert services.code_jobs_sync(definitions=nightly(lost_policy="retry"), now=now)["updated"] == 1
+    assert Job.objects.get(name="tests.nightly").lost_policy == "retry"
 
 
 @pytest.mark.django_db

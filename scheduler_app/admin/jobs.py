@@ -179,7 +179,7 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
         ("How it runs", {"fields": (
             "executor", "timeout", "overlap_policy", "max_instances", "misfire_grace_time", "catch_up",
         )}),
-        ("Retries", {"fields": ("max_retries", "retry_backoff", "retry_backoff_max")}),
+        ("Retries", {"fields": ("max_retries", "retry_backoff", "retry_backoff_max", "lost_policy")}),
     )
     state_fieldset = ("State", {"fields": (
         "state_label", "code_defined", "import_error", "next_run_full", "last_status_badge", "last_run_at",

@@ -8,7 +8,8 @@ that would break a promise:
 - `BoundedJob` caps how many past run times one pass enumerates after a long downtime;
 - `TemporaJobStore` drops django-apscheduler's per-event log rows, never deletes a row it
   cannot load, and updates rows without a transaction of their own;
-- `TemporaScheduler` runs each pass in one transaction and survives database errors.
+- `TemporaScheduler` runs each pass in one transaction, commits it only while it holds the
+  lease (fencing, see lease.py), and survives database errors.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from django_apscheduler.models import DjangoJob
 
 from scheduler_app import triggers
 from scheduler_app.engine.dblock import writing
+from scheduler_app.engine.lease import NotLeading
 from scheduler_app.engine.sql import update_many
 
 logger = logging.getLogger(__name__)
@@ -175,20 +177,26 @@ class TemporaScheduler(BackgroundScheduler):
       the dispatcher starts each run at its exact time, so the time spent writing rows
       does not become lag;
     - the job store's updates are written in one executemany at the end of the pass;
+    - with a `lease`, a pass runs only while the lease is held, and its last statement is
+      the lease's fence: a node deposed meanwhile rolls the pass back instead of committing;
     - a database error rolls the pass back and backs off; it never kills this thread.
     """
 
     LOOKAHEAD = timedelta(milliseconds=500)
+    NOT_LEADING_WAIT = 0.5  # how soon a scheduler whose lease lapsed looks again
 
-    def __init__(self, *args, on_pass_committed=None, **kwargs):
+    def __init__(self, *args, on_pass_committed=None, lease=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._on_pass_committed = on_pass_committed
+        self._lease = lease
         self._failures = 0
         self.last_pass_seconds = 0.0
 
     def _process_jobs(self):
         if self.state != STATE_RUNNING:
             return None  # paused, or shut down (a step-down or SIGTERM): record nothing more
+        if self._lease is not None and not self._lease.holds():
+            return self.NOT_LEADING_WAIT  # cannot prove the lease: fire nothing
         close_old_connections()
         store = self._lookup_jobstore("default")
         executor = self._lookup_executor("default")
@@ -219,6 +227,13 @@ class TemporaScheduler(BackgroundScheduler):
                 store.end_pass()
                 executor.flush(now)
                 next_wakeup = store.get_next_run_time()
+                if self._lease is not None:
+                    self._lease.fence()  # last: the proof holds until the commit
+        except NotLeading as exc:
+            store.end_pass()
+            executor.discard()
+            logger.warning("scheduling pass rolled back: %s", exc)
+            return self.NOT_LEADING_WAIT
         except DatabaseError as exc:
             # Rolled back as a whole: the due jobs keep their run times and the next pass
             # records them (late ones by the misfire policy). Back off, reconnect.

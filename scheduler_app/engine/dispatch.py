@@ -59,6 +59,8 @@ class Dispatcher:
         self._slots: dict[int, dict[int, Slot]] = defaultdict(dict)  # job id → execution id → slot
         self._reserved: dict[int, int] = defaultdict(int)  # admitted in the current pass, not yet launched
         self._cancelled: set[int] = set()
+        self._withdrawn: set[int] = set()  # never started, handed back to the database by a drain
+        self.journal = writer.journal
         self.accepting = True
 
     # Admission ------------------------------------------------------------------------
@@ -171,18 +173,26 @@ class Dispatcher:
         started_at = datetime.now(UTC)
         try:
             with self._lock:
-                # One decision under the lock: either cancel() sees the run started (and
-                # stops it through its control), or the run sees it cancelled.
+                # One decision under the lock: either cancel() (or a drain) sees the run
+                # started (and stops it through its control), or the run sees it cancelled
+                # (or withdrawn).
                 cancelled = request.execution_id in self._cancelled
+                withdrawn = request.execution_id in self._withdrawn
                 slot = self._slots[request.job_id].get(request.execution_id)
-                if slot is not None:
+                if slot is not None and not withdrawn:
                     slot.started = True
             if cancelled:
                 self.writer.put(outcomes.cancelled_before_start(request, now=started_at, worker=self.node))
+            elif withdrawn:
+                pass  # handed back to the database by a drain before it started: not ours to run
             else:
-                self.writer.put(outcomes.started(request, started_at=started_at, worker=self.node))
+                # Journaled before the body runs and right after it returns, each before the
+                # writer hears of it: a kill -9 then loses neither (journal.py).
+                segment = self.journal.started(request.execution_id) if self.journal else None
+                self._report(outcomes.started(request, started_at=started_at, worker=self.node), segment)
                 result = self._execute(request, started_at, slot)
-                self.writer.put(outcomes.finished(request, result, worker=self.node))
+                segment = self.journal.finished(request.execution_id, result) if self.journal else None
+                self._report(outcomes.finished(request, result, worker=self.node), segment)
         except Exception:  # the pool thread must survive anything
             logger.exception("run %s of %s crashed the runner", request.execution_id, request.job_name)
         finally:
@@ -194,6 +204,10 @@ class Dispatcher:
                     del self._slots[request.job_id]
                 self._cancelled.discard(request.execution_id)
                 self._lock.notify_all()
+
+    def _report(self, outcome: Outcome, segment: int | None) -> None:
+        outcome.segment = segment
+        self.writer.put(outcome)
 
     def _execute(self, request: RunRequest, started_at: datetime, slot: Slot | None) -> RunResult:
         refusal = refused(request, started_at)
@@ -207,7 +221,7 @@ class Dispatcher:
             if request.execution_id in self._cancelled:  # asked between the start and now
                 control.request_stop("cancel")
             return run_in_thread(request, started_at, control)
-        child = ChildRun(request)
+        child = ChildRun(request, on_start=lambda pid: self.writer.put(process_group(request, pid)))
         with self._lock:
             if slot is not None:
                 slot.child = child
@@ -219,12 +233,34 @@ class Dispatcher:
 
     def drain(self, timeout: float, why: str) -> list[RunRequest]:
         """Wait up to `timeout` seconds for runs in flight, then stop them: kill those in child
-        processes, interrupt those in threads (each records itself `lost` with `why`); answer
-        the runs still in flight after that (blocked thread runs, runs not started)."""
+        processes, interrupt those in threads (each records itself `lost` with `why`); runs that
+        never started are withdrawn and handed back to the database, planned again for the next
+        leader (never `lost`: no body ran). Answers the runs still in flight after that (thread
+        runs blocked in a C call)."""
         self.accepting = False
         with self._lock:
             self._lock.wait_for(lambda: not any(self._slots.values()), timeout=timeout)
+            self._withdraw_unstarted()
             slots = [slot for slots in self._slots.values() for slot in slots.values()]
+        return self._stop_started(slots, why)
+
+    def abandon(self, why: str) -> list[RunRequest]:
+        """Stop every run of this node now, each recorded `lost` with `why`; runs not started
+        yet never start. For a node cut off from the database for so long that another node
+        may declare it dead (see liveness.py): nothing of it may run on after its rows say
+        `lost`. Answers the runs still in their body after that (thread runs blocked in C)."""
+        now = datetime.now(UTC)
+        with self._lock:
+            slots = [slot for slots in self._slots.values() for slot in slots.values()]
+            for slot in slots:
+                if not slot.started and slot.request.execution_id not in self._cancelled:
+                    self._cancelled.add(slot.request.execution_id)
+                    self.writer.put(lost_outcome(slot.request, now=now, worker=self.node, why=why))
+        self._stop_started(slots, why)
+        with self._lock:
+            return [slot.request for slots in self._slots.values() for slot in slots.values() if slot.started]
+
+    def _stop_started(self, slots: list[Slot], why: str) -> list[RunRequest]:
         for slot in slots:
             if slot.child is not None:
                 slot.child.abandon(why)
@@ -238,6 +274,18 @@ class Dispatcher:
             self._lock.wait_for(lambda: not self._started_slots(children_only=True), timeout=CHILD_REAP_SECONDS)
             left = [slot.request for slots in self._slots.values() for slot in slots.values()]
         return left
+
+    def _withdraw_unstarted(self) -> None:
+        """(Under the lock.) Runs no worker has reached: they never start here; their rows
+        become claimable again (queued → scheduled, no node) for whichever node leads next."""
+        for slots in self._slots.values():
+            for execution_id, slot in list(slots.items()):
+                if slot.started or execution_id in self._cancelled:
+                    continue  # a cancelled one was recorded by _stop
+                self._withdrawn.add(execution_id)
+                del slots[execution_id]
+                self.writer.put(Outcome(execution_id=execution_id, from_statuses=("queued",),
+                                        fields=dict(outcomes.AGAIN)))
 
     def _started_slots(self, *, children_only: bool = False) -> list[Slot]:
         return [
@@ -359,8 +407,15 @@ class WorkerPool:
             self._ready_cv.notify_all()
 
 
+def process_group(request: RunRequest, group: int) -> Outcome:
+    """The process group of a run in a child process: recovery kills it if this node dies."""
+    return Outcome(execution_id=request.execution_id, from_statuses=("queued", "running"),
+                   fields={"process_group": group})
+
+
 def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:
-    """A run that was in flight when its scheduler stopped or died: `lost`, retried if it may be."""
+    """A run that was in flight when its scheduler stopped or died: `lost`, run again or not
+    as the job's lost policy says (outcomes.next_attempt)."""
     outcome = outcomes.finished(request, RunResult("lost", now, now, error=why), worker=worker)
     outcome.fields.pop("started_at")  # keep the real start time on the row
     return outcome

@@ -20,7 +20,7 @@ from django.db.models import Count
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app import triggers
-from scheduler_app.engine import policies
+from scheduler_app.engine import outcomes, policies
 from scheduler_app.engine.dispatch import Dispatcher
 from scheduler_app.engine.runner import RunRequest
 from scheduler_app.engine.sql import insert_many, update_many
@@ -124,7 +124,7 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
                  jobs: JobCache | None = None):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
     jobs = (jobs or JobCache()).load([int(apjob.id) for apjob, _ in fires])
-    elsewhere = _celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
+    elsewhere = celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
     waiting = _waiting([job for job in jobs.values() if job.overlap_policy == "queue_one"])
     rows: list[NewRow] = []
     gone: list[str] = []
@@ -223,11 +223,7 @@ def _occurrence(job: Job, occurrence: policies.Occurrence, decision: str, now: d
 
 
 def _missed(job: Job, scheduled_for: datetime, now: datetime) -> NewRow:
-    late = int((now - scheduled_for).total_seconds())
-    error = (
-        f"Missed: due at {triggers.format_utc(scheduled_for)}, {late}s late, past the {job.misfire_grace_time}s "
-        f"grace time; catch-up policy '{job.catch_up}'."
-    )
+    error = outcomes.missed_error(job, scheduled_for, now)
     return NewRow(job, scheduled_for, Execution.Status.MISSED, Execution.Reason.SCHEDULE, now, error=error)
 
 
@@ -244,6 +240,9 @@ def _insert(rows: list[NewRow]) -> list[NewRow]:
     """One INSERT for the batch; if another scheduler already wrote some occurrence, row by row."""
     if not rows:
         return []
+    # In (job, time) order: two passes inserting the same occurrences (a deposed leader's and
+    # the new one's) wait on each other's unique-index entries in one order, never in a cycle.
+    rows = sorted(rows, key=lambda row: (row.job.pk, row.scheduled_for))
     try:
         with transaction.atomic():
             ids = insert_many(Execution, NewRow.COLUMNS, [row.values() for row in rows])
@@ -269,7 +268,7 @@ def _waiting(jobs: list[Job]) -> dict[int, int]:
     return {entry["job_id"]: entry["n"] for entry in counts}
 
 
-def _celery_in_flight(jobs: list[Job]) -> dict[int, int]:
+def celery_in_flight(jobs: list[Job]) -> dict[int, int]:
     """Runs of Celery jobs queued or running anywhere: one query, only if the pass has any."""
     if not jobs:
         return {}

@@ -1,31 +1,38 @@
 """The runscheduler process: one loop, shaped like healthchecks' sendalerts.
 
-Each round: reconnect if needed, beat and renew (or take) the lease, then — when leading —
-apply changed jobs, start waiting runs (run now, retries, queued behind a running one),
-stop runs whose cancellation was asked for, and every so often recover dead nodes and prune
-history. APScheduler's own thread wakes up for due jobs in between. A database error never
-ends the loop: it logs, backs off, reconnects and carries on. SIGTERM/SIGINT set a flag
-that every wait checks; then running jobs get `--drain` seconds to finish.
+The heartbeat and the lease are not the loop's: they run on the liveness thread
+(liveness.py), so a slow round never costs the lease. Each round: reconnect if needed,
+start or stop APScheduler as the lease came or went, stop runs whose cancellation was
+asked for, then — while holding the lease — apply changed jobs, start waiting runs (run
+now, retries, queued behind a running one), and every so often recover dead nodes and
+prune history. APScheduler's own thread wakes up for due jobs in between. A database error
+never ends the loop: it logs, backs off, reconnects and carries on. SIGTERM/SIGINT stop
+firing and hand the lease over at once; then running jobs get `--drain` seconds to finish
+while the node keeps beating (`draining`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from scheduler_app import services
-from scheduler_app.engine import capture, recovery, retention
+from scheduler_app.engine import capture, recovery, retention, worker_loss
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
-from scheduler_app.engine.firing import TemporaExecutor
-from scheduler_app.engine.lease import Lease, register
+from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
+from scheduler_app.engine.journal import Journal
+from scheduler_app.engine.lease import Lease, NotLeading, node_name, register
+from scheduler_app.engine.liveness import Liveness, NodeLock
 from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
+from scheduler_app.engine.sql import update_many
 from scheduler_app.engine.sync import Sync
 from scheduler_app.engine.writer import Writer
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
@@ -58,40 +65,55 @@ class Engine:
         self.drain_seconds = drain_seconds
         self.poll_seconds = poll_seconds
         self.stopping = threading.Event()
+        self._wake = threading.Event()  # a stop, or the lease came or went: start the next round now
         self.stop_reason = ""
+        self.liveness: Liveness | None = None
         self.paused = False
         self.scheduler: TemporaScheduler | None = None
         self.executor: TemporaExecutor | None = None
         self.sync: Sync | None = None
+        self._epoch: int | None = None  # the lease epoch APScheduler was started in
         self._failures = 0
-        self._beat = Every(max(settings.SCHEDULER_LEASE_SECONDS / 3, 0.5))
         self._recover = Every(max(settings.SCHEDULER_LEASE_SECONDS / 2, 1))
+        self._lost_celery_runs = worker_loss.WorkerLossCheck()  # its own timer: every few seconds
         self._prune = Every(60)
         self._reconcile = Every(300, first_now=False)
 
     # Life cycle -----------------------------------------------------------------------
 
     def stop(self, reason: str) -> None:
+        """Stop firing now and hand the lease over; the loop then drains (a signal handler calls this)."""
         self.stop_reason = self.stop_reason or reason
         self.stopping.set()
+        if self.liveness is not None:
+            self.liveness.hand_over()
+        self._wake.set()
 
     def run(self) -> list[RunRequest]:
         """Run until stopped; answers the runs that did not finish within the drain time."""
         capture.install()
         now = utcnow()
+        self.node_lock = NodeLock(node_name(now))
+        self.node_lock.acquire()  # before the node row exists: recovery must never find it unlocked
         self.node = register(now=now)
         self.lease = Lease(self.node, seconds=settings.SCHEDULER_LEASE_SECONDS)
         workers = self.max_workers or services.scheduler_setting("max_workers")
-        self.writer = Writer()
+        self.writer = Writer(journal=Journal.open(self.node.name))
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
+        self.liveness = Liveness(self.lease, dead_seconds=settings.SCHEDULER_NODE_DEAD_SECONDS,
+                                 on_change=self._wake.set, on_cut_off=self._self_fence)
+        if self.stopping.is_set():  # a signal before the liveness thread existed
+            self.liveness.hand_over()
+        self.liveness.start()
         cap = self.dispatcher.pool.per_owner
         logger.info("runscheduler %s started with %d worker threads, %s", self.node.name, workers,
                     f"at most {cap} runs at once per job owner" if cap else "no cap per job owner")
         while not self.stopping.is_set():
             self._round()
-            self.stopping.wait(self.poll_seconds)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
         return self._shutdown()
 
     def _round(self) -> None:
@@ -110,10 +132,9 @@ class Engine:
             self.stopping.wait(wait)
 
     def step(self, now: datetime) -> None:
-        if self._beat.due():
-            with writing():  # a starved heartbeat would lose the lease
-                self.lease.beat(now=now)
-        leader = self.lease.is_leader(now)
+        # Leading is the liveness thread's answer: an epoch of the lease held. APScheduler stays
+        # up while a renewal is late (its passes wait for the lease, see lease.fence) and stops
+        # when the epoch is over.
         # Two columns, not the model: this runs twice a second on an idle scheduler.
         paused, shutdown_requested_at = SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).values_list(
             "paused", "shutdown_requested_at"
@@ -122,14 +143,14 @@ class Engine:
         if shutdown_requested_at and shutdown_requested_at > self.node.started_at:
             self.stop("shutdown requested from the console or API")
             return
-        if leader and self.scheduler is None:
+        if self.scheduler is not None and self.lease.epoch != self._epoch:
+            self._stand_by()  # deposed (or deposed and back in a new epoch: start afresh)
+        if self.lease.epoch is not None and self.scheduler is None and self.lease.holds():
             self._lead(now)
-        elif not leader and self.scheduler is not None:
-            self._stand_by()
         # Every node, leader or not, stops its own runs that were asked to cancel: a node
         # that lost the lease still runs what it started.
         self._check_cancellations()
-        if not leader:
+        if self.scheduler is None or not self.lease.holds():
             return
         # The job-store lock first, then the write turn: the scheduling pass takes them in that
         # order, and the sync's get_job/add_job need the store lock. Taken the other way round
@@ -142,7 +163,9 @@ class Engine:
             self.start_waiting(now)
         if self._recover.due():
             with writing():
-                recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name)
+                recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name,
+                                 fence=self.lease.fence)
+        self._lost_celery_runs.check(now)
         if self._prune.due():
             with writing():
                 retention.prune(
@@ -154,6 +177,8 @@ class Engine:
 
     def _lead(self, now: datetime) -> None:
         """Became the leader: load code-defined jobs, start APScheduler, sync the store."""
+        self._epoch = self.lease.epoch
+        self._recover = Every(self._recover.seconds)  # at once: a leader that died leaves runs behind
         services.code_jobs_sync(now=now)
         self.executor = TemporaExecutor(dispatcher=self.dispatcher, node=self.node.name, is_paused=lambda: self.paused)
         self.scheduler = TemporaScheduler(
@@ -163,6 +188,7 @@ class Engine:
             timezone=UTC,
             jobstore_retry_interval=1,
             on_pass_committed=self.executor.launch_ready,
+            lease=self.lease,
         )
         self.sync = Sync(self.scheduler)
         self.scheduler.start(paused=True)
@@ -173,18 +199,15 @@ class Engine:
     def _stand_by(self) -> None:
         logger.warning("%s stands by: scheduling stopped", self.node.name)
         self.scheduler.shutdown(wait=False)
-        self.scheduler = self.executor = self.sync = None
+        self.scheduler = self.executor = self.sync = self._epoch = None
 
     def _shutdown(self) -> list[RunRequest]:
+        # Firing stopped in stop(); the liveness thread has given the lease back (a standby takes
+        # it within a second) and beats on as `draining`, so nobody recovers this node meanwhile.
+        # A stop during a database outage still drains and marks what runs.
         logger.info("stopping (%s); draining running jobs for up to %ss", self.stop_reason, self.drain_seconds)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-        try:
-            self._set_state(SchedulerNode.State.DRAINING)
-        except DatabaseError as exc:
-            # A stop during a database outage must still drain and mark what runs: raising
-            # here ended the process with a traceback and left its runs "running".
-            logger.error("could not record the drain (%s); draining anyway", exc)
         why = f"The scheduler stopped ({self.stop_reason}) while this run was in progress; it waited {self.drain_seconds:g}s."
         left = self.dispatcher.drain(self.drain_seconds, why)
         now = utcnow()
@@ -192,13 +215,31 @@ class Engine:
             self.writer.put(lost_outcome(request, now=now, worker=self.node.name, why=why))
         self.writer.stop()
         self.dispatcher.shutdown()
+        self.liveness.stop()
         try:
-            self.lease.release()
-            self._set_state(SchedulerNode.State.STOPPED)
+            with writing(urgent=True):
+                self.lease.release()  # if the liveness thread could not
+                self._set_state(SchedulerNode.State.STOPPED)
         except DatabaseError:
             logger.exception("could not record the stop; another node will recover this one")
+        else:
+            self.node_lock.release()  # kept otherwise: recovery on this host then knows at once
         logger.info("stopped; %d run(s) did not finish in time", len(left))
         return left
+
+    def _self_fence(self, silent: float) -> None:
+        """Cut off from the database for nearly SCHEDULER_NODE_DEAD_SECONDS (the liveness
+        thread's watcher calls this): another node may soon declare this one dead and its
+        runs lost, so none of them may run on. Those that cannot be stopped (a thread blocked
+        in C) end with the process."""
+        why = (f"Lost: its scheduler {self.node.name} could not reach the database for {silent:.0f}s "
+               "and stopped its runs, as other nodes may take it for dead.")
+        left = self.dispatcher.abandon(why)
+        if left and self.liveness.cut_off:
+            logger.critical("%d run(s) could not be stopped while cut off from the database: exiting, "
+                            "so that nothing runs on after its row says lost", len(left))
+            logging.shutdown()
+            os._exit(1)
 
     def _set_state(self, state: str) -> None:
         SchedulerNode.objects.filter(pk=self.node.pk).update(state=state)
@@ -207,11 +248,16 @@ class Engine:
 
     def start_waiting(self, now: datetime) -> int:
         """Start rows that wait in the database: run now, retries, runs queued behind another."""
-        started = 0
         waiting = list(Execution.objects.claimable(now).values_list("pk", flat=True)[:200])
         if not waiting:
             return 0  # the usual answer, from one light query
-        rows = Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
+        admitted = []
+        rows = list(
+            Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
+        )
+        # A Celery job's runs in flight are not in the dispatcher's count: those queued for a
+        # worker (maybe none is up) and running on one, so that queue_one and skip cap them.
+        elsewhere = celery_in_flight([row.job for row in rows if row.job and row.job.executor == Job.Executor.CELERY])
         for row in rows:
             job = row.job
             if job is None:
@@ -221,19 +267,34 @@ class Engine:
                 continue
             if job.paused and row.reason != Execution.Reason.MANUAL:
                 continue  # a paused job's retries and queued runs wait for it to resume
-            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances)
+            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
+                                             elsewhere=elsewhere.get(job.pk, 0))
             if decision in ("wait", "skip"):
                 # A row waiting in the database (run now, a retry, a run queued behind another)
                 # waits for the job's runs in flight to finish; it is never dropped here.
                 continue
-            with writing():
-                claimed = claim(row, node=self.node.name, now=now)
-            if claimed:
-                self.dispatcher.launch([(RunRequest.for_execution(row), decision)])
-                started += 1
-            else:
-                self.dispatcher.unreserve(job.pk)
-        return started
+            admitted.append((row, decision))
+            if job.executor == Job.Executor.CELERY:
+                elsewhere[job.pk] = elsewhere.get(job.pk, 0) + 1
+        if not admitted:
+            return 0
+        committed = []
+        try:
+            # One transaction for the claims, fenced: a node deposed meanwhile claims nothing.
+            with writing(), transaction.atomic():
+                claimed = [(row, decision) for row, decision in admitted if claim(row, node=self.node.name, now=now)]
+                self.lease.fence()
+            committed = claimed
+        except NotLeading as exc:
+            logger.warning("claims of waiting runs rolled back: %s", exc)
+        finally:
+            taken = {row.pk for row, _decision in committed}
+            for row, _decision in admitted:
+                if row.pk not in taken:
+                    self.dispatcher.unreserve(row.job_id)
+        for row, decision in committed:
+            self.dispatcher.launch([(RunRequest.for_execution(row), decision)])
+        return len(committed)
 
     def _check_cancellations(self) -> None:
         # The few rows asked to cancel, then ours among them: an IN list of every run in
@@ -248,4 +309,4 @@ class Engine:
         """Jobs that reached max_runs: stamp them so the sync removes their schedule."""
         if self.executor is not None and self.executor.exhausted:
             ids, self.executor.exhausted = self.executor.exhausted, []
-            Job.objects.filter(pk__in=ids).update(updated_at=now)
+            update_many(Job, ["updated_at"], [(now, pk) for pk in set(ids)])  # in id order (docs/engine.md)

@@ -26,8 +26,10 @@ import signal
 import threading
 import time
 import traceback as tb
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -62,6 +64,7 @@ class RunRequest:
     executor: str = "thread"
     priority: int = 5
     owner_id: int | None = None  # None: the system's job (not capped per user)
+    lost_policy: str = "auto"  # Job.lost_policy: what a run cut short by a dead scheduler means
     # A run now with argument overrides (Execution.args/kwargs): kept for its retries.
     args_override: list | None = None
     kwargs_override: dict | None = None
@@ -94,7 +97,7 @@ class RunRequest:
             isolate=job.timeout is not None or job.overlap_policy == "replace",
             attempt=attempt, reason=reason, scheduled_for=scheduled_for, trigger_id=trigger_id,
             max_retries=job.max_retries, retry_backoff=job.retry_backoff, retry_backoff_max=job.retry_backoff_max,
-            executor=job.executor, priority=job.priority, owner_id=job.owner_id,
+            executor=job.executor, priority=job.priority, owner_id=job.owner_id, lost_policy=job.lost_policy,
         )
 
 
@@ -225,11 +228,38 @@ def _noop() -> None:
     pass
 
 
-class ChildRun:
-    """A run in a child process that can be killed, with its process group, at any time."""
+def child_name(execution_id: int) -> str:
+    """The comm name of a run's child process (15 characters at most: the kernel's limit)."""
+    return f"tempora-{execution_id % 10 ** 7}"
 
-    def __init__(self, request: RunRequest) -> None:
+
+def kill_orphan(execution_id: int, group: int) -> bool:
+    """Kill the process group of a run whose scheduler died, if it is still that run's: the
+    group's leader must bear the run's name (a pid may have been reused since)."""
+    try:
+        comm = Path(f"/proc/{group}/comm").read_text().strip()
+    except OSError:
+        return False  # gone (or another host's pid namespace)
+    if comm != child_name(execution_id):
+        return False
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class ChildRun:
+    """A run in a child process that can be killed, with its process group, at any time.
+
+    The child dies with its scheduler: it holds the reading end of a pipe only the scheduler
+    writes to, and kills its own group when that reads EOF (child.die_with_scheduler).
+    `on_start(pid)` is told the child's process group, for the Execution row.
+    """
+
+    def __init__(self, request: RunRequest, *, on_start: Callable[[int], None] | None = None) -> None:
         self.request = request
+        self.on_start = on_start
         self.process = None
         self.killed_because: str | None = None
         self.lost_because: str | None = None
@@ -270,17 +300,28 @@ class ChildRun:
 
         ctx = _child_context()
         receiver, sender = ctx.Pipe(duplex=False)
+        lifeline, held = ctx.Pipe(duplex=False)  # `held` stays here: its end is the child's EOF
         request = self.request
         process = ctx.Process(
             target=child.run_child,
             args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT,
-                  task_module(request.task)),
+                  task_module(request.task), lifeline, child_name(request.execution_id)),
             name=f"tempora-job-{request.execution_id}",
         )
         with self._lock:
             self.process = process
-        process.start()
-        sender.close()
+        try:
+            process.start()
+            sender.close()
+            lifeline.close()
+            if self.on_start is not None:
+                self.on_start(process.pid)  # its own session: the group's id is its pid
+            return self._wait(process, receiver, started_at)
+        finally:
+            held.close()
+
+    def _wait(self, process, receiver, started_at: datetime) -> RunResult:
+        request = self.request
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         payload = None
         while payload is None:

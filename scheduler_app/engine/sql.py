@@ -7,6 +7,12 @@ with `executemany` (UPDATE) or as one multi-row INSERT ... RETURNING (both SQLit
 and PostgreSQL), and values are converted once per column by a converter chosen per field.
 The SELECTs (`select_by_ids`, `select`) skip the ORM's query building and converters where
 the scheduler reads hundreds or thousands of rows at a time.
+
+Lock order: every multi-row UPDATE here runs its rows sorted by the WHERE key (the primary
+key first), and `select_by_ids(for_update=True)` locks in primary-key order. The writer,
+recovery and the pass all lock executions before jobs, so with each table taken in id
+order no two of them can wait on each other in a cycle (PostgreSQL reported deadlocks
+when the writer took jobs in the order runs finished and the pass in the order they came due).
 """
 
 from __future__ import annotations
@@ -67,7 +73,8 @@ def update_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequen
         " AND ".join(f"{quote(f.column)} = %s" for f in where_fields),
     )
     converters = [_converter(f) for f in (*set_fields, *where_fields)]
-    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
+    keyed = sorted(rows, key=lambda row: tuple(row[len(set_fields):]))  # the lock order (see above)
+    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in keyed]
     if params:
         with connection.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -104,7 +111,8 @@ def add_to_counters(model: type[Model], rows: Iterable[Sequence], *, add: Sequen
         quote(model._meta.db_table), ", ".join(assignments), quote(model._meta.pk.column)
     )
     converters = [_converter(f) for f in (*add_fields, *set_fields, model._meta.pk)]
-    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
+    keyed = sorted(rows, key=lambda row: row[-1])  # the lock order: by primary key
+    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in keyed]
     if params:
         with connection.cursor() as cursor:
             cursor.executemany(sql, params)
@@ -128,14 +136,18 @@ def select_by_ids(model: type[Model], fields: Sequence[str], ids: Sequence[int],
     """`SELECT fields FROM table WHERE pk IN (...)` [FOR UPDATE], in chunks; plain columns only.
 
     The writer's question after every batch: the ORM spent longer building the IN list of
-    a few hundred ids than the database spent answering it.
+    a few hundred ids than the database spent answering it. Rows are locked in id order
+    (PostgreSQL's LockRows runs above the sort), chunk after chunk of sorted ids.
     """
     columns = _fields(model, fields)
     quote = connection.ops.quote_name
+    pk = quote(model._meta.pk.column)
     head = "SELECT {} FROM {} WHERE {} IN (".format(
-        ", ".join(quote(f.column) for f in columns), quote(model._meta.db_table), quote(model._meta.pk.column)
+        ", ".join(quote(f.column) for f in columns), quote(model._meta.db_table), pk
     )
-    tail = ")" + (" FOR UPDATE" if for_update and connection.features.has_select_for_update else "")
+    tail = ")"
+    if for_update and connection.features.has_select_for_update:
+        ids, tail = sorted(set(ids)), f") ORDER BY {pk} FOR UPDATE"
     rows: list = []
     with connection.cursor() as cursor:
         for start in range(0, len(ids), INSERT_CHUNK):

@@ -21,7 +21,7 @@ from django_apscheduler.models import DjangoJob
 
 from scheduler_app.engine.apscheduler_glue import TemporaTrigger, fire
 from scheduler_app.engine.sql import insert_ignore_many, select
-from scheduler_app.models import Calendar, Job, SchedulerState, Trigger, trigger_spec
+from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger, trigger_spec
 from scheduler_app.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ BATCH = 2000
 # How often the incremental pass looks for deleted jobs (deleted jobs never fire meanwhile:
 # firing skips a job whose row is gone; this only clears them out of the store).
 DELETION_CHECK = timedelta(seconds=60)
+EPSILON = timedelta(microseconds=1)  # next_run(after=t - EPSILON) answers t itself when t is a run time
 
 
 _FIRE_REF = obj_to_ref(fire)
@@ -146,17 +147,28 @@ class Sync:
         problem = _why_not_schedulable(job)
         if problem != job.import_error:
             Job.objects.filter(pk=job.pk).update(import_error=problem)
-        next_run = None if (job.paused or problem) else job.next_run(after=now)
+        trigger = trigger_for(job)
+        existing = None if (job.paused or problem) else self.scheduler.get_job(str(job.pk), self.alias)
+        same = existing is not None and existing.trigger.__getstate__() == trigger.__getstate__()
+        next_run = None
+        if same:
+            # Same schedule: keep the planned run time — a due occurrence is not skipped, even
+            # one whose time passed (a one-off due while no scheduler ran) — while the job may
+            # still run then (max_runs not used up).
+            next_run = job.next_run(after=existing.next_run_time - EPSILON)
+        elif not (job.paused or problem):
+            # A new schedule holds from the edit, not from this apply: applied late (a new
+            # leader, a slow round), the occurrences in between come due now and the pass
+            # records each (run within the grace time, else missed). Planned from `now`, they
+            # got no row at all.
+            next_run = job.next_run(after=self._planned_from(job, now))
         if next_run is None:
             self._remove(str(job.pk))
             if job.next_run_at is not None:
                 Job.objects.filter(pk=job.pk).update(next_run_at=None)
             return
-        trigger = trigger_for(job)
-        existing = self.scheduler.get_job(str(job.pk), self.alias)
-        if existing is not None and existing.trigger.__getstate__() == trigger.__getstate__():
-            # Same schedule: keep the planned run time (a due occurrence is not skipped), and
-            # show that one, not the one the service computed from "now".
+        if same:
+            # Show the planned run, not the one the service computed from "now".
             if existing.next_run_time != job.next_run_at:
                 Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
             return
@@ -167,6 +179,18 @@ class Sync:
         )
         Job.objects.filter(pk=job.pk).update(next_run_at=next_run)
         logger.info("scheduled %s: next run %s", job.name, next_run.isoformat())
+
+    @staticmethod
+    def _planned_from(job: Job, now: datetime) -> datetime:
+        """Where a job's new schedule starts: its edit (`updated_at`), or its last recorded
+        occurrence after the edit, when the old schedule went on firing until this apply
+        (those instants have their rows: the new schedule does not run them again)."""
+        edited = min(job.updated_at, now)
+        last = (
+            Execution.objects.filter(job=job, reason__in=Execution.SCHEDULED_REASONS, scheduled_for__gte=edited)
+            .aggregate(last=Max("scheduled_for"))["last"]
+        )
+        return max(edited, last) if last else edited
 
     def _remove(self, job_id: str) -> None:
         if DjangoJob.objects.filter(id=job_id).exists():

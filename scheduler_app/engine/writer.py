@@ -4,6 +4,10 @@ At a thousand runs a second, a transaction per status change would queue every w
 behind SQLite's single write lock. Workers put small records on a queue instead; the writer
 drains it every few milliseconds and applies a batch in one transaction. Every status change
 is conditional on the old status, so a late or repeated report is a no-op.
+
+What waits here dies with the process; each run's start and end are also in the node's
+journal (journal.py), written before the outcome is put here. Once a batch commits, the
+writer tells the journal, which deletes the segments it no longer needs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
 
 from scheduler_app.engine.dblock import writing
+from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.sql import add_to_counters, select_by_ids, update_many
 from scheduler_app.models import Execution, Job
 
@@ -42,6 +47,7 @@ class Outcome:
     failed: bool = False
     new_rows: list[Execution] = field(default_factory=list)  # e.g. the retry, created only if the change applied
     after: Callable[[], None] | None = field(default=None, repr=False)  # runs after commit
+    segment: int | None = None  # the journal segment that holds this change until it commits
 
 
 class Writer:
@@ -51,7 +57,8 @@ class Writer:
     reporting a thousand runs a second never contend for a lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal
         self._items: deque[Outcome] = deque()
         self._wake = threading.Event()
         self._stopping = False
@@ -85,6 +92,8 @@ class Writer:
                 self._write(batch)
             if self._stopping and not self._items:
                 connection.close()  # this thread's own connection: leave no session behind
+                if self.journal is not None:
+                    self.journal.close(remove=True)  # everything it held is committed
                 return
 
     def _gather(self) -> None:
@@ -124,6 +133,8 @@ class Writer:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.batches += 1
+        if self.journal is not None:
+            self.journal.committed(outcome.segment for outcome in batch)
         for outcome in batch:
             if outcome.after is not None:
                 try:
@@ -176,6 +187,7 @@ def apply_outcomes(batch: list[Outcome]) -> None:
         update_many(Execution, names, rows, where=("pk", "status"))
     if new_rows:
         # The unique occurrence constraint makes a retry row created twice a no-op.
+        new_rows.sort(key=lambda row: (row.job_id, row.scheduled_for, row.attempt))  # the pass's insert order
         Execution.objects.bulk_create(new_rows, ignore_conflicts=True)
     add_to_counters(
         Job,

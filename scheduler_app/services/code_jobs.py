@@ -41,6 +41,7 @@ def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = No
         fields = {
             "task": definition.task, "timezone": definition.timezone, "timeout": definition.timeout,
             "max_retries": definition.max_retries, "catch_up": definition.catch_up,
+            "lost_policy": definition.lost_policy,
             "description": definition.description, "args": definition.args, "kwargs": definition.kwargs,
         }
         job = existing.pop(name, None)

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 JOB_FIELDS = (
     "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
     "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
-    "max_instances", "misfire_grace_time", "catch_up", "executor", "start_at", "end_at",
+    "max_instances", "misfire_grace_time", "catch_up", "executor", "lost_policy", "start_at", "end_at",
     "max_runs", "paused",
 )
 

@@ -128,6 +128,10 @@ class JobForm(forms.Form):
     retry_backoff = forms.IntegerField(label=_("First retry after (seconds)"), min_value=0, initial=30,
                                        help_text=_("Doubles each attempt"))
     retry_backoff_max = forms.IntegerField(label=_("Longest wait between retries (seconds)"), min_value=0, initial=3600)
+    # Not required: a form posted without it (older pages, scripts) keeps the default.
+    lost_policy = forms.ChoiceField(label=_("When its scheduler dies mid-run"), choices=Job.LostPolicy.choices,
+                                    initial=Job.LostPolicy.AUTO, required=False,
+                                    help_text=_("Run it again (at least once), or only record it lost (at most once)"))
     overlap_policy = forms.ChoiceField(label=_("When a run is still going"), choices=Job.Overlap.choices,
                                        initial=Job.Overlap.SKIP)
     max_instances = forms.IntegerField(label=_("Max instances"), min_value=1, max_value=1000, initial=1,
@@ -158,6 +162,9 @@ class JobForm(forms.Form):
         data["start_at"] = local_input(job.start_at, zone)
         data["end_at"] = local_input(job.end_at, zone)
         return data
+
+    def clean_lost_policy(self) -> str:
+        return self.cleaned_data.get("lost_policy") or Job.LostPolicy.AUTO
 
     def clean_tags(self) -> list[str]:
         raw = self.cleaned_data.get("tags", "")

@@ -48,6 +48,14 @@ def test_it_creates_a_job_with_every_trigger_shape(as_owner, owner):
     assert job.owner == owner and job.triggers.count() == 8
 
 
+def test_it_takes_and_shows_the_lost_policy(as_owner):
+    response = create(as_owner, lost_policy="record", triggers=[{"kind": "daily", "at": "09:00"}])
+    assert response.status_code == 201, response.json()
+    assert response.json()["lost_policy"] == "record"
+    assert Job.objects.get(pk=response.json()["id"]).lost_policy == "record"
+    assert create(as_owner, name="other").json()["lost_policy"] == "auto"
+
+
 def test_a_once_time_without_offset_is_local_to_the_job(as_owner):
     response = create(as_owner, timezone="America/New_York", triggers=[{"kind": "once", "run_at": "2030-07-04T09:00:00"}])
     assert response.json()["triggers"][0]["run_at"] == "2030-07-04T13:00:00Z"
@@ -113,6 +121,7 @@ def test_the_list_costs_the_same_queries_for_one_job_or_twenty(as_owner, make_jo
         ({"group": "has space"}, ("group",)),
         ({"start_at": "2030-01-02T00:00:00Z", "end_at": "2030-01-01T00:00:00Z"}, ("end_at",)),
         ({"timeout": 0}, ("timeout",)),
+        ({"lost_policy": "twice"}, ("lost_policy",)),
         ({"timeout": 86_401}, ("timeout",)),  # above SCHEDULER_MAX_TIMEOUT (a day by default)
         ({"name": ""}, ("name",)),
         ({"description": "nul \x00 byte"}, ("description",)),

@@ -6,8 +6,12 @@ from datetime import datetime
 
 import pytest
 
-import tests.engine.tasks_for_tests  # noqa: F401  (registers the engine_tests.* tasks)
+from scheduler_app.engine.dispatch import Dispatcher
+from scheduler_app.engine.writer import Writer
 from scheduler_app.models import Execution, Job
+from tests.engine import tasks_for_tests  # registers the engine_tests.* tasks
+
+NODE = "host:1:node-a"
 
 
 @pytest.fixture
@@ -23,3 +27,16 @@ def make_execution(now):
         )
 
     return make
+
+
+@pytest.fixture
+def dispatcher():
+    """A dispatcher of node NODE with one worker thread and its own writer, stopped after the test."""
+    writer = Writer()
+    writer.start()
+    dispatcher = Dispatcher(node=NODE, writer=writer, max_workers=1)
+    yield dispatcher
+    tasks_for_tests.release.set()  # never leave a pool thread waiting
+    dispatcher.drain(5, "test over")
+    writer.stop()
+    dispatcher.shutdown()

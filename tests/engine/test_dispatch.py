@@ -15,6 +15,7 @@ import pytest
 from scheduler_app import services
 from scheduler_app.engine.dispatch import Dispatcher, claim
 from scheduler_app.engine.firing import record_fires
+from scheduler_app.engine.lease import Lease, register
 from scheduler_app.engine.loop import Engine
 from scheduler_app.engine.runner import RunRequest
 from scheduler_app.engine.writer import Writer
@@ -113,6 +114,8 @@ def test_a_freed_worker_takes_the_highest_priority_among_runs_due_together(block
 def test_priority_orders_waiting_run_now_requests_retries_and_due_runs(blocked, make_job):
     engine = Engine()
     engine.dispatcher, engine.node = blocked.dispatcher, SimpleNamespace(name=NODE)
+    engine.lease = Lease(register(now=datetime.now(UTC)), seconds=10)
+    engine.lease.beat()  # the claims are fenced: only the leader claims
     low = make_job(name="run-now-low", task="tempora.noop", priority=1)
     retried = make_job(name="retry-mid", task="tempora.noop", priority=5)
     high = make_job(name="run-now-high", task="tempora.noop", priority=10)
@@ -285,6 +288,42 @@ def test_a_stop_interrupts_thread_runs_which_record_themselves_lost(make_dispatc
     assert left == []  # it stopped: nothing is left for the drain to mark
     [row] = wait_for(lambda: finished(run), what="the run's own record")
     assert (row.status, row.error) == ("lost", "The scheduler stopped (test).")
+
+
+def test_a_stop_hands_runs_that_never_started_back_to_the_database_for_the_next_leader(blocked, make_job,
+                                                                                         tmp_path):
+    marker = tmp_path / "started"
+    waiting = run_now(blocked.dispatcher, make_job(name="waits", lost_policy="record",
+                                                   task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    left = blocked.dispatcher.drain(0.1, "The scheduler stopped (test).")
+    assert waiting.pk not in [request.execution_id for request in left]  # not for the caller to mark lost
+    blocked.dispatcher.writer.stop()
+    row = Execution.objects.get(pk=waiting.pk)
+    assert (row.status, row.worker, row.error) == ("scheduled", "", "")  # not lost: it never ran
+    blocked.release()
+    time.sleep(0.3)  # the freed worker must not start it
+    assert not marker.exists()
+
+
+def test_abandoning_stops_every_run_and_the_waiting_ones_never_start(blocked, make_job, tmp_path):
+    # Self-fencing (liveness.py): cut off from the database for too long, a node stops all it runs.
+    marker = tmp_path / "started"
+    waiting = run_now(blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    left = blocked.dispatcher.abandon("Lost: cut off (test).")
+    assert left == []  # the blocker was Python code: interrupted
+    rows = wait_for(lambda: finished(blocked.run, waiting), what="both runs recorded")
+    assert [(row.status, row.error) for row in rows] == [("lost", "Lost: cut off (test).")] * 2
+    assert Execution.objects.get(pk=waiting.pk).started_at is None
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_abandoning_answers_the_runs_it_could_not_stop(make_dispatcher, make_job, tmp_path):
+    dispatcher = make_dispatcher(1)
+    marker = tmp_path / "started"
+    run = run_now(dispatcher, make_job(task="engine_tests.sleeps_in_c", kwargs={"seconds": 3, "marker": str(marker)}))
+    wait_for(marker.exists, what="the run to start")
+    assert [request.execution_id for request in dispatcher.abandon("Lost: cut off (test).")] == [run.pk]
 
 
 def test_a_run_whose_owner_lost_the_tasks_permission_fails_without_running(make_dispatcher, owner, tmp_path):

@@ -10,24 +10,11 @@ import pytest
 
 from scheduler_app.engine.dispatch import Dispatcher
 from scheduler_app.engine.firing import record_fires
-from scheduler_app.engine.writer import Writer
 from scheduler_app.models import Execution, Job
 from tests.engine import tasks_for_tests
+from tests.engine.conftest import NODE
 
 pytestmark = pytest.mark.django_db
-NODE = "host:1:node-a"
-
-
-@pytest.fixture
-def dispatcher():
-    writer = Writer()
-    writer.start()
-    dispatcher = Dispatcher(node=NODE, writer=writer, max_workers=1)
-    yield dispatcher
-    tasks_for_tests.release.set()  # never leave a pool thread waiting
-    dispatcher.drain(5, "test over")
-    writer.stop()
-    dispatcher.shutdown()
 
 
 def fired(job: Job, *run_times, next_run_time=None):

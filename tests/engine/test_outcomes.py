@@ -102,3 +102,46 @@ def test_the_retry_of_a_run_given_its_own_arguments_runs_with_them_again():
 def test_the_retry_of_a_run_with_the_jobs_arguments_takes_the_jobs_arguments_again():
     [retry] = outcomes.finished(request(args=["x"]), result("failed"), worker="node-a").new_rows
     assert (retry.args, retry.kwargs) == (None, None)  # whatever the job holds when it runs
+
+
+# A lost run: the job's lost policy ------------------------------------------------------------
+
+
+def lost(request_: RunRequest):
+    return outcomes.finished(request_, result("lost", error="Lost: its scheduler stopped."), worker="node-a")
+
+
+def test_a_lost_run_under_record_is_never_run_again_even_with_retries_left():
+    outcome = lost(request(lost_policy="record", max_retries=3))
+    assert outcome.new_rows == []
+    assert outcome.fields["dead_letter"] is True
+
+
+def test_a_lost_run_under_retry_is_retried_while_retries_are_left():
+    [retry] = lost(request(lost_policy="retry", max_retries=3)).new_rows
+    assert (retry.attempt, retry.reason) == (2, "retry")
+
+
+def test_a_lost_run_under_retry_without_retries_gets_one_recovery_run_at_once():
+    outcome = lost(request(lost_policy="retry", max_retries=0))
+    [again] = outcome.new_rows
+    assert (again.attempt, again.reason, again.scheduled_for, again.run_after) == (2, "recovery", NOON, FINISHED)
+    assert outcome.fields["dead_letter"] is False
+
+
+def test_a_lost_recovery_run_is_not_run_again():
+    outcome = lost(request(lost_policy="retry", max_retries=0, attempt=2, reason="recovery"))
+    assert outcome.new_rows == []
+    assert outcome.fields["dead_letter"] is True
+
+
+def test_auto_retries_a_lost_run_of_a_job_with_retries_and_records_one_without():
+    assert [row.reason for row in lost(request(lost_policy="auto", max_retries=1)).new_rows] == ["retry"]
+    assert lost(request(lost_policy="auto", max_retries=0)).new_rows == []
+
+
+def test_the_lost_policy_leaves_failures_to_the_retries():
+    outcome = outcomes.finished(request(lost_policy="record", max_retries=1), result("failed"), worker="node-a")
+    assert [row.reason for row in outcome.new_rows] == ["retry"]
+    outcome = outcomes.finished(request(lost_policy="retry", max_retries=0), result("failed"), worker="node-a")
+    assert outcome.new_rows == []

@@ -11,12 +11,14 @@ from scheduler_app import services
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.firing import TemporaExecutor
 from scheduler_app.engine.sync import Sync
-from scheduler_app.models import Job
+from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EVERY_5_MINUTES = [{"kind": "cron", "cron_expression": "*/5 * * * *"}]
 HOURLY = [{"kind": "cron", "cron_expression": "0 * * * *"}]
+EVERY_MINUTE = [{"kind": "cron", "cron_expression": "* * * * *"}]
+EVERY_2_MINUTES = [{"kind": "cron", "cron_expression": "*/2 * * * *"}]
 
 
 class StoreOnlyExecutor(TemporaExecutor):
@@ -190,6 +192,57 @@ def test_it_schedules_a_resumed_job_from_the_time_it_resumed(sync, make_job, now
     services.job_resume(job=job, now=now + minutes(31))
     sync.changed(now=now + minutes(31))
     assert stored() == {job.pk: now + minutes(35)}
+
+
+def test_an_edit_applied_late_plans_every_occurrence_since_the_edit(sync, make_job, now):
+    # A start_at edit that a new leader applied 8 minutes late: the occurrences between the
+    # edit and the apply must still come due (run within the grace time, else missed); planned
+    # from the apply, they got no row at all.
+    job = make_job(triggers=EVERY_MINUTE, start_at=now + minutes(120))
+    sync.full(now=now)
+    services.job_update(job=job, start_at=now + minutes(0.5), now=now + minutes(0.5))
+    sync.changed(now=now + minutes(8.5))
+    assert stored()[job.pk] == now + minutes(1)
+
+
+def test_a_schedule_edit_applied_late_does_not_replan_what_the_old_schedule_recorded(sync, make_job, now):
+    job = make_job(triggers=EVERY_MINUTE)
+    sync.full(now=now)
+    # The old schedule kept firing until the edit was applied: its rows up to 12:08 exist.
+    for minute in range(1, 9):
+        Execution.objects.create(job=job, job_name=job.name, scheduled_for=now + minutes(minute),
+                                 run_after=now + minutes(minute), status="succeeded", created_at=now)
+    services.job_update(job=job, triggers=EVERY_2_MINUTES, now=now + minutes(0.5))
+    sync.changed(now=now + minutes(8.5))
+    assert stored()[job.pk] == now + minutes(10)
+
+
+def test_a_one_off_whose_time_passed_before_it_fired_stays_due(sync, make_job, now):
+    # A new leader's sync re-applies jobs changed just before it took over; a one-off due in
+    # the takeover gap has no run "after now", and was unscheduled without a row.
+    job = make_job(triggers=[{"kind": "once", "run_at": (now + minutes(1)).isoformat()}])
+    sync.full(now=now)
+    services.job_update(job=job, description="touched", now=now + minutes(0.5))
+    sync.changed(now=now + minutes(2))
+    assert stored() == {job.pk: now + minutes(1)}
+
+
+def test_a_job_that_used_up_its_runs_is_unscheduled(sync, make_job, now):
+    job = make_job(triggers=EVERY_MINUTE, max_runs=1)
+    sync.full(now=now)
+    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now + minutes(1),
+                             run_after=now + minutes(1), status="succeeded", created_at=now)
+    Job.objects.filter(pk=job.pk).update(updated_at=now + minutes(1.5))  # as the loop stamps an exhausted job
+    sync.changed(now=now + minutes(1.5))
+    assert stored() == {}
+
+
+def test_a_resumed_job_applied_late_plans_from_the_resume(sync, make_job, now):
+    job = make_job(paused=True, triggers=EVERY_MINUTE)
+    sync.full(now=now)
+    services.job_resume(job=job, now=now + minutes(30.5))
+    sync.changed(now=now + minutes(38.5))
+    assert stored() == {job.pk: now + minutes(31)}
 
 
 def test_it_unschedules_a_deleted_job(sync, make_job, now):

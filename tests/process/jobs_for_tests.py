@@ -56,3 +56,66 @@ def busy(seconds: float = 30) -> str:
 async def async_nap(seconds: float = 0.1) -> dict:
     await asyncio.sleep(seconds)
     return {"napped": seconds}
+
+
+@task(name="tests.nap_noting_pid", description="Note this process's pid (one note per run), then sleep `seconds`.")
+def nap_noting_pid(seconds: float = 5, label: str = "nap") -> float:
+    _note_pid(f"{label}-{time.time_ns()}", os.getpid())
+    time.sleep(seconds)
+    return seconds
+
+
+def marks_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "marks"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _mark(label: str, event: str) -> int:
+    """Append one byte to `<label>.<event>`; answers how many times it happened, this one included."""
+    with open(marks_dir() / f"{label}.{event}", "ab") as marks:
+        marks.write(b"x")
+        return marks.tell()
+
+
+@task(name="tests.side_effect", description="A body whose start and end leave marks on disk (a second run shows).")
+def side_effect(label: str, seconds: float = 0, first_seconds: float = 0) -> str:
+    """Marks `label.begin`, naps `seconds` (`first_seconds` instead on its first run), marks `label.end`."""
+    first = _mark(label, "begin") == 1
+    time.sleep(first_seconds if first and first_seconds else seconds)
+    _mark(label, "end")
+    return label
+
+
+@task(name="tests.stall_scheduler", description="Hold the scheduler's job-store lock for `seconds`: its pass and main loop stall.")
+def stall_scheduler(seconds: float = 10) -> str:
+    # The lock a slow pass holds; found by type, as this runs inside the scheduler process.
+    import gc
+
+    from scheduler_app.engine.apscheduler_glue import TemporaScheduler
+
+    scheduler = next(thing for thing in gc.get_objects() if isinstance(thing, TemporaScheduler) and thing.running)
+    with scheduler._jobstores_lock:
+        time.sleep(seconds)
+    return "stalled"
+
+
+@task(name="tests.note_run", description="Append 'start' to `path`, sleep `seconds`, append 'end': a body's real side effects.")
+def note_run(path: str, seconds: float = 20) -> float:
+    with open(path, "a") as notes:
+        notes.write(f"start {os.getpid()} {time.time()}\n")
+    time.sleep(seconds)
+    with open(path, "a") as notes:
+        notes.write(f"end {os.getpid()} {time.time()}\n")
+    return seconds
+
+
+@task(name="tests.tick_forever", description="Append the time to `path` every 50 ms, forever, beside a sleeping grandchild.")
+def tick_forever(path: str, label: str = "tick") -> None:
+    _note_pid(f"{label}-child", os.getpid())
+    grandchild = subprocess.Popen(["sleep", "600"])
+    _note_pid(f"{label}-grandchild", grandchild.pid)
+    while True:
+        with open(path, "a") as ticks:
+            ticks.write(f"{os.getpid()} {time.time()}\n")
+        time.sleep(0.05)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from django_celery_results.models import TaskResult
 
 from scheduler_app import services
 from scheduler_app.models import Execution
-from tests.process.harness import PROCESS, ROOT, every
+from tests.process.celery_workers import CeleryWorkers
+from tests.process.harness import PROCESS, every
 
 pytestmark = PROCESS
 
@@ -21,24 +19,12 @@ BROKER = "redis://127.0.0.1:6379/14"
 
 @pytest.fixture
 def celery_worker(schedulers):
-    log_path = schedulers.var_dir / "celery-worker.log"
-    with open(log_path, "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2", "--loglevel", "INFO",
-             "--without-heartbeat", "--without-mingle", "--without-gossip"],
-            # The failing job calls port 9 here, where nothing listens; loopback is otherwise fenced off.
-            cwd=ROOT, env={**schedulers.env, "CELERY_BROKER_URL": BROKER, "TEMPORA_HTTP_ALLOW_HOSTS": "127.0.0.1:9"},
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+    workers = CeleryWorkers(schedulers, BROKER)
     try:
-        yield worker
+        # The failing job calls port 9 here, where nothing listens; loopback is otherwise fenced off.
+        yield workers.start(env={"TEMPORA_HTTP_ALLOW_HOSTS": "127.0.0.1:9"}, ready=False)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        print(log_path.read_text(errors="replace")[-4000:])
+        workers.stop_all()
 
 
 def test_a_celery_job_runs_on_a_worker_and_its_outcome_is_recorded(schedulers, celery_worker):

@@ -49,6 +49,14 @@ def test_it_creates_a_job_with_each_kind_of_trigger(owner_client, owner, trigger
 
 
 @pytest.mark.django_db
+def test_it_sets_the_lost_policy_and_keeps_the_default_when_none_is_posted(owner_client):
+    assert owner_client.post("/jobs/new/", form_data(lost_policy="record")).status_code == 302
+    assert Job.objects.get(name="report").lost_policy == "record"
+    assert owner_client.post("/jobs/new/", form_data(name="other")).status_code == 302
+    assert Job.objects.get(name="other").lost_policy == "auto"
+
+
+@pytest.mark.django_db
 def test_it_shows_errors_next_to_the_field_they_name(owner_client):
     response = owner_client.post("/jobs/new/", form_data(**{
         "triggers-0-cron_expression": "0 25 * * *", "args": "[1,", "timezone": "Mars/Base", "priority": 11,

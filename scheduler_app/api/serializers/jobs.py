@@ -97,7 +97,8 @@ class JobSerializer(StrictModelSerializer):
         fields = [
             "id", "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
             "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
-            "max_instances", "misfire_grace_time", "catch_up", "executor", "start_at", "end_at", "max_runs",
+            "max_instances", "misfire_grace_time", "catch_up", "executor", "lost_policy", "start_at", "end_at",
+            "max_runs",
             "paused", "status", "state", "state_error", "code_defined", "import_error", "triggers", "schedule", "next_run_at",
             "last_run_at", "last_status", "run_count", "failure_count", "last_results", "created_at", "updated_at",
         ]
