@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from scheduler_app import services
 from scheduler_app.models import Execution, Job
@@ -38,7 +39,9 @@ LIMITS = Limits(
     failover=LEASE + 1 + 0.5,  # the lease plus one pass (the 1 s jobs), plus the monitor's 0.1 s poll and slack
     graceful_failover=2.0,  # a stopping leader hands over at once: one pass plus slack
     lost_window=0.5,  # a body's end → its outcome durable; the writer's batching is 250 ms today
-    celery_recovery=3 * LEASE,  # a dead Celery worker's run is recovered (lost, retried by policy) within this
+    # A dead Celery worker's run is recovered (lost, then its policy) within the threshold plus
+    # one check, a fifth of it (docs/engine.md, "Celery runs when a worker dies"), plus slack.
+    celery_recovery=settings.SCHEDULER_CELERY_LOST_SECONDS * 1.2 + 2,
     cut_grace=LEASE / 3 + 2,  # after a cut, until the node has beaten again
 )
 DRAIN = 25  # --drain: longer than the lease, as in the field (the default is 30 s)
@@ -91,12 +94,10 @@ def create_jobs(start_at: datetime) -> list[Job]:
         fields = dict(
             task="tests.chaos_trace", kwargs={"label": spec.name, "seconds": spec.seconds}, max_retries=spec.max_retries,
             retry_backoff=1, executor=spec.executor, timeout=spec.timeout, start_at=start_at,
+            lost_policy=spec.lost_policy,
         )
         triggers = [{"kind": "interval", "interval_seconds": spec.interval}] if spec.interval else []
-        job = services.job_create(name=spec.name, triggers=triggers, **fields)
-        # Not a service field on main yet (migration 0008 added the column); set before any scheduler reads it.
-        Job.objects.filter(pk=job.pk).update(lost_policy=spec.lost_policy)
-        jobs.append(job)
+        jobs.append(services.job_create(name=spec.name, triggers=triggers, **fields))
     return jobs
 
 
