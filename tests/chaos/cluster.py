@@ -445,25 +445,35 @@ class Cluster:
             if node.terminated_at is not None and node.process.alive():
                 node.process.wait_exit(timeout)
 
-    def stuck_celery_runs(self, job_names: list[str], *, until: float) -> list[str]:
-        """Poll until `until` for Celery rows `running` whose body's process is dead; answer those left."""
+    def stuck_celery_runs(self, job_names: list[str], *, until: float, settle: float = 5) -> list[str]:
+        """Poll until `until` for Celery rows `running` that nothing runs any more; answer those left.
+
+        Stuck: its body's process is dead, or its body ended (or never started) more than
+        `settle` seconds ago — a row is written a moment after its body ends.
+        """
         while True:
-            stuck = []
+            stuck, now = [], time.time()
             for row in Execution.objects.filter(job_name__in=job_names, status="running"):
                 body = self._body(row.pk)
-                dead = body is not None and process_gone(body[0])
-                unknown = body is None and not self._ended(row.pk) and row.started_at.timestamp() < time.time() - 10
-                if dead or unknown or (body is None and self._ended(row.pk)):
-                    stuck.append(
-                        f"execution {row.pk} ({row.job_name}, started {row.started_at:%H:%M:%S}) is still `running`: "
-                        + (f"its pool process {body[0]} is dead" if dead else "its body ended or never started")
-                    )
+                ended = self._ended(row.pk)
+                if body is not None and process_gone(body[0]):
+                    why = f"its pool process {body[0]} is dead"
+                elif ended is not None and ended < now - settle:
+                    why = f"its body ended {now - ended:.1f}s ago"
+                elif body is None and ended is None and row.started_at.timestamp() < now - 2 * settle:
+                    why = f"its body never started, {now - row.started_at.timestamp():.0f}s after its claim"
+                else:
+                    continue
+                stuck.append(f"execution {row.pk} ({row.job_name}, started {row.started_at:%H:%M:%S}) is still "
+                             f"`running`: {why}")
             if not stuck or time.time() >= until:
                 return stuck
             time.sleep(0.5)
 
-    def _ended(self, execution_id: int) -> bool:
-        return any(kind == "E" and pk == execution_id for kind, pk, *_ in self.traces())
+    def _ended(self, execution_id: int) -> float | None:
+        """When this execution's body ended (its last end line), or None."""
+        ends = [at for kind, pk, _, _, at, _ in self.traces() if kind == "E" and pk == execution_id]
+        return max(ends, default=None)
 
 
 def _process_group(pgid: int) -> list[int]:

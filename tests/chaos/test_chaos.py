@@ -43,6 +43,9 @@ LIMITS = Limits(
     # one check, a fifth of it (docs/engine.md, "Celery runs when a worker dies"), plus slack.
     celery_recovery=settings.SCHEDULER_CELERY_LOST_SECONDS * 1.2 + 2,
     cut_grace=LEASE / 3 + 2,  # after a cut, until the node has beaten again
+    # A child run's lifeline kills it 0.05 s after its scheduler's kill -9 (docs/engine.md); a body
+    # ending inside that is recorded lost (nobody is left to record it). Beside the hogs, 0.25 s.
+    child_exit=0.25,
 )
 DRAIN = 25  # --drain: longer than the lease, as in the field (the default is 30 s)
 CUT_SECONDS = LEASE + 5  # longer than the lease: the cut leader must be deposed and fenced off

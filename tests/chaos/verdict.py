@@ -32,6 +32,7 @@ class Limits:
     lost_window: float  # a body's end → its outcome durable (a kill inside it may record `lost`)
     celery_recovery: float  # a Celery kill → no run of it left `running`
     cut_grace: float  # after a cut ends, until the node has beaten again
+    child_exit: float  # a child run's body may still end this long after its scheduler's kill -9
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ class Judge:
                 for b in self.bodies.values() if b.starts > 1 and b.execution in self.by_pk]
 
     def finished_lost(self) -> list[str]:
-        found, self.lost_window_seen = [], []
+        found, self.lost_window_seen, self.child_after_kill = [], [], []
         for row in self.rows:
             body = self.bodies.get(row.pk)
             if row.status != "lost" or body is None or body.end is None:
@@ -299,6 +300,9 @@ class Judge:
             if gone is None:
                 found.append(f"{where}: ended {_at(body.end)}, recorded lost at {_at(self.lost_at(row))}; "
                              "its process was never killed nor cut off")
+            elif (body.end > gone and self.specs[row.job].timeout and self._how_gone(row, gone) == "killed"
+                  and body.end - gone <= self.limits.child_exit):
+                self.child_after_kill.append(body.end - gone)  # its lifeline had not killed it yet
             elif body.end > gone:
                 found.append(f"{where}: ended {body.end - gone:.2f}s after its process was {self._how_gone(row, gone)} "
                              f"({_at(gone)}), recorded lost at {_at(self.lost_at(row))}")
@@ -480,7 +484,9 @@ class Judge:
         figures["finished bodies recorded lost"] = (
             f"{len(self.lost_window_seen)} within the window "
             f"(at most {max(self.lost_window_seen, default=0):.2f} s before the kill; window {limits.lost_window:g} s), "
-            f"{len(self.verdict.violations['finished bodies recorded lost beyond the window'])} beyond it")
+            f"{len(self.verdict.violations['finished bodies recorded lost beyond the window'])} beyond it; "
+            f"{len(self.child_after_kill)} child runs ended after their scheduler's kill -9 "
+            f"(at most {max(self.child_after_kill, default=0):.2f} s after; allowed {limits.child_exit:g} s)")
         figures["live nodes declared dead / live runs marked lost"] = (
             f"{len(self.verdict.violations['live nodes declared dead'])} / "
             f"{len(self.verdict.violations['runs of live processes marked lost'])}")
