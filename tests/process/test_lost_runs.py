@@ -9,16 +9,18 @@ leave marks on disk (tests.side_effect), so a second run of a body shows.
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 
 from scheduler_app import services
 from scheduler_app.engine import journal
-from scheduler_app.models import Execution, Job
+from scheduler_app.models import Execution, Job, Trigger
 from tests.process.harness import PROCESS, utcnow
 
 pytestmark = PROCESS
 
 LEASE = 2
+WINDOW = 0.05  # seconds before a kill in which a body's end may not be journaled yet (measured: 1 ms at most)
 
 
 def marks(schedulers, event: str) -> dict[str, int]:
@@ -28,6 +30,12 @@ def marks(schedulers, event: str) -> dict[str, int]:
         return {}
     suffix = f".{event}"
     return {entry.name[: -len(suffix)]: entry.stat().st_size for entry in os.scandir(path) if entry.name.endswith(suffix)}
+
+
+def end_times(schedulers) -> dict[str, float]:
+    """label -> when its (last) body ended, from the mark's modification time."""
+    path = schedulers.var_dir / "marks"
+    return {entry.name[: -len(".end")]: entry.stat().st_mtime for entry in os.scandir(path) if entry.name.endswith(".end")}
 
 
 def ended(schedulers) -> int:
@@ -57,23 +65,36 @@ def one_off(name: str, at, **fields) -> Job:
 
 def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_never_run_again(schedulers):
     # Bodies end all the time (300 one-offs over 3 s, 5 ms each), so the writer is always
-    # gathering a batch; the kill comes while at least 10 finished bodies are not recorded.
+    # gathering a batch; the kill comes while at least 20 finished bodies are not recorded.
     # max_retries=1: a body wrongly recorded `lost` would run a second time.
+    far = utcnow() + timedelta(days=1)
+    jobs = [one_off(f"burst-{n:03d}", far, kwargs={"seconds": 0.005}, max_retries=1, retry_backoff=1)
+            for n in range(300)]
+    # Planned before the scheduler starts (creating them takes seconds): its first sync
+    # stores them as they are, 10 ms apart from 4 s on.
+    base = utcnow() + timedelta(seconds=4)
+    for n, job in enumerate(jobs):
+        at = base + timedelta(milliseconds=10 * n)
+        Trigger.objects.filter(job=job).update(run_at=at)
+        Job.objects.filter(pk=job.pk).update(next_run_at=at)
     leader = schedulers.start_leader(lease=LEASE)
     dead = leader.node_name()
-    base = utcnow() + timedelta(seconds=4)
-    jobs = [one_off(f"burst-{n:03d}", base + timedelta(milliseconds=10 * n), kwargs={"seconds": 0.005},
-                    max_retries=1, retry_backoff=1) for n in range(300)]
 
     def unrecorded() -> int:
         gap = ended(schedulers) - Execution.objects.filter(status="succeeded").count()
-        return gap if gap >= 10 else 0
+        return gap if gap >= 20 else 0
 
     gap = schedulers.wait_for(unrecorded, timeout=30, what="finished bodies whose outcomes are still in the writer's queue")
+    killed_at = time.time()
     leader.kill()
     began, finished = marks(schedulers, "begin"), marks(schedulers, "end")
-    print(f"killed with about {gap} finished bodies not yet recorded; {len(finished)} bodies had finished")
+    # The documented window (docs/engine.md): a body that had returned but whose end was not
+    # yet in the journal. Measured at most a millisecond; a loaded machine gets a margin.
+    in_window = {label for label, at in end_times(schedulers).items() if at > killed_at - WINDOW}
+    print(f"killed with about {gap} finished bodies not yet recorded; {len(finished)} bodies had finished, "
+          f"{len(in_window)} in the last {WINDOW * 1000:.0f} ms")
     assert len(finished) < len(jobs), "the kill came after every run: nothing to test"
+    assert len(finished) - len(in_window) >= 10, "too few bodies finished before the window"
 
     restart_and_recover(schedulers, dead)
     schedulers.wait_for(
@@ -81,14 +102,13 @@ def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_ne
         Execution.objects.filter(job__in=jobs).count() >= len(jobs),
         timeout=60, what="every one-off to be settled",
     )
-    cut_short = {label for label in began if label not in finished}  # killed in the middle of the body
+    cut_short = {label for label in began if label not in finished} | in_window  # killed around the body
     for job in jobs:
         rows = list(Execution.objects.filter(job=job).order_by("attempt").values_list("attempt", "status"))
-        if job.name in finished:
+        if job.name not in cut_short:  # finished before the kill, or ran after it on the successor
             assert rows == [(1, "succeeded")], (job.name, rows)
-        elif job.name not in cut_short:
-            assert rows == [(1, "succeeded")], (job.name, rows)  # ran after the kill, on the successor
-    assert set(marks(schedulers, "end").values()) == {1}, "a finished body ran again"
+    again = {label for label, n in marks(schedulers, "end").items() if n > 1}
+    assert again <= in_window, f"bodies that had finished ran again: {sorted(again - in_window)}"
     lost = set(Execution.objects.filter(status="lost").values_list("job__name", flat=True))
     assert lost <= cut_short, f"finished or unstarted runs recorded lost: {sorted(lost - cut_short)}"
     schedulers.wait_for(lambda: not journal_of(schedulers, dead).exists(), timeout=5,
@@ -134,21 +154,25 @@ def test_a_retry_job_without_retries_killed_mid_run_runs_once_more(schedulers):
 
 
 def test_runs_queued_ahead_by_a_killed_leader_are_planned_again_and_run_once(schedulers):
-    # The pass records runs up to 0.5 s ahead; killed in that half second, the leader leaves
-    # them queued and never started. max_retries=0: as `lost` they would never run.
-    leader = schedulers.start_leader(lease=LEASE)
+    # Queued and never started: recorded ahead of their time (the pass looks 0.5 s ahead) and
+    # then waiting for the one worker, which a long run holds. max_retries=0: as `lost` they
+    # would never run.
+    leader = schedulers.start_leader(lease=LEASE, env={"SCHEDULER_MAX_WORKERS": "1"})
     dead = leader.node_name()
-    at = utcnow() + timedelta(seconds=3)
-    jobs = [one_off(f"ahead-{n}", at) for n in range(20)]
-    schedulers.wait_for(
-        lambda: Execution.objects.filter(job__in=jobs, status="queued").count() == len(jobs) and utcnow() < at,
-        timeout=10, what="the runs to be queued ahead of their time",
-    )
+    blocker = services.job_create(name="blocker", task="tests.side_effect", triggers=[],
+                                  kwargs={"label": "blocker", "seconds": 60})
+    blocking = services.job_run_now(job=blocker)
+    schedulers.wait_for(lambda: marks(schedulers, "begin").get("blocker"), timeout=10, what="the blocker to start")
+    jobs = [one_off(f"ahead-{n}", utcnow() + timedelta(seconds=2)) for n in range(20)]
+    schedulers.wait_for(lambda: Execution.objects.filter(job__in=jobs, status="queued", worker=dead).count() == len(jobs),
+                        timeout=10, what="the runs to be queued on the leader")
     leader.kill()
-    assert utcnow() < at and marks(schedulers, "begin") == {}, "killed too late: a body started"
+    assert set(marks(schedulers, "begin")) == {"blocker"}
     successor = restart_and_recover(schedulers, dead)
     schedulers.wait_for(lambda: Execution.objects.filter(job__in=jobs, status="succeeded").count() == len(jobs),
                         timeout=20, what="the planned-again runs to run")
     rows = list(Execution.objects.filter(job__in=jobs).values_list("attempt", "reason", "status", "worker"))
     assert rows == [(1, "schedule", "succeeded", successor.node_name())] * len(jobs)
-    assert marks(schedulers, "begin") == {job.name: 1 for job in jobs}
+    assert marks(schedulers, "begin") == {"blocker": 1, **{job.name: 1 for job in jobs}}
+    assert Execution.objects.get(pk=blocking.pk).status == "lost"  # cut short, and not run again
+    assert Execution.objects.filter(job=blocker).count() == 1
