@@ -36,7 +36,9 @@ pytestmark = PROCESS
 LEASE = 10  # SCHEDULER_LEASE_SECONDS, the shipped default
 LIMITS = Limits(
     lease=LEASE,
-    failover=LEASE + 1 + 0.5,  # the lease plus one pass (the 1 s jobs), plus the monitor's 0.1 s poll and slack
+    # The lease (every pass renews it, so it ends about a lease after the kill), the standby's
+    # 0.5 s look, one pass, the monitor's 0.1 s poll; 1 s of slack beside the CPU hogs.
+    failover=LEASE + 2.5,
     graceful_failover=2.0,  # a stopping leader hands over at once: one pass plus slack
     lost_window=0.5,  # a body's end → its outcome durable; the writer's batching is 250 ms today
     # A dead Celery worker's run is recovered (lost, then its policy) within the threshold plus
