@@ -37,7 +37,7 @@ from django.db.models import Q
 
 from scheduler_app.models import Execution, SchedulerNode, SchedulerState
 from tests.chaos.jobs_for_chaos import TRACE_FILE
-from tests.chaos.proxy import Proxy
+from tests.process.proxy import Proxy
 from tests.process.harness import ROOT, POLL, SchedulerProcess, Schedulers, database_url, process_gone
 
 TASK_MODULE = "tests.chaos.jobs_for_chaos"
