@@ -85,7 +85,7 @@ def recover(*, now: datetime, lease_seconds: int, me: str, dead_seconds: int | N
             logger.warning("recovery rolled back: %s", exc)
             break
         recovered += lost
-        logger.warning("node %s is dead; its runs were marked lost", node.name)
+        logger.warning("node %s is dead; its runs were settled", node.name)
     return recovered
 
 
