@@ -6,6 +6,7 @@ duration). State changes go through scheduler_app/services/; time arithmetic thr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -683,6 +684,4 @@ class ApiToken(models.Model):
 
     @staticmethod
     def hash_key(key: str) -> str:
-        import hashlib
-
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -13,7 +13,7 @@ The model (README, "Security model"):
 - a task may declare a permission (`@task(permission=...)`); scheduling it needs that too.
 `is_staff` decides nothing here: it only lets a user into the Django admin, as in Django.
 
-Lists are filtered (`jobs_for`), so what a user may not see is a 404, never a 403; what they may
+Lists are filtered (the querysets' `visible_to` and `allowing`), so what a user may not see is a 404, never a 403; what they may
 see but not change is a 403 (`Forbidden`) naming what was refused.
 """
 
@@ -23,9 +23,13 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
+
+from scheduler_app.registry import registry
 
 APP = "scheduler_app"
 
@@ -89,25 +93,15 @@ def job_scope(user, action: JobAction) -> Q | None:
     return Q(owner=user)
 
 
-def jobs_for(user, action: JobAction, jobs: QuerySet | None = None) -> QuerySet:
-    """`jobs` (default: every job) narrowed to those `user` may do `action` to."""
-    from scheduler_app.models import Job
-
-    jobs = Job.objects.all() if jobs is None else jobs
-    return jobs.allowing(user, action)
-
-
-def executions_for(user, action: JobAction, executions: QuerySet | None = None) -> QuerySet:
-    """Runs of the jobs `user` may do `action` to. Runs of deleted jobs belong to no one: only
-    those with the permission over everyone's jobs see or touch them."""
-    from scheduler_app.models import Execution
-
-    executions = Execution.objects.all() if executions is None else executions
+def execution_scope(user, action: JobAction) -> Q | None:
+    """Runs of the jobs `user` may do `action` to, as a filter; None means every run, NOTHING
+    none. Runs of deleted jobs belong to no one: only the permission over everyone's jobs
+    reaches them."""
     if not signed_in(user):
-        return executions.none()
+        return NOTHING
     if user.has_perm(EVERYONE[action]):
-        return executions
-    return executions.filter(job__owner=user)
+        return None
+    return Q(job__owner=user)
 
 
 def may(user, action: JobAction, job) -> bool:
@@ -168,8 +162,6 @@ def action_verb(action: JobAction) -> str:
 def may_schedule_task(user, task: str) -> bool:
     """May `user` (None: the system, e.g. a code-defined job) schedule the task named `task`?
     Unknown tasks are the registry's business (validation), not a permission question."""
-    from scheduler_app.registry import registry
-
     if user is None or task not in registry:
         return True
     permission = registry.get(task).permission
@@ -181,10 +173,6 @@ def run_refusal(owner_id: int | None, task: str) -> str:
     owner may have lost the task's permission since the job was saved. Asked by the
     scheduler and the Celery worker right before the body runs; only tasks that declare a
     permission cost a query."""
-    from django.contrib.auth import get_user_model
-
-    from scheduler_app.registry import registry
-
     if owner_id is None or task not in registry or not registry.get(task).permission:
         return ""
     permission = registry.get(task).permission
@@ -198,8 +186,6 @@ def run_refusal(owner_id: int | None, task: str) -> str:
 
 def tasks_for(user) -> list:
     """The registered tasks `user` may schedule (the API's task list, the form's dropdown)."""
-    from scheduler_app.registry import registry
-
     return [info for info in registry.all() if not info.permission or (signed_in(user) and user.has_perm(info.permission))]
 
 
@@ -278,8 +264,6 @@ def ensure_roles(*, reset: bool = False, using: str = "default") -> list[str]:
     """Create the shipped groups that are missing (with `reset`, give every one exactly its
     shipped permissions); answers the names of the groups created or reset. A group an admin
     changed is left alone unless `reset`."""
-    from django.contrib.auth.models import Group, Permission
-
     touched = []
     for name, codenames in ROLES.items():
         group, created = Group.objects.using(using).get_or_create(name=name)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from scheduler_app import permissions
 
@@ -67,8 +68,6 @@ class JobQuerySet(models.QuerySet):
         paused flag, which the state puts first. It computes every candidate's next run, so it
         costs a moment per thousand jobs.
         """
-        from django.utils import timezone
-
         now = now or timezone.now()
         candidates = self.filter(paused=(state == "paused"))
         rows = list(candidates.prefetch_related("triggers__calendar"))
@@ -103,7 +102,7 @@ class ExecutionQuerySet(models.QuerySet):
 
     def visible_to(self, user) -> ExecutionQuerySet:
         """Runs of the jobs `user` sees (runs of deleted jobs: only with view_job)."""
-        return permissions.executions_for(user, permissions.JobAction.VIEW, self)
+        return _scoped(self, permissions.execution_scope(user, permissions.JobAction.VIEW))
 
     def counting_against_max_runs(self) -> ExecutionQuerySet:
         """Scheduled runs that use up a job's max_runs: started or about to, not missed or skipped."""

@@ -23,7 +23,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 
 from scheduler_app import triggers
 
@@ -383,18 +387,12 @@ schedule = _ScheduleEntry()
 
 
 def autodiscover() -> None:
-    """Import every installed app's jobs.py (and our built-in tasks) so their tasks register.
+    """Import every installed app's jobs.py so their tasks register (apps.py imports our
+    built-ins first).
 
     Then the modules named in settings.TEMPORA_TASK_MODULES, e.g. a module of tasks that is
     not an app's jobs.py. A name that cannot be imported stops start-up with its ImportError.
     """
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.utils.module_loading import autodiscover_modules
-
-    import scheduler_app.builtin_tasks  # noqa: F401  (registers the built-ins)
-
     autodiscover_modules("jobs")
     for module in getattr(settings, "TEMPORA_TASK_MODULES", ()):
         import_module(module)

@@ -11,9 +11,11 @@ import re
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.conf import settings
 from django.utils.translation import gettext
 
 from scheduler_app import triggers
+from scheduler_app.registry import registry
 
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
 _GROUP = re.compile(r"^[\w.-]{1,100}$")
@@ -39,8 +41,6 @@ def validate_cron_expression(value: str) -> None:
 
 
 def validate_task_name(value: str) -> None:
-    from scheduler_app.registry import registry
-
     if value not in registry:
         known = ", ".join(sorted(registry.names())[:10])
         raise ValidationError(
@@ -66,8 +66,6 @@ def _check_json_size(value: object, what: str) -> None:
 def validate_timeout(value: int) -> None:
     """A job's own time limit: 1 second up to SCHEDULER_MAX_TIMEOUT (read when validating,
     so the bound is the deployment's; empty means the default, SCHEDULER_DEFAULT_TIMEOUT)."""
-    from django.conf import settings
-
     if value < 1:
         raise ValidationError(gettext("The timeout must be at least 1 second, or empty for the default."),
                               code="timeout_too_small")

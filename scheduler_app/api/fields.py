@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 MAX_JSON_DEPTH = 64
@@ -65,8 +66,6 @@ class SafeJSONParser(JSONParser):
     """DRF's JSON parser, but JSON nested too deeply for Python is a 400, not a RecursionError."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        from rest_framework.exceptions import ParseError
-
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

@@ -1,7 +1,6 @@
 """The body of a job's child process (see runner.ChildRun).
 
-Imported by the forkserver before any fork, so Django is set up once, with no database
-connection open, and every child starts ready.
+The forkserver imports it before any fork (engine/forkserver.py), so every child starts ready.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ import signal
 import sys
 import threading
 
-import django
+from django.db import connections
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django.setup()
+from scheduler_app.engine.invoke import call_task
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
@@ -30,15 +28,11 @@ def run_child(sender, task: str, args: list, kwargs: dict, limit: int, module: s
     os.setsid()
     if lifeline is not None:
         die_with_scheduler(lifeline, name)
-    from scheduler_app.engine.runner import call_task
-
     payload = call_task(task, args, kwargs, limit, module)
     try:
         sender.send(payload)
     finally:
         sender.close()
-        from django.db import connections
-
         connections.close_all()
 
 

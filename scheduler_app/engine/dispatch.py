@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from scheduler_app.engine import outcomes, policies
+from scheduler_app.engine.celery_executor import send_to_celery
 from scheduler_app.engine.interrupt import RunControl, Watchdog, stuck_note
 from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, refused, run_in_thread
 from scheduler_app.engine.writer import Outcome, Writer
@@ -101,8 +102,6 @@ class Dispatcher:
 
     def launch(self, requests: list[tuple[RunRequest, str]]) -> None:
         """Start admitted runs (after their rows committed). `replace` first stops the old runs."""
-        from scheduler_app.tasks import send_to_celery
-
         chains: dict[int, list[list[RunRequest]]] = {}  # job id → chains: runs that go one after another
         for request, decision in requests:
             with self._lock:
@@ -255,7 +254,7 @@ class Dispatcher:
             for slot in slots:
                 if not slot.started and slot.request.execution_id not in self._cancelled:
                     self._cancelled.add(slot.request.execution_id)
-                    self.writer.put(lost_outcome(slot.request, now=now, worker=self.node, why=why))
+                    self.writer.put(outcomes.lost(slot.request, now=now, worker=self.node, why=why))
         self._stop_started(slots, why)
         with self._lock:
             return [slot.request for slots in self._slots.values() for slot in slots.values() if slot.started]
@@ -411,14 +410,6 @@ def process_group(request: RunRequest, group: int) -> Outcome:
     """The process group of a run in a child process: recovery kills it if this node dies."""
     return Outcome(execution_id=request.execution_id, from_statuses=("queued", "running"),
                    fields={"process_group": group})
-
-
-def lost_outcome(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:
-    """A run that was in flight when its scheduler stopped or died: `lost`, run again or not
-    as the job's lost policy says (outcomes.next_attempt)."""
-    outcome = outcomes.finished(request, RunResult("lost", now, now, error=why), worker=worker)
-    outcome.fields.pop("started_at")  # keep the real start time on the row
-    return outcome
 
 
 def claim(execution: Execution, *, node: str, now: datetime) -> bool:

@@ -23,10 +23,10 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from scheduler_app import services
-from scheduler_app.engine import capture, recovery, retention, worker_loss
+from scheduler_app.engine import capture, outcomes, recovery, retention, worker_loss
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dblock import writing
-from scheduler_app.engine.dispatch import Dispatcher, claim, lost_outcome
+from scheduler_app.engine.dispatch import Dispatcher, claim
 from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
 from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.lease import Lease, NotLeading, node_name, register
@@ -212,7 +212,7 @@ class Engine:
         left = self.dispatcher.drain(self.drain_seconds, why)
         now = utcnow()
         for request in left:
-            self.writer.put(lost_outcome(request, now=now, worker=self.node.name, why=why))
+            self.writer.put(outcomes.lost(request, now=now, worker=self.node.name, why=why))
         self.writer.stop()
         self.dispatcher.shutdown()
         self.liveness.stop()

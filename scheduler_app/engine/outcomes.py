@@ -63,6 +63,14 @@ def finished(request: RunRequest, result: RunResult, *, worker: str) -> Outcome:
     )
 
 
+def lost(request: RunRequest, *, now: datetime, worker: str, why: str) -> Outcome:
+    """A run that was in flight when its scheduler stopped or died: `lost`, run again or not
+    as the job's lost policy says (next_attempt)."""
+    outcome = finished(request, RunResult("lost", now, now, error=why), worker=worker)
+    outcome.fields.pop("started_at")  # keep the real start time on the row
+    return outcome
+
+
 def cancelled_before_start(request: RunRequest, *, now: datetime, worker: str) -> Outcome:
     """A run cancelled while it waited for a worker: it never started, so no start time."""
     outcome = finished(request, RunResult("cancelled", now, now, error="Cancelled before it started."), worker=worker)

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.db import transaction
 
 from scheduler_app.engine import journal, outcomes
-from scheduler_app.engine.dispatch import lost_outcome
 from scheduler_app.engine.lease import NotLeading
 from scheduler_app.engine.liveness import proven_dead
 from scheduler_app.engine.runner import RunRequest, RunResult, kill_orphan
@@ -121,7 +120,7 @@ def mark_lost(executions, *, now: datetime, why: str) -> int:
         else:
             lost = RunResult("lost", now, now, error=why)
             batch.append(_settled(row, lost) if row.job is None else
-                         lost_outcome(RunRequest.for_execution(row), now=now, worker=row.worker, why=why))
+                         outcomes.lost(RunRequest.for_execution(row), now=now, worker=row.worker, why=why))
             settled["lost"] += 1
     batch.extend(outcomes.replanned(never_started, now=now))
     apply_outcomes(batch)

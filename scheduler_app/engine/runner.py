@@ -16,16 +16,12 @@ and limits. A run never succeeds without its body having run.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import json
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
-import traceback as tb
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -34,12 +30,12 @@ from typing import Any
 
 from django.conf import settings
 
-from scheduler_app.engine.capture import cap, captured
-from scheduler_app.engine.interrupt import STATUS_FOR, STOPPED, RunControl, await_in_thread
+from scheduler_app import permissions
+from scheduler_app.engine import child
+from scheduler_app.engine.interrupt import RunControl
+from scheduler_app.engine.invoke import call_task, task_module
 
 logger = logging.getLogger(__name__)
-TRACEBACK_LIMIT = 16_384
-ERROR_LIMIT = 4_096
 
 
 @dataclass(frozen=True)
@@ -113,83 +109,9 @@ class RunResult:
     extra: dict = field(default_factory=dict)
 
 
-def _jsonable(value: Any) -> Any:
-    """The return value if it is JSON, else its repr, so every result can be stored."""
-    try:
-        # allow_nan=False and the NUL check: PostgreSQL's jsonb refuses NaN/Infinity and
-        # \u0000, and one refused value would fail the writer's whole batch, again and again.
-        if "\\u0000" in json.dumps(value, allow_nan=False):
-            raise ValueError("NUL in a JSON string")
-        return value
-    except (TypeError, ValueError):
-        return {"repr": repr(value)[:ERROR_LIMIT]}
-
-
-def _text(value: str) -> str:
-    # PostgreSQL text columns cannot hold NUL: a job printing one would poison the batch.
-    return value.replace("\x00", "\\x00") if "\x00" in value else value
-
-
-def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "",
-              control: RunControl | None = None) -> tuple[str, Any, str, str, str]:
-    """Run a registered task here, capturing output. Returns (status, result, output, error, traceback).
-
-    `module` is the module that registered the task in the scheduler (see task_module); a
-    child process imports it first, so it knows every task its parent knows. `control`, in
-    a thread, lets another thread stop the body; a body stopped by it ends `cancelled`,
-    `timed_out` or `lost` (a shutdown), with its traceback saying where it was.
-    """
-    from scheduler_app.registry import registry
-
-    with captured(limit) as buffer:
-        try:
-            if module and task not in registry:
-                importlib.import_module(module)
-            info = registry.get(task)
-            if control is None:
-                value = _call(info.func, args, kwargs, None)
-            else:
-                value = control.run(lambda: _call(info.func, args, kwargs, control))
-            return "succeeded", _jsonable(value), _text(buffer.getvalue()), "", ""
-        except BaseException as exc:  # a job's failure, even SystemExit, must not end the worker
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            status, error = "failed", cap(f"{type(exc).__name__}: {exc}", ERROR_LIMIT)
-            if control is not None and control.reason is not None and isinstance(exc, STOPPED):
-                status, error = STATUS_FOR[control.reason], control.message
-            return status, None, _text(buffer.getvalue()), _text(error), _text(cap(tb.format_exc(), TRACEBACK_LIMIT))
-
-
-def _call(func, args: list, kwargs: dict, control: RunControl | None) -> Any:
-    value = func(*args, **kwargs)
-    if inspect.isawaitable(value):
-        # A coroutine function's coroutine, or an awaitable an ordinary function returned:
-        # run it. Left alone, it was recorded as a success without ever running.
-        value = await_in_thread(value, control)
-    return value
-
-
-def task_module(task: str) -> str:
-    """The dotted module that registered `task` here ('' if none or __main__), for a child process.
-
-    The forkserver's children know the built-ins, every jobs.py and TEMPORA_TASK_MODULES; a
-    task registered any other way (a module imported by the caller, a test) would be unknown
-    there without this.
-    """
-    from scheduler_app.registry import registry
-
-    try:
-        module = registry.get(task).func.__module__
-    except LookupError:
-        return ""
-    return "" if module == "__main__" else module
-
-
 def refused(request: RunRequest, started_at: datetime) -> RunResult | None:
     """A failed result, without running the body, when the job's owner has lost the task's
     permission since the job was saved (permissions.run_refusal); None when it may run."""
-    from scheduler_app import permissions
-
     reason = permissions.run_refusal(request.owner_id, request.task)
     return RunResult("failed", started_at, datetime.now(UTC), error=reason) if reason else None
 
@@ -212,7 +134,7 @@ def _child_context():
     with _context_lock:
         if _context is None:
             _context = multiprocessing.get_context("forkserver")
-            _context.set_forkserver_preload(["scheduler_app.engine.child"])
+            _context.set_forkserver_preload(["scheduler_app.engine.forkserver"])
         return _context
 
 
@@ -296,8 +218,6 @@ class ChildRun:
         return None
 
     def run(self, started_at: datetime) -> RunResult:
-        from scheduler_app.engine import child
-
         ctx = _child_context()
         receiver, sender = ctx.Pipe(duplex=False)
         lifeline, held = ctx.Pipe(duplex=False)  # `held` stays here: its end is the child's EOF

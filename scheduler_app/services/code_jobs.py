@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from scheduler_app import triggers
 from scheduler_app.models import Job
+from scheduler_app.registry import code_jobs
 from scheduler_app.services.base import _now
 from scheduler_app.services.jobs import job_create, job_update
 
@@ -31,8 +32,6 @@ def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = No
     logged and, for a job already stored, written to its import_error while its last valid
     definition keeps running: one bad definition never stops the scheduler taking the lead.
     """
-    from scheduler_app.registry import code_jobs
-
     definitions = code_jobs if definitions is None else definitions
     now = _now(now)
     counts = {"created": 0, "updated": 0, "orphaned": 0, "invalid": 0}

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from scheduler_app import permissions, triggers, validators
 from scheduler_app.models import Calendar, Execution, Job, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
+from scheduler_app.registry import registry
 from scheduler_app.services.base import ServiceError, _now, _require, _selection
 from scheduler_app.services.executions import _cancel_pending
 
@@ -122,8 +123,6 @@ def _argument_refusal(task: str, args: list, kwargs: dict) -> tuple[str, str]:
     they do not fit its signature (`args` or `kwargs`, by what the signature complains about),
     or its own rules refuse them (a built-in's fences: `kwargs`). Found when they are given, not
     at 3 a.m. A task that is not registered is the job's own validation's concern."""
-    from scheduler_app.registry import registry
-
     if task not in registry:
         return "", ""
     info = registry.get(task)
@@ -224,8 +223,6 @@ def _check_task_permission(actor, job: Job, errors: dict[str, list[str]]) -> Non
 
 
 def _task_permission(task: str) -> str:
-    from scheduler_app.registry import registry
-
     return registry.get(task).permission if task in registry else ""
 
 

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from scheduler_app import permissions
 from scheduler_app.models import Execution
-from scheduler_app.web import base, display
+from scheduler_app.web import base, cron_builder, display
 
 register = template.Library()
 
@@ -162,8 +163,6 @@ def field_widget(field, oob: bool = False, **attrs):
 @register.simple_tag
 def cron_builder_for(form):
     """The visual builder's pickers for a trigger form: {"pickers": [...], "note": ...}."""
-    from scheduler_app.web import cron_builder
-
     picks, note = form.cron_picks()
     return {"pickers": cron_builder.picker_views(form.prefix, picks), "note": note}
 
@@ -194,8 +193,6 @@ ICONS = {
 
 @register.simple_tag
 def icon(name: str, css: str = ""):
-    from django.utils.safestring import mark_safe
-
     shape = ICONS[name]  # a fixed table: never user text
     return mark_safe(
         f'<svg class="icon {css}" viewBox="0 0 24 24" width="1em" height="1em" fill="none" stroke="currentColor" '

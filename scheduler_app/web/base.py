@@ -32,6 +32,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from scheduler_app import triggers
 from scheduler_app.models import Execution, Job
 from scheduler_app.permissions import Forbidden
+from scheduler_app.registry import registry
 
 LOGIN_URL = "console:login"
 # The cookie app.js sets from the browser's zone (and the footer form from a choice).
@@ -202,8 +203,6 @@ def error_text(error: ValidationError | str) -> str:
 def task_view(name: str) -> dict | None:
     """A registered task as plain data for templates. Never the TaskInfo itself: it is callable,
     and a template calls what it resolves, so `{{ info.description }}` would run the task."""
-    from scheduler_app.registry import registry
-
     if name not in registry:
         return None
     info = registry.get(name)

@@ -14,7 +14,7 @@ import pytest
 from scheduler_app import runtime
 from scheduler_app.engine import interrupt
 from scheduler_app.engine.interrupt import RunControl
-from scheduler_app.engine.runner import call_task
+from scheduler_app.engine.invoke import call_task
 
 T0 = 1000.0  # a made-up monotonic instant
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 from scheduler_app.engine.capture import TRUNCATED
-from scheduler_app.engine.runner import ChildRun, RunRequest, call_task
+from scheduler_app.engine.invoke import call_task
+from scheduler_app.engine.runner import ChildRun, RunRequest
 
 LIMIT = 65_536
 

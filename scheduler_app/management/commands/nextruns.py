@@ -19,6 +19,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from scheduler_app import triggers
+from scheduler_app.models import Job
 
 # Bad input exits with 2, like argparse's own usage errors.
 USAGE_ERROR = 2
@@ -188,8 +189,6 @@ class Command(BaseCommand):
     # Stored jobs -------------------------------------------------------------------------
 
     def _job_runs(self, options, count: int):
-        from scheduler_app.models import Job
-
         try:
             job = Job.objects.filter(name=options["job"]).prefetch_related("triggers__calendar").first()
         except DatabaseError as exc:
