@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test chaos bench install migrate clean
+.PHONY: run test lint chaos bench install migrate clean
 
 # Reinstall only when requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -30,7 +30,12 @@ run: migrate
 	@echo
 	VENV_BIN=$(abspath $(BIN)) TEMPORA_HOST=$(HOST) TEMPORA_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
-test: install
+# The linters first: ruff's rules and the import contracts (pyproject.toml) hold the layers.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The chaos suite alone (tests/chaos, ~3 min): PostgreSQL only, e.g.

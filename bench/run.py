@@ -77,9 +77,7 @@ def _sleep_until(at: datetime) -> None:
 def fire_lag(n: int, seconds: int) -> dict:
     project = Project()
     from scheduler_app import services
-    from scheduler_app.models import Execution
-
-    from scheduler_app.models import Job
+    from scheduler_app.models import Execution, Job
 
     parked = datetime.now(UTC) + timedelta(days=1)  # creating them takes a while: none fires meanwhile
     for i in range(n):

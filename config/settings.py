@@ -14,7 +14,13 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
-    env_bool, env_int, env_list, env_lockout_parameters, env_proxy_ssl_header, env_str, secret_key,
+    env_bool,
+    env_int,
+    env_list,
+    env_lockout_parameters,
+    env_proxy_ssl_header,
+    env_str,
+    secret_key,
 )
 from scheduler_app.builtin import network  # plain Python: checks the allow-list's entries at start-up
 

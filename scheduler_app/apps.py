@@ -3,7 +3,6 @@ from django.db.models.signals import post_migrate
 
 from scheduler_app.registry import autodiscover
 
-
 # This module is imported before any app's models: what uses models is imported in the
 # functions below, which run once the app registry is ready.
 

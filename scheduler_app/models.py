@@ -18,9 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone as dj_timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from scheduler_app import triggers, validators
 from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuerySet

@@ -38,9 +38,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import ExpressionDescriptor, FormatException, Options
+from croniter import CroniterBadDateError, CroniterError, croniter
 from django.utils.dates import MONTHS, WEEKDAYS
 from django.utils.translation import get_language, gettext, gettext_lazy, ngettext, pgettext_lazy
-from croniter import CroniterBadDateError, CroniterError, croniter
 
 # Every loop below is bounded: a schedule that finds nothing within these limits has no
 # next fire time (the validators reject such schedules before they are saved).

@@ -10,8 +10,8 @@ import json
 import re
 from datetime import date
 
-from django.core.exceptions import ValidationError
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
 from scheduler_app import triggers

@@ -455,7 +455,7 @@ def test_it_lists_executions_in_a_fixed_number_of_queries(admin_client, job, now
 
 
 def test_it_lists_jobs_in_a_fixed_number_of_queries(admin_client, make_job, calendar, django_assert_max_num_queries):
-    for i in range(30):
+    for _ in range(30):
         make_job(triggers=[
             {"kind": "daily", "at": "09:00", "calendar": calendar}, {"kind": "interval", "interval_seconds": 60},
         ])

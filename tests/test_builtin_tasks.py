@@ -25,7 +25,6 @@ from scheduler_app.models import Job
 from scheduler_app.registry import registry
 from tests.fences.fakes import free_port, smtp_inbox
 
-
 # Registration -------------------------------------------------------------------------
 
 BUILTINS = {
@@ -208,7 +207,7 @@ def test_it_refuses_a_destination_under_a_file(backup_dir):
 def test_it_reports_pg_dumps_error_output_without_the_password(tmp_path):
     database = {"NAME": "tempora", "HOST": "127.0.0.1", "PORT": free_port(), "USER": "postgres", "PASSWORD": "s3cret"}
     with open(tmp_path / "db.dump", "wb") as output, \
-            pytest.raises(backup.BackupError, match="pg_dump exited with status 1: .*Connection refused") as failure:
+            pytest.raises(backup.BackupError, match=r"pg_dump exited with status 1: .*Connection refused") as failure:
         backup.pg_dump(database, output.fileno())
     assert "s3cret" not in str(failure.value)
 
@@ -295,7 +294,7 @@ def test_it_treats_an_absent_key_as_missing(orders_jsonl):
 
 
 def test_it_names_a_missing_source_file(data_dir):
-    with pytest.raises(ValueError, match="source: 'nowhere.csv' is not a readable file in the data directory"):
+    with pytest.raises(ValueError, match=r"source: 'nowhere.csv' is not a readable file in the data directory"):
         builtin_tasks.process_data(source="nowhere.csv")
 
 
@@ -312,12 +311,12 @@ def test_it_refuses_an_unknown_file_type(tmp_path):
 
 def test_it_names_the_line_that_is_not_json(data_dir):
     (data_dir / "broken.jsonl").write_text('{"a": 1}\n{"a": \n')
-    with pytest.raises(ValueError, match="broken.jsonl line 2 is not JSON"):
+    with pytest.raises(ValueError, match=r"broken.jsonl line 2 is not JSON"):
         builtin_tasks.process_data(source="broken.jsonl")
 
 
 def test_it_needs_records_or_a_source():
-    with pytest.raises(ValueError, match="either records .* or source"):
+    with pytest.raises(ValueError, match=r"either records .* or source"):
         builtin_tasks.process_data()
 
 

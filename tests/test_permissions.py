@@ -7,9 +7,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.contrib.auth.models import Group
 
 from scheduler_app import permissions, services
 from scheduler_app.models import ApiToken, Job

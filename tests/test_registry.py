@@ -113,13 +113,13 @@ def test_it_refuses_a_different_function_under_a_taken_name():
     def impostor():
         return 2
 
-    with pytest.raises(ValueError, match="tests.taken"):
+    with pytest.raises(ValueError, match=r"tests.taken"):
         task(name="tests.taken")(impostor)
     assert registry.get("tests.taken").func is original
 
 
 def test_it_answers_lookup_error_for_an_unknown_task():
-    with pytest.raises(LookupError, match="nobody.registered.this"):
+    with pytest.raises(LookupError, match=r"nobody.registered.this"):
         registry.get("nobody.registered.this")
 
 

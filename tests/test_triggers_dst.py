@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from itertools import islice
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -334,7 +334,7 @@ def test_it_keeps_the_dst_rules_for_any_zone_expression_and_start(data, zone_nam
 
     assert len(runs) == RUNS
     assert runs[0] > after
-    assert all(earlier < later for earlier, later in zip(runs, runs[1:])), "strictly increasing, no repeats"
+    assert all(earlier < later for earlier, later in pairwise(runs)), "strictly increasing, no repeats"
     if not fixed_time:
         for instant in runs:
             wall = instant.astimezone(zone)

@@ -6,7 +6,7 @@ Expected instants are worked out by hand; dates: 2026-03-01 is a Sunday, 2026-03
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -355,7 +355,7 @@ def test_jittered_runs_are_the_occurrences_pushed_later_in_order(seed, jitter, m
     occurrences = [utc("2026-03-01 00:00") + timedelta(minutes=5 * k) for k in range(2000)]
     pushed = sorted({o + triggers.jitter_offset(seed, o, jitter) for o in occurrences})
     assert runs == [instant for instant in pushed if instant > after][:20]
-    assert all(earlier < later for earlier, later in zip(runs, runs[1:]))
+    assert all(earlier < later for earlier, later in pairwise(runs))
     # A preview from a later instant shows the same times: the tail of this one.
     assert take(spec, runs[4], 10) == runs[5:15]
 

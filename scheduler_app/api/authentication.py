@@ -17,7 +17,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from django.utils.timesince import timeuntil
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, BasicAuthentication, get_authorization_header
 

@@ -16,7 +16,8 @@ import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError as DjangoValidationError
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings

@@ -55,7 +55,7 @@ def fire() -> None:
 class TemporaTrigger(BaseTrigger):
     """An APScheduler trigger that asks triggers.py; pickled into the job store."""
 
-    __slots__ = ("specs", "zone", "start_at", "end_at")
+    __slots__ = ("end_at", "specs", "start_at", "zone")
 
     def __init__(self, specs: list[triggers.TriggerSpec], zone: str, start_at=None, end_at=None):
         self.specs = tuple(specs)

@@ -13,10 +13,10 @@ import logging
 import pickle
 from datetime import datetime, timedelta
 
+from apscheduler.util import obj_to_ref
 from django.db import transaction
 from django.db.models import CharField, Count, Max
 from django.db.models.functions import Cast
-from apscheduler.util import obj_to_ref
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app.engine.apscheduler_glue import TemporaTrigger, fire

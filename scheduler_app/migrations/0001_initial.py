@@ -2,9 +2,10 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import scheduler_app.validators
 from django.conf import settings
 from django.db import migrations, models
+
+import scheduler_app.validators
 
 
 class Migration(migrations.Migration):

@@ -10,8 +10,8 @@ a plain form post with a message and a redirect, so every action also works with
 from __future__ import annotations
 
 import functools
-from urllib.parse import unquote
 from collections.abc import Callable, Iterable
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django.conf import settings

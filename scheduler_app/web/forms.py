@@ -18,7 +18,8 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms import formset_factory
 from django.utils.functional import lazy
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import permissions, triggers, validators
 from scheduler_app.models import Calendar, Job, Trigger
@@ -168,7 +169,7 @@ class JobForm(forms.Form):
 
     def clean_tags(self) -> list[str]:
         raw = self.cleaned_data.get("tags", "")
-        tags = validators.normalise_tags([part for part in raw.split(",")])
+        tags = validators.normalise_tags(raw.split(","))
         validators.validate_tags(tags)
         return tags
 

@@ -4,7 +4,16 @@ its whole page, or only the fragment an htmx request targets (web/base.py)."""
 from django.urls import path
 
 from scheduler_app.web.views import (
-    account, calendar, dashboard, dead_letters, executions, job_detail, job_edit, jobs, scheduler, tokens,
+    account,
+    calendar,
+    dashboard,
+    dead_letters,
+    executions,
+    job_detail,
+    job_edit,
+    jobs,
+    scheduler,
+    tokens,
 )
 
 app_name = "console"

@@ -84,7 +84,7 @@ def test_last_used_is_written_at_most_once_a_minute(owner):
 
     from django.utils import timezone
 
-    token, key = services.token_create(user=owner, name="x")
+    _token, key = services.token_create(user=owner, name="x")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     client.get("/api/jobs/")

@@ -37,8 +37,8 @@ from django.db.models import Q
 
 from scheduler_app.models import Execution, SchedulerNode, SchedulerState
 from tests.chaos.jobs_for_chaos import TRACE_FILE
+from tests.process.harness import POLL, ROOT, SchedulerProcess, Schedulers, database_url, process_gone
 from tests.process.proxy import Proxy
-from tests.process.harness import ROOT, POLL, SchedulerProcess, Schedulers, database_url, process_gone
 
 TASK_MODULE = "tests.chaos.jobs_for_chaos"
 # A Redis database only this suite uses (tests/process/test_celery_executor.py uses 14): it is

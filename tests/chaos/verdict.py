@@ -16,6 +16,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from scheduler_app.models import Execution
 from tests.chaos.cluster import Cluster, Event, Node
@@ -453,7 +454,7 @@ class Judge:
         statuses = Counter(row.status for row in self.rows)
         events = Counter(event.kind for event in self.cluster.events)
         leaders = [leader for _, leader, _ in self.cluster.monitor.leaders if leader]
-        changes = sum(1 for a, b in zip(leaders, leaders[1:], strict=False) if a != b)
+        changes = sum(1 for a, b in pairwise(leaders) if a != b)
         lags = [row.started_at - row.scheduled_for.timestamp() for row in self.rows
                 if row.reason == "schedule" and row.started_at is not None]
         cuts = [e for e in self.cluster.events if e.kind == "cut"]

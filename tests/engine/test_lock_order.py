@@ -23,7 +23,6 @@ from scheduler_app.models import Execution, Job
 from tests.engine.conftest import NODE
 
 
-
 def finished(execution: Execution, at) -> outcomes.Outcome:
     execution = Execution.objects.select_related("job").get(pk=execution.pk)
     result = RunResult("succeeded", at - timedelta(seconds=1), at)

@@ -368,7 +368,7 @@ def test_a_recovery_by_a_node_that_lost_the_lease_commits_nothing(dead, job, mak
 def _child_named(name: str) -> subprocess.Popen:
     """A process leading its own group under `name`, as a run's child process does."""
     code = (
-        "import ctypes, time; ctypes.CDLL(None).prctl(15, %r, 0, 0, 0); time.sleep(60)" % name.encode()
+        f"import ctypes, time; ctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0); time.sleep(60)"
     )
     process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.monotonic() + 10

@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-
 from scheduler_app.engine.capture import TRUNCATED
 from scheduler_app.engine.invoke import call_task
 from scheduler_app.engine.runner import ChildRun, RunRequest

@@ -38,7 +38,7 @@ def job_updates(queries) -> int:
     count = 0
     for query in queries:
         times, _, sql = query["sql"].rpartition(" times: ")
-        if sql.startswith(f'UPDATE "{Job._meta.db_table}"') or sql.startswith(f"UPDATE {Job._meta.db_table}"):
+        if sql.startswith((f'UPDATE "{Job._meta.db_table}"', f"UPDATE {Job._meta.db_table}")):
             count += int(times or 1)
     return count
 

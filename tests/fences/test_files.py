@@ -72,7 +72,7 @@ def test_a_link_in_place_of_the_backup_file_is_refused_and_its_target_untouched(
 @pytest.mark.django_db
 def test_an_existing_backup_is_never_overwritten(backup_dir):
     (backup_dir / "nightly.sqlite3").write_text("last night's backup")
-    with pytest.raises(ValueError, match="^destination: 'nightly.sqlite3' already exists in the backup directory"):
+    with pytest.raises(ValueError, match=r"^destination: 'nightly.sqlite3' already exists in the backup directory"):
         builtin_tasks.backup_database("nightly.sqlite3")
     assert (backup_dir / "nightly.sqlite3").read_text() == "last night's backup"
     assert listing(backup_dir) == ["nightly.sqlite3"]  # no partial file left behind

@@ -133,7 +133,7 @@ def test_it_refuses_a_name_whose_answer_is_private(web4):
 
 
 def test_one_private_answer_among_public_ones_is_enough_to_refuse():
-    with pytest.raises(ValueError, match="resolves to 127.0.0.1, a loopback address"):
+    with pytest.raises(ValueError, match=r"resolves to 127.0.0.1, a loopback address"):
         fetch.request("http://mixed.example.com/", resolve=answers("93.184.216.34", "127.0.0.1"))
 
 
@@ -205,7 +205,7 @@ def test_every_redirect_is_checked(settings, web4, web6):
 
 def test_a_redirect_to_another_spelling_of_an_allowed_host_is_refused(settings, web4):
     settings.TEMPORA_HTTP_ALLOW_HOSTS = [web4.hostport]
-    with pytest.raises(ValueError, match="was refused: 127.1 is a loopback address"):
+    with pytest.raises(ValueError, match=r"was refused: 127.1 is a loopback address"):
         builtin_tasks.http_request(f"{web4.base}/redirect?to=http://127.1:{web4.port}/")
     assert len(web4.connections) == 1
 
@@ -276,7 +276,7 @@ def test_only_http_and_https_urls_with_a_host_are_taken(url):
 def test_a_url_with_a_user_name_is_refused(settings, web4):
     # http://allowed@127.0.0.1/ reads as "allowed" to a person; the user name belongs in a header.
     settings.TEMPORA_HTTP_ALLOW_HOSTS = [web4.hostport]
-    with pytest.raises(ValueError, match="url: .*user name or password"):
+    with pytest.raises(ValueError, match=r"url: .*user name or password"):
         builtin_tasks.http_request(f"http://user:pw@{web4.hostport}/")
     assert web4.connections == []
 

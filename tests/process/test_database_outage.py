@@ -19,7 +19,12 @@ from django.db import connection
 from scheduler_app import services
 from scheduler_app.models import Execution, Job, SchedulerNode
 from tests.process.harness import (
-    PROCESS, assert_no_duplicate_occurrences, assert_one_row_per_occurrence, every, occurrences, utcnow,
+    PROCESS,
+    assert_no_duplicate_occurrences,
+    assert_one_row_per_occurrence,
+    every,
+    occurrences,
+    utcnow,
 )
 
 pytestmark = PROCESS

@@ -8,7 +8,12 @@ from datetime import timedelta
 from scheduler_app import services
 from scheduler_app.models import Execution, SchedulerNode, SchedulerState
 from tests.process.harness import (
-    PROCESS, assert_no_duplicate_occurrences, assert_one_row_per_occurrence, every, occurrences, utcnow,
+    PROCESS,
+    assert_no_duplicate_occurrences,
+    assert_one_row_per_occurrence,
+    every,
+    occurrences,
+    utcnow,
 )
 
 pytestmark = PROCESS

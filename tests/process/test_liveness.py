@@ -129,11 +129,13 @@ def test_kill_9_of_the_leader_fails_over_within_the_lease_plus_one_pass(schedule
         current.kill()
         killed = time.monotonic()
         killed_at = utcnow()
-        schedulers.wait_for(lambda: leader()[0] == next_name, timeout=LEASE + 3, what="the takeover")
+        schedulers.wait_for(lambda name=next_name: leader()[0] == name, timeout=LEASE + 3, what="the takeover")
         took_over = time.monotonic() - killed
         assert leader() == (next_name, epoch + 1)  # one take-over, one new epoch
         schedulers.wait_for(
-            lambda: Execution.objects.filter(job=ticking, worker=next_name, created_at__gt=killed_at).exists(),
+            lambda name=next_name, since=killed_at: Execution.objects.filter(
+                job=ticking, worker=name, created_at__gt=since
+            ).exists(),
             timeout=5, what="the new leader's first pass",
         )
         first_pass = time.monotonic() - killed

@@ -46,7 +46,6 @@ def test_hostile_text_is_escaped_on_every_page_and_fragment(hostile_job, owner):
 
 @pytest.mark.django_db
 def test_hostile_text_in_the_job_form_and_its_preview_is_escaped(hostile_job, owner):
-    job, _ = hostile_job
     client = client_for(owner)
     data = {"name": XSS, "task": XSS, "timezone": XSS, "args": XSS, "kwargs": XSS, "group": XSS, "tags": XSS,
             "triggers-TOTAL_FORMS": 1, "triggers-INITIAL_FORMS": 0, "triggers-0-kind": "cron",

@@ -142,7 +142,7 @@ def test_the_preview_describes_the_schedule_and_lists_the_next_runs(owner_client
                                  **htmx("preview"))
     body = response.content.decode()
     assert "At 09:00, Monday through Friday (Europe/Berlin)" in body
-    assert body.count("<li>") >= 5 and "CET" in body or "CEST" in body
+    assert (body.count("<li>") >= 5 and "CET" in body) or "CEST" in body
 
 
 @pytest.mark.django_db

@@ -3,8 +3,8 @@ and the scheduler's own switches are for team_admin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from django.test import Client

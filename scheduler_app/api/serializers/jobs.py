@@ -15,8 +15,8 @@ from rest_framework import serializers
 
 from scheduler_app import permissions, services, triggers, validators
 from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
-from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
 from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
+from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
 from scheduler_app.models import Execution, Job
 
 RECENT_RESULTS = 5

@@ -8,10 +8,10 @@ nonce, and without ReDoc's Google Fonts links: nothing is fetched from elsewhere
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
 from csp.constants import SELF
 from csp.decorators import csp_update
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated

@@ -16,8 +16,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from scheduler_app import services
-from scheduler_app import permissions
+from scheduler_app import permissions, services
 from scheduler_app.api.permissions import MayViewNodes
 from scheduler_app.api.serializers.scheduler import SchedulerConfigSerializer, SchedulerStatusSerializer
 from scheduler_app.api.views.base import ApiView, ViewSet
