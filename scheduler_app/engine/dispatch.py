@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from scheduler_app.engine import outcomes, policies
-from scheduler_app.engine.celery_executor import send_to_celery
 from scheduler_app.engine.interrupt import RunControl, Watchdog, stuck_note
 from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, refused, run_in_thread
 from scheduler_app.engine.writer import Outcome, Writer
@@ -124,6 +123,9 @@ class Dispatcher:
                 self.pool.submit_at(chain[0].scheduled_for, chain)
         celery = [request for request, _ in requests if request.executor == "celery"]
         if celery:
+            # Celery is an optional extra (tempora[celery]): imported only when a run goes to it.
+            from scheduler_app.engine.celery_executor import send_to_celery  # noqa: PLC0415
+
             send_to_celery(celery)
 
     def _stop(self, slot: Slot, because: str) -> None:
