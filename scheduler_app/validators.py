@@ -33,13 +33,6 @@ def validate_timezone_name(value: str) -> None:
         raise ValidationError(exc.message, code="invalid_timezone") from None
 
 
-def validate_cron_expression(value: str) -> None:
-    try:
-        triggers.parse_cron(value)
-    except triggers.ScheduleError as exc:
-        raise ValidationError(exc.message, code="invalid_cron") from None
-
-
 def validate_task_name(value: str) -> None:
     if value not in registry:
         known = ", ".join(sorted(registry.names())[:10])

@@ -205,7 +205,3 @@ class NextRunsSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Job.State.choices, help_text="The job's state, as in the job.")
     error = serializers.CharField(help_text="Why the runs cannot be computed; empty otherwise.")
     next_runs = NextRunSerializer(many=True)
-
-
-class CountSerializer(serializers.Serializer):
-    count = serializers.IntegerField(help_text="How many jobs changed.")
