@@ -205,6 +205,18 @@ _DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, 
 _UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
 
+def _whole_number(option: str, value: Any, *, minimum: int, unit: str = "", field: str = "") -> int:
+    """`value` if it is a whole number of at least `minimum`, else a ScheduleError naming the
+    option (keyed by `field`, the job's field, when that is named otherwise). bool is an int
+    to Python, so without the check timeout(True) was a one-second limit stored as True."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = f"whole {unit}" if unit else "a whole number"
+        raise triggers.ScheduleError(
+            field or option, f"{option}() takes {what}, {minimum} or more, not {value!r}."
+        )
+    return value
+
+
 class ScheduleBuilder:
     """One fluent schedule: `schedule.every(10).minutes.timeout(30)` and friends.
 
@@ -229,10 +241,7 @@ class ScheduleBuilder:
 
     # The kinds ------------------------------------------------------------------------
     def every(self, amount: int) -> ScheduleBuilder:
-        # bool is an int: without the check every(True).minutes was a silent 60-second interval.
-        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-            raise triggers.ScheduleError("every", "every() takes a whole number above 0.")
-        self._kind, self._amount = "interval", amount
+        self._kind, self._amount = "interval", _whole_number("every", amount, minimum=1)
         return self
 
     def __getattr__(self, attr: str) -> ScheduleBuilder:
@@ -304,10 +313,8 @@ class ScheduleBuilder:
         return self
 
     def once(self, delay_seconds: int) -> ScheduleBuilder:
-        if not isinstance(delay_seconds, int) or delay_seconds < 1:
-            # A run at the moment of saving is not after it: nothing would ever fire it.
-            raise triggers.ScheduleError("once", "once() takes a delay in whole seconds, 1 or more.")
-        self._kind, self._delay = "once", delay_seconds
+        # At least 1: a run at the moment of saving is not after it, nothing would ever fire it.
+        self._kind, self._delay = "once", _whole_number("once", delay_seconds, minimum=1, unit="seconds")
         return self
 
     # The options ----------------------------------------------------------------------
@@ -317,15 +324,11 @@ class ScheduleBuilder:
         return self
 
     def timeout(self, seconds: int) -> ScheduleBuilder:
-        if not isinstance(seconds, int) or seconds <= 0:
-            raise triggers.ScheduleError("timeout", "timeout() takes whole seconds above 0.")
-        self._timeout = seconds
+        self._timeout = _whole_number("timeout", seconds, minimum=1, unit="seconds")
         return self
 
     def retries(self, count: int) -> ScheduleBuilder:
-        if not isinstance(count, int) or count < 0:
-            raise triggers.ScheduleError("max_retries", "retries() takes a count, 0 or more.")
-        self._retries = count
+        self._retries = _whole_number("retries", count, minimum=0, field="max_retries")
         return self
 
     def no_catch_up(self) -> ScheduleBuilder:

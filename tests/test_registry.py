@@ -372,6 +372,28 @@ def test_it_refuses_bad_options(builder):
         builder()
 
 
+@pytest.mark.parametrize(
+    ("option", "field", "value"),
+    [
+        ("timeout", "timeout", True),
+        ("timeout", "timeout", 1.5),
+        ("timeout", "timeout", 30.0),
+        ("retries", "max_retries", True),
+        ("retries", "max_retries", False),
+        ("retries", "max_retries", 2.0),
+        ("once", "once", True),
+        ("once", "once", 60.5),
+        ("every", "every", 2.0),
+    ],
+)
+def test_it_refuses_a_bool_or_a_float_where_an_option_takes_a_whole_number(option, field, value):
+    with pytest.raises(triggers.ScheduleError) as excinfo:
+        getattr(schedule, option)(value)
+    assert excinfo.value.field == field
+    assert excinfo.value.message.startswith(f"{option}() takes ")
+    assert repr(value) in excinfo.value.message
+
+
 # code_jobs_sync ---------------------------------------------------------------------------
 
 
