@@ -16,6 +16,8 @@ class SchedulerAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import scheduler_app.builtin.checks  # noqa: F401  (registers the system checks)
+        import scheduler_app.checks  # noqa: F401
         from scheduler_app.registry import autodiscover
 
         # Tasks must be known before any job is validated or run.

@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
+
+from scheduler_app.conf import tempora_settings
 
 APP = "scheduler_app"
 
@@ -126,7 +127,7 @@ def may_execution(user, action: JobAction, execution) -> bool:
 def may_create_jobs(user) -> bool:
     if not signed_in(user):
         return False
-    return bool(settings.TEMPORA_OPEN_JOB_CREATION) or user.has_perm(ADD_JOB)
+    return bool(tempora_settings.OPEN_JOB_CREATION) or user.has_perm(ADD_JOB)
 
 
 def may_own(user, owner) -> bool:

@@ -385,16 +385,16 @@ schedule = _ScheduleEntry()
 def autodiscover() -> None:
     """Import every installed app's jobs.py (and our built-in tasks) so their tasks register.
 
-    Then the modules named in settings.TEMPORA_TASK_MODULES, e.g. a module of tasks that is
+    Then the modules named in TEMPORA["TASK_MODULES"], e.g. a module of tasks that is
     not an app's jobs.py. A name that cannot be imported stops start-up with its ImportError.
     """
     from importlib import import_module
 
-    from django.conf import settings
     from django.utils.module_loading import autodiscover_modules
 
     import scheduler_app.builtin_tasks  # noqa: F401  (registers the built-ins)
+    from scheduler_app.conf import tempora_settings
 
     autodiscover_modules("jobs")
-    for module in getattr(settings, "TEMPORA_TASK_MODULES", ()):
+    for module in tempora_settings.TASK_MODULES:
         import_module(module)

@@ -32,8 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine.capture import cap, captured
 from scheduler_app.engine.interrupt import STATUS_FOR, STOPPED, RunControl, await_in_thread
 
@@ -196,7 +195,7 @@ def refused(request: RunRequest, started_at: datetime) -> RunResult | None:
 
 def run_in_thread(request: RunRequest, started_at: datetime, control: RunControl | None = None) -> RunResult:
     status, result, output, error, trace = call_task(
-        request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT, control=control
+        request.task, request.args, request.kwargs, tempora_settings.OUTPUT_LIMIT, control=control
     )
     return RunResult(status, started_at, datetime.now(UTC), result, output, error, trace)
 
@@ -304,7 +303,7 @@ class ChildRun:
         request = self.request
         process = ctx.Process(
             target=child.run_child,
-            args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT,
+            args=(sender, request.task, request.args, request.kwargs, tempora_settings.OUTPUT_LIMIT,
                   task_module(request.task), lifeline, child_name(request.execution_id)),
             name=f"tempora-job-{request.execution_id}",
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -16,11 +15,11 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from scheduler_app import services
-from scheduler_app import permissions
+from scheduler_app import permissions, services
 from scheduler_app.api.permissions import MayViewNodes
 from scheduler_app.api.serializers.scheduler import SchedulerConfigSerializer, SchedulerStatusSerializer
 from scheduler_app.api.views.base import ApiView, ViewSet
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 from scheduler_app.services import RUNTIME_SETTINGS
 
@@ -29,7 +28,7 @@ NODE_MEMORY = timedelta(days=1)
 
 
 def lease_seconds() -> int:
-    return settings.SCHEDULER_LEASE_SECONDS
+    return tempora_settings.LEASE_SECONDS
 
 
 def alive_nodes(now: datetime):
