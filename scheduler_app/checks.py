@@ -122,10 +122,9 @@ def companion_apps(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             hint="Only the celery executor uses it: install the app or choose another result backend.",
             id="tempora.E010",
         ))
-    if apps.is_installed("drf_spectacular") and not apps.is_installed("drf_spectacular_sidecar"):
-        from drf_spectacular.settings import spectacular_settings
-
-        if "SIDECAR" in (spectacular_settings.SWAGGER_UI_DIST, spectacular_settings.REDOC_DIST):
+    spectacular = getattr(settings, "SPECTACULAR_SETTINGS", {})
+    if not apps.is_installed("drf_spectacular_sidecar"):
+        if "SIDECAR" in (spectacular.get("SWAGGER_UI_DIST"), spectacular.get("REDOC_DIST")):
             messages.append(checks.Error(
                 "SPECTACULAR_SETTINGS serve the API docs from 'drf_spectacular_sidecar', which is not in "
                 "INSTALLED_APPS.", id="tempora.E010",
