@@ -24,6 +24,7 @@ TAG = "tempora"
 # What the console, the API and the engine use at run time (each is imported or its models,
 # templates or request attributes are read).
 REQUIRED_APPS = {
+    "django.contrib.admin": "the console links staff to the admin site, and its pages manage Tempora's rows",
     "django.contrib.auth": "users, permissions and the shipped roles",
     "django.contrib.contenttypes": "permissions (django.contrib.auth needs it)",
     "django.contrib.sessions": "console sign-in",
