@@ -22,6 +22,7 @@ and at the start of `runscheduler`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 from scheduler_app.builtin import network
+
+_PATH = (str, os.PathLike)
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,19 @@ class Setting:
     entry: Callable[[str], object] | None = None  # for lists: checks one entry, ValueError if bad
 
 
+# A default computed from a malformed value falls back to its own default, so that the one
+# error (E001) names the value the host wrote.
+
+
 def _default_journal_dir(values: TemporaSettings) -> Path:
-    return Path(values.VAR_DIR) / "journal"
+    var = values.VAR_DIR
+    return (Path(var) if isinstance(var, _PATH) else _default_var_dir(values)) / "journal"
 
 
 def _default_node_dead_seconds(values: TemporaSettings) -> int:
     # A minute, or three leases if that is longer (docs/engine.md, "Liveness").
-    return max(60, 3 * values.LEASE_SECONDS)
+    lease = values.LEASE_SECONDS
+    return max(60, 3 * lease) if isinstance(lease, int) and not isinstance(lease, bool) else 60
 
 
 def _default_var_dir(values: TemporaSettings) -> Path:
@@ -64,12 +73,7 @@ def _default_var_dir(values: TemporaSettings) -> Path:
 
 
 def _ip_network(text: str):
-    import ipaddress
-
     return ipaddress.ip_network(text.strip(), strict=False)
-
-
-_PATH = (str, os.PathLike)
 
 SETTINGS = {setting.key: setting for setting in (
     # The scheduler (runscheduler; docs/engine.md). Threads running jobs; seconds late a run may
@@ -96,31 +100,33 @@ SETTINGS = {setting.key: setting for setting in (
     Setting("CELERY_LOST_SECONDS", 30, int, 5, ("SCHEDULER_CELERY_LOST_SECONDS",)),
     # Local disk of this host: the nodes' lock files (engine/liveness.py) and, by default, the
     # journal of each scheduler's runs (engine/journal.py, one directory per process, mode 0700).
-    Setting("VAR_DIR", _default_var_dir, _PATH, old_names=("VAR_DIR",)),
+    # No older top-level name: the project's own VAR_DIR is a generic name a host may use for
+    # something else.
+    Setting("VAR_DIR", _default_var_dir, _PATH),
     Setting("JOURNAL_DIR", _default_journal_dir, _PATH, old_names=("SCHEDULER_JOURNAL_DIR",)),
     # Modules imported at start-up for the @task functions they define, beside every installed
     # app's jobs.py (registry.autodiscover): dotted paths.
-    Setting("TASK_MODULES", [], (list, tuple), old_names=("TEMPORA_TASK_MODULES",)),
+    Setting("TASK_MODULES", (), (list, tuple), old_names=("TEMPORA_TASK_MODULES",)),
     # The built-in tasks' fences (scheduler_app/builtin; README, "Built-in tasks"): the only
     # directory backup_database writes to and process_data reads from (None: they refuse); hosts
     # http_request may reach even at a private or loopback address (`host` or `host:port`); its
     # limits; send_email's recipients (to, cc and bcc together) and domains (empty: any).
     Setting("BACKUP_DIR", None, _PATH, old_names=("TEMPORA_BACKUP_DIR", "SCHEDULER_BACKUP_DIR"), optional=True),
     Setting("DATA_DIR", None, _PATH, old_names=("TEMPORA_DATA_DIR",), optional=True),
-    Setting("HTTP_ALLOW_HOSTS", [], (list, tuple), old_names=("TEMPORA_HTTP_ALLOW_HOSTS",),
+    Setting("HTTP_ALLOW_HOSTS", (), (list, tuple), old_names=("TEMPORA_HTTP_ALLOW_HOSTS",),
             entry=network.allow_entry),
     Setting("HTTP_MAX_TIMEOUT", 60, int, 1, ("TEMPORA_HTTP_MAX_TIMEOUT",)),
     Setting("HTTP_MAX_BODY_BYTES", 10 * 1024, int, 0, ("TEMPORA_HTTP_MAX_BODY_BYTES",)),
     Setting("HTTP_MAX_REDIRECTS", 5, int, 0, ("TEMPORA_HTTP_MAX_REDIRECTS",)),
     Setting("EMAIL_MAX_RECIPIENTS", 20, int, 1, ("TEMPORA_EMAIL_MAX_RECIPIENTS",)),
-    Setting("EMAIL_ALLOWED_DOMAINS", [], (list, tuple), old_names=("TEMPORA_EMAIL_ALLOWED_DOMAINS",),
+    Setting("EMAIL_ALLOWED_DOMAINS", (), (list, tuple), old_names=("TEMPORA_EMAIL_ALLOWED_DOMAINS",),
             entry=network.domain_name),
     # Who may do what (scheduler_app/permissions.py): every signed-in user may create jobs they
     # own (False: creating needs add_job); jobs one user may own (0: no limit; not superusers).
     Setting("OPEN_JOB_CREATION", True, bool, old_names=("TEMPORA_OPEN_JOB_CREATION",)),
     Setting("MAX_JOBS_PER_USER", 200, int, 0, ("TEMPORA_MAX_JOBS_PER_USER",)),
     # /metrics without a login for these addresses or networks (e.g. a Prometheus server).
-    Setting("METRICS_ALLOWED_IPS", [], (list, tuple), old_names=("METRICS_ALLOWED_IPS",), entry=_ip_network),
+    Setting("METRICS_ALLOWED_IPS", (), (list, tuple), old_names=("METRICS_ALLOWED_IPS",), entry=_ip_network),
 )}
 OLD_NAMES = {old: setting.key for setting in SETTINGS.values() for old in setting.old_names}
 

@@ -48,6 +48,8 @@ def test_tempora_must_be_a_dict(settings):
     ("LEASE_SECONDS", 1, "at least 2; it is 1"),
     ("OUTPUT_LIMIT", 1000, "at least 1024"),
     ("MAX_WORKERS", "10", "a whole number"),
+    ("LEASE_SECONDS", "10", "a whole number"),  # alone: NODE_DEAD_SECONDS's default does not fail with it
+    ("VAR_DIR", 5, "a directory path"),  # alone: nor does JOURNAL_DIR's
     ("MAX_RUNS_PER_USER", -1, "at least 0"),
     ("OPEN_JOB_CREATION", "yes", "True or False"),
     ("TASK_MODULES", "myapp.jobs", "a list of strings"),
@@ -83,7 +85,6 @@ def test_a_key_set_both_ways_warns_that_the_old_name_wins(settings):
 
 
 def test_no_var_dir_is_a_warning(settings):
-    del settings.VAR_DIR
     settings.TEMPORA = {key: value for key, value in settings.TEMPORA.items() if key not in ("VAR_DIR", "JOURNAL_DIR")}
     [warning] = ours()
     assert warning.id == "tempora.W001" and "TEMPORA['VAR_DIR'] is not set" in warning.msg

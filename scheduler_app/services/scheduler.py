@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from scheduler_app import permissions
-from scheduler_app.conf import tempora_settings
+from scheduler_app.conf import SETTINGS, tempora_settings
 from scheduler_app.models import SchedulerState
 from scheduler_app.permissions import Forbidden
 from scheduler_app.services.base import _now
@@ -21,10 +21,11 @@ logger = logging.getLogger(__name__)
 
 # Runtime settings the console and API may change, with the TEMPORA key (conf.py) each overrides.
 RUNTIME_SETTINGS = {
-    "max_workers": ("MAX_WORKERS", 1, 1000),
-    "misfire_grace_time": ("MISFIRE_GRACE_TIME", 1, 86_400),
-    "history_per_job": ("HISTORY_PER_JOB", 1, 1_000_000),
-    "history_days": ("HISTORY_DAYS", 1, 3650),
+    # (key, lowest, highest): the lowest is the setting's own minimum.
+    "max_workers": ("MAX_WORKERS", SETTINGS["MAX_WORKERS"].minimum, 1000),
+    "misfire_grace_time": ("MISFIRE_GRACE_TIME", SETTINGS["MISFIRE_GRACE_TIME"].minimum, 86_400),
+    "history_per_job": ("HISTORY_PER_JOB", SETTINGS["HISTORY_PER_JOB"].minimum, 1_000_000),
+    "history_days": ("HISTORY_DAYS", SETTINGS["HISTORY_DAYS"].minimum, 3650),
 }
 
 
