@@ -71,3 +71,13 @@ def test_an_old_top_level_name_still_works_and_wins_over_the_dict(bare_host):
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="LEASE_SECOND"):
         tempora_settings.LEASE_SECOND  # noqa: B018
+
+
+def test_the_readme_documents_every_key():
+    from pathlib import Path
+
+    from scheduler_app.conf import SETTINGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [key for key in SETTINGS if f"`{key}`" not in readme]
+    assert missing == []
