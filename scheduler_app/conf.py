@@ -32,8 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
-
-from scheduler_app.builtin import network
+from django.utils.module_loading import import_string
 
 _PATH = (str, os.PathLike)
 
@@ -48,7 +47,9 @@ class Setting:
     minimum: int | None = None
     old_names: tuple[str, ...] = ()
     optional: bool = False  # None is a valid value
-    entry: Callable[[str], object] | None = None  # for lists: checks one entry, ValueError if bad
+    # For lists: a function that checks one entry (ValueError if bad), or its dotted path, so
+    # that this module imports nothing of the app's.
+    entry: Callable[[str], object] | str | None = None
 
 
 # A default computed from a malformed value falls back to its own default, so that the one
@@ -114,13 +115,13 @@ SETTINGS = {setting.key: setting for setting in (
     Setting("BACKUP_DIR", None, _PATH, old_names=("TEMPORA_BACKUP_DIR", "SCHEDULER_BACKUP_DIR"), optional=True),
     Setting("DATA_DIR", None, _PATH, old_names=("TEMPORA_DATA_DIR",), optional=True),
     Setting("HTTP_ALLOW_HOSTS", (), (list, tuple), old_names=("TEMPORA_HTTP_ALLOW_HOSTS",),
-            entry=network.allow_entry),
+            entry="scheduler_app.builtin.network.allow_entry"),
     Setting("HTTP_MAX_TIMEOUT", 60, int, 1, ("TEMPORA_HTTP_MAX_TIMEOUT",)),
     Setting("HTTP_MAX_BODY_BYTES", 10 * 1024, int, 0, ("TEMPORA_HTTP_MAX_BODY_BYTES",)),
     Setting("HTTP_MAX_REDIRECTS", 5, int, 0, ("TEMPORA_HTTP_MAX_REDIRECTS",)),
     Setting("EMAIL_MAX_RECIPIENTS", 20, int, 1, ("TEMPORA_EMAIL_MAX_RECIPIENTS",)),
     Setting("EMAIL_ALLOWED_DOMAINS", (), (list, tuple), old_names=("TEMPORA_EMAIL_ALLOWED_DOMAINS",),
-            entry=network.domain_name),
+            entry="scheduler_app.builtin.network.domain_name"),
     # Who may do what (scheduler_app/permissions.py): every signed-in user may create jobs they
     # own (False: creating needs add_job); jobs one user may own (0: no limit; not superusers).
     Setting("OPEN_JOB_CREATION", True, bool, old_names=("TEMPORA_OPEN_JOB_CREATION",)),
@@ -190,9 +191,10 @@ class TemporaSettings:
         elif not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) for entry in value):
             return f"{name} must be a list of strings; it is {value!r}."
         elif setting.entry:
+            parse = import_string(setting.entry) if isinstance(setting.entry, str) else setting.entry
             for entry in value:
                 try:
-                    setting.entry(entry)
+                    parse(entry)
                 except ValueError as exc:
                     return f"{name}: {exc}"
         return None
