@@ -7,16 +7,23 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test chaos bench install migrate clean
+.PHONY: run test chaos bench install install-test migrate clean
 
-# Reinstall only when requirements.txt changes.
+# `make run` installs the runtime (requirements.txt), `make test` adds the test tools
+# (requirements-test.txt); each reinstalls only when its file changes.
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 migrate: install
 	$(MANAGE) migrate --noinput
@@ -30,14 +37,14 @@ run: migrate
 	@echo
 	VENV_BIN=$(abspath $(BIN)) TEMPORA_HOST=$(HOST) TEMPORA_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
-test: install
+test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The chaos suite alone (tests/chaos, ~3 min): PostgreSQL only, e.g.
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/tempora make chaos
 # TEMPORA_CHAOS=kill9 (or cut, sigterm, celery) plays one scenario. On SQLite its tests
 # are deselected and pytest exits 5 (no tests ran), so this target fails there.
-chaos: install
+chaos: install-test
 	$(BIN)/pytest tests/chaos $(PYTEST_ARGS)
 
 bench: install

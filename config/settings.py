@@ -68,6 +68,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # The project's own templates (error pages); the console's are scheduler_app/templates/scheduler_app/.
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -136,7 +137,7 @@ USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translations come from each app's locale/ directory (scheduler_app/locale).
 
 
 # The REST API (scheduler_app/api) ----------------------------------------
@@ -202,6 +203,7 @@ SPECTACULAR_SETTINGS = {
 # Static files (whitenoise serves them, also under gunicorn) ---------------
 
 STATIC_URL = "static/"
+# The project's own files (its favicon); the console's are scheduler_app/static/scheduler_app/.
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

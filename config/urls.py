@@ -7,7 +7,7 @@ admin.site.site_url = "/"
 
 urlpatterns = [
     # Pages without an icon link (the admin, the API docs) make browsers ask for /favicon.ico.
-    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("img/favicon.svg"))),
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # /api/, /scheduler/api/ (FastScheduler-compatible) and /metrics.

@@ -64,7 +64,7 @@ def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     message = str(exc) or gettext("You may not do this.")
     if request.htmx:
         return toast(HttpResponse(status=403), message, "error", changed=False)
-    return TemplateResponse(request, "403.html", {"message": message}, status=403)
+    return TemplateResponse(request, "scheduler_app/403.html", {"message": message}, status=403)
 
 
 def require(allowed: bool, message: str) -> None:
@@ -179,7 +179,7 @@ def too_many(request: HttpRequest, *, title: str, message: str, wait: int, back_
     if request.htmx:
         response = toast(HttpResponse(status=429), message, "error", changed=False)
     else:
-        response = render(request, "too_many.html", {"title": title, "message": message, "back_url": back_url},
+        response = render(request, "scheduler_app/too_many.html", {"title": title, "message": message, "back_url": back_url},
                           status=429)
     response["Retry-After"] = str(wait)
     return response

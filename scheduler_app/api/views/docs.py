@@ -33,7 +33,7 @@ class _SignInFirst:
 
 class SwaggerView(_SignInFirst, SpectacularSwaggerView):
     permission_classes = []
-    template_name = "api/swagger_ui.html"
+    template_name = "scheduler_app/api/swagger_ui.html"
 
 
 # What ReDoc's bundle needs beyond the site's policy. It writes one <style> (perfect-scrollbar's
@@ -49,7 +49,7 @@ REDOC_POLICY = {
 
 class RedocView(_SignInFirst, SpectacularRedocView):
     permission_classes = []
-    template_name = "api/redoc.html"
+    template_name = "scheduler_app/api/redoc.html"
 
     @csp_update(REDOC_POLICY)
     @extend_schema(exclude=True)

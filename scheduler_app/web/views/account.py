@@ -16,7 +16,7 @@ from scheduler_app.web import base
 class LoginView(auth_views.LoginView):
     """Every user signs in here; Django's admin login only admits staff."""
 
-    template_name = "login.html"
+    template_name = "scheduler_app/login.html"
     redirect_authenticated_user = True
     next_page = reverse_lazy("console:dashboard")
 

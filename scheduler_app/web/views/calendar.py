@@ -116,7 +116,7 @@ def month(request: HttpRequest):
         "calendars": calendars,
         "editable": set(Calendar.objects.editable_by(request.user).values_list("pk", flat=True)),
     }
-    return base.render_page(request, "calendar/month.html", context, fragments=["calendar-grid"],
+    return base.render_page(request, "scheduler_app/calendar/month.html", context, fragments=["calendar-grid"],
                             status=400 if error else 200)
 
 
@@ -138,7 +138,7 @@ def day(request: HttpRequest, value: str):
         rows = [row for row in found if row[1]]
     rows.sort(key=lambda row: row[1][0])
     context = {"now": now, "zone": zone, "day": chosen, "rows": rows, "past": end <= now, "unplanned": unplanned}
-    return base.render_page(request, "calendar/day.html", context, fragments=["day-panel"])
+    return base.render_page(request, "scheduler_app/calendar/day.html", context, fragments=["day-panel"])
 
 
 def _editable(request: HttpRequest, pk: int) -> Calendar:
@@ -162,7 +162,7 @@ def _calendar_form(request: HttpRequest, calendar: Calendar | None):
             else:
                 return base.done(request, _("Saved calendar %(name)s.") % {"name": saved.name},
                                  next_url=reverse("console:calendar"), redirect=True)
-        response = base.render_page(request, "calendar/form.html", {"form": form, "calendar": calendar},
+        response = base.render_page(request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar},
                                     fragments=["calendar-form"])
         if request.htmx:
             base.toast(response, _("Please correct the errors shown."), "error", changed=False)
@@ -173,7 +173,7 @@ def _calendar_form(request: HttpRequest, calendar: Calendar | None):
                    "excluded_dates": "\n".join(calendar.excluded_dates),
                    "business_days_only": calendar.business_days_only}
     form = CalendarForm(initial=initial)
-    return base.render_page(request, "calendar/form.html", {"form": form, "calendar": calendar},
+    return base.render_page(request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar},
                             fragments=["calendar-form"])
 
 
@@ -191,7 +191,7 @@ def calendar_edit(request: HttpRequest, pk: int):
 def calendar_delete(request: HttpRequest, pk: int):
     calendar = _editable(request, pk)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
-        return base.render_page(request, "calendar/confirm_delete.html", {"calendar": calendar})
+        return base.render_page(request, "scheduler_app/calendar/confirm_delete.html", {"calendar": calendar})
     name = calendar.name
     try:
         services.calendar_delete(calendar=calendar, actor=request.user)

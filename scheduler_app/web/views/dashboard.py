@@ -30,4 +30,4 @@ def dashboard(request: HttpRequest):
         "unplanned": unplanned,
         "latest": executions.select_related("job").order_by("-created_at", "-id")[:10],
     }
-    return base.render_page(request, "dashboard.html", context, fragments=["dashboard-live"])
+    return base.render_page(request, "scheduler_app/dashboard.html", context, fragments=["dashboard-live"])

@@ -18,7 +18,7 @@ from scheduler_app.web import base
 def dead_letter_list(request: HttpRequest):
     rows = base.visible_executions(request).dead_letters().select_related("job").order_by("-finished_at", "-id")
     context = {"now": timezone.now(), "page": base.paginate(request, rows, per_page=50)}
-    return base.render_page(request, "dead_letters.html", context, fragments=["dead-letters-table"])
+    return base.render_page(request, "scheduler_app/dead_letters.html", context, fragments=["dead-letters-table"])
 
 
 @require_POST
@@ -33,7 +33,7 @@ def dead_letter_acknowledge(request: HttpRequest):
     if not rows.exists():
         return base.refused(request, _("No dead letter selected."), next_url=next_url)
     if everything and request.POST.get("confirm") != "yes":
-        return base.render_page(request, "confirm_clear.html", {"count": rows.count(), "next": next_url})
+        return base.render_page(request, "scheduler_app/confirm_clear.html", {"count": rows.count(), "next": next_url})
     try:
         count = services.dead_letter_acknowledge(executions=rows, actor=request.user)
     except ValidationError as exc:

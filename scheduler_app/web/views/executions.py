@@ -70,7 +70,7 @@ def execution_list(request: HttpRequest):
         "jobs": jobs.only("id", "name").order_by("name")[:500],
         "groups": jobs.order_by("group").values_list("group", flat=True).distinct(),
     }
-    return base.render_page(request, "executions/list.html", context, fragments=["executions-table"],
+    return base.render_page(request, "scheduler_app/executions/list.html", context, fragments=["executions-table"],
                             status=400 if problems else 200)
 
 
@@ -83,7 +83,7 @@ def execution_detail(request: HttpRequest, pk: int):
     )
     context = {"now": timezone.now(), "execution": execution, "attempts": attempts,
                "job_zone": execution.job.zone if execution.job else None, "viewer_zone": base.viewer_zone(request)}
-    return base.render_page(request, "executions/detail.html", context, fragments=["execution-summary"])
+    return base.render_page(request, "scheduler_app/executions/detail.html", context, fragments=["execution-summary"])
 
 
 @require_POST
@@ -105,7 +105,7 @@ def execution_cancel(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
     next_url = base.safe_next(request, reverse("console:execution", args=[pk]))
     if request.POST.get("confirm") != "yes":
-        return base.render_page(request, "executions/confirm_cancel.html", {"execution": execution, "next": next_url})
+        return base.render_page(request, "scheduler_app/executions/confirm_cancel.html", {"execution": execution, "next": next_url})
     try:
         execution = services.execution_cancel(execution=execution, actor=request.user)
     except ValidationError as exc:

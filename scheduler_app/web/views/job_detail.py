@@ -55,7 +55,7 @@ def job_detail(request: HttpRequest, pk: int):
         "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
         "run_form": RunNowForm(),
     }
-    return base.render_page(request, "jobs/detail.html", context,
+    return base.render_page(request, "scheduler_app/jobs/detail.html", context,
                             fragments=["job-summary", "job-history", "job-next-runs"], status=400 if problems else 200)
 
 
@@ -100,7 +100,7 @@ def job_delete(request: HttpRequest, pk: int):
     """GET: the confirmation page (for use without JS). POST with confirm=yes: delete."""
     job = base.get_job(request, pk)
     if request.method != "POST" or request.POST.get("confirm") != "yes":
-        return base.render_page(request, "jobs/confirm_delete.html", {"job": job})
+        return base.render_page(request, "scheduler_app/jobs/confirm_delete.html", {"job": job})
     name = job.name
     try:
         services.job_delete(job=job, actor=request.user)

@@ -131,7 +131,7 @@ def _as_typed(request: HttpRequest, job: Job | None, data, *, error: str = "", s
     _hide_errors(job_form, formset)
     if error:
         job_form.add_error(None, error)
-    return base.render_page(request, "jobs/form.html", context, fragments=["job-form-area"], status=status)
+    return base.render_page(request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"], status=status)
 
 
 def _edit(request: HttpRequest, job: Job | None):
@@ -152,14 +152,14 @@ def _edit(request: HttpRequest, job: Job | None):
                                  next_url=reverse("console:job", args=[saved.pk]), redirect=True)
         context = _context(request, job, job_form, formset)
         context["preview"] = _preview_for(request, job, job_form, formset)
-        response = base.render_page(request, "jobs/form.html", context, fragments=["job-form-area"])
+        response = base.render_page(request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"])
         if request.htmx:
             base.toast(response, _("Please correct the errors shown."), "error", changed=False)
         return response
     job_form, formset = _forms(request, job)
     context = _context(request, job, job_form, formset)
     context["preview"] = _preview_for(request, job, job_form, formset)
-    return base.render_page(request, "jobs/form.html", context, fragments=["job-form-area"])
+    return base.render_page(request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"])
 
 
 @base.console_view
@@ -196,7 +196,7 @@ def job_preview(request: HttpRequest):
     context["preview"] = _preview_for(request, job, job_form, formset)
     context["synced"] = synced
     context["synced_form"] = next((form for form in formset.forms if form.prefix == prefix), None)
-    return base.render_page(request, "jobs/preview.html", context, fragments=["preview"])
+    return base.render_page(request, "scheduler_app/jobs/preview.html", context, fragments=["preview"])
 
 
 @base.console_view
@@ -204,4 +204,4 @@ def task_info(request: HttpRequest):
     """The chosen task's description and parameters, beside the task field."""
     name = request.GET.get("task", "")
     info = base.task_view(name)
-    return base.render_page(request, "jobs/task_info.html", {"info": info, "name": name}, fragments=["task-info"])
+    return base.render_page(request, "scheduler_app/jobs/task_info.html", {"info": info, "name": name}, fragments=["task-info"])

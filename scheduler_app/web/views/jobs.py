@@ -78,7 +78,7 @@ def job_list(request: HttpRequest):
         "query": base.query_without(request, "page", "ids"),
         "checked": request.GET.getlist("ids"),
     }
-    return base.render_page(request, "jobs/list.html", context, fragments=["jobs-table"],
+    return base.render_page(request, "scheduler_app/jobs/list.html", context, fragments=["jobs-table"],
                             status=400 if problems else 200)
 
 
@@ -126,7 +126,7 @@ def bulk(request: HttpRequest):
     if not jobs.exists():
         return base.refused(request, _("No job selected."), next_url=next_url)
     if action == "delete" and request.POST.get("confirm") != "yes":
-        return base.render_page(request, "jobs/bulk_confirm.html", {
+        return base.render_page(request, "scheduler_app/jobs/bulk_confirm.html", {
             "jobs": jobs, "group": group, "action": action, "next": next_url,
         })
     try:

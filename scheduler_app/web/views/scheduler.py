@@ -41,7 +41,7 @@ def _context(request: HttpRequest, form=None) -> dict:
 
 @base.console_view
 def scheduler(request: HttpRequest):
-    return base.render_page(request, "scheduler.html", _context(request), fragments=["scheduler-status", "scheduler-settings"])
+    return base.render_page(request, "scheduler_app/scheduler.html", _context(request), fragments=["scheduler-status", "scheduler-settings"])
 
 
 def _act(request: HttpRequest, action, message: str):
@@ -70,7 +70,7 @@ def scheduler_resume(request: HttpRequest):
 def scheduler_shutdown(request: HttpRequest):
     base.require(permissions.may_control_scheduler(request.user), _("You may not control the scheduler."))
     if request.POST.get("confirm") != "yes":
-        return base.render_page(request, "confirm_shutdown.html", {})
+        return base.render_page(request, "scheduler_app/confirm_shutdown.html", {})
     return _act(request, lambda: services.scheduler_shutdown_request(actor=request.user),
                 _("Shutdown requested: every scheduler process drains its running jobs and stops."))
 
@@ -88,7 +88,7 @@ def scheduler_settings(request: HttpRequest):
                     form.add_error(key if key in form.fields else None, message)
         else:
             return base.done(request, _("Runtime settings saved."), next_url=reverse("console:scheduler"))
-    response = base.render_page(request, "scheduler.html", _context(request, form), fragments=["scheduler-settings"])
+    response = base.render_page(request, "scheduler_app/scheduler.html", _context(request, form), fragments=["scheduler-settings"])
     if request.htmx:
         base.toast(response, _("Please correct the errors shown."), "error", changed=False)
     return response

@@ -31,7 +31,7 @@ def _render(request: HttpRequest, form: TokenForm, *, key: str = "", created: Ap
         "now": timezone.now(), "form": form, "key": key, "created": created,
         "tokens": permissions.tokens_for(request.user, ApiToken.objects.select_related("user")),
     }
-    return base.render_page(request, "tokens.html", context, fragments=["tokens-area"], status=status)
+    return base.render_page(request, "scheduler_app/tokens.html", context, fragments=["tokens-area"], status=status)
 
 
 @base.console_view

@@ -1,0 +1,104 @@
+"""The distribution `tempora`: what the wheel holds and what it asks for.
+
+The wheel is built for real (PEP 517, the project's own build backend) once per session;
+tests/package/test_host_project.py installs the same wheel into a fresh host project.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name -> exact version of every `name==version` line, following `-r` includes."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            found |= pins(path.parent / line[3:].strip())
+        elif "==" in line:
+            requirement = Requirement(line)
+            found[canonical(requirement.name)] = next(iter(requirement.specifier)).version
+    return found
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def declared() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [item for group in project["optional-dependencies"].values() for item in group]
+    return [Requirement(item) for item in project["dependencies"] + extras]
+
+
+def test_every_dependency_of_the_package_is_pinned_within_its_range():
+    pinned = pins(ROOT / "requirements.txt")
+    problems = []
+    for requirement in declared():
+        version = pinned.get(canonical(requirement.name))
+        if version is None:
+            problems.append(f"{requirement.name}: not pinned in requirements.txt")
+        elif not requirement.specifier.contains(version, prereleases=True):
+            problems.append(f"{requirement.name}=={version} is outside {requirement.specifier}")
+    assert problems == []
+
+
+def test_the_runtime_requirements_hold_no_test_tool():
+    runtime = pins(ROOT / "requirements.txt")
+    test_only = set(pins(ROOT / "requirements-test.txt")) - set(runtime)
+    assert {"pytest", "pytest-django", "playwright"} <= test_only
+    assert not {"pytest", "playwright", "hypothesis", "schemathesis"} & set(runtime)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    # An sdist first, then the wheel from it (what `python -m build` does): what a release would ship.
+    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+                   check=True, capture_output=True, text=True)
+    (built,) = out.glob("tempora-*.whl")
+    return built
+
+
+def test_the_wheel_ships_the_app_with_its_templates_static_files_translations_and_commands(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "scheduler_app/py.typed",
+        "scheduler_app/apps.py",
+        "scheduler_app/migrations/0001_initial.py",
+        "scheduler_app/management/commands/runscheduler.py",
+        "scheduler_app/templates/scheduler_app/base.html",
+        "scheduler_app/templates/scheduler_app/jobs/list.html",
+        "scheduler_app/static/scheduler_app/vendor/htmx.min.js",
+        "scheduler_app/static/scheduler_app/vendor/pico.min.css",
+        "scheduler_app/static/scheduler_app/js/app.js",
+        "scheduler_app/static/scheduler_app/css/app.css",
+        "scheduler_app/locale/zh_Hans/LC_MESSAGES/django.mo",
+    }
+    assert expected - names == set()
+    # Only the app: not the repository's project, tests or benchmarks.
+    assert {name.split("/")[0] for name in names if not name.startswith("tempora-")} == {"scheduler_app"}
+
+
+def test_the_wheel_declares_its_dependencies_and_extras(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        (meta,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = Parser().parsestr(archive.read(meta).decode())
+    requires = [Requirement(item) for item in metadata.get_all("Requires-Dist")]
+    plain = {canonical(r.name) for r in requires if r.marker is None}
+    assert {"django", "djangorestframework", "django-apscheduler", "croniter", "django-htmx"} <= plain
+    assert {"celery", "postgres", "docs"} <= set(metadata.get_all("Provides-Extra"))
+    assert canonical("django-celery-results") in {
+        canonical(r.name) for r in requires if r.marker and "celery" in str(r.marker)
+    }
