@@ -1,6 +1,7 @@
 """Tempora's settings: one object, `tempora_settings`, with a default in the app for each.
 
-A host project sets what it wants to change in one dict (docs/settings.md lists every key)::
+A host project sets what it wants to change in one dict (README, "Configuration", lists
+every key; docs/settings.md says how to add one)::
 
     TEMPORA = {"LEASE_SECONDS": 15, "HTTP_ALLOW_HOSTS": ["api.internal:8443"]}
 
@@ -16,8 +17,8 @@ copying the dict; `manage.py check` warns about the pair (tempora.W002).
 
 Values are read lazily and cached until Django's `setting_changed` signal (sent by
 `override_settings` and pytest-django's `settings` fixture) names TEMPORA or an old name.
-Nothing is validated here: checks.py reports malformed values, with ids, at `manage.py check`
-and at the start of `runscheduler`.
+Reading does not validate: `problem()` states each setting's rule, which checks.py reports
+(with ids) at `manage.py check` and at the start of `runscheduler`.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ class TemporaSettings:
             else:
                 value = getattr(settings, where)
             if SETTINGS[key].kind is _PATH and isinstance(value, _PATH):
-                value = Path(value)
+                # Empty is unset (an empty environment variable), not the current directory.
+                value = Path(value) if os.fspath(value) else None
             self._cache[key] = value
         return self._cache[key]
 

@@ -68,6 +68,11 @@ def test_an_old_top_level_name_still_works_and_wins_over_the_dict(bare_host):
             assert str(tempora_settings.BACKUP_DIR) == "/srv/new"
 
 
+def test_an_empty_directory_is_none_not_the_current_directory(bare_host):
+    with override_settings(TEMPORA={"BACKUP_DIR": ""}):
+        assert tempora_settings.BACKUP_DIR is None
+
+
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="LEASE_SECOND"):
         tempora_settings.LEASE_SECOND  # noqa: B018
