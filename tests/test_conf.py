@@ -86,3 +86,14 @@ def test_the_readme_documents_every_key():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [key for key in SETTINGS if f"`{key}`" not in readme]
     assert missing == []
+
+
+def test_the_projects_settings_do_not_import_the_app():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, config.settings; print(sorted(m for m in sys.modules if m.startswith('scheduler_app')))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -148,7 +148,7 @@ class SchedulerViewSet(ViewSet):
     @extend_schema(methods=["GET"], summary="Runtime settings in effect", responses=SchedulerConfigSerializer)
     @extend_schema(
         methods=["PUT", "PATCH"], summary="Change runtime settings",
-        description="Give any subset; each overrides its SCHEDULER_* setting.",
+        description="Give any subset; each overrides its TEMPORA setting (MAX_WORKERS, ...).",
         request=SchedulerConfigSerializer, responses=SchedulerConfigSerializer,
     )
     @action(detail=False, methods=["get", "put", "patch"])
