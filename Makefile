@@ -29,7 +29,7 @@ migrate: install
 	$(MANAGE) migrate --noinput
 
 run: migrate
-	$(MANAGE) bootstrap
+	$(MANAGE) tempora_demo
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	@echo
 	@echo "Tempora is running at http://$(HOST):$(PORT)/  (the admin: http://$(HOST):$(PORT)/admin/, user 'admin')"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -22,7 +21,7 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool | None) -> bool | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -49,18 +48,12 @@ def env_int(name: str, default: int | None, *, minimum: int | None = None) -> in
     return value
 
 
-def env_list(name: str, default: list[str], *, item: Callable[[str], object] | None = None) -> list[str]:
-    """A comma-separated list; `item`, if given, checks each entry (a ValueError stops start-up)."""
+def env_list(name: str, default: list[str] | None) -> list[str] | None:
+    """A comma-separated list (its entries are checked where they are used: system checks)."""
     raw = os.environ.get(name)
     if raw is None:
         return default
-    items = [entry.strip() for entry in raw.split(",") if entry.strip()]
-    for entry in items if item else ():
-        try:
-            item(entry)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name}: {exc}") from None
-    return items
+    return [entry.strip() for entry in raw.split(",") if entry.strip()]
 
 
 def secret_key(path: Path) -> str:

@@ -22,7 +22,6 @@ from config.env import (
     env_str,
     secret_key,
 )
-from scheduler_app.builtin import network  # plain Python: checks the allow-list's entries at start-up
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TEMPORA_VAR_DIR", str(BASE_DIR / "var")))
@@ -205,8 +204,6 @@ SPECTACULAR_SETTINGS = {
         "scheduler_app.api.schema.add_error_responses",
     ],
 }
-# /metrics answers these addresses without a login (e.g. a Prometheus server).
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 
 
 # Static files (whitenoise serves them, also under gunicorn) ---------------
@@ -306,72 +303,45 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 
-# The scheduler (runscheduler) ---------------------------------------------
+# Tempora (scheduler_app/conf.py has each key's default and meaning) -------------
 
-SCHEDULER_MAX_WORKERS = env_int("SCHEDULER_MAX_WORKERS", 10, minimum=1)
-SCHEDULER_MISFIRE_GRACE_TIME = env_int("SCHEDULER_MISFIRE_GRACE_TIME", 60, minimum=1)
-SCHEDULER_LEASE_SECONDS = env_int("SCHEDULER_LEASE_SECONDS", 10, minimum=2)
-# A node silent this long is dead: its runs become `lost` (docs/engine.md, "Liveness"). Well
-# beyond the lease, so a node that is slow or cut off from the database for a while (an
-# outage, a proxy restart) is not declared dead while it lives; one cut off for nearly this
-# long stops its own runs. A dead node of the same host is known at once (its lock file).
-# Default: a minute, or three leases if that is longer.
-SCHEDULER_NODE_DEAD_SECONDS = env_int("SCHEDULER_NODE_DEAD_SECONDS", max(60, 3 * SCHEDULER_LEASE_SECONDS), minimum=4)
-if SCHEDULER_NODE_DEAD_SECONDS < 2 * SCHEDULER_LEASE_SECONDS:
-    raise ImproperlyConfigured(
-        f"SCHEDULER_NODE_DEAD_SECONDS={SCHEDULER_NODE_DEAD_SECONDS} is below twice "
-        f"SCHEDULER_LEASE_SECONDS={SCHEDULER_LEASE_SECONDS}."
-    )
-SCHEDULER_HISTORY_PER_JOB = env_int("SCHEDULER_HISTORY_PER_JOB", 1000, minimum=1)
-SCHEDULER_HISTORY_DAYS = env_int("SCHEDULER_HISTORY_DAYS", 30, minimum=1)
-SCHEDULER_OUTPUT_LIMIT = env_int("SCHEDULER_OUTPUT_LIMIT", 65_536, minimum=1024)
-SCHEDULER_RETRY_BACKOFF_MAX = env_int("SCHEDULER_RETRY_BACKOFF_MAX", 3600, minimum=1)
-# Time limits of runs, in seconds (docs/engine.md): a job without a timeout of its own gets
-# the default; no job may set one above the maximum.
-SCHEDULER_DEFAULT_TIMEOUT = env_int("SCHEDULER_DEFAULT_TIMEOUT", 3600, minimum=1)
-SCHEDULER_MAX_TIMEOUT = env_int("SCHEDULER_MAX_TIMEOUT", 86_400, minimum=1)
-if SCHEDULER_DEFAULT_TIMEOUT > SCHEDULER_MAX_TIMEOUT:
-    raise ImproperlyConfigured(
-        f"SCHEDULER_DEFAULT_TIMEOUT={SCHEDULER_DEFAULT_TIMEOUT} is above SCHEDULER_MAX_TIMEOUT={SCHEDULER_MAX_TIMEOUT}."
-    )
-# Where each scheduler journals its runs' starts and ends (engine/journal.py): local disk of
-# the host, one directory per scheduler process, mode 0700.
-SCHEDULER_JOURNAL_DIR = Path(env_str("SCHEDULER_JOURNAL_DIR", "") or VAR_DIR / "journal")
-# Runs of one job owner's jobs at once in a scheduler's thread pool; more wait their turn.
-# Unset: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
-SCHEDULER_MAX_RUNS_PER_USER = env_int("SCHEDULER_MAX_RUNS_PER_USER", None, minimum=0)
-# A Celery run whose worker sent no heartbeat for this long is lost (engine/worker_loss.py);
-# workers beat every 2 s, so the minimum still allows two missed beats.
-SCHEDULER_CELERY_LOST_SECONDS = env_int("SCHEDULER_CELERY_LOST_SECONDS", 30, minimum=5)
-# Extra modules imported at start-up for the @task functions they define, beside every
-# installed app's jobs.py (registry.autodiscover); comma-separated dotted paths. The process
-# tests use it so a real runscheduler (and its job processes) knows their test tasks:
-# TEMPORA_TASK_MODULES=tests.process.jobs_for_tests
-TEMPORA_TASK_MODULES = env_list("TEMPORA_TASK_MODULES", [])
-
-
-# The built-in tasks' fences (scheduler_app/builtin; README, "Built-in tasks") -------
-
-# backup_database writes only inside this directory (SCHEDULER_BACKUP_DIR is its older name);
-# process_data reads files only inside TEMPORA_DATA_DIR.
-TEMPORA_BACKUP_DIR = Path(env_str("TEMPORA_BACKUP_DIR", "") or env_str("SCHEDULER_BACKUP_DIR", "") or VAR_DIR / "backups")
-TEMPORA_DATA_DIR = Path(env_str("TEMPORA_DATA_DIR", "") or VAR_DIR / "data")
-# Hosts http_request may reach even at a private or loopback address: `host` or `host:port`.
-TEMPORA_HTTP_ALLOW_HOSTS = env_list("TEMPORA_HTTP_ALLOW_HOSTS", [], item=network.allow_entry)
-TEMPORA_HTTP_MAX_TIMEOUT = env_int("TEMPORA_HTTP_MAX_TIMEOUT", 60, minimum=1)
-TEMPORA_HTTP_MAX_BODY_BYTES = env_int("TEMPORA_HTTP_MAX_BODY_BYTES", 10 * 1024, minimum=0)
-TEMPORA_HTTP_MAX_REDIRECTS = env_int("TEMPORA_HTTP_MAX_REDIRECTS", 5, minimum=0)
-# send_email: to, cc and bcc together; the domains it may write to (empty: any). The sender is DEFAULT_FROM_EMAIL.
-TEMPORA_EMAIL_MAX_RECIPIENTS = env_int("TEMPORA_EMAIL_MAX_RECIPIENTS", 20, minimum=1)
-TEMPORA_EMAIL_ALLOWED_DOMAINS = env_list("TEMPORA_EMAIL_ALLOWED_DOMAINS", [], item=network.domain_name)
-
-
-# Who may do what (scheduler_app/permissions.py; README, "Security model") ---
-
-# Every signed-in user may create jobs they own; false: creating needs the add_job permission.
-TEMPORA_OPEN_JOB_CREATION = env_bool("TEMPORA_OPEN_JOB_CREATION", True)
-# Jobs one user may own (0: no limit); superusers are not limited.
-TEMPORA_MAX_JOBS_PER_USER = env_int("TEMPORA_MAX_JOBS_PER_USER", 200, minimum=0)
+# A key is set only when its environment variable is (README, "Configuration"); the app's
+# default applies otherwise. Only the type is read here: ranges and the rules between values
+# are system checks (scheduler_app/checks.py) that `manage.py check` and runscheduler report.
+_TEMPORA_FROM_ENV = {
+    "MAX_WORKERS": env_int("SCHEDULER_MAX_WORKERS", None),
+    "MISFIRE_GRACE_TIME": env_int("SCHEDULER_MISFIRE_GRACE_TIME", None),
+    "LEASE_SECONDS": env_int("SCHEDULER_LEASE_SECONDS", None),
+    "NODE_DEAD_SECONDS": env_int("SCHEDULER_NODE_DEAD_SECONDS", None),
+    "HISTORY_PER_JOB": env_int("SCHEDULER_HISTORY_PER_JOB", None),
+    "HISTORY_DAYS": env_int("SCHEDULER_HISTORY_DAYS", None),
+    "OUTPUT_LIMIT": env_int("SCHEDULER_OUTPUT_LIMIT", None),
+    "DEFAULT_TIMEOUT": env_int("SCHEDULER_DEFAULT_TIMEOUT", None),
+    "MAX_TIMEOUT": env_int("SCHEDULER_MAX_TIMEOUT", None),
+    "JOURNAL_DIR": env_str("SCHEDULER_JOURNAL_DIR", "") or None,
+    "MAX_RUNS_PER_USER": env_int("SCHEDULER_MAX_RUNS_PER_USER", None),
+    "CELERY_LOST_SECONDS": env_int("SCHEDULER_CELERY_LOST_SECONDS", None),
+    # e.g. TEMPORA_TASK_MODULES=tests.process.jobs_for_tests, as the process tests do.
+    "TASK_MODULES": env_list("TEMPORA_TASK_MODULES", None),
+    "HTTP_ALLOW_HOSTS": env_list("TEMPORA_HTTP_ALLOW_HOSTS", None),
+    "HTTP_MAX_TIMEOUT": env_int("TEMPORA_HTTP_MAX_TIMEOUT", None),
+    "HTTP_MAX_BODY_BYTES": env_int("TEMPORA_HTTP_MAX_BODY_BYTES", None),
+    "HTTP_MAX_REDIRECTS": env_int("TEMPORA_HTTP_MAX_REDIRECTS", None),
+    "EMAIL_MAX_RECIPIENTS": env_int("TEMPORA_EMAIL_MAX_RECIPIENTS", None),
+    "EMAIL_ALLOWED_DOMAINS": env_list("TEMPORA_EMAIL_ALLOWED_DOMAINS", None),
+    "OPEN_JOB_CREATION": env_bool("TEMPORA_OPEN_JOB_CREATION", None),
+    "MAX_JOBS_PER_USER": env_int("TEMPORA_MAX_JOBS_PER_USER", None),
+    "METRICS_ALLOWED_IPS": env_list("METRICS_ALLOWED_IPS", None),
+}
+TEMPORA = {
+    # This project's own choices: its var/ folder (lock files, the journal), and the built-in
+    # backup and data directories inside it (the app's default is none: those tasks refuse).
+    # SCHEDULER_BACKUP_DIR is TEMPORA_BACKUP_DIR's older name.
+    "VAR_DIR": VAR_DIR,
+    "BACKUP_DIR": Path(env_str("TEMPORA_BACKUP_DIR", "") or env_str("SCHEDULER_BACKUP_DIR", "") or VAR_DIR / "backups"),
+    "DATA_DIR": Path(env_str("TEMPORA_DATA_DIR", "") or VAR_DIR / "data"),
+    **{key: value for key, value in _TEMPORA_FROM_ENV.items() if value is not None},
+}
 
 
 # Logging ------------------------------------------------------------------

@@ -21,6 +21,9 @@ class SchedulerAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import scheduler_app.builtin.checks  # noqa: PLC0415  (registers the system checks)
+        import scheduler_app.checks  # noqa: F401, PLC0415
+
         # Task modules are imported once the app registry is ready (a task module may use
         # models); the built-ins first, then every app's jobs.py.
         from scheduler_app import builtin_tasks  # noqa: F401, PLC0415  (registers the built-ins)

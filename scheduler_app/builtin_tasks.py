@@ -13,11 +13,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler_app.builtin import backup, checks, fetch, mail
+from scheduler_app.builtin import backup, fetch, mail
 from scheduler_app.builtin import records as record_files  # `records` is process_data's parameter
 from scheduler_app.registry import task
-
-checks.register_checks()
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import triggers, validators
+from scheduler_app.conf import tempora_settings
 from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuerySet
 
 # What computing one job's fire times can raise when its rows were changed outside the
@@ -224,7 +225,7 @@ class Job(models.Model):
     @property
     def effective_timeout(self) -> int:
         """The time limit of this job's runs: its own, else SCHEDULER_DEFAULT_TIMEOUT."""
-        return self.timeout if self.timeout is not None else settings.SCHEDULER_DEFAULT_TIMEOUT
+        return self.timeout if self.timeout is not None else tempora_settings.DEFAULT_TIMEOUT
 
     @property
     def zone(self) -> ZoneInfo:
@@ -599,7 +600,7 @@ class SchedulerNode(models.Model):
         return f"{self.name} ({self.role}, {self.state})"
 
     def is_alive(self, *, now: datetime | None = None, lease_seconds: int | None = None) -> bool:
-        lease = lease_seconds or settings.SCHEDULER_LEASE_SECONDS
+        lease = lease_seconds or tempora_settings.LEASE_SECONDS
         now = now or dj_timezone.now()
         return self.state != self.State.STOPPED and now - self.last_beat_at <= timedelta(seconds=lease)
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
 
+from scheduler_app.conf import tempora_settings
 from scheduler_app.registry import registry
 
 APP = "scheduler_app"
@@ -120,7 +120,7 @@ def may_execution(user, action: JobAction, execution) -> bool:
 def may_create_jobs(user) -> bool:
     if not signed_in(user):
         return False
-    return bool(settings.TEMPORA_OPEN_JOB_CREATION) or user.has_perm(ADD_JOB)
+    return bool(tempora_settings.OPEN_JOB_CREATION) or user.has_perm(ADD_JOB)
 
 
 def may_own(user, owner) -> bool:

@@ -26,10 +26,10 @@ from datetime import datetime
 from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 from scheduler_app import triggers
+from scheduler_app.conf import tempora_settings
 
 logger = logging.getLogger(__name__)
 
@@ -393,9 +393,9 @@ def autodiscover() -> None:
     """Import every installed app's jobs.py so their tasks register (apps.py imports our
     built-ins first).
 
-    Then the modules named in settings.TEMPORA_TASK_MODULES, e.g. a module of tasks that is
+    Then the modules named in TEMPORA["TASK_MODULES"], e.g. a module of tasks that is
     not an app's jobs.py. A name that cannot be imported stops start-up with its ImportError.
     """
     autodiscover_modules("jobs")
-    for module in getattr(settings, "TEMPORA_TASK_MODULES", ()):
+    for module in tempora_settings.TASK_MODULES:
         import_module(module)

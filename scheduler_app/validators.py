@@ -10,11 +10,11 @@ import json
 import re
 from datetime import date
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
 from scheduler_app import triggers
+from scheduler_app.conf import tempora_settings
 from scheduler_app.registry import registry
 
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
@@ -62,9 +62,9 @@ def validate_timeout(value: int) -> None:
     if value < 1:
         raise ValidationError(gettext("The timeout must be at least 1 second, or empty for the default."),
                               code="timeout_too_small")
-    if value > settings.SCHEDULER_MAX_TIMEOUT:
+    if value > tempora_settings.MAX_TIMEOUT:
         raise ValidationError(
-            gettext("The timeout is at most %(max)d seconds (SCHEDULER_MAX_TIMEOUT).") % {"max": settings.SCHEDULER_MAX_TIMEOUT},
+            gettext("The timeout is at most %(max)d seconds (SCHEDULER_MAX_TIMEOUT).") % {"max": tempora_settings.MAX_TIMEOUT},
             code="timeout_too_large",
         )
 

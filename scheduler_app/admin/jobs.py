@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
@@ -24,6 +23,7 @@ from scheduler_app.admin.bases import (
     with_service_errors,
 )
 from scheduler_app.admin.display import status_badge
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Job, Trigger
 from scheduler_app.permissions import JobAction
 
@@ -205,7 +205,7 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
         return self.readonly_fields
 
     def get_changeform_initial_data(self, request):
-        defaults = {"owner": request.user.pk, "misfire_grace_time": settings.SCHEDULER_MISFIRE_GRACE_TIME}
+        defaults = {"owner": request.user.pk, "misfire_grace_time": tempora_settings.MISFIRE_GRACE_TIME}
         return {**defaults, **super().get_changeform_initial_data(request)}
 
     def has_add_permission(self, request):

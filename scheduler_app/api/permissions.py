@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from django.conf import settings
 from rest_framework.permissions import BasePermission
 
 from scheduler_app import permissions
+from scheduler_app.conf import tempora_settings
 
 
 class MayViewNodes(BasePermission):
@@ -43,7 +43,7 @@ def address_allowed(request) -> bool:
 
     Only REMOTE_ADDR counts: X-Forwarded-For is whatever the client says it is.
     """
-    entries = tuple(getattr(settings, "METRICS_ALLOWED_IPS", ()) or ())
+    entries = tuple(tempora_settings.METRICS_ALLOWED_IPS or ())
     if not entries:
         return False
     try:

@@ -1,8 +1,7 @@
-"""The settings the built-in tasks' fences read, each with its default (README, "Configuration").
+"""The built-in tasks' fences read their limits here (the keys are in scheduler_app/conf.py).
 
-A host project sets them in its settings module; the demo project reads them from the
-environment (config/settings.py). A malformed value raises ImproperlyConfigured naming the
-setting, and checks.py reports the same at `manage.py check`.
+A malformed value raises ImproperlyConfigured naming the setting, so a task never runs
+unfenced on it; scheduler_app/checks.py reports the same at `manage.py check`.
 """
 
 from __future__ import annotations
@@ -13,62 +12,39 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from scheduler_app.builtin import network
-
-DEFAULTS = {
-    "TEMPORA_HTTP_MAX_TIMEOUT": 60,  # seconds
-    "TEMPORA_HTTP_MAX_BODY_BYTES": 10 * 1024,
-    "TEMPORA_HTTP_MAX_REDIRECTS": 5,
-    "TEMPORA_EMAIL_MAX_RECIPIENTS": 20,
-}
-MINIMUMS = {
-    "TEMPORA_HTTP_MAX_TIMEOUT": 1, "TEMPORA_HTTP_MAX_BODY_BYTES": 0, "TEMPORA_HTTP_MAX_REDIRECTS": 0,
-    "TEMPORA_EMAIL_MAX_RECIPIENTS": 1,
-}
+from scheduler_app.conf import tempora_settings
 
 
-def integer(name: str) -> int:
-    value = getattr(settings, name, DEFAULTS[name])
-    if isinstance(value, bool) or not isinstance(value, int) or value < MINIMUMS[name]:
-        raise ImproperlyConfigured(f"{name} must be a whole number, at least {MINIMUMS[name]}; it is {value!r}.")
-    return value
+def _valid(key: str):
+    problem = tempora_settings.problem(key)
+    if problem:
+        raise ImproperlyConfigured(problem)
+    return getattr(tempora_settings, key)
 
 
-def _entries(name: str, parse):
-    values = getattr(settings, name, ())
-    if isinstance(values, str) or not isinstance(values, (list, tuple)):
-        raise ImproperlyConfigured(f"{name} must be a list of strings; it is {values!r}.")
-    try:
-        return tuple(parse(value) for value in values)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name}: {exc}") from None
+def integer(key: str) -> int:
+    """HTTP_MAX_TIMEOUT, HTTP_MAX_BODY_BYTES, HTTP_MAX_REDIRECTS or EMAIL_MAX_RECIPIENTS."""
+    return _valid(key)
 
 
 def http_allow_hosts() -> tuple[network.Allowed, ...]:
-    """TEMPORA_HTTP_ALLOW_HOSTS: hosts http_request may reach whatever their address."""
-    return _entries("TEMPORA_HTTP_ALLOW_HOSTS", network.allow_entry)
+    """HTTP_ALLOW_HOSTS: hosts http_request may reach whatever their address."""
+    return tuple(network.allow_entry(entry) for entry in _valid("HTTP_ALLOW_HOSTS"))
 
 
 def email_allowed_domains() -> frozenset[str]:
-    """TEMPORA_EMAIL_ALLOWED_DOMAINS: the only domains send_email writes to; empty means any."""
-    return frozenset(_entries("TEMPORA_EMAIL_ALLOWED_DOMAINS", network.domain_name))
-
-
-def _directory(*names: str) -> Path | None:
-    for name in names:
-        value = getattr(settings, name, None)
-        if value:
-            return Path(value)
-    return None
+    """EMAIL_ALLOWED_DOMAINS: the only domains send_email writes to; empty means any."""
+    return frozenset(network.domain_name(entry) for entry in _valid("EMAIL_ALLOWED_DOMAINS"))
 
 
 def backup_dir() -> Path | None:
-    """TEMPORA_BACKUP_DIR, or SCHEDULER_BACKUP_DIR (its older name); None when neither is set."""
-    return _directory("TEMPORA_BACKUP_DIR", "SCHEDULER_BACKUP_DIR")
+    """BACKUP_DIR (TEMPORA_BACKUP_DIR, SCHEDULER_BACKUP_DIR); None: backup_database writes nowhere."""
+    return _valid("BACKUP_DIR") or None
 
 
 def data_dir() -> Path | None:
-    """TEMPORA_DATA_DIR: the only directory process_data reads files from; None: it reads none."""
-    return _directory("TEMPORA_DATA_DIR")
+    """DATA_DIR: the only directory process_data reads files from; None: it reads none."""
+    return _valid("DATA_DIR") or None
 
 
 def served_directories() -> list[tuple[str, Path]]:

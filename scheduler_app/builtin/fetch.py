@@ -77,7 +77,7 @@ def check(
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise Refused(gettext("method: %(method)r is not one of %(methods)s.") % {"method": method,
                                                                                   "methods": ", ".join(METHODS)})
-    limit = conf.integer("TEMPORA_HTTP_MAX_TIMEOUT")
+    limit = conf.integer("HTTP_MAX_TIMEOUT")
     if timeout is None:
         timeout = min(DEFAULT_TIMEOUT, limit)
     elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
@@ -145,7 +145,7 @@ class _TooManyRedirects(Exception):
 def _exchange(plan: Plan, result: dict, watchdog: _Watchdog, resolve: network.Resolver) -> None:
     """Send the request, following redirects, each hop checked; fill `result` with the final answer."""
     entries = conf.http_allow_hosts()
-    limit = conf.integer("TEMPORA_HTTP_MAX_REDIRECTS")
+    limit = conf.integer("HTTP_MAX_REDIRECTS")
     target, method, headers, data = plan.target, plan.method, dict(plan.headers), plan.data
     while True:
         try:
@@ -163,7 +163,7 @@ def _exchange(plan: Plan, result: dict, watchdog: _Watchdog, resolve: network.Re
             if location is None:
                 result["status_code"] = response.status
                 result["content_type"] = response.getheader("Content-Type")
-                _read_body(response, result, conf.integer("TEMPORA_HTTP_MAX_BODY_BYTES"))
+                _read_body(response, result, conf.integer("HTTP_MAX_BODY_BYTES"))
                 if watchdog.expired:  # the watchdog's shutdown may have ended the body early
                     raise TimeoutError
                 return

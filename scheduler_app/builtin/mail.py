@@ -80,7 +80,7 @@ def check(
     lists = {field: recipients(value, field) for field, value in (("to", to), ("cc", cc), ("bcc", bcc))}
     if not lists["to"]:
         raise ValueError(gettext("to: no recipient given."))
-    count, limit = sum(len(found) for found in lists.values()), conf.integer("TEMPORA_EMAIL_MAX_RECIPIENTS")
+    count, limit = sum(len(found) for found in lists.values()), conf.integer("EMAIL_MAX_RECIPIENTS")
     if count > limit:
         raise Refused(
             gettext("to: %(count)d recipients (to, cc and bcc together); the limit is %(limit)d "

@@ -17,9 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import outcomes, policies
 from scheduler_app.engine.interrupt import RunControl, Watchdog, stuck_note
 from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, refused, run_in_thread
@@ -34,7 +34,7 @@ THREAD_STOP_SECONDS = 1  # how long a stop waits for interrupted thread runs to 
 
 def runs_per_owner(max_workers: int) -> int:
     """SCHEDULER_MAX_RUNS_PER_USER, whose default is half the workers (at least 1); 0: no cap."""
-    setting = settings.SCHEDULER_MAX_RUNS_PER_USER
+    setting = tempora_settings.MAX_RUNS_PER_USER
     return max(max_workers // 2, 1) if setting is None else setting
 
 

@@ -42,8 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from django.conf import settings
-
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine.runner import RunResult
 
 logger = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def directory() -> Path:
-    return Path(settings.SCHEDULER_JOURNAL_DIR)
+    return Path(tempora_settings.JOURNAL_DIR)
 
 
 def node_directory(node: str) -> Path:

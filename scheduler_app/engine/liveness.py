@@ -31,9 +31,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine.lease import Lease
 from scheduler_app.models import SchedulerNode
 
@@ -155,8 +155,7 @@ class Liveness:
 
 
 def _lock_dir() -> Path | None:
-    var = getattr(settings, "VAR_DIR", None)
-    return Path(var) / "nodes" if var else None
+    return tempora_settings.VAR_DIR / "nodes"
 
 
 class NodeLock:

@@ -19,10 +19,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from scheduler_app import services
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import capture, outcomes, recovery, retention, worker_loss
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dblock import writing
@@ -74,7 +74,7 @@ class Engine:
         self.sync: Sync | None = None
         self._epoch: int | None = None  # the lease epoch APScheduler was started in
         self._failures = 0
-        self._recover = Every(max(settings.SCHEDULER_LEASE_SECONDS / 2, 1))
+        self._recover = Every(max(tempora_settings.LEASE_SECONDS / 2, 1))
         self._lost_celery_runs = worker_loss.WorkerLossCheck()  # its own timer: every few seconds
         self._prune = Every(60)
         self._reconcile = Every(300, first_now=False)
@@ -96,13 +96,13 @@ class Engine:
         self.node_lock = NodeLock(node_name(now))
         self.node_lock.acquire()  # before the node row exists: recovery must never find it unlocked
         self.node = register(now=now)
-        self.lease = Lease(self.node, seconds=settings.SCHEDULER_LEASE_SECONDS)
+        self.lease = Lease(self.node, seconds=tempora_settings.LEASE_SECONDS)
         workers = self.max_workers or services.scheduler_setting("max_workers")
         self.writer = Writer(journal=Journal.open(self.node.name))
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
-        self.liveness = Liveness(self.lease, dead_seconds=settings.SCHEDULER_NODE_DEAD_SECONDS,
+        self.liveness = Liveness(self.lease, dead_seconds=tempora_settings.NODE_DEAD_SECONDS,
                                  on_change=self._wake.set, on_cut_off=self._self_fence)
         if self.stopping.is_set():  # a signal before the liveness thread existed
             self.liveness.hand_over()
@@ -163,7 +163,7 @@ class Engine:
             self.start_waiting(now)
         if self._recover.due():
             with writing():
-                recovery.recover(now=now, lease_seconds=settings.SCHEDULER_LEASE_SECONDS, me=self.node.name,
+                recovery.recover(now=now, lease_seconds=tempora_settings.LEASE_SECONDS, me=self.node.name,
                                  fence=self.lease.fence)
         self._lost_celery_runs.check(now)
         if self._prune.due():

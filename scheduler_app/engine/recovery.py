@@ -24,9 +24,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import journal, outcomes
 from scheduler_app.engine.lease import NotLeading
 from scheduler_app.engine.liveness import proven_dead
@@ -40,7 +40,7 @@ IN_FLIGHT = ("queued", "running")
 
 def dead_nodes(*, now: datetime, lease_seconds: int, dead_seconds: int | None = None,
                exclude: str = "") -> list[SchedulerNode]:
-    dead_seconds = settings.SCHEDULER_NODE_DEAD_SECONDS if dead_seconds is None else dead_seconds
+    dead_seconds = tempora_settings.NODE_DEAD_SECONDS if dead_seconds is None else dead_seconds
     nodes = list(SchedulerNode.objects.exclude(state=SchedulerNode.State.STOPPED).exclude(name=exclude))
     if not nodes:
         return []

@@ -28,9 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from scheduler_app import permissions
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import child
 from scheduler_app.engine.interrupt import RunControl
 from scheduler_app.engine.invoke import call_task, task_module
@@ -118,7 +117,7 @@ def refused(request: RunRequest, started_at: datetime) -> RunResult | None:
 
 def run_in_thread(request: RunRequest, started_at: datetime, control: RunControl | None = None) -> RunResult:
     status, result, output, error, trace = call_task(
-        request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT, control=control
+        request.task, request.args, request.kwargs, tempora_settings.OUTPUT_LIMIT, control=control
     )
     return RunResult(status, started_at, datetime.now(UTC), result, output, error, trace)
 
@@ -224,7 +223,7 @@ class ChildRun:
         request = self.request
         process = ctx.Process(
             target=child.run_child,
-            args=(sender, request.task, request.args, request.kwargs, settings.SCHEDULER_OUTPUT_LIMIT,
+            args=(sender, request.task, request.args, request.kwargs, tempora_settings.OUTPUT_LIMIT,
                   task_module(request.task), lifeline, child_name(request.execution_id)),
             name=f"tempora-job-{request.execution_id}",
         )

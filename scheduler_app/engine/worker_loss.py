@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 
+from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import recovery
 from scheduler_app.engine.dblock import writing
 from scheduler_app.models import Execution
@@ -35,7 +35,7 @@ class WorkerLossCheck:
     """The leader's chore: `check(now)` each round; it does its work every `every` seconds."""
 
     def __init__(self, *, lost_seconds: int | None = None) -> None:
-        self.lost_after = timedelta(seconds=lost_seconds or settings.SCHEDULER_CELERY_LOST_SECONDS)
+        self.lost_after = timedelta(seconds=lost_seconds or tempora_settings.CELERY_LOST_SECONDS)
         self.every = timedelta(seconds=max(self.lost_after.total_seconds() / 5, 1))
         self._gap = max(2 * self.every, timedelta(seconds=5))
         self._last: datetime | None = None

@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from scheduler_app import permissions, triggers, validators
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Calendar, Execution, Job, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
 from scheduler_app.registry import registry
@@ -228,7 +228,7 @@ def _task_permission(task: str) -> str:
 
 def _check_quota(job: Job) -> None:
     """TEMPORA_MAX_JOBS_PER_USER: the jobs one owner may have (superusers: no limit)."""
-    limit = settings.TEMPORA_MAX_JOBS_PER_USER
+    limit = tempora_settings.MAX_JOBS_PER_USER
     owner = job.owner
     if not limit or owner is None or owner.is_superuser:
         return
@@ -252,7 +252,7 @@ def job_create(
     """
     _check_fields(fields)
     now = _now(now)
-    fields.setdefault("misfire_grace_time", settings.SCHEDULER_MISFIRE_GRACE_TIME)
+    fields.setdefault("misfire_grace_time", tempora_settings.MISFIRE_GRACE_TIME)
     if actor is not None:
         fields.setdefault("owner", actor)
     if actor is not None and not permissions.may_create_jobs(actor):

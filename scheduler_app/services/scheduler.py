@@ -6,12 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext
 
 from scheduler_app import permissions
+from scheduler_app.conf import SETTINGS, tempora_settings
 from scheduler_app.models import SchedulerState
 from scheduler_app.permissions import Forbidden
 from scheduler_app.services.base import _now
@@ -19,12 +19,13 @@ from scheduler_app.services.base import _now
 logger = logging.getLogger(__name__)
 
 
-# Runtime settings the console and API may change, with the SCHEDULER_* setting each overrides.
+# Runtime settings the console and API may change, with the TEMPORA key (conf.py) each overrides.
 RUNTIME_SETTINGS = {
-    "max_workers": ("SCHEDULER_MAX_WORKERS", 1, 1000),
-    "misfire_grace_time": ("SCHEDULER_MISFIRE_GRACE_TIME", 1, 86_400),
-    "history_per_job": ("SCHEDULER_HISTORY_PER_JOB", 1, 1_000_000),
-    "history_days": ("SCHEDULER_HISTORY_DAYS", 1, 3650),
+    # (key, lowest, highest): the lowest is the setting's own minimum.
+    "max_workers": ("MAX_WORKERS", SETTINGS["MAX_WORKERS"].minimum, 1000),
+    "misfire_grace_time": ("MISFIRE_GRACE_TIME", SETTINGS["MISFIRE_GRACE_TIME"].minimum, 86_400),
+    "history_per_job": ("HISTORY_PER_JOB", SETTINGS["HISTORY_PER_JOB"].minimum, 1_000_000),
+    "history_days": ("HISTORY_DAYS", SETTINGS["HISTORY_DAYS"].minimum, 3650),
 }
 
 
@@ -89,9 +90,9 @@ def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = No
 
 
 def scheduler_setting(key: str, state: SchedulerState | None = None) -> int:
-    """A runtime setting: the value set in the console or API, else the SCHEDULER_* setting."""
-    setting_name, _, _ = RUNTIME_SETTINGS[key]
+    """A runtime setting: the value set in the console or API, else the deployment's (conf.py)."""
+    setting_key, _, _ = RUNTIME_SETTINGS[key]
     state = state or SchedulerState.load()
-    return state.config.get(key, getattr(settings, setting_name))
+    return state.config.get(key, getattr(tempora_settings, setting_key))
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms import formset_factory
 from django.utils.functional import lazy
@@ -22,6 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import permissions, triggers, validators
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Calendar, Job, Trigger
 from scheduler_app.registry import registry
 from scheduler_app.web import cron_builder
@@ -103,7 +103,7 @@ def task_choices(current: str = "", user=None) -> list[tuple[str, str]]:
 
 def _timeout_help() -> str:
     return gettext("Empty: the default limit, %(default)d s. At most %(max)d s.") % {
-        "default": settings.SCHEDULER_DEFAULT_TIMEOUT, "max": settings.SCHEDULER_MAX_TIMEOUT,
+        "default": tempora_settings.DEFAULT_TIMEOUT, "max": tempora_settings.MAX_TIMEOUT,
     }
 
 
@@ -148,7 +148,7 @@ class JobForm(forms.Form):
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["misfire_grace_time"].initial = settings.SCHEDULER_MISFIRE_GRACE_TIME
+        self.fields["misfire_grace_time"].initial = tempora_settings.MISFIRE_GRACE_TIME
         current = self.data.get(self.add_prefix("task"), "") if self.is_bound else self.initial.get("task", "")
         self.fields["task"].choices = task_choices(current, user)
         for name, field in self.fields.items():

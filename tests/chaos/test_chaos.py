@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from scheduler_app import services
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Execution, Job
 from tests.chaos.verdict import JobSpec, Judge, Limits, owed
 from tests.process.harness import PROCESS
@@ -43,7 +43,7 @@ LIMITS = Limits(
     lost_window=0.5,  # a body's end → its outcome durable; the writer's batching is 250 ms today
     # A dead Celery worker's run is recovered (lost, then its policy) within the threshold plus
     # one check, a fifth of it (docs/engine.md, "Celery runs when a worker dies"), plus slack.
-    celery_recovery=settings.SCHEDULER_CELERY_LOST_SECONDS * 1.2 + 2,
+    celery_recovery=tempora_settings.CELERY_LOST_SECONDS * 1.2 + 2,
     cut_grace=LEASE / 3 + 2,  # after a cut, until the node has beaten again
     # A child run's lifeline kills it 0.05 s after its scheduler's kill -9 (docs/engine.md); a body
     # ending inside that is recorded lost (nobody is left to record it). Beside the hogs, 0.25 s.

@@ -314,7 +314,7 @@ def test_it_leaves_alone_a_silent_node_that_still_holds_a_valid_lease(make_node,
 
 @pytest.fixture
 def lock_dir(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
+    settings.TEMPORA = {**settings.TEMPORA, "VAR_DIR": tmp_path}
     return tmp_path / "nodes"
 
 

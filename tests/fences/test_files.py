@@ -31,7 +31,7 @@ def save_errors(task: str, **kwargs) -> str:
 
 
 def fence_errors() -> list[checks.CheckMessage]:
-    return [message for message in checks.run_checks() if message.id.startswith("tempora.")]
+    return [message for message in checks.run_checks() if message.id.startswith("tempora.E")]
 
 
 # tempora.backup_database: where it may write ------------------------------------------------

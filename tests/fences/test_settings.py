@@ -26,7 +26,7 @@ def start(tmp_path, code: str = "", **variables: str) -> subprocess.CompletedPro
 
 
 def test_the_old_backup_variable_still_works_and_the_new_one_wins(tmp_path):
-    show = "print(settings.TEMPORA_BACKUP_DIR)"
+    show = "print(settings.TEMPORA['BACKUP_DIR'])"
     assert start(tmp_path, show, SCHEDULER_BACKUP_DIR="/srv/old").stdout.strip() == "/srv/old"
     both = start(tmp_path, show, SCHEDULER_BACKUP_DIR="/srv/old", TEMPORA_BACKUP_DIR="/srv/new")
     assert both.stdout.strip() == "/srv/new"
@@ -36,7 +36,7 @@ def test_the_old_backup_variable_still_works_and_the_new_one_wins(tmp_path):
 def test_the_environment_reaches_the_settings(tmp_path):
     done = start(
         tmp_path,
-        "print(settings.TEMPORA_HTTP_ALLOW_HOSTS, settings.TEMPORA_EMAIL_ALLOWED_DOMAINS, settings.TEMPORA_DATA_DIR)",
+        "t = settings.TEMPORA; print(t['HTTP_ALLOW_HOSTS'], t['EMAIL_ALLOWED_DOMAINS'], t['DATA_DIR'])",
         TEMPORA_HTTP_ALLOW_HOSTS="api.example.com:8443, [::1]:8080", TEMPORA_EMAIL_ALLOWED_DOMAINS="example.com",
         TEMPORA_DATA_DIR="/srv/data",
     )
@@ -53,8 +53,14 @@ def test_the_environment_reaches_the_settings(tmp_path):
 ])
 def test_a_host_projects_bad_value_is_a_system_check_error(settings, name, value, fragment):
     setattr(settings, name, value)
-    [error] = [message for message in checks.run_checks() if message.id.startswith("tempora.E1")]
-    assert error.id == "tempora.E102" and error.msg.startswith(name) and fragment in error.msg
+    [error] = [message for message in checks.run_checks() if message.id.startswith("tempora.E")]
+    assert error.id == "tempora.E001" and error.msg.startswith(name) and fragment in error.msg
+
+
+def test_a_bad_value_in_the_tempora_dict_is_named_by_its_key(settings):
+    settings.TEMPORA = {**settings.TEMPORA, "HTTP_MAX_REDIRECTS": -1}
+    [error] = [message for message in checks.run_checks() if message.id.startswith("tempora.E")]
+    assert error.id == "tempora.E001" and error.msg.startswith("TEMPORA['HTTP_MAX_REDIRECTS'] must be")
 
 
 def test_a_data_directory_overlapping_the_backup_directory_is_a_system_check_error(settings, tmp_path):
@@ -62,3 +68,13 @@ def test_a_data_directory_overlapping_the_backup_directory_is_a_system_check_err
     settings.TEMPORA_DATA_DIR = tmp_path
     [error] = [message for message in checks.run_checks() if message.id.startswith("tempora.E1")]
     assert error.id == "tempora.E103" and "TEMPORA_DATA_DIR" in error.msg
+
+
+def test_a_task_refuses_to_run_on_a_malformed_limit(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from scheduler_app.builtin import conf
+
+    settings.TEMPORA_HTTP_MAX_TIMEOUT = "60"
+    with pytest.raises(ImproperlyConfigured, match="TEMPORA_HTTP_MAX_TIMEOUT must be a whole number"):
+        conf.integer("HTTP_MAX_TIMEOUT")

@@ -69,7 +69,7 @@ def _setting_field(key: str) -> serializers.IntegerField:
 
 
 class SchedulerConfigSerializer(StrictSerializer):
-    """Runtime settings; each overrides its SCHEDULER_* setting. Give any subset to change it."""
+    """Runtime settings; each overrides its TEMPORA setting (MAX_WORKERS, ...). Give any subset to change it."""
 
     max_workers = _setting_field("max_workers")
     misfire_grace_time = _setting_field("misfire_grace_time")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -20,6 +19,7 @@ from scheduler_app import permissions, services
 from scheduler_app.api.permissions import MayViewNodes
 from scheduler_app.api.serializers.scheduler import SchedulerConfigSerializer, SchedulerStatusSerializer
 from scheduler_app.api.views.base import ApiView, ViewSet
+from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 from scheduler_app.services import RUNTIME_SETTINGS
 
@@ -28,7 +28,7 @@ NODE_MEMORY = timedelta(days=1)
 
 
 def lease_seconds() -> int:
-    return settings.SCHEDULER_LEASE_SECONDS
+    return tempora_settings.LEASE_SECONDS
 
 
 def alive_nodes(now: datetime):
@@ -148,7 +148,7 @@ class SchedulerViewSet(ViewSet):
     @extend_schema(methods=["GET"], summary="Runtime settings in effect", responses=SchedulerConfigSerializer)
     @extend_schema(
         methods=["PUT", "PATCH"], summary="Change runtime settings",
-        description="Give any subset; each overrides its SCHEDULER_* setting.",
+        description="Give any subset; each overrides its TEMPORA setting (MAX_WORKERS, ...).",
         request=SchedulerConfigSerializer, responses=SchedulerConfigSerializer,
     )
     @action(detail=False, methods=["get", "put", "patch"])

@@ -1,7 +1,7 @@
 """`manage.py runscheduler`: fire every job on time, exactly once, and record every run.
 
 Run one per machine, or several against one database: one leads, the others stand by and
-take over within the lease (SCHEDULER_LEASE_SECONDS) if it dies.
+take over within the lease (TEMPORA['LEASE_SECONDS']) if it dies.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from scheduler_app.checks import TAG
 from scheduler_app.engine.loop import Engine
 
 logger = logging.getLogger("scheduler_app.engine")
 
 
 class Command(BaseCommand):
-    help = "Run the Tempora scheduler (leader or standby) until SIGTERM or SIGINT."
-    # System checks import every URL module (the API, the console): seconds of start-up a
-    # scheduler does not need. `manage.py check` still runs them.
-    requires_system_checks = []
+    help = (
+        "Run the Tempora scheduler until SIGTERM or SIGINT: it fires every due job once and records each run. "
+        "Several may run against one database: one leads, the others stand by and take over within the lease "
+        "(TEMPORA['LEASE_SECONDS']). Tempora's system checks run first; a bad setting stops it with their message."
+    )
+    # Only Tempora's checks: all of them would import every URL module (the API, the console),
+    # seconds of start-up a scheduler does not need. `manage.py check` still runs them all.
+    requires_system_checks = [TAG]
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -31,7 +36,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-workers", type=int, default=None, metavar="N",
-            help="Threads running jobs (default: the runtime setting, else SCHEDULER_MAX_WORKERS).",
+            help="Threads running jobs (default: the runtime setting, else TEMPORA['MAX_WORKERS']).",
         )
 
     def handle(self, *args, drain: float, max_workers: int | None, **options):

@@ -1,4 +1,5 @@
-"""First-run setup for `make run`: an admin account and a few demo jobs.
+"""`manage.py tempora_demo`: the demo's first-run setup (`make run`), an `admin` superuser and
+a few demo jobs. A host project never needs it: it creates an account with full rights.
 
 Safe to run on every start: it only creates what is missing.
 """
@@ -48,7 +49,8 @@ DEMO_JOBS = [
 
 
 class Command(BaseCommand):
-    help = "Create the admin account (first run) and the demo jobs (first run). Idempotent."
+    help = ("For the demo only: create the 'admin' superuser (password from TEMPORA_ADMIN_PASSWORD, else generated "
+            "and shown once) and the demo jobs, on first run. Idempotent. Not for a host project.")
 
     def add_arguments(self, parser):
         parser.add_argument("--no-demo", action="store_true", help="Do not create the demo jobs.")
