@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone as dj_timezone
@@ -29,6 +30,15 @@ from scheduler_app.querysets import CalendarQuerySet, ExecutionQuerySet, JobQuer
 # services (a cron that no longer parses, a zone that no longer exists): that job's schedule
 # "cannot be computed", and every page shows it so instead of failing (ScheduleError is a ValueError).
 SCHEDULE_FAILURES = (ValueError, OverflowError, ZoneInfoNotFoundError)
+
+# Field bounds: the validators below are their one definition; the console's form, the API's
+# serializers and the admin read them from the fields (validators.field_bounds).
+WEEK_SECONDS = 7 * 86_400
+MAX_RETRIES = 100
+MAX_RUNS = 2_000_000_000
+MAX_INTERVAL_SECONDS = 10 * 366 * 86_400  # ten years
+MAX_JITTER_SECONDS = 86_400
+MAX_TRIGGERS = 20  # per job, in the console's form and the API
 
 
 class Calendar(models.Model):
@@ -119,7 +129,8 @@ class Job(models.Model):
         RECORD = "record", _("Record it and move on (at most once)")
 
     name = models.CharField(max_length=200, unique=True, help_text=_("e.g. 'nightly-backup'"))
-    description = models.TextField(blank=True)
+    # TextField's max_length only sizes form widgets: the validator enforces it.
+    description = models.TextField(blank=True, max_length=10_000, validators=[MaxLengthValidator(10_000)])
     task = models.CharField(
         max_length=200,
         validators=[validators.validate_task_name],
@@ -132,7 +143,7 @@ class Job(models.Model):
         default=list, blank=True, validators=[validators.validate_tags], help_text=_('e.g. ["etl", "nightly"]')
     )
     priority = models.PositiveSmallIntegerField(
-        default=5, help_text=_("1 (lowest) to 10 (highest): the order when many runs are due at once.")
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)], help_text=_("1 (lowest) to 10 (highest): the order when many runs are due at once.")
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
@@ -144,15 +155,21 @@ class Job(models.Model):
         null=True, blank=True, validators=[validators.validate_timeout],
         help_text=_("Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT)."),
     )
-    max_retries = models.PositiveSmallIntegerField(default=0)
+    max_retries = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(MAX_RETRIES)])
     retry_backoff = models.PositiveIntegerField(
-        default=30, help_text=_("Seconds before the first retry; doubles each attempt (with jitter).")
+        default=30, validators=[MaxValueValidator(WEEK_SECONDS)],
+        help_text=_("Seconds before the first retry; doubles each attempt (with jitter)."),
     )
-    retry_backoff_max = models.PositiveIntegerField(default=3600, help_text=_("The longest wait between retries."))
+    retry_backoff_max = models.PositiveIntegerField(
+        default=3600, validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)],
+        help_text=_("The longest wait between retries."),
+    )
     overlap_policy = models.CharField(max_length=10, choices=Overlap.choices, default=Overlap.SKIP)
-    max_instances = models.PositiveSmallIntegerField(default=1, help_text=_("Concurrent runs under 'allow'."))
+    max_instances = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text=_("Concurrent runs under 'allow'.")
+    )
     misfire_grace_time = models.PositiveIntegerField(
-        default=60, help_text=_("Seconds a run may start late; later than that it is recorded as missed.")
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)], help_text=_("Seconds a run may start late; later than that it is recorded as missed.")
     )
     catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
     executor = models.CharField(max_length=6, choices=Executor.choices, default=Executor.THREAD)
@@ -162,7 +179,10 @@ class Job(models.Model):
     )
     start_at = models.DateTimeField(null=True, blank=True, help_text=_("No run before this instant."))
     end_at = models.DateTimeField(null=True, blank=True, help_text=_("No run after this instant."))
-    max_runs = models.PositiveIntegerField(null=True, blank=True, help_text=_("Stop after this many runs."))
+    max_runs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_RUNS)],
+        help_text=_("Stop after this many runs."),
+    )
     paused = models.BooleanField(default=False)
     code_defined = models.BooleanField(
         default=False, editable=False, help_text=_("Defined in a jobs.py: the code owns its definition.")
@@ -196,6 +216,11 @@ class Job(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="job_priority_1_10"),
             models.CheckConstraint(condition=Q(max_instances__gte=1), name="job_max_instances_positive"),
+            # The bounds the engine's retry and misfire arithmetic relies on (see the fields' validators).
+            models.CheckConstraint(condition=Q(max_retries__lte=MAX_RETRIES), name="job_max_retries_bounded"),
+            models.CheckConstraint(condition=Q(retry_backoff_max__gte=1), name="job_retry_backoff_max_positive"),
+            models.CheckConstraint(condition=Q(misfire_grace_time__gte=1), name="job_misfire_grace_positive"),
+            models.CheckConstraint(condition=Q(max_runs__isnull=True) | Q(max_runs__gte=1), name="job_max_runs_positive"),
             models.CheckConstraint(condition=Q(timeout__isnull=True) | Q(timeout__gt=0), name="job_timeout_positive"),
             models.CheckConstraint(
                 condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
@@ -217,10 +242,6 @@ class Job(models.Model):
     def clean(self) -> None:
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise ValidationError({"end_at": gettext("The window must end after it starts.")})
-        if self.priority is not None and not 1 <= self.priority <= 10:
-            raise ValidationError({"priority": gettext("Priority is 1 (lowest) to 10 (highest).")})
-        if self.max_instances is not None and self.max_instances < 1:
-            raise ValidationError({"max_instances": gettext("At least one instance must be allowed.")})
 
     @property
     def effective_timeout(self) -> int:
@@ -383,13 +404,16 @@ class Trigger(models.Model):
     cron_expression = models.CharField(
         max_length=200, blank=True, help_text=_("e.g. '0 9 * * MON-FRI' (0 and 7 are Sunday)")
     )
-    interval_seconds = models.PositiveIntegerField(null=True, blank=True, help_text=_("e.g. 300 for every 5 minutes"))
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_INTERVAL_SECONDS)],
+        help_text=_("e.g. 300 for every 5 minutes"),
+    )
     run_at = models.DateTimeField(null=True, blank=True, help_text=_("For kind 'once': the instant to run."))
     preset = models.CharField(
         max_length=6, choices=Preset.choices, blank=True, default="", help_text=_("How the cron was entered, for display.")
     )
     jitter_seconds = models.PositiveIntegerField(
-        default=0, help_text=_("Spread runs by up to this many seconds (the same offset for the same occurrence).")
+        default=0, validators=[MaxValueValidator(MAX_JITTER_SECONDS)], help_text=_("Spread runs by up to this many seconds (the same offset for the same occurrence).")
     )
     calendar = models.ForeignKey(
         Calendar, null=True, blank=True, on_delete=models.PROTECT, related_name="triggers",

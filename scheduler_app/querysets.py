@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from django.apps import apps
 from django.db import models
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from scheduler_app import permissions
+
+# How many finished runs a job list shows per job ("last results").
+RECENT_RESULTS = 5
 
 
 def _scoped(queryset: models.QuerySet, scope: Q | None) -> models.QuerySet:
@@ -28,7 +32,22 @@ class CalendarQuerySet(models.QuerySet):
         return _scoped(self, permissions.calendar_scope(user, change=True))
 
 
+def recent_results(count: int = RECENT_RESULTS) -> Prefetch:
+    """Each job's last `count` finished runs, newest first, as `job.recent_results`: one query
+    for a whole page of jobs (a window over the runs), whatever their history's length."""
+    Execution = apps.get_model("scheduler_app", "Execution")  # models.py imports this module
+    runs = (
+        Execution.objects.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")
+        .only("id", "job_id", "status", "reason", "attempt", "scheduled_for", "started_at", "finished_at")
+    )
+    return Prefetch("executions", queryset=runs[:count], to_attr="recent_results")
+
+
 class JobQuerySet(models.QuerySet):
+    def with_recent_results(self, count: int = RECENT_RESULTS) -> JobQuerySet:
+        """See recent_results: what the console's jobs list and the API's jobs show."""
+        return self.prefetch_related(recent_results(count))
+
     def active(self) -> JobQuerySet:
         return self.filter(paused=False)
 

@@ -10,6 +10,7 @@ import json
 import re
 from datetime import date
 
+from django.core import validators as django_validators
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 
@@ -24,6 +25,21 @@ _GROUP = re.compile(r"^[\w.-]{1,100}$")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TAGS = 20
 MAX_JSON_BYTES = 65_536
+
+
+def field_bounds(model, name: str) -> dict[str, int]:
+    """The model field's bounds as form and serializer keywords: `{"min_value": 1, "max_value": 10}`.
+
+    The model's validators are the one definition; forms and serializers that are not built
+    from the model (ModelForm, ModelSerializer) take their bounds from here.
+    """
+    bounds: dict[str, int] = {}
+    for validator in model._meta.get_field(name).validators:
+        if isinstance(validator, django_validators.MinValueValidator):
+            bounds["min_value"] = max(validator.limit_value, bounds.get("min_value", validator.limit_value))
+        elif isinstance(validator, django_validators.MaxValueValidator):
+            bounds["max_value"] = min(validator.limit_value, bounds.get("max_value", validator.limit_value))
+    return bounds
 
 
 def validate_timezone_name(value: str) -> None:

@@ -70,6 +70,7 @@ class World:
         SchedulerNode.objects.create(name="secret-host:4242:1", hostname="secret-host", pid=4242, state="running",
                                      role="leader", last_beat_at=now)
         SchedulerState.load()
+        SchedulerState.objects.update(leader="secret-host:4242:1", lease_expires_at=now + timedelta(minutes=5))
 
     def url(self, path: str) -> str:
         return path.format(job=self.job.pk, failed=self.failed.pk, dead=self.dead.pk, pending=self.pending.pk,

@@ -176,7 +176,7 @@ def _service_calls_without_actor(path: Path):
 
 
 # Service calls that act for nobody but the caller, or read: no actor to pass.
-NO_ACTOR = {"token_create", "token_mark_used", "scheduler_setting", "RUNTIME_SETTINGS", "JOB_FIELDS"}
+NO_ACTOR = {"token_create", "token_mark_used", "scheduler_setting", "scheduler_liveness", "RUNTIME_SETTINGS", "JOB_FIELDS"}
 
 
 def test_every_interface_passes_the_signed_in_user_to_the_services():

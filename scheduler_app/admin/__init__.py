@@ -6,11 +6,11 @@ validators), calendars by `calendar_*`, and the actions call the matching servic
 what happened with `message_user`. Executions and the scheduler's own rows are read-only;
 they change only through actions.
 
-Validation happens twice by design: the forms run the model validators and
-`triggers.compile_trigger` (so errors sit next to their field), and the service checks
-again when saving. If the service still refuses (a name taken meanwhile, say), its
-transaction rolls back and the page is validated again with the service's errors shown on
-the fields they name (`ServiceSavingAdmin.changeform_view`).
+The forms run the model's validators (its fields' bounds, Trigger.clean); the service is the
+check of the job and its triggers. If it refuses (a name taken meanwhile, a trigger it cannot
+compile), its transaction rolls back and the page is validated again with the service's
+errors shown on the fields they name (`ServiceSavingAdmin.changeform_view`,
+services/errors.ErrorPlaces for `triggers.<i>.<field>`).
 """
 
 from django.contrib import admin

@@ -11,13 +11,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from scheduler_app import permissions
 from scheduler_app.permissions import JobAction
+from scheduler_app.services.errors import ErrorPlaces
 
 # Where a refused save leaves the service's errors for the second validation pass.
 _SERVICE_ERRORS = "_tempora_service_errors"
-
-
-def error_dict(exc: ValidationError) -> dict[str, list[str]]:
-    return exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
 
 
 def add_errors(form: forms.BaseForm, field: str, messages_: list[str]) -> None:
@@ -34,19 +31,19 @@ class ServiceRefused(Exception):
 
     def __init__(self, error: ValidationError | permissions.Forbidden):
         super().__init__(str(error))
-        self.errors = {NON_FIELD_ERRORS: [error.message]} if isinstance(error, permissions.Forbidden) else error_dict(error)
+        forbidden = isinstance(error, permissions.Forbidden)
+        self.places = ErrorPlaces(own={NON_FIELD_ERRORS: [error.message]}) if forbidden else ErrorPlaces.of(error)
 
 
 class ServiceErrorsForm(forms.ModelForm):
     """A model form that also shows the errors a service raised on the previous attempt."""
 
-    service_errors: dict[str, list[str]] = {}
+    service_errors = ErrorPlaces()
 
     def clean(self):
         cleaned_data = super().clean()
-        for field, messages_ in self.service_errors.items():
-            if not field.startswith("triggers."):  # the trigger formset shows those
-                add_errors(self, field, messages_)
+        for field, messages_ in self.service_errors.own.items():  # the trigger formset shows its rows'
+            add_errors(self, field, messages_)
         return cleaned_data
 
 
@@ -66,7 +63,7 @@ class ServiceSavingAdmin(admin.ModelAdmin):
         except ServiceRefused as refused:
             # The atomic block around the save has rolled back. Validate the same POST again,
             # this time with the service's errors, so the page shows them by their fields.
-            setattr(request, _SERVICE_ERRORS, refused.errors)
+            setattr(request, _SERVICE_ERRORS, refused.places)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -6,10 +6,9 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
-from django.utils import timezone
 from django.utils.translation import ngettext
 
 from scheduler_app import permissions, services, triggers
@@ -26,12 +25,14 @@ from scheduler_app.admin.display import status_badge
 from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Job, Trigger
 from scheduler_app.permissions import JobAction
+from scheduler_app.services.errors import ErrorPlaces
 
 
 class TriggerFormSet(BaseInlineFormSet):
-    """The job's triggers, validated by triggers.py and handed to the job service as definitions."""
+    """The job's triggers, handed to the job service as definitions; the service checks them
+    (and the Trigger model's own clean, with the row)."""
 
-    service_errors: dict[str, list[str]] = {}
+    service_errors = ErrorPlaces()
 
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
@@ -66,28 +67,13 @@ class TriggerFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        try:
-            zone = triggers.validate_timezone(self.instance.timezone)
-        except triggers.ScheduleError:
-            zone = triggers.validate_timezone("UTC")  # the job form reports the zone
-        now = timezone.now()
         rows = self.live_forms()
-        for form in rows:
-            if form.errors:
-                continue
-            try:
-                triggers.compile_trigger(self.definition(form), zone, now)
-            except triggers.ScheduleError as exc:
-                add_errors(form, exc.field, [exc.message])
-        for key, messages_ in self.service_errors.items():
-            prefix, _, rest = key.partition(".")
-            if prefix != "triggers":
-                continue
-            index, _, field = rest.partition(".")
-            if index.isdigit() and int(index) < len(rows):
-                add_errors(rows[int(index)], field or NON_FIELD_ERRORS, messages_)
-            else:
-                raise ValidationError(messages_)
+        fitting, left = self.service_errors.row_errors("triggers", len(rows))
+        for index, fields in fitting.items():
+            for field, messages_ in fields.items():
+                add_errors(rows[index], field, messages_)
+        if left:
+            raise ValidationError(left)
 
     def record_saved(self, job: Job | None) -> None:
         """Fill what Django's change message reads; formset.save() is never called here."""

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -26,10 +25,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from scheduler_app import triggers
 from scheduler_app.permissions import Forbidden
 from scheduler_app.services import ServiceError
+from scheduler_app.services.errors import ErrorPlaces
 
 logger = logging.getLogger(__name__)
-
-_NESTED_KEY = re.compile(r"^(?P<field>\w+)\.(?P<index>\d+)\.(?P<rest>.+)$")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -75,19 +73,7 @@ def validation_errors(exc: DjangoValidationError) -> dict:
     Service keys such as `triggers.1.cron_expression` become nested like DRF's errors for a
     nested list: {"triggers": {"1": {"cron_expression": ["..."]}}}.
     """
-    if not hasattr(exc, "error_dict"):
-        return {api_settings.NON_FIELD_ERRORS_KEY: list(exc.messages)}
-    result: dict = {}
-    for key, messages in exc.message_dict.items():
-        if key == "__all__":
-            result.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).extend(messages)
-            continue
-        match = _NESTED_KEY.match(key)
-        if match and isinstance(result.setdefault(match["field"], {}), dict):
-            result[match["field"]].setdefault(match["index"], {}).setdefault(match["rest"], []).extend(messages)
-            continue
-        result.setdefault(key, []).extend(messages)
-    return result
+    return ErrorPlaces.of(exc).drf(api_settings.NON_FIELD_ERRORS_KEY)
 
 
 def exception_handler(exc, context):

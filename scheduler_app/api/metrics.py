@@ -17,11 +17,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from scheduler_app import statistics
+from scheduler_app import services, statistics
 from scheduler_app.api.permissions import MayViewNodesOrAllowedAddress
 from scheduler_app.api.views.base import ApiView
-from scheduler_app.api.views.scheduler import alive_nodes
-from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
+from scheduler_app.models import Execution, Job, SchedulerNode
 
 RECENT = timedelta(hours=1)
 
@@ -97,14 +96,13 @@ def render_metrics() -> str:
         "tempora_run_lag_seconds", "How late runs that ended in the last hour started (started_at - scheduled_for).",
         statistics.histogram(ended.filter(reason__in=Execution.SCHEDULED_REASONS), F("started_at") - F("scheduled_for")),
     )
-    state = SchedulerState.load()
-    alive = list(alive_nodes(now))
-    out.metric("tempora_scheduler_up", "gauge", "1 when a scheduler process has a fresh heartbeat.", [({}, 1 if alive else 0)])
-    out.metric("tempora_scheduler_paused", "gauge", "1 while the global pause is on.", [({}, 1 if state.paused else 0)])
-    leader_alive = any(node.name == state.leader for node in alive) and state.lease_expires_at and state.lease_expires_at > now
+    liveness = services.scheduler_liveness()
+    alive = liveness.alive
+    out.metric("tempora_scheduler_up", "gauge", "1 while a scheduler holds a valid leader lease.", [({}, 1 if liveness.up else 0)])
+    out.metric("tempora_scheduler_paused", "gauge", "1 while the global pause is on.", [({}, 1 if liveness.state.paused else 0)])
     out.metric(
         "tempora_scheduler_leader", "gauge", "1 for the node holding the leader lease.",
-        [({"node": state.leader}, 1)] if leader_alive else [],
+        [({"node": liveness.leader.name}, 1)] if liveness.up else [],
     )
     out.metric(
         "tempora_scheduler_heartbeat_age_seconds", "gauge", "Seconds since each live node's last heartbeat.",

@@ -76,6 +76,15 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime, actor=
     return rows
 
 
+def job_triggers_check(
+    *, definitions: Iterable[dict], timezone: str = "UTC", start_at: datetime | None = None,
+    now: datetime | None = None, actor=None,
+) -> None:
+    """Check trigger definitions as job_create/job_update would, saving nothing: for a form whose
+    other fields are still wrong, so every error shows at once. Errors: `triggers.<i>.<field>`."""
+    _build_triggers(Job(timezone=timezone, start_at=start_at), list(definitions), _now(now), actor)
+
+
 def _calendar_by_id(value: Any, actor=None) -> Calendar | None:
     # Only whole-number ids: the ORM raised ValueError/TypeError on "abc", [1] or {"id": 1}
     # (a crash, not an error naming the field), and truncated 1.5 to calendar 1.

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils.translation import gettext
 
 from scheduler_app import permissions
 from scheduler_app.conf import SETTINGS, tempora_settings
-from scheduler_app.models import SchedulerState
+from scheduler_app.models import SchedulerNode, SchedulerState
 from scheduler_app.permissions import Forbidden
 from scheduler_app.services.base import _now
 
@@ -95,4 +97,47 @@ def scheduler_setting(key: str, state: SchedulerState | None = None) -> int:
     state = state or SchedulerState.load()
     return state.config.get(key, getattr(tempora_settings, setting_key))
 
+
+# Is it up, who leads ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Is the scheduler up and who leads: the one answer of the console, both APIs, /api/health/
+    and /metrics (scheduler_liveness)."""
+
+    state: SchedulerState
+    leader: SchedulerNode | None  # the node whose lease is valid; None: nothing fires
+    alive: list[SchedulerNode]  # nodes with a fresh heartbeat, standbys and draining ones too
+    db_now: datetime
+
+    @property
+    def up(self) -> bool:
+        return self.leader is not None
+
+    @property
+    def status(self) -> str:
+        """"paused" (the global pause is on), "running" (a leader holds the lease) or "down"."""
+        if self.state.paused:
+            return "paused"
+        return "running" if self.up else "down"
+
+
+def scheduler_liveness() -> Liveness:
+    """The scheduler is up while a leader's lease is valid by the database's clock (the clock
+    every node's lease statements share; docs/engine.md, "Liveness, the lease and recovery").
+    A draining node has given the lease back: it beats on, but leads nothing. Three queries."""
+    SchedulerState.load()
+    state = SchedulerState.objects.annotate(db_now=Now()).get(pk=SchedulerState.SINGLETON_ID)
+    db_now = state.db_now
+    lease = timedelta(seconds=tempora_settings.LEASE_SECONDS)
+    alive = list(
+        SchedulerNode.objects.exclude(state=SchedulerNode.State.STOPPED).filter(last_beat_at__gte=db_now - lease)
+    )
+    leader = None
+    if state.leader and state.lease_expires_at is not None and state.lease_expires_at > db_now:
+        leader = next((node for node in alive if node.name == state.leader), None) or (
+            SchedulerNode.objects.filter(name=state.leader).first()
+        )
+    return Liveness(state=state, leader=leader, alive=alive, db_now=db_now)
 

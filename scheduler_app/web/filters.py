@@ -1,13 +1,18 @@
-"""The console's list filters as forms: a value a page cannot use, or a query parameter it does
-not read, is an error shown on the page (and no rows), never every row as if unfiltered."""
+"""The console's list filters: the API's FilterSets (api/filters.py), with the parameters only
+the console has (search, its status and sort, local days). A value a page cannot use, or a query
+parameter it does not read, is an error shown on the page (and no rows), never every row as if
+unfiltered."""
 
 from __future__ import annotations
 
-from django import forms
-from django.db.models import Q
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_app.filtersets import ExecutionFilter, JobFilter
 from scheduler_app.models import Execution, Job
 
 JOB_SORTS = ("name", "group", "next_run_at", "last_run_at", "priority", "task")
@@ -19,55 +24,104 @@ JOB_FLAGS = {
 JOB_STATUSES = [*Job.State.choices, *((name, label) for name, (label, _q) in JOB_FLAGS.items())]
 
 
-class FilterForm(forms.Form):
+class ConsoleFilters:
+    """Mixed into the console's FilterSets: what is wrong with the query, in words."""
+
     # Parameters a page reads that are not filters (paging, the ticked rows).
     other_params: tuple[str, ...] = ("page",)
 
     def problems(self) -> list[str]:
-        """What is wrong with the query, in words; empty when the filters can be applied."""
+        """Empty when the filters can be applied."""
+        fields = self.form.fields
         found = [
-            f"{self.fields[name].label}: {message}" if name in self.fields else str(message)
-            for name, messages in self.errors.items() for message in messages
+            f"{fields[name].label}: {message}" if name in fields else str(message)
+            for name, messages in self.form.errors.items() for message in messages
         ]
-        for name in sorted(set(self.data) - set(self.fields) - set(self.other_params)):
+        for name in sorted(set(self.data) - set(fields) - set(self.other_params)):
             found.append(gettext("%(name)s is not a filter of this page.") % {"name": repr(name)})
         return found
 
 
-class JobFilterForm(FilterForm):
+class JobListFilter(ConsoleFilters, JobFilter):
+    """The jobs list: the API's group, tag and task; its own search, status (a state or a flag) and sort."""
+
     other_params = ("page", "ids")
 
-    q = forms.CharField(label=_("Search"), required=False)
-    group = forms.CharField(label=_("Group"), required=False)
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", ""), *JOB_STATUSES])
-    task = forms.CharField(label=_("Task"), required=False)
-    tag = forms.CharField(label=_("Tag"), required=False)
-    sort = forms.ChoiceField(
-        label=_("Sort"), required=False,
-        choices=[("", ""), *((name, name) for name in JOB_SORTS), *((f"-{name}", f"-{name}") for name in JOB_SORTS)],
+    q = django_filters.CharFilter(label=_("Search"), method="filter_q")
+    status = django_filters.ChoiceFilter(label=_("Status"), choices=JOB_STATUSES, method="filter_console_status")
+    sort = django_filters.ChoiceFilter(
+        label=_("Sort"), method="filter_nothing",
+        choices=[*((name, name) for name in JOB_SORTS), *((f"-{name}", f"-{name}") for name in JOB_SORTS)],
     )
+    # The API's filters the console does not offer.
+    state = trigger_kind = owner = code_defined = None
+
+    class Meta:
+        model = Job
+        fields: list[str] = []
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value) | Q(task__icontains=value))
+
+    def filter_console_status(self, queryset, name, value):
+        return queryset.filter(JOB_FLAGS[value][1]) if value in JOB_FLAGS else queryset.in_state(value)
+
+    def filter_nothing(self, queryset, name, value):
+        return queryset  # the sort is applied last, in filter_queryset
+
+    def filter_queryset(self, queryset):
+        sort = self.form.cleaned_data.get("sort") or "name"
+        field = sort.lstrip("-")
+        # Jobs without a next (or last) run go last either way.
+        order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
+        return super().filter_queryset(queryset).order_by(order, "name")
 
 
-class ExecutionFilterForm(FilterForm):
-    q = forms.CharField(label=_("Search"), required=False)
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", ""), *Execution.Status.choices])
-    reason = forms.ChoiceField(label=_("Reason"), required=False, choices=[("", ""), *Execution.Reason.choices])
-    job = forms.IntegerField(label=_("Job"), required=False, min_value=1, max_value=2**63 - 1)
-    job_name = forms.CharField(label=_("Job name"), required=False, help_text=_("Part of the job's name, any case."))
-    group = forms.CharField(label=_("Group"), required=False)
-    dead = forms.ChoiceField(label=_("Dead letters"), required=False, choices=[("", ""), ("1", "1")])
-    # The HTML inputs are "from" and "to" (reserved words in Python): see __init__.
-    from_day = forms.DateField(label=_("From"), required=False)
-    to_day = forms.DateField(label=_("To"), required=False)
+class ExecutionListFilter(ConsoleFilters, ExecutionFilter):
+    """The executions list: the API's job, status, reason and group, its job name (any part, any
+    case) under the console's name; its own search, dead letters, and `from`/`to` as the viewer's days."""
 
-    def __init__(self, data=None, **kwargs):
-        if data is not None:
-            data = data.copy()
-            for html, field in (("from", "from_day"), ("to", "to_day")):
-                if html in data:
-                    data[field] = data.pop(html)[-1]
-        super().__init__(data, **kwargs)
+    q = django_filters.CharFilter(label=_("Search"), method="filter_q")
+    job_name = ExecutionFilter.declared_filters["job_name_contains"]
+    dead = django_filters.ChoiceFilter(label=_("Dead letters"), choices=[("1", "1")], method="filter_dead")
+    # The API's filters the console does not offer.
+    job_name_contains = task = scheduled_after = scheduled_before = finished_after = finished_before = None
+    dead_letter = None
+
+    class Meta:
+        model = Execution
+        fields: list[str] = []
+
+    def __init__(self, data=None, *args, zone=None, **kwargs):
+        self.zone = zone
+        super().__init__(data, *args, **kwargs)
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(Q(error__icontains=value) | Q(output__icontains=value) | Q(job_name__icontains=value)
+                               | Q(traceback__icontains=value))
+
+    def filter_dead(self, queryset, name, value):
+        return queryset.filter(dead_letter=True)
+
+    def filter_from(self, queryset, name, value):
+        return queryset.filter(scheduled_for__gte=datetime.combine(value, time(), self.zone))
+
+    def filter_to(self, queryset, name, value):
+        # Raises OverflowError for 9999-12-31, which has no next day (the view says so).
+        return queryset.filter(scheduled_for__lt=datetime.combine(value + timedelta(days=1), time(), self.zone))
 
 
-class HistoryFilterForm(FilterForm):
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", ""), *Execution.Status.choices])
+# The HTML inputs are "from" and "to", reserved words in Python: no class attribute can name them.
+ExecutionListFilter.base_filters["from"] = django_filters.DateFilter(label=_("From"), method="filter_from")
+ExecutionListFilter.base_filters["to"] = django_filters.DateFilter(label=_("To"), method="filter_to")
+
+
+class HistoryFilter(ConsoleFilters, ExecutionFilter):
+    """A job page's history: the API's status filter."""
+
+    job = job_name = job_name_contains = reason = group = task = None
+    scheduled_after = scheduled_before = finished_after = finished_before = dead_letter = None
+
+    class Meta:
+        model = Execution
+        fields: list[str] = []

@@ -1,9 +1,8 @@
 """The console's job form and trigger forms.
 
-They check what a user typed with the validators the models use (validators.py) and
-triggers.compile_trigger, so errors sit next to their field before anything is saved;
-the services check again when saving, and their errors are put back on the fields they
-name (`triggers.1.cron_expression` → the second trigger's expression).
+They read what a user typed (JSON, numbers within the model's bounds, dates in the job's
+zone); the services check the job and its triggers, and their errors are put back on the
+fields they name (`triggers.1.cron_expression` → the second trigger's expression).
 """
 
 from __future__ import annotations
@@ -22,8 +21,9 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import permissions, triggers, validators
 from scheduler_app.conf import tempora_settings
-from scheduler_app.models import Calendar, Job, Trigger
+from scheduler_app.models import MAX_TRIGGERS, Calendar, Job, Trigger
 from scheduler_app.registry import registry
+from scheduler_app.services.errors import ErrorPlaces
 from scheduler_app.web import cron_builder
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -109,7 +109,8 @@ def _timeout_help() -> str:
 
 class JobForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, help_text=_("Unique, e.g. nightly-backup"))
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                  max_length=Job._meta.get_field("description").max_length)
     task = forms.ChoiceField(label=_("Task"), validators=[validators.validate_task_name])
     args = JsonTextField(label=_("Arguments (JSON list)"), empty=[], validators=[validators.validate_args],
                          help_text=_('e.g. ["hello", 3]'))
@@ -117,7 +118,7 @@ class JobForm(forms.Form):
                            validators=[validators.validate_kwargs], help_text=_('e.g. {"message": "hello"}'))
     group = forms.CharField(label=_("Group"), max_length=100, initial="default", validators=[validators.validate_group])
     tags = forms.CharField(label=_("Tags"), required=False, help_text=_("Comma-separated, e.g. etl, nightly"))
-    priority = forms.IntegerField(label=_("Priority"), min_value=1, max_value=10, initial=5,
+    priority = forms.IntegerField(label=_("Priority"), **validators.field_bounds(Job, "priority"), initial=5,
                                   help_text=_("1 (lowest) to 10 (highest)"))
     timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC",
                                validators=[validators.validate_timezone_name],
@@ -125,25 +126,28 @@ class JobForm(forms.Form):
                                help_text=_("An IANA name, e.g. Europe/Berlin"))
     timeout = forms.IntegerField(label=_("Timeout (seconds)"), required=False, validators=[validators.validate_timeout],
                                  help_text=lazy(_timeout_help, str)())
-    max_retries = forms.IntegerField(label=_("Retries"), min_value=0, max_value=100, initial=0)
-    retry_backoff = forms.IntegerField(label=_("First retry after (seconds)"), min_value=0, initial=30,
+    max_retries = forms.IntegerField(label=_("Retries"), **validators.field_bounds(Job, "max_retries"), initial=0)
+    retry_backoff = forms.IntegerField(label=_("First retry after (seconds)"), initial=30,
+                                       **validators.field_bounds(Job, "retry_backoff"),
                                        help_text=_("Doubles each attempt"))
-    retry_backoff_max = forms.IntegerField(label=_("Longest wait between retries (seconds)"), min_value=0, initial=3600)
+    retry_backoff_max = forms.IntegerField(label=_("Longest wait between retries (seconds)"), initial=3600,
+                                           **validators.field_bounds(Job, "retry_backoff_max"))
     # Not required: a form posted without it (older pages, scripts) keeps the default.
     lost_policy = forms.ChoiceField(label=_("When its scheduler dies mid-run"), choices=Job.LostPolicy.choices,
                                     initial=Job.LostPolicy.AUTO, required=False,
                                     help_text=_("Run it again (at least once), or only record it lost (at most once)"))
     overlap_policy = forms.ChoiceField(label=_("When a run is still going"), choices=Job.Overlap.choices,
                                        initial=Job.Overlap.SKIP)
-    max_instances = forms.IntegerField(label=_("Max instances"), min_value=1, max_value=1000, initial=1,
+    max_instances = forms.IntegerField(label=_("Max instances"), **validators.field_bounds(Job, "max_instances"), initial=1,
                                        help_text=_("Concurrent runs under 'allow'"))
-    misfire_grace_time = forms.IntegerField(label=_("Misfire grace (seconds)"), min_value=1,
+    misfire_grace_time = forms.IntegerField(label=_("Misfire grace (seconds)"),
+                                            **validators.field_bounds(Job, "misfire_grace_time"),
                                             help_text=_("Later than this, a run is recorded as missed"))
     catch_up = forms.ChoiceField(label=_("Missed runs"), choices=Job.CatchUp.choices, initial=Job.CatchUp.ONCE)
     executor = forms.ChoiceField(label=_("Executor"), choices=Job.Executor.choices, initial=Job.Executor.THREAD)
     start_at = LocalDateTimeField(label=_("Not before"), help_text=_("In the job's zone"))
     end_at = LocalDateTimeField(label=_("Not after"), help_text=_("In the job's zone"))
-    max_runs = forms.IntegerField(label=_("Max runs"), required=False, min_value=1)
+    max_runs = forms.IntegerField(label=_("Max runs"), required=False, **validators.field_bounds(Job, "max_runs"))
     paused = forms.BooleanField(label=_("Paused"), required=False)
 
     def __init__(self, *args, user=None, **kwargs):
@@ -243,7 +247,8 @@ class TriggerForm(forms.Form):
     days = forms.MultipleChoiceField(label=_("Days"), choices=WEEKDAYS, required=False,
                                      widget=forms.CheckboxSelectMultiple)
     minute = forms.IntegerField(label=_("Minute past the hour"), required=False, min_value=0, max_value=59, initial=0)
-    jitter_seconds = forms.IntegerField(label=_("Jitter (seconds)"), required=False, min_value=0, initial=0)
+    jitter_seconds = forms.IntegerField(label=_("Jitter (seconds)"), required=False, initial=0,
+                                        **validators.field_bounds(Trigger, "jitter_seconds"))
     calendar = forms.ModelChoiceField(label=_("Skip the dates of"), queryset=Calendar.objects.none(), required=False,
                                       empty_label=_("no calendar"))
 
@@ -299,7 +304,7 @@ class TriggerForm(forms.Form):
         return out
 
     def compiled(self) -> dict:
-        """The Trigger row's fields for this form (raises triggers.ScheduleError)."""
+        """The Trigger row's fields for this form, for the preview (raises triggers.ScheduleError)."""
         definition = self.definition()
         fields = triggers.compile_trigger(definition, self.zone, self.now)
         fields["calendar"] = definition["calendar"]
@@ -313,16 +318,6 @@ class TriggerForm(forms.Form):
         self._errors.setdefault(field or NON_FIELD_ERRORS, self.error_class(
             error_class="nonfield" if field is None else None, renderer=self.renderer))
         self._errors[field or NON_FIELD_ERRORS].append(message)
-
-    def clean(self):
-        data = super().clean()
-        if self.errors or data.get("DELETE"):
-            return data
-        try:
-            self.compiled()
-        except triggers.ScheduleError as exc:
-            self.add_schedule_error(exc.field, exc.message)
-        return data
 
     def cron_picks(self) -> tuple[dict[str, cron_builder.Pick], str]:
         """The builder's pickers for this form's expression."""
@@ -359,36 +354,19 @@ class BaseTriggerFormSet(forms.BaseFormSet):
     def definitions(self) -> list[dict]:
         return [form.definition() for form in self.live_forms()]
 
-    def compiled(self) -> list[dict]:
-        return [form.compiled() for form in self.live_forms()]
-
-    def add_service_errors(self, errors: dict[str, list[str]]) -> list[str]:
-        """Put `triggers.<i>.<field>` errors on their forms; answer the ones that fit nowhere."""
+    def add_service_errors(self, places: ErrorPlaces) -> list[str]:
+        """Put the service's `triggers.<i>.<field>` errors on their forms; answer the ones that fit nowhere."""
         rows = self.live_forms()
-        left: list[str] = []
-        for key, messages in errors.items():
-            _prefix, _dot, rest = key.partition(".")
-            index, _dot, field = rest.partition(".")
-            if index.isdigit() and int(index) < len(rows):
+        fitting, left = places.row_errors("triggers", len(rows))
+        for index, fields in fitting.items():
+            for field, messages in fields.items():
                 for message in messages:
-                    rows[int(index)].add_schedule_error(field, message)
-            else:
-                left.extend(messages)
+                    rows[index].add_schedule_error(field, message)
         return left
 
 
-TriggerFormSet = formset_factory(TriggerForm, formset=BaseTriggerFormSet, extra=0, can_delete=True, max_num=20,
+TriggerFormSet = formset_factory(TriggerForm, formset=BaseTriggerFormSet, extra=0, can_delete=True, max_num=MAX_TRIGGERS,
                                  validate_max=True)
-
-
-def trigger_signature(fields: dict) -> tuple:
-    """What makes two triggers the same, to leave unchanged triggers (and interval anchors) alone."""
-    calendar = fields.get("calendar")
-    return (
-        fields.get("kind"), fields.get("cron_expression") or "", fields.get("interval_seconds"),
-        fields.get("run_at"), fields.get("preset") or "", fields.get("jitter_seconds") or 0,
-        getattr(calendar, "pk", calendar),
-    )
 
 
 class CalendarForm(forms.Form):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
-from scheduler_app import statistics
+from scheduler_app import services, statistics
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 FAILED = list(Execution.FAILURES)
@@ -56,24 +56,15 @@ class SchedulerSummary:
     alive_nodes: int
     next_wakeup: datetime | None = None
 
-    @property
-    def status(self) -> str:
-        """"paused", "running" or "down" (no live leader)."""
-        if self.state.paused:
-            return "paused"
-        return "running" if self.leader is not None and self.heartbeat_age is not None else "down"
+    status: str = "down"  # services.Liveness.status
 
 
 def scheduler_summary(now: datetime) -> SchedulerSummary:
-    state = SchedulerState.load()
-    nodes = list(SchedulerNode.objects.all())
-    alive = [node for node in nodes if node.is_alive(now=now)]
-    leader = next((node for node in alive if node.name == state.leader), None)
-    if leader is not None and state.lease_expires_at and state.lease_expires_at < now:
-        leader = None
+    liveness = services.scheduler_liveness()
+    leader = liveness.leader
     age = now - leader.last_beat_at if leader else None
-    return SchedulerSummary(state=state, leader=leader, heartbeat_age=age, alive_nodes=len(alive),
-                            next_wakeup=SchedulerState.next_wakeup())
+    return SchedulerSummary(state=liveness.state, leader=leader, heartbeat_age=age, alive_nodes=len(liveness.alive),
+                            next_wakeup=SchedulerState.next_wakeup(), status=liveness.status)
 
 
 @dataclass

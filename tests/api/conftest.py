@@ -61,7 +61,7 @@ class World:
 
         from django.utils import timezone
 
-        from scheduler_app.models import Execution, SchedulerNode
+        from scheduler_app.models import Execution, SchedulerNode, SchedulerState
 
         now = timezone.now()
         self.job = make_job(name="owned", owner=owner, group="etl", tags=["nightly"])
@@ -82,6 +82,8 @@ class World:
         self.calendar = services.calendar_create(name="owner holidays", excluded_dates=["2026-12-25"], owner=owner)
         self.token, self.key = services.token_create(user=owner, name="owner's token")
         SchedulerNode.objects.create(name="node-1", hostname="host", pid=1, state="running", role="leader", last_beat_at=now)
+        SchedulerState.load()
+        SchedulerState.objects.update(leader="node-1", lease_expires_at=now + timedelta(minutes=5))  # it leads
 
 
 @pytest.fixture

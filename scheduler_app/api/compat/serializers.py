@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from scheduler_app import validators
 from scheduler_app.api.fields import SafeJSONField
 from scheduler_app.api.strict import StrictSerializer
+from scheduler_app.models import Job
+
+RETRIES = validators.field_bounds(Job, "max_retries")
 
 
 class CompatJobCreateSerializer(StrictSerializer):
@@ -14,7 +18,7 @@ class CompatJobCreateSerializer(StrictSerializer):
     job_name = serializers.CharField(max_length=200, required=False, allow_null=True, help_text="Human-friendly job name (unique).")
     schedule_type = serializers.CharField(max_length=20, help_text="interval, daily, weekly, hourly, cron or once.")
     schedule_config = SafeJSONField(help_text='e.g. {"interval": 30, "unit": "seconds"} or {"time": "02:00"}.')
-    max_retries = serializers.IntegerField(default=3, min_value=0, max_value=100)
+    max_retries = serializers.IntegerField(default=3, **RETRIES)
     timeout = serializers.FloatField(required=False, allow_null=True, min_value=0.001, max_value=30 * 86_400, help_text="Seconds (rounded up).")
     timezone = serializers.CharField(max_length=64, required=False, allow_null=True, help_text='e.g. "Asia/Shanghai".')
     enabled = serializers.BooleanField(default=True)
@@ -27,7 +31,7 @@ class CompatJobUpdateSerializer(StrictSerializer):
     """All optional; null means unchanged, as in FastScheduler."""
 
     schedule_config = SafeJSONField(required=False, allow_null=True)
-    max_retries = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+    max_retries = serializers.IntegerField(required=False, allow_null=True, **RETRIES)
     timeout = serializers.FloatField(required=False, allow_null=True, min_value=0.001, max_value=30 * 86_400)
     timezone = serializers.CharField(max_length=64, required=False, allow_null=True)
     enabled = serializers.BooleanField(required=False, allow_null=True)

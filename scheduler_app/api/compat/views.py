@@ -23,10 +23,10 @@ from rest_framework.response import Response
 from scheduler_app import services, validators
 from scheduler_app.api.compat import schedule
 from scheduler_app.api.compat import serializers as shapes
+from scheduler_app.api.errors import validation_errors
 from scheduler_app.api.serializers.jobs import JobSerializer
 from scheduler_app.api.views.base import ApiView
-from scheduler_app.api.views.scheduler import alive_nodes
-from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
+from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
 
 TAGS = ["fastscheduler"]
@@ -152,7 +152,12 @@ class CompatView(ApiView):
 def _save(serializer: JobSerializer) -> Job:
     if not serializer.is_valid():
         raise bad_request(serializer.errors)
-    return serializer.save()
+    try:
+        return serializer.save()
+    except services.ServiceError:
+        raise  # a 409, as in the REST API
+    except DjangoValidationError as exc:  # the service checks the triggers and the arguments
+        raise bad_request(validation_errors(exc)) from None
 
 
 class JobsView(CompatView):
@@ -284,9 +289,8 @@ class StatusView(CompatView):
     @extend_schema(tags=TAGS, summary="Scheduler status and statistics", operation_id="fastscheduler_status", description="Statistics cover the jobs you can see.", responses=shapes.StatusSerializer)
     def get(self, request):
         now = timezone.now()
-        state = SchedulerState.load()
-        alive = alive_nodes(now)
-        running = bool(alive.exists()) and not state.paused
+        liveness = services.scheduler_liveness()
+        running = liveness.status == "running"
         runs = Execution.objects.visible_to(request.user)
         totals = runs.aggregate(
             runs=Count("id", filter=Q(status__in=("succeeded", *Execution.FAILURES))),
@@ -297,7 +301,7 @@ class StatusView(CompatView):
             runs.filter(status__in=("succeeded", *Execution.FAILURES)).order_by().values("job_name")
             .annotate(completed=Count("id", filter=Q(status="succeeded")), failed=Count("id", filter=Q(status__in=Execution.FAILURES)), total=Count("id"))
         )
-        leader = SchedulerNode.objects.filter(pk__in=alive.values("pk"), name=state.leader).first()
+        leader = liveness.leader
         statistics = {
             "total_runs": totals["runs"], "total_failures": totals["failures"], "total_retries": totals["retries"],
             "start_time": leader.started_at.timestamp() if leader else None,

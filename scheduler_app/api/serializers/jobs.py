@@ -2,24 +2,24 @@
 scheduler knows about them (schedule in words, next run, last five results, counters).
 
 Saving goes through services.job_create / job_update, the same calls the admin and the
-console make; this module only validates input and shapes output.
+console make; this module only checks the input's shape and shapes output (the service checks
+the triggers, the arguments against the task's signature and the task's fences).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler_app import permissions, services, triggers, validators
+from scheduler_app import permissions, services, validators
 from scheduler_app.api.fields import BoundedDateTimeField, SafeJSONField
-from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer, compile_definitions
+from scheduler_app.api.serializers.triggers import TriggerSerializer
 from scheduler_app.api.strict import StrictModelSerializer, StrictSerializer
-from scheduler_app.models import Execution, Job
-
-RECENT_RESULTS = 5
+from scheduler_app.models import MAX_TRIGGERS, Execution, Job
+from scheduler_app.querysets import recent_results
 
 
 class RecentResultSerializer(serializers.ModelSerializer):
@@ -107,16 +107,7 @@ class JobSerializer(StrictModelSerializer):
             "failure_count", "created_at", "updated_at",
         ]
         list_serializer_class = JobListSerializer
-        extra_kwargs = {
-            "priority": {"min_value": 1, "max_value": 10},
-            "max_retries": {"min_value": 0, "max_value": 100},
-            "retry_backoff": {"min_value": 0, "max_value": 7 * 86_400},
-            "retry_backoff_max": {"min_value": 1, "max_value": 7 * 86_400},
-            "max_instances": {"min_value": 1, "max_value": 1000},
-            "misfire_grace_time": {"min_value": 1, "max_value": 7 * 86_400},
-            "max_runs": {"min_value": 1, "max_value": 2_000_000_000},
-            "description": {"max_length": 10_000},
-        }
+        # Bounds and lengths come from the model's fields (their validators).
 
     # Output -----------------------------------------------------------------------------
 
@@ -139,10 +130,9 @@ class JobSerializer(StrictModelSerializer):
         return job.schedule_description()
 
     def get_last_results(self, job) -> list[dict]:
-        recent = getattr(job, "recent_results", None)
-        if recent is None:
-            recent = job.executions.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")[:RECENT_RESULTS]
-        return RecentResultSerializer(recent, many=True).data
+        if not hasattr(job, "recent_results"):
+            prefetch_related_objects([job], recent_results())
+        return RecentResultSerializer(job.recent_results, many=True).data
 
     # Input ------------------------------------------------------------------------------
 
@@ -150,14 +140,6 @@ class JobSerializer(StrictModelSerializer):
         tags = validators.normalise_tags(value)
         validators.validate_tags(tags)
         return tags
-
-    def validate(self, attrs: dict) -> dict:
-        job = self.instance
-        zone_name = attrs.get("timezone", job.timezone if job else "UTC")
-        zone = triggers.validate_timezone(zone_name)  # the field's validator already accepted it
-        if "triggers" in attrs:
-            compile_definitions(attrs["triggers"], zone, timezone.now())
-        return attrs  # the arguments against the task's signature and fences: the services check them
 
     def create(self, validated_data: dict) -> Job:
         definitions = validated_data.pop("triggers", [])

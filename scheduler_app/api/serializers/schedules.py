@@ -6,8 +6,9 @@ from rest_framework import serializers
 
 from scheduler_app.api.fields import BoundedDateTimeField
 from scheduler_app.api.serializers.jobs import NextRunSerializer
-from scheduler_app.api.serializers.triggers import MAX_TRIGGERS, TriggerSerializer
+from scheduler_app.api.serializers.triggers import TriggerSerializer
 from scheduler_app.api.strict import StrictSerializer
+from scheduler_app.models import MAX_TRIGGERS
 
 MAX_PREVIEW = 100
 

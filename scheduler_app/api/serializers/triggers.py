@@ -10,18 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scheduler_app import triggers
+from scheduler_app import triggers, validators
 from scheduler_app.api.fields import check_instant
 from scheduler_app.api.strict import StrictSerializer
 from scheduler_app.models import Calendar, Job, Trigger
 
-MAX_TRIGGERS = 20
-MAX_INTERVAL_SECONDS = 10 * 366 * 86_400  # ten years
-MAX_JITTER_SECONDS = 86_400
+INTERVAL = validators.field_bounds(Trigger, "interval_seconds")
 
 TRIGGER_HELP = """One trigger; a job fires at the union of its triggers. Shapes by `kind`:
 - `{"kind": "cron", "cron_expression": "0 9 * * MON-FRI"}` (Vixie cron: 0 and 7 are Sunday; an optional sixth field for seconds goes first)
@@ -76,7 +75,7 @@ class TriggerSerializer(StrictSerializer):
         required=False, allow_blank=True, max_length=200, help_text="For kind cron, e.g. '0 9 * * MON-FRI'."
     )
     interval_seconds = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_INTERVAL_SECONDS,
+        required=False, allow_null=True, **INTERVAL,
         help_text="For kind interval: seconds between runs, above 0, e.g. 300.",
     )
     run_at = RunAtField(
@@ -84,7 +83,7 @@ class TriggerSerializer(StrictSerializer):
         help_text="For kind once: when to run, e.g. '2026-12-25T00:00:00Z' (no offset: the job's local time).",
     )
     delay_seconds = serializers.IntegerField(
-        write_only=True, required=False, min_value=1, max_value=MAX_INTERVAL_SECONDS,
+        write_only=True, required=False, **INTERVAL,
         help_text="For kind once: run this many seconds from now instead of at run_at.",
     )
     at = serializers.CharField(
@@ -103,7 +102,7 @@ class TriggerSerializer(StrictSerializer):
         help_text="How a cron trigger was entered (daily, weekly, hourly), kept for its description.",
     )
     jitter_seconds = serializers.IntegerField(
-        required=False, default=0, min_value=0, max_value=MAX_JITTER_SECONDS,
+        required=False, default=0, **validators.field_bounds(Trigger, "jitter_seconds"),
         help_text="Delay each run by a stable pseudo-random 0..N seconds, e.g. 30.",
     )
     calendar = CalendarField(
@@ -119,30 +118,24 @@ TriggerSerializer.__doc__ = TRIGGER_HELP
 
 
 def compile_definitions(definitions: list[dict], zone: ZoneInfo, now: datetime) -> list[dict]:
-    """Check trigger definitions with triggers.compile_trigger; answers the compiled fields.
-
-    Raises serializers.ValidationError shaped like DRF's errors for a nested list, keyed
-    by the trigger's index: {"triggers": {"1": {"cron_expression": ["..."]}}}.
-    """
-    errors: dict[str, dict] = {}
+    """For a preview (nothing is saved, so no service checks them): trigger definitions compiled
+    by triggers.compile_trigger. Errors are keyed as the job services key theirs
+    (`triggers.1.cron_expression`), so the API answers them in the same nested shape."""
+    errors: dict[str, list] = {}
     compiled: list[dict] = []
     for index, data in enumerate(definitions):
-        item_errors: dict = {}
         try:
             fields = triggers.compile_trigger(data, zone, now)
-            if fields.get("run_at") is not None:
-                check_instant(fields["run_at"], "run_at")
+            check_instant(fields["run_at"], "run_at")
             compiled.append(fields)
         except triggers.ScheduleError as exc:
-            item_errors[exc.field] = [exc.message]
+            errors[f"triggers.{index}.{exc.field}"] = [exc.message]
         except serializers.ValidationError as exc:
-            item_errors.update(exc.detail)
+            errors.update({f"triggers.{index}.{key}": value for key, value in exc.detail.items()})
         except OverflowError:
-            item_errors["run_at"] = ["Pick an instant between 1970 and 2999."]
-        if item_errors:
-            errors[str(index)] = item_errors
+            errors[f"triggers.{index}.run_at"] = ["Pick an instant between 1970 and 2999."]
     if errors:
-        raise serializers.ValidationError({"triggers": errors})
+        raise ValidationError(errors)
     return compiled
 
 

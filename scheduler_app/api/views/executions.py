@@ -9,9 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services
-from scheduler_app.api.filters import DeadLetterFilter, ExecutionFilter
 from scheduler_app.api.serializers.executions import ClearedSerializer, ExecutionDetailSerializer, ExecutionSerializer
 from scheduler_app.api.views.base import GenericViewSet, ReadOnlyModelViewSet, mixins
+from scheduler_app.filtersets import DeadLetterFilter, ExecutionFilter
 from scheduler_app.models import Execution
 
 

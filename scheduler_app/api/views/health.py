@@ -1,4 +1,5 @@
-"""/api/health/: 200 when the database answers and a scheduler heartbeat is fresh, else 503 with the reason.
+"""/api/health/: 200 when the database answers and a scheduler leads (services.scheduler_liveness),
+else 503 with the reason.
 
 For load balancers and monitors: any signed-in user, or an address on METRICS_ALLOWED_IPS.
 """
@@ -11,16 +12,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from scheduler_app import services
 from scheduler_app.api.permissions import IsAuthenticatedOrAllowedAddress
 from scheduler_app.api.views.base import ApiView
-from scheduler_app.api.views.scheduler import alive_nodes, lease_seconds
+from scheduler_app.api.views.scheduler import lease_seconds
 from scheduler_app.models import SchedulerNode
 
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     database = serializers.CharField(help_text="ok or unavailable")
-    scheduler = serializers.CharField(help_text="ok, unavailable (no fresh heartbeat) or unknown")
+    scheduler = serializers.CharField(help_text="ok, unavailable (no node holds a valid leader lease) or unknown")
     alive_nodes = serializers.IntegerField(allow_null=True)
     last_heartbeat_age_seconds = serializers.FloatField(allow_null=True)
     reason = serializers.CharField(allow_null=True, help_text="Why it is unavailable.")
@@ -45,18 +47,20 @@ class HealthView(ApiView):
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
                 cursor.fetchone()
-            alive = alive_nodes(now).count()
+            liveness = services.scheduler_liveness()
             newest = SchedulerNode.objects.order_by("-last_beat_at").values_list("last_beat_at", flat=True).first()
         except DatabaseError:
             return _unavailable("The database does not answer.", database="unavailable")
         age = round((now - newest).total_seconds(), 3) if newest else None
-        if not alive:
-            reason = (
-                "No scheduler has ever started: run `manage.py runscheduler`."
-                if newest is None
-                else f"No scheduler heartbeat in the last {lease_seconds()}s (the newest is {age}s old)."
-            )
-            return _unavailable(reason, scheduler="unavailable", alive_nodes=0, last_heartbeat_age_seconds=age)
+        alive = len(liveness.alive)
+        if not liveness.up:
+            if newest is None:
+                reason = "No scheduler has ever started: run `manage.py runscheduler`."
+            elif not alive:
+                reason = f"No scheduler heartbeat in the last {lease_seconds()}s (the newest is {age}s old)."
+            else:
+                reason = f"No scheduler holds the leader lease ({alive} live node(s) stand by or drain)."
+            return _unavailable(reason, scheduler="unavailable", alive_nodes=alive, last_heartbeat_age_seconds=age)
         return Response({
             "status": "ok", "database": "ok", "scheduler": "ok", "alive_nodes": alive,
             "last_heartbeat_age_seconds": age, "reason": None,

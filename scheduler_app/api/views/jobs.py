@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -12,10 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services, triggers
-from scheduler_app.api.filters import ExecutionFilter, JobFilter
 from scheduler_app.api.serializers.executions import ExecutionSerializer
 from scheduler_app.api.serializers.jobs import (
-    RECENT_RESULTS,
     JobDuplicateSerializer,
     JobSerializer,
     NextRunsSerializer,
@@ -23,6 +20,7 @@ from scheduler_app.api.serializers.jobs import (
     RunNowSerializer,
 )
 from scheduler_app.api.views.base import GenericViewSet, ModelViewSet, mixins
+from scheduler_app.filtersets import ExecutionFilter, JobFilter
 from scheduler_app.models import Execution, Job
 
 MAX_NEXT_RUNS = 100
@@ -52,11 +50,7 @@ class JobViewSet(ModelViewSet):
     def get_queryset(self):
         jobs = Job.objects.visible_to(self.request.user).select_related("owner")
         if self.action in ("list", "retrieve", "update", "partial_update"):
-            recent = Execution.objects.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")
-            jobs = jobs.prefetch_related(
-                "triggers__calendar",
-                Prefetch("executions", queryset=recent[:RECENT_RESULTS], to_attr="recent_results"),
-            )
+            jobs = jobs.prefetch_related("triggers__calendar").with_recent_results()
         return jobs
 
     def perform_update(self, serializer):

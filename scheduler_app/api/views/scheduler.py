@@ -31,13 +31,6 @@ def lease_seconds() -> int:
     return tempora_settings.LEASE_SECONDS
 
 
-def alive_nodes(now: datetime):
-    """Nodes with a fresh heartbeat (SchedulerNode.is_alive, as one query)."""
-    return SchedulerNode.objects.exclude(state=SchedulerNode.State.STOPPED).filter(
-        last_beat_at__gte=now - timedelta(seconds=lease_seconds())
-    )
-
-
 def runtime_config(state: SchedulerState) -> dict[str, int]:
     return {key: services.scheduler_setting(key, state) for key in RUNTIME_SETTINGS}
 
@@ -45,14 +38,10 @@ def runtime_config(state: SchedulerState) -> dict[str, int]:
 def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
     """The scheduler's state; `details` (node names, hosts, PIDs, settings) only for those allowed."""
     now = now or timezone.now()
-    state = SchedulerState.load()
+    liveness = services.scheduler_liveness()
+    state, leader = liveness.state, liveness.leader
     nodes = list(SchedulerNode.objects.filter(last_beat_at__gte=now - NODE_MEMORY).order_by("-last_beat_at")[:50])
-    lease = lease_seconds()
-    alive = {node.pk for node in nodes if node.is_alive(now=now, lease_seconds=lease)}
-    leader = next(
-        (node for node in nodes if node.name == state.leader and node.pk in alive and state.lease_expires_at and state.lease_expires_at > now),
-        None,
-    )
+    alive = {node.pk for node in liveness.alive}
     # Aggregate names must not be field names ("paused"): Django would read Q(paused=...) as the aggregate.
     jobs = Job.objects.aggregate(
         n_total=Count("id"), n_active=Count("id", filter=Q(paused=False)), n_paused=Count("id", filter=Q(paused=True)),
@@ -61,12 +50,7 @@ def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
         running=Count("id", filter=Q(status=Execution.Status.RUNNING)),
         waiting=Count("id", filter=Q(status__in=Execution.PENDING)),
     )
-    if state.paused:
-        label = "paused"
-    elif alive:
-        label = "running"
-    else:
-        label = "stopped"
+    label = {"down": "stopped"}.get(liveness.status, liveness.status)
     data = {
         "state": label,
         "running": label == "running",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -15,44 +12,21 @@ from django.views.decorators.http import require_POST
 from scheduler_app import services
 from scheduler_app.models import Execution
 from scheduler_app.web import base
-from scheduler_app.web.filters import ExecutionFilterForm
+from scheduler_app.web.filters import ExecutionListFilter
 
 
 def filtered_executions(request: HttpRequest):
     """The visible runs the query asks for, and what is wrong with the query (then no run)."""
     rows = base.visible_executions(request).select_related("job")
-    form = ExecutionFilterForm(request.GET)
-    problems = form.problems()
+    # Dates are the viewer's local days.
+    filters = ExecutionListFilter(request.GET, queryset=rows, request=request, zone=base.viewer_zone(request))
+    problems = filters.problems()
     if problems:
         return rows.none(), problems
-    params = form.cleaned_data
-    zone = base.viewer_zone(request)
-    if params["status"]:
-        rows = rows.filter(status=params["status"])
-    if params["reason"]:
-        rows = rows.filter(reason=params["reason"])
-    if params["job"] is not None:
-        rows = rows.filter(job_id=params["job"])
-    if params["job_name"].strip():
-        # The name the run was recorded under: runs of a deleted job are found too.
-        rows = rows.filter(job_name__icontains=params["job_name"].strip())
-    if params["group"]:
-        rows = rows.filter(job__group=params["group"])
-    if params["dead"] == "1":
-        rows = rows.filter(dead_letter=True)
-    # Dates are the viewer's local days.
-    start, end = params["from_day"], params["to_day"]
     try:
-        if start:
-            rows = rows.filter(scheduled_for__gte=datetime.combine(start, time(), zone))
-        if end:
-            rows = rows.filter(scheduled_for__lt=datetime.combine(end + timedelta(days=1), time(), zone))
+        rows = filters.qs
     except OverflowError:  # 9999-12-31 has no next day
         return rows.none(), [_("The dates must be before 9999-12-31.")]
-    if params["q"].strip():
-        q = params["q"].strip()
-        rows = rows.filter(Q(error__icontains=q) | Q(output__icontains=q) | Q(job_name__icontains=q)
-                           | Q(traceback__icontains=q))
     return rows.order_by("-scheduled_for", "-id"), []
 
 

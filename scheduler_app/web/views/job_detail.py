@@ -15,7 +15,7 @@ from scheduler_app import services
 from scheduler_app.api import throttling
 from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
-from scheduler_app.web.filters import HistoryFilterForm
+from scheduler_app.web.filters import HistoryFilter
 from scheduler_app.web.forms import RunNowForm
 
 
@@ -24,13 +24,10 @@ def job_detail(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     now = timezone.now()
     history = job.executions.all().order_by("-scheduled_for", "-id")
-    form = HistoryFilterForm(request.GET)
-    problems = form.problems()
-    status = "" if problems else form.cleaned_data["status"]
-    if problems:
-        history = history.none()
-    elif status:
-        history = history.filter(status=status)
+    filters = HistoryFilter(request.GET, queryset=history, request=request)
+    problems = filters.problems()
+    history = history.none() if problems else filters.qs
+    status = "" if problems else request.GET.get("status", "")  # the select shows one
     bars, longest = stats.durations(job.executions.all())
     rate, decided = stats.success_rate(job.executions.all())
     trigger_rows = list(job.triggers.select_related("calendar"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -19,8 +19,9 @@ from django.utils.translation import gettext as _
 from scheduler_app import permissions, services, triggers
 from scheduler_app.api import throttling
 from scheduler_app.models import Calendar, Job
+from scheduler_app.services.errors import ErrorPlaces
 from scheduler_app.web import base, cron_builder, preview
-from scheduler_app.web.forms import JobForm, TriggerForm, TriggerFormSet, trigger_signature
+from scheduler_app.web.forms import JobForm, TriggerForm, TriggerFormSet
 
 PREFIX = "triggers"
 NEW_TRIGGER = {"kind": "cron", "cron_expression": "0 9 * * 1-5"}
@@ -97,20 +98,25 @@ def _save(request: HttpRequest, job: Job | None, job_form: JobForm, formset) -> 
     definitions = formset.definitions()
     if job is None:
         return services.job_create(triggers=definitions, actor=request.user, **fields)
-    current = [trigger_signature({**t.__dict__, "calendar": t.calendar_id}) for t in job.triggers.all()]
-    wanted = [trigger_signature(compiled) for compiled in formset.compiled()]
-    # Unchanged triggers stay as they are: re-creating them would restart interval anchors.
-    return services.job_update(job=job, triggers=None if current == wanted else definitions, actor=request.user, **fields)
+    # The service keeps unchanged triggers as they are (their ids and interval anchors).
+    return services.job_update(job=job, triggers=definitions, actor=request.user, **fields)
+
+
+def _check_triggers(request: HttpRequest, job_form: JobForm, formset) -> None:
+    """The job's own fields have errors, so nothing is saved: the service still checks the
+    triggers, so that their errors show at the same time."""
+    try:
+        services.job_triggers_check(definitions=formset.definitions(), timezone=job_form.zone().key,
+                                    start_at=job_form.cleaned_data.get("start_at"), actor=request.user)
+    except ValidationError as exc:
+        _put_errors(job_form, formset, exc)
 
 
 def _put_errors(job_form: JobForm, formset, error: ValidationError) -> None:
-    errors = error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
-    trigger_errors = {key: value for key, value in errors.items() if key.startswith("triggers.")}
-    for message in formset.add_service_errors(trigger_errors):
+    places = ErrorPlaces.of(error)
+    for message in formset.add_service_errors(places):
         job_form.add_error(None, message)
-    for key, messages in errors.items():
-        if key.startswith("triggers."):
-            continue
+    for key, messages in places.own.items():
         for message in messages:
             job_form.add_error(key if key in job_form.fields else None, message)
 
@@ -150,6 +156,8 @@ def _edit(request: HttpRequest, job: Job | None):
                 message = _("Created %(name)s.") if job is None else _("Saved %(name)s.")
                 return base.done(request, message % {"name": saved.name},
                                  next_url=reverse("console:job", args=[saved.pk]), redirect=True)
+        else:
+            _check_triggers(request, job_form, formset)
         context = _context(request, job, job_form, formset)
         context["preview"] = _preview_for(request, job, job_form, formset)
         response = base.render_page(request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -12,10 +11,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from scheduler_app import services
-from scheduler_app.models import Execution, Job
+from scheduler_app.models import Job
 from scheduler_app.registry import registry
 from scheduler_app.web import base
-from scheduler_app.web.filters import JOB_FLAGS, JOB_STATUSES, JobFilterForm
+from scheduler_app.web.filters import JOB_STATUSES, JobListFilter
 
 ACTIONS = ("run", "pause", "resume", "delete")
 
@@ -23,49 +22,21 @@ ACTIONS = ("run", "pause", "resume", "delete")
 def filtered_jobs(request: HttpRequest):
     """The visible jobs the query asks for, and what is wrong with the query (then no job)."""
     jobs = base.visible_jobs(request)
-    form = JobFilterForm(request.GET)
-    problems = form.problems()
+    filters = JobListFilter(request.GET, queryset=jobs, request=request)
+    problems = filters.problems()
     if problems:
         return jobs.none(), problems
-    params = form.cleaned_data
-    if params["group"]:
-        jobs = jobs.in_group(params["group"])
-    if params["tag"]:
-        jobs = jobs.with_tag(params["tag"])
-    if params["task"]:
-        jobs = jobs.filter(task=params["task"])
-    status = params["status"]
-    if status in JOB_FLAGS:
-        jobs = jobs.filter(JOB_FLAGS[status][1])
-    elif status:
-        jobs = jobs.in_state(status)
-    if params["q"].strip():
-        q = params["q"].strip()
-        jobs = jobs.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(task__icontains=q))
-    sort = params["sort"] or "name"
-    field = sort.lstrip("-")
-    # Jobs without a next (or last) run go last either way.
-    order = F(field).desc(nulls_last=True) if sort.startswith("-") else F(field).asc(nulls_last=True)
-    return jobs.order_by(order, "name"), []
+    return filters.qs, []
 
 
 @base.console_view
 def job_list(request: HttpRequest):
     jobs, problems = filtered_jobs(request)
-    jobs = jobs.prefetch_related("triggers__calendar")
+    jobs = jobs.prefetch_related("triggers__calendar").with_recent_results()
     page = base.paginate(request, jobs, per_page=25)
-    ids = [job.pk for job in page.object_list]
-    recent: dict[int, list] = {pk: [] for pk in ids}
-    for row in (
-        Execution.objects.filter(job_id__in=ids, status__in=list(Execution.FINISHED))
-        .order_by("job_id", "-scheduled_for", "-id")
-        .only("id", "job_id", "status", "scheduled_for", "finished_at")
-    ):
-        if len(recent[row.job_id]) < 5:
-            recent[row.job_id].append(row)
     Job.count_runs_used(page.object_list)  # each row's state, without a query per row
     for job in page.object_list:
-        job.recent = list(reversed(recent[job.pk]))
+        job.recent = list(reversed(job.recent_results))  # the marks read oldest first
     visible = base.visible_jobs(request)
     context = {
         "now": timezone.now(),
