@@ -126,7 +126,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
 # django-axes first: it refuses a locked-out login before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -146,7 +145,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 # Translations come from each app's locale/ directory (scheduler_app/locale).
 
 
-# The REST API (scheduler_app/api) ----------------------------------------
+# The cache (the API's own settings live on its views: scheduler_app/api/views/base.py) ------
 
 # The API's write throttle counts here. In-process by default; with several web workers or
 # hosts, point CACHE_URL at Redis so every process counts against the same limit.
@@ -158,52 +157,6 @@ elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not locmem:// or a redis:// URL")
-
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scheduler_app.api.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "scheduler_app.api.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
-    ],
-    "DEFAULT_PAGINATION_CLASS": "scheduler_app.api.pagination.Pagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["scheduler_app.api.throttling.WriteThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"writes": env_str("API_WRITE_THROTTLE", "600/minute")},
-    # JSON in and out (Swagger UI at /api/docs/ is the API's browser); deeply nested JSON is a 400.
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["scheduler_app.api.fields.SafeJSONParser"],
-    # Service errors name their field (400), state conflicts are 409, big bodies 413.
-    "EXCEPTION_HANDLER": "scheduler_app.api.errors.exception_handler",
-    "TEST_REQUEST_DEFAULT_FORMAT": "json",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Tempora API",
-    "DESCRIPTION": "Schedule, run and inspect jobs. Every state change goes through the same services as the console.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    # Nothing from the internet: no validator badge.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "ENUM_NAME_OVERRIDES": {
-        "ExecutionStatusEnum": "scheduler_app.api.schema.EXECUTION_STATUSES",
-        "JobStateEnum": "scheduler_app.api.schema.JOB_STATES",
-        "HealthStatusEnum": [("ok", "ok"), ("unavailable", "unavailable")],
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "scheduler_app.api.schema.add_error_responses",
-    ],
-}
 
 
 # Static files (whitenoise serves them, also under gunicorn) ---------------
@@ -332,6 +285,7 @@ _TEMPORA_FROM_ENV = {
     "OPEN_JOB_CREATION": env_bool("TEMPORA_OPEN_JOB_CREATION", None),
     "MAX_JOBS_PER_USER": env_int("TEMPORA_MAX_JOBS_PER_USER", None),
     "METRICS_ALLOWED_IPS": env_list("METRICS_ALLOWED_IPS", None),
+    "API_WRITE_THROTTLE": env_str("API_WRITE_THROTTLE", None),
 }
 TEMPORA = {
     # This project's own choices: its var/ folder (lock files, the journal), and the built-in

@@ -10,8 +10,6 @@ urlpatterns = [
     path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    # /api/, /scheduler/api/ (FastScheduler-compatible) and /metrics.
-    path("", include("scheduler_app.api.urls")),
-    # The console.
-    path("", include("scheduler_app.web.urls")),
+    # Tempora, as any host mounts it: the console, /api/, /scheduler/api/ and /metrics.
+    path("", include("scheduler_app.urls")),
 ]

@@ -48,8 +48,8 @@ class Setting:
     minimum: int | None = None
     old_names: tuple[str, ...] = ()
     optional: bool = False  # None is a valid value
-    # For lists: a function that checks one entry (ValueError if bad), or its dotted path, so
-    # that this module imports nothing of the app's.
+    # For lists, a function that checks one entry (for a string, the value): ValueError if bad.
+    # Or its dotted path, so that this module imports nothing of the app's.
     entry: Callable[[str], object] | str | None = None
 
 
@@ -76,6 +76,13 @@ def _default_var_dir(values: TemporaSettings) -> Path:
 
 def _ip_network(text: str):
     return ipaddress.ip_network(text.strip(), strict=False)
+
+
+def _rate(text: str) -> None:
+    # DRF's throttle rate: requests per second, minute, hour or day ("600/minute", "10/s").
+    count, _, period = text.partition("/")
+    if not count.isdigit() or period[:1] not in ("s", "m", "h", "d"):
+        raise ValueError(f"{text!r} is not a rate such as '600/minute' (per second, minute, hour or day).")
 
 SETTINGS = {setting.key: setting for setting in (
     # The scheduler (runscheduler; docs/engine.md). Threads running jobs; seconds late a run may
@@ -129,6 +136,8 @@ SETTINGS = {setting.key: setting for setting in (
     Setting("MAX_JOBS_PER_USER", 200, int, 0, ("TEMPORA_MAX_JOBS_PER_USER",)),
     # /metrics without a login for these addresses or networks (e.g. a Prometheus server).
     Setting("METRICS_ALLOWED_IPS", (), (list, tuple), old_names=("METRICS_ALLOWED_IPS",), entry=_ip_network),
+    # Changes one user may make through the API and the console (api/throttling.py); None: no limit.
+    Setting("API_WRITE_THROTTLE", "600/minute", str, optional=True, entry=_rate),
 )}
 OLD_NAMES = {old: setting.key for setting in SETTINGS.values() for old in setting.old_names}
 
@@ -190,6 +199,13 @@ class TemporaSettings:
         elif setting.kind is _PATH:
             if not isinstance(value, _PATH):
                 return f"{name} must be a directory path; it is {value!r}."
+        elif setting.kind is str:
+            if not isinstance(value, str):
+                return f"{name} must be a string; it is {value!r}."
+            try:
+                setting.entry(value)
+            except ValueError as exc:
+                return f"{name}: {exc}"
         elif not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) for entry in value):
             return f"{name} must be a list of strings; it is {value!r}."
         elif setting.entry:

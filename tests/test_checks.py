@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core import checks
-from django.test import modify_settings, override_settings
+from django.test import modify_settings
 
 from scheduler_app.checks import CONTEXT_PROCESSORS, REQUIRED_APPS, REQUIRED_MIDDLEWARE
 
@@ -100,13 +100,6 @@ def test_a_missing_companion_app_is_an_error_naming_it(app):
 def test_a_missing_middleware_is_an_error_naming_it(middleware):
     with modify_settings(MIDDLEWARE={"remove": [middleware]}):
         assert [message for message in errors("tempora.E011") if repr(middleware) in message]
-
-
-def test_the_sidecar_is_needed_only_when_the_api_docs_are_served_from_it(settings):
-    with modify_settings(INSTALLED_APPS={"remove": ["drf_spectacular_sidecar"]}):
-        assert [message for message in errors("tempora.E010") if "drf_spectacular_sidecar" in message]
-        with override_settings(SPECTACULAR_SETTINGS={}):  # drf-spectacular's default: a CDN
-            assert errors("tempora.E010") == []
 
 
 def test_django_celery_results_is_needed_only_for_its_result_backend(settings):

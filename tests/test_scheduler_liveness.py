@@ -72,7 +72,7 @@ STATES = [
 
 
 def console_reading(user) -> tuple[bool, str | None, str]:
-    summary = client_for(user).get(reverse("console:scheduler")).context["summary"]
+    summary = client_for(user).get(reverse("tempora:scheduler")).context["summary"]
     leader = summary.leader.name if summary.leader else None
     return leader is not None, leader, summary.status
 

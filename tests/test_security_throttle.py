@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rate(settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "3/minute"}}
+    settings.TEMPORA = {**settings.TEMPORA, "API_WRITE_THROTTLE": "3/minute"}
 
 
 def create(client, name: str, **headers):

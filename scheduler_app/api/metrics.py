@@ -12,13 +12,14 @@ from datetime import timedelta
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from scheduler_app import services, statistics
 from scheduler_app.api.permissions import MayViewNodesOrAllowedAddress
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job, SchedulerNode
 

@@ -47,10 +47,9 @@ def known_query_params(view) -> set[str]:
     if paginator is not None:
         known |= {name for name in (getattr(paginator, "page_query_param", None),
                                     getattr(paginator, "page_size_query_param", None)) if name}
-    if getattr(view, "search_fields", None) and any(issubclass(b, filters.SearchFilter) for b in backends):
-        known.add(api_settings.SEARCH_PARAM)
-    if any(issubclass(b, filters.OrderingFilter) for b in backends):
-        known.add(api_settings.ORDERING_PARAM)
+    if getattr(view, "search_fields", None):
+        known |= {backend.search_param for backend in backends if issubclass(backend, filters.SearchFilter)}
+    known |= {backend.ordering_param for backend in backends if issubclass(backend, filters.OrderingFilter)}
     if any(issubclass(b, DjangoFilterBackend) for b in backends):
         filterset = getattr(view, "filterset_class", None)
         known |= set(filterset.base_filters) if filterset else set(getattr(view, "filterset_fields", None) or ())

@@ -1,7 +1,7 @@
 """Write throttling: each user may make so many changes a minute (scope "writes").
 
-The rate is REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["writes"] (API_WRITE_THROTTLE in the
-environment, e.g. "600/minute"). Reads are never throttled. Counts live in Django's default
+The rate is TEMPORA["API_WRITE_THROTTLE"] ("600/minute" by default; None for no limit), whatever
+the host's REST_FRAMEWORK says. Reads are never throttled. Counts live in Django's default
 cache: per process by default, shared when CACHE_URL points at Redis. The console's job
 creation and duplication spend the same budget (`write_wait`).
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
+
+from scheduler_app.conf import tempora_settings
 
 
 class WriteThrottle(UserRateThrottle):
@@ -21,7 +22,7 @@ class WriteThrottle(UserRateThrottle):
     def get_rate(self):
         # Read the rate on each request, not once at import (SimpleRateThrottle's class
         # attribute), so a changed setting applies without a restart and tests can set it.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return tempora_settings.API_WRITE_THROTTLE
 
     def allow_request(self, request, view) -> bool:
         if request.method in SAFE_METHODS:

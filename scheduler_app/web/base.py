@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
 from django.core.serializers.json import DjangoJSONEncoder
@@ -33,8 +32,8 @@ from scheduler_app import triggers
 from scheduler_app.models import Execution, Job
 from scheduler_app.permissions import Forbidden
 from scheduler_app.registry import registry
+from scheduler_app.signin import login_url, redirect_to_sign_in
 
-LOGIN_URL = "console:login"
 # The cookie app.js sets from the browser's zone (and the footer form from a choice).
 ZONE_COOKIE = "tempora_tz"
 # The event fragments listen for (`hx-trigger="jobs-changed from:body"`) to refresh after an action.
@@ -49,10 +48,10 @@ def console_view(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not request.user.is_authenticated:
-            login = reverse(LOGIN_URL)
             if request.htmx:
-                return HttpResponseClientRedirect(f"{login}?next={request.htmx.current_url_abs_path or '/'}")
-            return redirect_to_login(request.get_full_path(), login)
+                back = request.htmx.current_url_abs_path or reverse("tempora:dashboard")
+                return HttpResponseClientRedirect(f"{login_url()}?next={quote(back, safe='/')}")
+            return redirect_to_sign_in(request.get_full_path())
         try:
             return view(request, *args, **kwargs)
         except PermissionDenied as exc:

@@ -96,7 +96,7 @@ def test_odd_compat_input_never_fails(as_owner, owned_job):
 
 
 def test_writes_are_throttled_per_user_and_reads_are_not(owner, outsider, owned_job, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "3/minute"}}
+    settings.TEMPORA = {**settings.TEMPORA, "API_WRITE_THROTTLE": "3/minute"}
     mine, theirs = APIClient(), APIClient()
     mine.force_authenticate(owner)
     theirs.force_authenticate(outsider)

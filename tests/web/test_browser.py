@@ -386,7 +386,7 @@ def post_form(page, url: str, **fields: str) -> None:
 
 def test_every_page_passes_the_content_security_policy(transactional_db, live_server, browser, django_user_model,
                                                        settings, now):
-    from scheduler_app.web.urls import urlpatterns as console_routes
+    from scheduler_app.urls.console import urlpatterns as console_routes
 
     user = django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
     job = services.job_create(name="nightly-report", task="tempora.sample_job", owner=user, group="reports",
@@ -470,7 +470,7 @@ def test_every_page_passes_the_content_security_policy(transactional_db, live_se
 
     # A throttled save (the API's write rate): the form stays as typed, with the error inline
     # and in a toast, and no job is created.
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"writes": "1/minute"}}
+    settings.TEMPORA = {**settings.TEMPORA, "API_WRITE_THROTTLE": "1/minute"}
     visit("/jobs/new/")
     page.fill("#id_name", "first-save")
     page.select_option("#id_task", "tempora.sample_job")

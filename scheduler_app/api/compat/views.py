@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status as http
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from scheduler_app import services, validators
 from scheduler_app.api.compat import schedule
 from scheduler_app.api.compat import serializers as shapes
 from scheduler_app.api.errors import validation_errors
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.jobs import JobSerializer
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job

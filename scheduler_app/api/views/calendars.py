@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import Count
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 
 from scheduler_app import services
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.calendars import CalendarSerializer
 from scheduler_app.api.views.base import ModelViewSet
 from scheduler_app.models import Calendar

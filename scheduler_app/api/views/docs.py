@@ -4,35 +4,55 @@ They need a login like every other endpoint; a browser that is not signed in is 
 login page and back, rather than shown a bare 401. Their pages (templates/api/) are
 drf-spectacular's with the inline start-up code under the request's Content-Security-Policy
 nonce, and without ReDoc's Google Fonts links: nothing is fetched from elsewhere.
+
+drf-spectacular's settings for them are ours (api/schema.py, SPECTACULAR), applied per request:
+the host's SPECTACULAR_SETTINGS describe the host's own API.
 """
 
 from __future__ import annotations
 
 from csp.constants import SELF
 from csp.decorators import csp_update
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.settings import patched_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
-from scheduler_app.api.errors import BodyLimitMixin
+from scheduler_app.api.errors import BodyLimitMixin, exception_handler
+from scheduler_app.api.schema import SPECTACULAR, extend_schema
+from scheduler_app.api.views.base import AUTHENTICATION, SpectacularSchema
+from scheduler_app.signin import redirect_to_sign_in
 
 
-class SchemaView(BodyLimitMixin, SpectacularAPIView):
+class _Ours:
+    authentication_classes = AUTHENTICATION
+    schema = SpectacularSchema()
+    title = SPECTACULAR["TITLE"]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class SchemaView(BodyLimitMixin, _Ours, SpectacularAPIView):
     permission_classes = [IsAuthenticated]
+    custom_settings = SPECTACULAR
 
-
-class _SignInFirst:
-    @extend_schema(exclude=True)
+    @extend_schema(exclude=True)  # the schema does not describe itself
     def get(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         return super().get(request, *args, **kwargs)
 
 
-class SwaggerView(_SignInFirst, SpectacularSwaggerView):
+class _SignInFirst(_Ours):
     permission_classes = []
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_sign_in(request.get_full_path())
+        with patched_settings(SPECTACULAR):
+            return super().get(request, *args, **kwargs)
+
+
+class SwaggerView(_SignInFirst, SpectacularSwaggerView):
     template_name = "scheduler_app/api/swagger_ui.html"
 
 
@@ -48,7 +68,6 @@ REDOC_POLICY = {
 
 
 class RedocView(_SignInFirst, SpectacularRedocView):
-    permission_classes = []
     template_name = "scheduler_app/api/redoc.html"
 
     @csp_update(REDOC_POLICY)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.executions import ClearedSerializer, ExecutionDetailSerializer, ExecutionSerializer
 from scheduler_app.api.views.base import GenericViewSet, ReadOnlyModelViewSet, mixins
 from scheduler_app.filtersets import DeadLetterFilter, ExecutionFilter

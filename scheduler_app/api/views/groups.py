@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from scheduler_app import services
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.schedules import GroupChangeSerializer, GroupSerializer
 from scheduler_app.api.views.base import ViewSet
 from scheduler_app.models import Job

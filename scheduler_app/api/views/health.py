@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from scheduler_app import services
 from scheduler_app.api.permissions import IsAuthenticatedOrAllowedAddress
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.api.views.scheduler import lease_seconds
 from scheduler_app.models import SchedulerNode

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services, triggers
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.executions import ExecutionSerializer
 from scheduler_app.api.serializers.jobs import (
     JobDuplicateSerializer,
@@ -102,7 +104,9 @@ class JobViewSet(ModelViewSet):
         form = RunNowSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         execution = services.job_run_now(job=job, actor=request.user, **form.validated_data)
-        body = {"execution_id": execution.pk, "status": execution.status, "url": f"/api/executions/{execution.pk}/"}
+        # reverse() spells the routes' optional slash as none; the API's canonical form has one.
+        url = reverse("tempora-api:execution-detail", args=[execution.pk]) + "/"
+        body = {"execution_id": execution.pk, "status": execution.status, "url": url}
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

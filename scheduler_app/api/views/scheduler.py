@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import permissions, services
 from scheduler_app.api.permissions import MayViewNodes
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.scheduler import SchedulerConfigSerializer, SchedulerStatusSerializer
 from scheduler_app.api.views.base import ApiView, ViewSet
 from scheduler_app.conf import tempora_settings

@@ -7,10 +7,10 @@ the times the job will really run.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from scheduler_app import triggers
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.schedules import (
     CronPresetSerializer,
     CronValidateRequestSerializer,

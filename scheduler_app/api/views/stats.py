@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from scheduler_app import statistics
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from scheduler_app import permissions
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.schedules import TaskSerializer
 from scheduler_app.api.views.base import ViewSet
 from scheduler_app.registry import TaskInfo, registry

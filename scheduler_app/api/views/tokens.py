@@ -6,17 +6,17 @@ program's first token needs no browser; every other endpoint takes the token.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from scheduler_app import permissions, services
 from scheduler_app.api.authentication import PasswordAuthentication
+from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.tokens import TokenCreatedSerializer, TokenSerializer
 from scheduler_app.api.strict import StrictSerializer
-from scheduler_app.api.views.base import GenericViewSet, mixins
+from scheduler_app.api.views.base import AUTHENTICATION, GenericViewSet, mixins
 from scheduler_app.models import ApiToken
 
 
@@ -32,7 +32,7 @@ class TokenCreateSerializer(StrictSerializer):
 )
 class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
     serializer_class = TokenSerializer
-    authentication_classes = [*api_settings.DEFAULT_AUTHENTICATION_CLASSES, PasswordAuthentication]
+    authentication_classes = [*AUTHENTICATION, PasswordAuthentication]
     ordering_fields = ["created_at", "last_used_at", "name"]
     ordering = ["-created_at", "-id"]
     search_fields = ["name", "prefix"]

@@ -1,1 +1,1 @@
-"""The console's views, one module per page (see scheduler_app/web/urls.py)."""
+"""The console's views, one module per page (see scheduler_app/urls/console.py)."""

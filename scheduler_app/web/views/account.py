@@ -18,18 +18,18 @@ class LoginView(auth_views.LoginView):
 
     template_name = "scheduler_app/login.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("console:dashboard")
+    next_page = reverse_lazy("tempora:dashboard")
 
 
 def locked_out(request: HttpRequest, response=None, credentials=None):
     """django-axes' answer to a locked-out login (settings.AXES_LOCKOUT_CALLABLE), for the
     console's and the admin's login forms: a page saying how long, status 429."""
     return base.too_many(request, title=_("Signing in is paused"), message=lockout_message(),
-                         wait=lockout_seconds(), back_url=reverse("console:login"))
+                         wait=lockout_seconds(), back_url=reverse("tempora:login"))
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("console:login")
+    next_page = reverse_lazy("tempora:login")
 
 
 @require_POST
@@ -37,7 +37,7 @@ class LogoutView(auth_views.LogoutView):
 def set_zone(request: HttpRequest):
     """Remember the viewer's zone in a cookie (app.js sets it from the browser on first visit)."""
     name = (request.POST.get("zone") or "").strip()
-    next_url = base.safe_next(request, reverse("console:dashboard"))
+    next_url = base.safe_next(request, reverse("tempora:dashboard"))
     try:
         triggers.validate_timezone(name)
     except triggers.ScheduleError as exc:

@@ -161,7 +161,7 @@ def _calendar_form(request: HttpRequest, calendar: Calendar | None):
                         form.add_error(key if key in form.fields else None, message)
             else:
                 return base.done(request, _("Saved calendar %(name)s.") % {"name": saved.name},
-                                 next_url=reverse("console:calendar"), redirect=True)
+                                 next_url=reverse("tempora:calendar"), redirect=True)
         response = base.render_page(request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar},
                                     fragments=["calendar-form"])
         if request.htmx:
@@ -196,6 +196,6 @@ def calendar_delete(request: HttpRequest, pk: int):
     try:
         services.calendar_delete(calendar=calendar, actor=request.user)
     except ValidationError as exc:
-        return base.refused(request, exc, next_url=reverse("console:calendar"))
+        return base.refused(request, exc, next_url=reverse("tempora:calendar"))
     return base.done(request, _("Deleted calendar %(name)s.") % {"name": name},
-                     next_url=reverse("console:calendar"), redirect=True)
+                     next_url=reverse("tempora:calendar"), redirect=True)

@@ -25,7 +25,7 @@ def dead_letter_list(request: HttpRequest):
 @base.console_view
 def dead_letter_acknowledge(request: HttpRequest):
     """Acknowledge the ticked dead letters, or all of them (`all=1`, "clear"), after confirmation."""
-    next_url = base.safe_next(request, reverse("console:dead-letters"))
+    next_url = base.safe_next(request, reverse("tempora:dead-letters"))
     rows = base.visible_executions(request).dead_letters()
     everything = request.POST.get("all") == "1"
     if not everything:

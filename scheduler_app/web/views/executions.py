@@ -64,7 +64,7 @@ def execution_detail(request: HttpRequest, pk: int):
 @base.console_view
 def execution_retry(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
-    next_url = base.safe_next(request, reverse("console:execution", args=[pk]))
+    next_url = base.safe_next(request, reverse("tempora:execution", args=[pk]))
     try:
         retry = services.execution_retry(execution=execution, actor=request.user)
     except ValidationError as exc:
@@ -77,7 +77,7 @@ def execution_retry(request: HttpRequest, pk: int):
 @base.console_view
 def execution_cancel(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
-    next_url = base.safe_next(request, reverse("console:execution", args=[pk]))
+    next_url = base.safe_next(request, reverse("tempora:execution", args=[pk]))
     if request.POST.get("confirm") != "yes":
         return base.render_page(request, "scheduler_app/executions/confirm_cancel.html", {"execution": execution, "next": next_url})
     try:

@@ -58,7 +58,7 @@ def job_detail(request: HttpRequest, pk: int):
 
 def _job_action(request: HttpRequest, pk: int, action, message: str):
     job = base.get_job(request, pk)
-    next_url = base.safe_next(request, reverse("console:job", args=[job.pk]))
+    next_url = base.safe_next(request, reverse("tempora:job", args=[job.pk]))
     try:
         action(job)
     except ValidationError as exc:
@@ -74,7 +74,7 @@ def job_run(request: HttpRequest, pk: int):
     if not form.is_valid():
         job = base.get_job(request, pk)
         return base.refused(request, form.errors_text(),
-                            next_url=base.safe_next(request, reverse("console:job", args=[job.pk])))
+                            next_url=base.safe_next(request, reverse("tempora:job", args=[job.pk])))
     given = {name: value for name, value in form.cleaned_data.items() if value is not None}
     return _job_action(request, pk, lambda job: services.job_run_now(job=job, actor=request.user, **given),
                        _("Run requested for %(name)s; the scheduler starts it within a second or so."))
@@ -102,9 +102,9 @@ def job_delete(request: HttpRequest, pk: int):
     try:
         services.job_delete(job=job, actor=request.user)
     except ValidationError as exc:
-        return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
+        return base.refused(request, exc, next_url=reverse("tempora:job", args=[pk]))
     return base.done(request, _("Deleted %(name)s; its history is kept.") % {"name": name},
-                     next_url=reverse("console:jobs"), redirect=True)
+                     next_url=reverse("tempora:jobs"), redirect=True)
 
 
 @require_POST
@@ -113,10 +113,10 @@ def job_duplicate(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     wait = throttling.write_wait(request)  # a copy is a create: the same rate as the API's
     if wait is not None:
-        return base.throttled(request, wait, back_url=reverse("console:job", args=[pk]))
+        return base.throttled(request, wait, back_url=reverse("tempora:job", args=[pk]))
     try:
         copy = services.job_duplicate(job=job, actor=request.user)
     except ValidationError as exc:
-        return base.refused(request, exc, next_url=reverse("console:job", args=[pk]))
+        return base.refused(request, exc, next_url=reverse("tempora:job", args=[pk]))
     return base.done(request, _("Copied %(name)s as %(copy)s (paused until you resume it).") % {
-        "name": job.name, "copy": copy.name}, next_url=reverse("console:job-edit", args=[copy.pk]), redirect=True)
+        "name": job.name, "copy": copy.name}, next_url=reverse("tempora:job-edit", args=[copy.pk]), redirect=True)

@@ -57,7 +57,7 @@ def _context(request: HttpRequest, job: Job | None, job_form: JobForm, formset, 
     task = job_form["task"].value() or ""
     return {
         "task_info": base.task_view(task),
-        "task_url": reverse("console:task-info"),
+        "task_url": reverse("tempora:task-info"),
         "job": job,
         "form": job_form,
         "formset": formset,
@@ -155,7 +155,7 @@ def _edit(request: HttpRequest, job: Job | None):
             else:
                 message = _("Created %(name)s.") if job is None else _("Saved %(name)s.")
                 return base.done(request, message % {"name": saved.name},
-                                 next_url=reverse("console:job", args=[saved.pk]), redirect=True)
+                                 next_url=reverse("tempora:job", args=[saved.pk]), redirect=True)
         else:
             _check_triggers(request, job_form, formset)
         context = _context(request, job, job_form, formset)

@@ -82,7 +82,7 @@ def bulk(request: HttpRequest):
     Deleting asks first: with JS a dialog (app.js) adds `confirm=yes`; without JS this view
     answers a page listing what would be deleted, whose button posts `confirm=yes`.
     """
-    next_url = base.safe_next(request, reverse("console:jobs"))
+    next_url = base.safe_next(request, reverse("tempora:jobs"))
     action = request.POST.get("action", "")
     scope = request.POST.get("scope") or request.GET.get("scope")
     group = request.POST.get("group", "").strip() if scope == "group" else ""

@@ -45,7 +45,7 @@ def scheduler(request: HttpRequest):
 
 
 def _act(request: HttpRequest, action, message: str):
-    next_url = base.safe_next(request, reverse("console:scheduler"))
+    next_url = base.safe_next(request, reverse("tempora:scheduler"))
     try:
         action()
     except ValidationError as exc:
@@ -87,7 +87,7 @@ def scheduler_settings(request: HttpRequest):
                 for message in messages:
                     form.add_error(key if key in form.fields else None, message)
         else:
-            return base.done(request, _("Runtime settings saved."), next_url=reverse("console:scheduler"))
+            return base.done(request, _("Runtime settings saved."), next_url=reverse("tempora:scheduler"))
     response = base.render_page(request, "scheduler_app/scheduler.html", _context(request, form), fragments=["scheduler-settings"])
     if request.htmx:
         base.toast(response, _("Please correct the errors shown."), "error", changed=False)

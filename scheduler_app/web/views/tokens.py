@@ -65,7 +65,7 @@ def token_revoke(request: HttpRequest, pk: int):
     token = get_object_or_404(permissions.tokens_for(request.user, ApiToken.objects.all()), pk=pk)
     services.token_revoke(token=token, actor=request.user)
     return base.done(request, _("Revoked the token %(name)s.") % {"name": token.name},
-                     next_url=reverse("console:tokens"))
+                     next_url=reverse("tempora:tokens"))
 
 
 urlpatterns = [

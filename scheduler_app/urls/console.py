@@ -1,5 +1,7 @@
-"""The console's routes, at the site root (config/urls.py). One URL, one view: each answers
-its whole page, or only the fragment an htmx request targets (web/base.py)."""
+"""The console (namespace `tempora`), at the prefix scheduler_app.urls is mounted under.
+
+One URL, one view: each answers its whole page, or only the fragment an htmx request targets
+(web/base.py)."""
 
 from django.urls import path
 
@@ -16,7 +18,7 @@ from scheduler_app.web.views import (
     tokens,
 )
 
-app_name = "console"
+app_name = "tempora"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
