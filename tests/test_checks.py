@@ -53,6 +53,7 @@ def test_tempora_must_be_a_dict(settings):
     ("MAX_RUNS_PER_USER", -1, "at least 0"),
     ("OPEN_JOB_CREATION", "yes", "True or False"),
     ("TASK_MODULES", "myapp.jobs", "a list of strings"),
+    ("TASKS_BACKEND", "", "a non-empty string"),
     ("JOURNAL_DIR", 5, "a directory path"),
     ("METRICS_ALLOWED_IPS", ["10.0.0.0/8", "scraper"], "'scraper' does not appear"),
 ])
