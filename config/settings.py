@@ -6,6 +6,7 @@ localhost only. Helpers in config/env.py refuse malformed values at start-up.
 
 import os
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
     "scheduler_app",
     "axes",  # login throttling (Security, below)
     "csp",
+    # Django's Tasks framework for the "django_tasks" executor, when installed (Tasks, below).
+    *[app for app in ("django_tasks", "django_tasks_db") if find_spec(app)],
 ]
 
 MIDDLEWARE = [
@@ -256,6 +259,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
 
+# Django's Tasks (the "django_tasks" executor) ----------------------------------
+
+# The backport's database backend, its worker `manage.py db_worker`: runs of django_tasks jobs
+# go to its table, and each worker claims and records them (README, "The scheduler for Django's
+# Tasks"). DJANGO_TASKS_BACKEND chooses another (e.g. django_tasks.backends.immediate.ImmediateBackend).
+if find_spec("django_tasks_db"):
+    TASKS = {"default": {"BACKEND": env_str("DJANGO_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+
+
 # Tempora (scheduler_app/conf.py has each key's default and meaning) -------------
 
 # A key is set only when its environment variable is (README, "Configuration"); the app's
@@ -274,6 +286,7 @@ _TEMPORA_FROM_ENV = {
     "JOURNAL_DIR": env_str("SCHEDULER_JOURNAL_DIR", "") or None,
     "MAX_RUNS_PER_USER": env_int("SCHEDULER_MAX_RUNS_PER_USER", None),
     "CELERY_LOST_SECONDS": env_int("SCHEDULER_CELERY_LOST_SECONDS", None),
+    "TASKS_BACKEND": env_str("TEMPORA_TASKS_BACKEND", "") or None,
     # e.g. TEMPORA_TASK_MODULES=tests.process.jobs_for_tests, as the process tests do.
     "TASK_MODULES": env_list("TEMPORA_TASK_MODULES", None),
     "HTTP_ALLOW_HOSTS": env_list("TEMPORA_HTTP_ALLOW_HOSTS", None),

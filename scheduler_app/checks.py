@@ -5,7 +5,8 @@ them alone. The ids (docs/settings.md lists them):
 E001 a malformed value · E002 an unknown TEMPORA key · E003 TEMPORA is not a dict ·
 E004 NODE_DEAD_SECONDS below twice LEASE_SECONDS · E005 DEFAULT_TIMEOUT above MAX_TIMEOUT ·
 E010 a missing app · E011 a missing middleware · E012 no template engine that finds our
-templates, or a missing context processor · W001 VAR_DIR not set · W002 a key set twice.
+templates, or a missing context processor · E013 the django_tasks executor is used (or
+TASKS_BACKEND set) but its runs cannot be enqueued · W001 VAR_DIR not set · W002 a key set twice.
 E101-E103 (the built-in tasks' directories) are in scheduler_app/builtin/checks.py.
 """
 
@@ -16,8 +17,11 @@ import difflib
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError
 
+from scheduler_app import tasks_framework
 from scheduler_app.conf import OLD_NAMES, SETTINGS, tempora_settings
+from scheduler_app.models import Job
 
 TAG = "tempora"
 
@@ -142,3 +146,29 @@ def _templates() -> list[checks.CheckMessage]:
         checks.Error(f"Tempora's templates need {processor!r} in TEMPLATES' context_processors.", id="tempora.E012")
         for processor in CONTEXT_PROCESSORS if processor not in processors
     ]
+
+
+@checks.register(TAG)
+def tasks_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The django_tasks executor's backend, when a job uses it or the host chose one: without it
+    every run of such a job fails ("not enqueued"). One rule, tasks_framework.backend_problem,
+    which the services also apply when a job is given that executor."""
+    problem = tasks_framework.backend_problem()
+    if problem is None or tempora_settings.problem("TASKS_BACKEND"):
+        return []  # fine, or a malformed value: E001 already says so
+    if tempora_settings.source("TASKS_BACKEND") is None and not _django_tasks_jobs():
+        return []  # a host that does not use Django's Tasks needs none of it
+    return [checks.Error(problem, hint=(
+        "Install the framework (Django 6, or pip install 'tempora[tasks]' and 'django_tasks' in INSTALLED_APPS), "
+        "configure the backend in settings.TASKS (e.g. {'default': {'BACKEND': "
+        "'django_tasks_db.DatabaseBackend'}}), and set TEMPORA['TASKS_BACKEND'] to its alias; or move the jobs "
+        "to another executor."
+    ), id="tempora.E013")]
+
+
+def _django_tasks_jobs() -> bool:
+    # Only asked when the backend is missing. Before `migrate` there is no table, and no job.
+    try:
+        return Job.objects.filter(executor=Job.Executor.DJANGO_TASKS).exists()
+    except DatabaseError:
+        return False

@@ -107,6 +107,9 @@ SETTINGS = {setting.key: setting for setting in (
     # A Celery run whose worker sent no heartbeat for this long is lost (engine/worker_loss.py);
     # workers beat every 2 s, so the minimum still allows two missed beats.
     Setting("CELERY_LOST_SECONDS", 30, int, 5, ("SCHEDULER_CELERY_LOST_SECONDS",)),
+    # The backend of settings.TASKS (Django's Tasks framework) that runs of jobs with the
+    # "django_tasks" executor are enqueued on (engine/tasks_executor.py); its workers run them.
+    Setting("TASKS_BACKEND", "default", str),
     # Local disk of this host: the nodes' lock files (engine/liveness.py) and, by default, the
     # journal of each scheduler's runs (engine/journal.py, one directory per process, mode 0700).
     # No older top-level name: the project's own VAR_DIR is a generic name a host may use for
@@ -196,16 +199,17 @@ class TemporaSettings:
         elif setting.kind is bool:
             if not isinstance(value, bool):
                 return f"{name} must be True or False; it is {value!r}."
+        elif setting.kind is str:
+            if not isinstance(value, str) or not value:
+                return f"{name} must be a non-empty string; it is {value!r}."
+            if setting.entry:
+                try:
+                    setting.entry(value)
+                except ValueError as exc:
+                    return f"{name}: {exc}"
         elif setting.kind is _PATH:
             if not isinstance(value, _PATH):
                 return f"{name} must be a directory path; it is {value!r}."
-        elif setting.kind is str:
-            if not isinstance(value, str):
-                return f"{name} must be a string; it is {value!r}."
-            try:
-                setting.entry(value)
-            except ValueError as exc:
-                return f"{name}: {exc}"
         elif not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) for entry in value):
             return f"{name} must be a list of strings; it is {value!r}."
         elif setting.entry:

@@ -121,6 +121,7 @@ class Job(models.Model):
     class Executor(models.TextChoices):
         THREAD = "thread", _("In the scheduler process (thread pool)")
         CELERY = "celery", _("On a Celery worker")
+        DJANGO_TASKS = "django_tasks", _("On a Django Tasks backend's worker")
 
     class LostPolicy(models.TextChoices):
         # What a run whose scheduler or worker died mid-run means (Quartz's "requests recovery").
@@ -172,7 +173,7 @@ class Job(models.Model):
         default=60, validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)], help_text=_("Seconds a run may start late; later than that it is recorded as missed.")
     )
     catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
-    executor = models.CharField(max_length=6, choices=Executor.choices, default=Executor.THREAD)
+    executor = models.CharField(max_length=12, choices=Executor.choices, default=Executor.THREAD)
     lost_policy = models.CharField(
         max_length=6, choices=LostPolicy.choices, default=LostPolicy.AUTO,
         help_text=_("A run cut short by a dead scheduler or worker: run it again, or only record it as lost."),
@@ -201,6 +202,10 @@ class Job(models.Model):
     updated_at = models.DateTimeField(default=dj_timezone.now)
 
     objects = JobQuerySet.as_manager()
+
+    # Executors whose runs a worker outside the scheduler claims and records (engine/worker_run.py):
+    # their rows name no node until claimed, and their runs in flight are counted from the database.
+    WORKER_EXECUTORS = (Executor.CELERY, Executor.DJANGO_TASKS)
 
     class Meta:
         ordering = ["name"]
@@ -238,6 +243,10 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def runs_on_workers(self) -> bool:
+        return self.executor in self.WORKER_EXECUTORS
 
     def clean(self) -> None:
         if self.start_at and self.end_at and self.end_at <= self.start_at:
@@ -514,7 +523,10 @@ class Execution(models.Model):
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text=_("The node or Celery worker that ran it."))
-    task_id = models.CharField(max_length=255, blank=True, help_text=_("The Celery task id, for the celery executor."))
+    task_id = models.CharField(
+        max_length=255, blank=True,
+        help_text=_("The Celery task id (celery executor) or the Tasks backend's result id (django_tasks executor)."),
+    )
     # Liveness of a run, for recovery (engine/recovery.py): the process group of a run in a
     # child process (killed when its scheduler is recovered on the same host), and the last
     # sign of life of a run on a Celery worker (a dead worker leaves it stale).

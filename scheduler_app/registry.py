@@ -14,21 +14,29 @@ A task is a plain callable registered under a dotted name:
 
 Jobs defined with `schedule` become code-defined jobs in the database (services.code_jobs_sync):
 their definition follows the code; pausing them in the console still works.
+
+A function decorated with Django's own `@task` (django.tasks, or the django-tasks backport)
+is a task too, under the same dotted name: register it with `registry.register(it)` or our
+`@task` on top, or define it in a module that discovery imports (an app's jobs.py,
+TEMPORA["TASK_MODULES"]), where every Django task is registered. Tempora calls its plain
+function, like any task's; the "django_tasks" executor is what sends runs to a Tasks backend.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
 from typing import Any
 
+from django.apps import apps
 from django.utils.module_loading import autodiscover_modules
 
-from scheduler_app import triggers
+from scheduler_app import tasks_framework, triggers
 from scheduler_app.conf import tempora_settings
 
 logger = logging.getLogger(__name__)
@@ -54,6 +62,8 @@ class TaskInfo:
     # The task's own argument checks, run when a job is saved: called with every parameter's
     # value (defaults filled in); a ValueError whose message names the argument refuses the job.
     validate: Callable[[dict[str, Any]], None] | None = None
+    # The Django Task object when the task was declared with Django's @task (its `func` is ours).
+    django_task: Any = None
     # Templates call callables they look up: rendering a task must never run it.
     do_not_call_in_templates = True
 
@@ -109,6 +119,16 @@ class TaskRegistry:
         permission: str = "",
         validate: Callable[[dict[str, Any]], None] | None = None,
     ) -> TaskInfo:
+        django_task = None
+        if tasks_framework.is_django_task(func):
+            # Its function is what we call and introspect: the run, its retries and outcome are
+            # ours, whatever executor the job has. Same dotted name as Django's module_path.
+            django_task, func = func, func.func
+            if django_task.takes_context:
+                raise ValueError(
+                    f"Task {func.__module__}.{func.__qualname__} takes Django's TaskContext: Tempora calls the "
+                    "function itself and has no context to give it. Drop takes_context to schedule it."
+                )
         name = name or f"{func.__module__}.{func.__qualname__}"
         existing = self._tasks.get(name)
         if existing is not None and existing.func is not func:
@@ -124,6 +144,7 @@ class TaskRegistry:
             parameters=_parameters(func),
             permission=_permission(permission, name),
             validate=validate,
+            django_task=django_task,
         )
         self._tasks[name] = info
         return info
@@ -397,5 +418,26 @@ def autodiscover() -> None:
     not an app's jobs.py. A name that cannot be imported stops start-up with its ImportError.
     """
     autodiscover_modules("jobs")
-    for module in tempora_settings.TASK_MODULES:
-        import_module(module)
+    modules = [sys.modules.get(f"{config.name}.jobs") for config in apps.get_app_configs()]
+    modules += [import_module(module) for module in tempora_settings.TASK_MODULES]
+    for module in modules:
+        if module is not None:
+            register_django_tasks(module)
+
+
+def register_django_tasks(module) -> list[TaskInfo]:
+    """Register the Django tasks (`@django.tasks.task`) a module defines, under their dotted
+    names; imported ones are left to the module that defines them. Answers those registered."""
+    found = []
+    known = {id(info.func) for info in registry.all()}
+    for value in list(vars(module).values()):
+        if not tasks_framework.is_django_task(value) or value.func.__module__ != module.__name__:
+            continue
+        name = f"{value.func.__module__}.{value.func.__qualname__}"
+        if id(value.func) in known:
+            continue  # registered by hand, maybe under a name or options of its own
+        try:
+            found.append(registry.register(value))
+        except ValueError as exc:
+            logger.warning("Django task %s is not registered: %s", name, exc)
+    return found

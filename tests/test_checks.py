@@ -53,8 +53,11 @@ def test_tempora_must_be_a_dict(settings):
     ("MAX_RUNS_PER_USER", -1, "at least 0"),
     ("OPEN_JOB_CREATION", "yes", "True or False"),
     ("TASK_MODULES", "myapp.jobs", "a list of strings"),
+    ("TASKS_BACKEND", "", "a non-empty string"),
     ("JOURNAL_DIR", 5, "a directory path"),
     ("METRICS_ALLOWED_IPS", ["10.0.0.0/8", "scraper"], "'scraper' does not appear"),
+    ("API_WRITE_THROTTLE", "lots", "not a rate such as '600/minute'"),
+    ("API_WRITE_THROTTLE", 600, "a non-empty string"),
 ])
 def test_a_malformed_value_is_an_error_naming_the_key(settings, key, value, fragment):
     settings.TEMPORA = {**settings.TEMPORA, key: value}
@@ -62,8 +65,9 @@ def test_a_malformed_value_is_an_error_naming_the_key(settings, key, value, frag
     assert message.startswith(f"TEMPORA[{key!r}]") and fragment in message
 
 
-def test_an_optional_value_may_be_none(settings):
-    settings.TEMPORA = {**settings.TEMPORA, "MAX_RUNS_PER_USER": None}
+@pytest.mark.parametrize("key", ["MAX_RUNS_PER_USER", "API_WRITE_THROTTLE"])
+def test_an_optional_value_may_be_none(settings, key):
+    settings.TEMPORA = {**settings.TEMPORA, key: None}
     assert ours() == []
 
 

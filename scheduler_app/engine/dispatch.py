@@ -24,7 +24,7 @@ from scheduler_app.engine import outcomes, policies
 from scheduler_app.engine.interrupt import RunControl, Watchdog, stuck_note
 from scheduler_app.engine.runner import ChildRun, RunRequest, RunResult, refused, run_in_thread
 from scheduler_app.engine.writer import Outcome, Writer
-from scheduler_app.models import Execution
+from scheduler_app.models import Execution, Job
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Dispatcher:
                 if decision == "replace":
                     for slot in list(self._slots[request.job_id].values()):
                         self._stop(slot, "replaced by a newer run")
-                if request.executor == "celery":
+                if request.executor in Job.WORKER_EXECUTORS:
                     continue
                 self._slots[request.job_id][request.execution_id] = Slot(request)
             if decision == "follow" and request.job_id in chains:
@@ -121,12 +121,25 @@ class Dispatcher:
         for job_chains in chains.values():
             for chain in job_chains:
                 self.pool.submit_at(chain[0].scheduled_for, chain)
-        celery = [request for request, _ in requests if request.executor == "celery"]
+        celery = [request for request, _ in requests if request.executor == Job.Executor.CELERY]
         if celery:
             # Celery is an optional extra (tempora[celery]): imported only when a run goes to it.
             from scheduler_app.engine.celery_executor import send_to_celery  # noqa: PLC0415
 
             send_to_celery(celery)
+        django_tasks = [request for request, _ in requests if request.executor == Job.Executor.DJANGO_TASKS]
+        if django_tasks:
+            # So is Django's Tasks framework on Django 5.2 (tempora[tasks]). An ImportError here
+            # (the framework removed since the job was saved) fails the runs, below.
+            try:
+                from scheduler_app.engine.tasks_executor import send_to_tasks_backend  # noqa: PLC0415
+            except ImportError as exc:
+                now = datetime.now(UTC)
+                for request in django_tasks:
+                    self.writer.put(outcomes.finished(request, RunResult("failed", now, now, error=str(exc)), worker=""))
+            else:
+                for outcome in send_to_tasks_backend(django_tasks):
+                    self.writer.put(outcome)
 
     def _stop(self, slot: Slot, because: str) -> None:
         """Stop one run of this node (the caller holds the lock)."""
@@ -417,9 +430,9 @@ def process_group(request: RunRequest, group: int) -> Outcome:
 def claim(execution: Execution, *, node: str, now: datetime) -> bool:
     """Take a waiting row (manual run, retry, queued behind a running one) for this node.
 
-    A Celery job's row names no node: the worker that claims it writes its own name.
+    A Celery or Django Tasks job's row names no node: the worker that claims it writes its own name.
     """
-    worker = "" if execution.job and execution.job.executor == "celery" else node
+    worker = "" if execution.job and execution.job.runs_on_workers else node
     return bool(
         Execution.objects.filter(pk=execution.pk, status="scheduled").update(status="queued", queued_at=now, worker=worker)
     )

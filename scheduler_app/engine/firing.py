@@ -124,7 +124,7 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
                  jobs: JobCache | None = None):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
     jobs = (jobs or JobCache()).load([int(apjob.id) for apjob, _ in fires])
-    elsewhere = celery_in_flight([job for job in jobs.values() if job.executor == "celery"])
+    elsewhere = worker_runs_in_flight([job for job in jobs.values() if job.runs_on_workers])
     waiting = _waiting([job for job in jobs.values() if job.overlap_policy == "queue_one"])
     rows: list[NewRow] = []
     gone: list[str] = []
@@ -268,8 +268,8 @@ def _waiting(jobs: list[Job]) -> dict[int, int]:
     return {entry["job_id"]: entry["n"] for entry in counts}
 
 
-def celery_in_flight(jobs: list[Job]) -> dict[int, int]:
-    """Runs of Celery jobs queued or running anywhere: one query, only if the pass has any."""
+def worker_runs_in_flight(jobs: list[Job]) -> dict[int, int]:
+    """Runs of worker jobs (Celery, Django Tasks) queued or running anywhere: one query, only if the pass has any."""
     if not jobs:
         return {}
     counts = (

@@ -27,7 +27,7 @@ from scheduler_app.engine import capture, outcomes, recovery, retention, worker_
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dblock import writing
 from scheduler_app.engine.dispatch import Dispatcher, claim
-from scheduler_app.engine.firing import TemporaExecutor, celery_in_flight
+from scheduler_app.engine.firing import TemporaExecutor, worker_runs_in_flight
 from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.lease import Lease, NotLeading, node_name, register
 from scheduler_app.engine.liveness import Liveness, NodeLock
@@ -255,9 +255,10 @@ class Engine:
         rows = list(
             Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
         )
-        # A Celery job's runs in flight are not in the dispatcher's count: those queued for a
-        # worker (maybe none is up) and running on one, so that queue_one and skip cap them.
-        elsewhere = celery_in_flight([row.job for row in rows if row.job and row.job.executor == Job.Executor.CELERY])
+        # A worker job's runs in flight (Celery, Django Tasks) are not in the dispatcher's count:
+        # those queued for a worker (maybe none is up) and running on one, so that queue_one and
+        # skip cap them.
+        elsewhere = worker_runs_in_flight([row.job for row in rows if row.job and row.job.runs_on_workers])
         for row in rows:
             job = row.job
             if job is None:
@@ -274,7 +275,7 @@ class Engine:
                 # waits for the job's runs in flight to finish; it is never dropped here.
                 continue
             admitted.append((row, decision))
-            if job.executor == Job.Executor.CELERY:
+            if job.runs_on_workers:
                 elsewhere[job.pk] = elsewhere.get(job.pk, 0) + 1
         if not admitted:
             return 0

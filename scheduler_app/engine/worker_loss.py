@@ -1,13 +1,14 @@
-"""Celery runs whose worker died: found by their stale heartbeat, handed to recovery.
+"""Worker runs whose worker died: found by their stale heartbeat, handed to recovery.
 
-A run on a Celery worker has no scheduler node to die with, and its message does not help:
-a redelivery of a claimed row is a no-op (tasks.run_execution). The worker process stamps
-`heartbeat_at` of the runs it executes every tasks.HEARTBEAT_SECONDS; the leader looks,
+A run on a Celery worker or a Django Tasks backend's worker has no scheduler node to die
+with, and its message does not help: a redelivery of a claimed row is a no-op
+(worker_run.run_claimed). The worker process stamps
+`heartbeat_at` of the runs it executes every worker_run.HEARTBEAT_SECONDS; the leader looks,
 every few seconds, for Celery runs still `running` whose stamp is older than
 SCHEDULER_CELERY_LOST_SECONDS and marks them through recovery.mark_lost, which applies the
 job's lost policy (retry, or record). So a worker killed whole is recovered within that
 threshold plus one check; a pool process killed under a live worker is recorded at once by
-the worker itself (tasks.ExecutionRequest).
+the worker itself (celery_executor.ExecutionRequest).
 
 Stale is not dead when nobody could write: after a gap in the checks (this node just took
 the lead, or the database was away, for the workers too) rows are declared only once the
@@ -51,7 +52,7 @@ class WorkerLossCheck:
         if now - self._watching_since < timedelta(seconds=GRACE_SECONDS):
             return 0
         cutoff = now - self.lost_after
-        # Celery runs are those with a task id; a row without a heartbeat was claimed by a worker
+        # Worker runs (Celery, Django Tasks) are those with a task id; a row without a heartbeat was claimed by a worker
         # of an older version, which would not stop a run we re-ran: left alone.
         stale = Execution.objects.filter(status="running", heartbeat_at__lt=cutoff).exclude(task_id="").order_by()
         if not stale.exists():

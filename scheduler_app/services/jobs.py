@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
-from scheduler_app import permissions, triggers, validators
+from scheduler_app import permissions, tasks_framework, triggers, validators
 from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Calendar, Execution, Job, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
@@ -107,6 +107,7 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
         errors.update(exc.message_dict)
     if not errors:
         _check_task_permission(actor, job, errors)
+        _check_executor(job, errors)
     if not errors:
         field, refusal = _argument_refusal(job.task, job.args, job.kwargs)
         if refusal:
@@ -125,6 +126,20 @@ def _save_job(job: Job, trigger_definitions: Iterable[dict] | None, now: datetim
         _replace_triggers(job, rows)
     _refresh_next_run(job, now)
     return job
+
+
+def _check_executor(job: Job, errors: dict[str, list[str]]) -> None:
+    """A job may be given the django_tasks executor only when its runs can be enqueued: the
+    framework installed and TEMPORA['TASKS_BACKEND'] configured (tasks_framework says why not).
+    Asked when the executor is chosen, not on every edit: a job saved before the framework went
+    away can still be paused or moved to another executor; its runs fail with the reason."""
+    if job.executor != Job.Executor.DJANGO_TASKS:
+        return
+    if job.pk is not None and Job.objects.filter(pk=job.pk, executor=job.executor).exists():
+        return
+    problem = tasks_framework.backend_problem()
+    if problem:
+        errors.setdefault("executor", []).append(problem)
 
 
 def _argument_refusal(task: str, args: list, kwargs: dict) -> tuple[str, str]:

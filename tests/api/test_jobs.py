@@ -296,3 +296,13 @@ def test_a_jobs_executions(as_owner, make_job, owner):
     assert [run["id"] for run in body["results"]] == [mine.pk]
     assert as_owner.get(f"/api/jobs/{job.pk}/executions/?status=failed").json()["count"] == 0
     assert as_owner.get("/api/jobs/999999/executions/").status_code == 404
+
+
+def test_it_takes_the_django_tasks_executor_and_refuses_it_without_a_backend(as_owner, settings):
+    response = create(as_owner, executor="django_tasks", triggers=[{"kind": "interval", "interval_seconds": 60}])
+    assert response.status_code == 201, response.json()
+    assert Job.objects.get(pk=response.json()["id"]).executor == "django_tasks"
+    settings.TEMPORA = {**settings.TEMPORA, "TASKS_BACKEND": "nowhere"}
+    refused = create(as_owner, name="other", executor="django_tasks")
+    assert refused.status_code == 400
+    assert "names no usable backend" in str(refused.json()["executor"])

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from scheduler_app.engine import celery_executor
+from scheduler_app.engine import worker_run
 from scheduler_app.engine.worker_loss import GRACE_SECONDS, WorkerLossCheck
 from scheduler_app.models import Execution
 
@@ -101,10 +101,10 @@ def test_the_worker_beats_its_runs_and_stops_those_recovered_or_asked_to_cancel(
     beating, recovered, cancelled = celery_run(40), celery_run(40), celery_run(40)
     Execution.objects.filter(pk=recovered.pk).update(status="lost")
     Execution.objects.filter(pk=cancelled.pk).update(cancel_requested_at=now)
-    monkeypatch.setattr(celery_executor, "_last_beat", 0.0)
+    monkeypatch.setattr(worker_run, "_last_beat", 0.0)
     ids = [beating.pk, recovered.pk, cancelled.pk]
 
-    assert sorted(celery_executor._to_stop(ids)) == sorted([recovered.pk, cancelled.pk])
+    assert sorted(worker_run._to_stop(ids)) == sorted([recovered.pk, cancelled.pk])
     beats = dict(Execution.objects.filter(pk__in=ids).values_list("pk", "heartbeat_at"))
     assert beats[beating.pk] > now and beats[cancelled.pk] > now  # one UPDATE, for the running ones
     assert beats[recovered.pk] == now - timedelta(seconds=40)
