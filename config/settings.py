@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import available_timezones
 
 import dj_database_url
+import django
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -43,7 +44,8 @@ INSTALLED_APPS = [
     "django_apscheduler",
     "django_celery_results",
     "django_htmx",
-    "template_partials",
+    # Django 6 has {% partialdef %} and "page.html#name" built in; 5.2 takes them from here.
+    *(["template_partials"] if django.VERSION < (6, 0) else []),
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -231,13 +233,25 @@ CONTENT_SECURITY_POLICY = {
 
 # Email (the send_email task uses Django's backend) ------------------------
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+_smtp_backend = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = env_str("EMAIL_BACKEND", _smtp_backend)
+_smtp = {
+    "host": env_str("EMAIL_HOST", "localhost"),
+    "port": env_int("EMAIL_PORT", 25, minimum=1),
+    "username": env_str("EMAIL_HOST_USER", ""),
+    "password": env_str("EMAIL_HOST_PASSWORD", ""),
+    "use_tls": env_bool("EMAIL_USE_TLS", False),
+    "timeout": env_int("EMAIL_TIMEOUT", 30, minimum=1),
+}
+if django.VERSION >= (6, 1):
+    # Django 6.1 replaces the EMAIL_* settings by MAILERS (the old ones warn, and go in 2028);
+    # the same environment variables fill it. Only the SMTP backend takes these options.
+    MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _smtp if _email_backend == _smtp_backend else {}}}
+else:
+    EMAIL_BACKEND = _email_backend
+    EMAIL_HOST, EMAIL_PORT, EMAIL_TIMEOUT = _smtp["host"], _smtp["port"], _smtp["timeout"]
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp["username"], _smtp["password"]
+    EMAIL_USE_TLS = _smtp["use_tls"]
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tempora@localhost")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 
+import django
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
@@ -41,6 +42,10 @@ REQUIRED_APPS = {
     "django_htmx": "the console's partial page updates",
     "django_apscheduler": "the scheduler's job store (runscheduler)",
 }
+if django.VERSION < (6, 0):
+    # Django 6 has template partials built in; on 5.2 the console's tags come from this app
+    # (templatetags/console.py) and so does the loader that finds "page.html#name".
+    REQUIRED_APPS["template_partials"] = "the console's page fragments ({% partialdef %}) on Django 5.2"
 REQUIRED_MIDDLEWARE = {
     "django.contrib.sessions.middleware.SessionMiddleware": "console sign-in",
     "django.middleware.csrf.CsrfViewMiddleware": "the console's forms are POSTed with a CSRF token",

@@ -23,7 +23,7 @@ from scheduler_app import builtin_tasks
 from scheduler_app.builtin import backup, fetch
 from scheduler_app.models import Job
 from scheduler_app.registry import registry
-from tests.fences.fakes import free_port, smtp_inbox
+from tests.fences.fakes import free_port, smtp_at, smtp_inbox
 
 # Registration -------------------------------------------------------------------------
 
@@ -110,8 +110,7 @@ def test_it_refuses_a_bad_sender_naming_it(smtp):
 
 
 def test_it_fails_when_the_smtp_server_is_unreachable(settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
+    smtp_at(settings, free_port())
     with pytest.raises(ConnectionRefusedError):
         builtin_tasks.send_email("ops@example.com", "Hi", "Body")
 

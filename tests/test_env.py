@@ -127,3 +127,17 @@ def test_a_redis_cache_url_shares_the_cache_between_processes(tmp_path):
 
     shell(f"from django.core.cache import cache; cache.set({key!r}, 41, 60); cache.incr({key!r})")
     assert shell(f"from django.core.cache import cache; print(cache.get({key!r})); cache.delete({key!r})") == "42"
+
+
+def test_the_email_variables_reach_the_default_mailer_on_either_django(tmp_path):
+    # Django 6.1 reads MAILERS and warns on the EMAIL_* settings (config/settings.py, "Email"):
+    # the same variables must fill whichever this Django reads, and warnings are errors here.
+    env = {**os.environ, "TEMPORA_VAR_DIR": str(tmp_path), "EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "2525",
+           "EMAIL_HOST_USER": "tempora", "EMAIL_USE_TLS": "1", "EMAIL_TIMEOUT": "7"}
+    code = ("import django; from django.core import mail; "
+            "backend = mail.mailers.default if django.VERSION >= (6, 1) else mail.get_connection(); "
+            "print(backend.host, backend.port, backend.username, backend.use_tls, backend.timeout)")
+    done = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-W", "error::PendingDeprecationWarning",
+                           "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split() == ["mail.example.com", "2525", "tempora", "True", "7"]

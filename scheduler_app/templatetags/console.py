@@ -1,10 +1,12 @@
-"""Template tags for the HTMX console (scheduler_app/web): times with zones, badges, links."""
+"""Template tags for the HTMX console (scheduler_app/web): times with zones, badges, links,
+and on Django 5.2 the `{% partialdef %}` / `{% partial %}` tags that Django 6 has built in."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
+import django
 from django import template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -14,6 +16,16 @@ from scheduler_app.models import Execution
 from scheduler_app.web import base, cron_builder, display
 
 register = template.Library()
+
+# Django 6 ships {% partialdef %} among its built-in tags; on 5.2 django-template-partials
+# gives them (and its app, in INSTALLED_APPS there, the loader that finds "page.html#name").
+# Offered here, so one set of templates loads `console` on both. Not imported on Django 6,
+# where the package warns that it is deprecated.
+if django.VERSION < (6, 0):
+    from template_partials.templatetags.partials import partial_func, partialdef_func
+
+    register.tag("partialdef", partialdef_func)
+    register.tag("partial", partial_func)
 
 # What the console asks before it shows a control: the same answers the services give.
 ABILITIES = {

@@ -57,6 +57,10 @@ def test_the_docs_work_offline(as_owner, path):
 MAX_EXAMPLES = 10
 
 
+# Django 6.1 renames transaction.savepoint() to savepoint_create(), which 5.2 lacks.
+savepoint_create = getattr(transaction, "savepoint_create", transaction.savepoint)
+
+
 def in_test_transaction(application):
     """The WSGI app, minus the end-of-request connection close (as Django's test client does):
     closing would end the test's transaction, and with it the test database's contents."""
@@ -66,7 +70,7 @@ def in_test_transaction(application):
         signals.request_finished.disconnect(close_old_connections)
         # A savepoint per request: a 500 is reported once, rather than aborting PostgreSQL's
         # transaction and failing every request after it.
-        savepoint = transaction.savepoint()
+        savepoint = savepoint_create()
         status = []
 
         def remember_status(code, headers, *rest):

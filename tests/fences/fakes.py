@@ -14,6 +14,7 @@ from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+import django
 from aiosmtpd.controller import Controller
 
 LARGE_BODY = b"x" * 50_000
@@ -120,17 +121,27 @@ class Inbox:
         return [email.message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
 
 
+def smtp_at(settings, port: int) -> None:
+    """Django's SMTP backend, plain and without a login, to 127.0.0.1:port: in MAILERS from
+    Django 6.1 on, in the EMAIL_* settings before (config/settings.py, "Email")."""
+    options = {"host": "127.0.0.1", "port": port, "username": "", "password": "",
+               "use_tls": False, "use_ssl": False, "timeout": 5}
+    if django.VERSION >= (6, 1):
+        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+        return
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, options["timeout"]
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+
+
 @contextmanager
 def smtp_inbox(settings) -> Iterator[Inbox]:
     """An SMTP server on 127.0.0.1 that Django's email settings (pytest-django's `settings`) point at."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
+    smtp_at(settings, controller.port)
     settings.DEFAULT_FROM_EMAIL = "tempora@example.com"
     try:
         yield inbox

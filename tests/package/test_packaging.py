@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,20 @@ def test_every_dependency_of_the_package_is_pinned_within_its_range():
         elif not requirement.specifier.contains(version, prereleases=True):
             problems.append(f"{requirement.name}=={version} is outside {requirement.specifier}")
     assert problems == []
+
+
+def test_the_django_range_admits_both_versions_the_repository_tests():
+    """`make test` runs on requirements.txt's Django (5.2 LTS), `make test-django6` on Django 6."""
+    tested = {"requirements.txt": pins(ROOT / "requirements.txt")["django"],
+              "requirements-django6.txt": pins(ROOT / "requirements-django6.txt")["django"]}
+    assert Version(tested["requirements.txt"]).release[:2] == (5, 2)
+    assert Version(tested["requirements-django6.txt"]).major == 6
+    (django,) = [requirement for requirement in declared() if canonical(requirement.name) == "django"]
+    assert {where: version for where, version in tested.items() if version not in django.specifier} == {}
+    classifiers = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["classifiers"]
+    for version in tested.values():
+        major, minor = Version(version).release[:2]
+        assert f"Framework :: Django :: {major}.{minor}" in classifiers
 
 
 def test_the_runtime_requirements_hold_no_test_tool():
