@@ -11,19 +11,29 @@ PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/nu
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12\.' | tail -n 1) pyenv which python3.12 2>/dev/null)
 VENV6  ?= .venv-django6
 
-.PHONY: run test test-django6 lint chaos bench install install-test install-django6 migrate clean
+.PHONY: run test test-django6 lint chaos bench install install-test install-django6 migrate clean constraints
 
 # `make run` installs the runtime (requirements.txt), `make test` adds the test tools
 # (requirements-test.txt); each reinstalls only when its file changes.
-$(VENV)/.installed: requirements.txt
+# constraints.txt pins what those pull in too.
+$(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt -c constraints.txt
 	touch $@
+
+# After changing a requirements file: resolve afresh and pin the result.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet -r requirements-test.txt
+	{ sed -n '1,3p' constraints.txt; .venv-constraints/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-constraints
 
 # The second venv, for Django 6 (requirements-django6.txt says why its Django line is filtered out).
 $(VENV6)/.installed: requirements.txt requirements-test.txt requirements-django6.txt

@@ -11,6 +11,7 @@ import sys
 import tomllib
 import zipfile
 from email.parser import Parser
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,18 @@ def test_every_dependency_of_the_package_is_pinned_within_its_range():
         elif not requirement.specifier.contains(version, prereleases=True):
             problems.append(f"{requirement.name}=={version} is outside {requirement.specifier}")
     assert problems == []
+
+
+def test_the_constraints_agree_with_every_pin_and_pin_all_that_is_installed():
+    """constraints.txt (make constraints) repeats the requirements' pins: a pin changed in one
+    file and not the other would make pip refuse to install."""
+    constrained = pins(ROOT / "constraints.txt")
+    wanted = pins(ROOT / "requirements-test.txt")
+    assert {name: version for name, version in wanted.items() if constrained.get(name) != version} == {}
+    if metadata.version("django") != constrained["django"]:
+        return  # .venv-django6 (make test-django6) resolves without them, by design
+    installed = {canonical(dist.metadata["Name"]) for dist in metadata.distributions()} - {"pip", "setuptools", "tempora"}
+    assert sorted(installed - constrained.keys()) == []
 
 
 def test_the_django_range_admits_both_versions_the_repository_tests():
