@@ -1,24 +1,23 @@
 """The distribution `tempora`: what the wheel holds and what it asks for.
 
-The wheel is built for real (PEP 517, the project's own build backend) once per session;
-tests/package/test_host_project.py installs the same wheel into a fresh host project.
+The wheel is built for real (PEP 517, the project's own build backend) once per session
+(conftest.py); tests/package/test_host_project.py installs the same wheel into a fresh host project.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 import zipfile
 from email.parser import Parser
 from importlib import metadata
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
+from scheduler_app.checks import REQUIRED_APPS
+from tests.package.conftest import ROOT
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -38,10 +37,13 @@ def canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+def project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def declared() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = [item for group in project["optional-dependencies"].values() for item in group]
-    return [Requirement(item) for item in project["dependencies"] + extras]
+    extras = [item for group in project()["optional-dependencies"].values() for item in group]
+    return [Requirement(item) for item in project()["dependencies"] + extras]
 
 
 def test_every_dependency_of_the_package_is_pinned_within_its_range():
@@ -89,14 +91,14 @@ def test_the_runtime_requirements_hold_no_test_tool():
     assert not {"pytest", "playwright", "hypothesis", "schemathesis"} & set(runtime)
 
 
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    # An sdist first, then the wheel from it (what `python -m build` does): what a release would ship.
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, text=True)
-    (built,) = out.glob("tempora-*.whl")
-    return built
+def test_every_app_the_checks_require_comes_with_the_package_itself():
+    # `pip install tempora` must be enough for `manage.py check`: an app that only an extra
+    # installs would be an E010 the host cannot fix by following the message.
+    plain = {canonical(Requirement(item).name) for item in project()["dependencies"]}
+    owners = packages_distributions()
+    missing = [app for app in REQUIRED_APPS
+               if not plain & {canonical(name) for name in owners.get(app.split(".")[0], [])}]
+    assert missing == []
 
 
 def test_the_wheel_ships_the_app_with_its_templates_static_files_translations_and_commands(wheel):
@@ -125,8 +127,9 @@ def test_the_wheel_declares_its_dependencies_and_extras(wheel):
         metadata = Parser().parsestr(archive.read(meta).decode())
     requires = [Requirement(item) for item in metadata.get_all("Requires-Dist")]
     plain = {canonical(r.name) for r in requires if r.marker is None}
-    assert {"django", "djangorestframework", "django-apscheduler", "croniter", "django-htmx"} <= plain
-    assert {"celery", "postgres", "docs"} <= set(metadata.get_all("Provides-Extra"))
+    assert {"django", "djangorestframework", "django-apscheduler", "croniter", "django-htmx",
+            "drf-spectacular-sidecar"} <= plain
+    assert {"celery", "postgres", "tasks"} <= set(metadata.get_all("Provides-Extra"))
     assert canonical("django-celery-results") in {
         canonical(r.name) for r in requires if r.marker and "celery" in str(r.marker)
     }

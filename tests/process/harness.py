@@ -64,6 +64,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop(popen: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM and a wait (a scheduler or worker drains), SIGKILL if it has not exited by then."""
+    if popen.poll() is None:
+        popen.terminate()
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(10)
+
+
 def process_gone(pid: int) -> bool:
     """True once `pid` has exited (a zombie waiting for its parent counts as gone)."""
     try:

@@ -12,7 +12,7 @@ import pytest
 from scheduler_app.models import Execution
 from scheduler_app.registry import register_django_tasks
 from tests import django_tasks_for_tests
-from tests.process.harness import PROCESS, ROOT, TASK_MODULE, every
+from tests.process.harness import PROCESS, ROOT, TASK_MODULE, every, stop
 
 pytestmark = [*PROCESS, pytest.mark.skipif(
     not __import__("importlib").util.find_spec("django_tasks_db"), reason="needs django-tasks-db (requirements.txt)"
@@ -34,12 +34,7 @@ def db_worker(schedulers):
     try:
         yield popen
     finally:
-        popen.terminate()
-        try:
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(10)
+        stop(popen)
         print(f"===== db-worker =====\n{log_path.read_text(errors='replace')[-4000:]}")
 
 
