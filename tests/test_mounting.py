@@ -7,10 +7,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.settings import patched_settings
 from rest_framework.test import APIClient
 
 from scheduler_app import services
+from scheduler_app.api.schema import tempora_schema
 from scheduler_app.models import Execution
 from scheduler_app.urls.console import urlpatterns as console_routes
 from tests.hosts import hostile_settings
@@ -152,3 +154,11 @@ def test_the_api_alone_keeps_the_hosts_login_page(settings, client):
     assert reverse("tempora-api:job-list") == "/internal/scheduler/jobs"
     response = client.get("/internal/scheduler/docs/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_a_hosts_own_schema_leaves_tempora_out(hostile):
+    """A host that serves its own drf-spectacular schema (or runs `check --deploy`, which builds
+    it) gets its own API in it, not Tempora's operations and enum names."""
+    assert SchemaGenerator().get_schema(request=None, public=True)["paths"] == {}
+    with tempora_schema():
+        assert "/ops/api/jobs/" in SchemaGenerator().get_schema(request=None, public=True)["paths"]

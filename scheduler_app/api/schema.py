@@ -3,11 +3,15 @@ every operation can give (so clients and schemathesis know their shapes)."""
 
 from __future__ import annotations
 
+import contextvars
 import inspect
+from contextlib import contextmanager
 
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular import utils
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.settings import patched_settings
 from rest_framework.schemas.inspectors import ViewInspector
 
 from scheduler_app.models import Execution, Job
@@ -34,8 +38,31 @@ def extend_schema(**kwargs):
     return decorator
 
 
-# drf-spectacular's settings for our schema and docs views (api/views/docs.py), applied with its
-# patched_settings on each request, so a host's SPECTACULAR_SETTINGS shape its own API only.
+_OURS = contextvars.ContextVar("tempora_schema", default=False)
+
+
+class TemporaAutoSchema(AutoSchema):
+    """Tempora's operations appear in Tempora's schema only: a host's own drf-spectacular
+    schema (and its `check --deploy`, which builds it) leaves them out, so our enum names and
+    paths neither clutter nor collide with the host's."""
+
+    def is_excluded(self) -> bool:
+        return not _OURS.get() or super().is_excluded()
+
+
+@contextmanager
+def tempora_schema():
+    """Build or serve Tempora's schema: our operations in, our drf-spectacular settings on."""
+    token = _OURS.set(True)
+    try:
+        with patched_settings(SPECTACULAR):
+            yield
+    finally:
+        _OURS.reset(token)
+
+
+# drf-spectacular's settings for our schema and docs views (api/views/docs.py), applied by
+# tempora_schema() on each request, so a host's SPECTACULAR_SETTINGS shape its own API only.
 SPECTACULAR = {
     "TITLE": "Tempora API",
     "DESCRIPTION": "Schedule, run and inspect jobs. Every state change goes through the same services as the console.",

@@ -15,21 +15,20 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.settings import patched_settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from scheduler_app import services
-from scheduler_app.api.schema import SPECTACULAR
+from scheduler_app.api.schema import tempora_schema
 from scheduler_app.models import SchedulerNode, SchedulerState
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_schema_generates_without_warnings(tmp_path):
-    with patched_settings(SPECTACULAR):  # as api/schema/ serves it, whatever SPECTACULAR_SETTINGS say
+    with tempora_schema():  # as api/schema/ serves it, whatever SPECTACULAR_SETTINGS say
         call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "/api/jobs/{id}/run/:" in (tmp_path / "schema.yaml").read_text()
 
@@ -96,7 +95,7 @@ def in_test_transaction(application):
 @pytest.fixture
 def api_schema(settings):
     settings.TEMPORA = {**settings.TEMPORA, "API_WRITE_THROTTLE": "100000/minute"}
-    with patched_settings(SPECTACULAR):
+    with tempora_schema():
         schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
     schema.app = in_test_transaction(get_wsgi_application())
     return schema

@@ -8,7 +8,6 @@ any host, whatever the host's REST_FRAMEWORK says for its own APIs.
 from __future__ import annotations
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.openapi import AutoSchema
 from rest_framework import mixins, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -22,6 +21,7 @@ from scheduler_app.api.errors import BodyLimitMixin, exception_handler
 from scheduler_app.api.fields import SafeJSONParser
 from scheduler_app.api.filters import OrderingFilter, SearchFilter
 from scheduler_app.api.pagination import Pagination
+from scheduler_app.api.schema import TemporaAutoSchema
 from scheduler_app.api.strict import StrictQueryMixin
 from scheduler_app.api.throttling import WriteThrottle
 
@@ -29,14 +29,14 @@ AUTHENTICATION = (TokenAuthentication, SessionAuthentication)
 
 
 class SpectacularSchema(ViewInspector):
-    """A fresh drf-spectacular AutoSchema for each view, as DRF's DefaultSchema gives one of
-    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] (one shared instance would be rebound to each view)."""
+    """A fresh TemporaAutoSchema (drf-spectacular's) for each view, as DRF's DefaultSchema gives
+    one of REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] (one shared instance would be rebound to each view)."""
 
     def __get__(self, instance, owner):
         result = super().__get__(instance, owner)
         if not isinstance(result, SpectacularSchema):
             return result  # one set on this view (the schema generator's per-action schema)
-        inspector = AutoSchema()
+        inspector = TemporaAutoSchema()
         inspector.view = instance
         return inspector
 

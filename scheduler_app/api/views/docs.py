@@ -5,20 +5,19 @@ login page and back, rather than shown a bare 401. Their pages (templates/api/) 
 drf-spectacular's with the inline start-up code under the request's Content-Security-Policy
 nonce, and without ReDoc's Google Fonts links: nothing is fetched from elsewhere.
 
-drf-spectacular's settings for them are ours (api/schema.py, SPECTACULAR), applied per request:
-the host's SPECTACULAR_SETTINGS describe the host's own API.
+drf-spectacular's settings for them are ours (api/schema.py, SPECTACULAR), applied per request
+by tempora_schema(): the host's SPECTACULAR_SETTINGS describe the host's own API.
 """
 
 from __future__ import annotations
 
 from csp.constants import SELF
 from csp.decorators import csp_update
-from drf_spectacular.settings import patched_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
 from scheduler_app.api.errors import BodyLimitMixin, exception_handler
-from scheduler_app.api.schema import SPECTACULAR, extend_schema
+from scheduler_app.api.schema import SPECTACULAR, extend_schema, tempora_schema
 from scheduler_app.api.views.base import AUTHENTICATION, SpectacularSchema
 from scheduler_app.signin import redirect_to_sign_in
 
@@ -34,11 +33,10 @@ class _Ours:
 
 class SchemaView(BodyLimitMixin, _Ours, SpectacularAPIView):
     permission_classes = [IsAuthenticated]
-    custom_settings = SPECTACULAR
-
     @extend_schema(exclude=True)  # the schema does not describe itself
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        with tempora_schema():
+            return super().get(request, *args, **kwargs)
 
 
 class _SignInFirst(_Ours):
@@ -48,7 +46,7 @@ class _SignInFirst(_Ours):
     def get(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_sign_in(request.get_full_path())
-        with patched_settings(SPECTACULAR):
+        with tempora_schema():
             return super().get(request, *args, **kwargs)
 
 
