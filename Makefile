@@ -62,9 +62,11 @@ run: migrate
 	@echo
 	VENV_BIN=$(abspath $(BIN)) TEMPORA_HOST=$(HOST) TEMPORA_PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
-# The linters first: ruff's rules and the import contracts (pyproject.toml) hold the layers.
+# The linters first: ruff's rules and its formatting, and the import contracts (pyproject.toml)
+# that hold the layers.
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
 test: install-test lint

@@ -54,8 +54,14 @@ def fire_lag(n: int, seconds: int) -> dict:
     scheduler = BackgroundScheduler(executors={"default": MeasuredPool(10)}, timezone=UTC)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
     for i in range(n):
-        scheduler.add_job(noop, IntervalTrigger(seconds=1, start_date=start), id=str(i), misfire_grace_time=60,
-                          coalesce=False, max_instances=10)
+        scheduler.add_job(
+            noop,
+            IntervalTrigger(seconds=1, start_date=start),
+            id=str(i),
+            misfire_grace_time=60,
+            coalesce=False,
+            max_instances=10,
+        )
     scheduler.start()
     t0 = start + timedelta(seconds=2)
     time.sleep((t0 - datetime.now(UTC)).total_seconds())

@@ -81,8 +81,12 @@ def fire_lag(n: int, seconds: int) -> dict:
 
     parked = datetime.now(UTC) + timedelta(days=1)  # creating them takes a while: none fires meanwhile
     for i in range(n):
-        services.job_create(name=f"noop-{i}", task="tempora.noop", start_at=parked,
-                            triggers=[{"kind": "interval", "interval_seconds": 1}])
+        services.job_create(
+            name=f"noop-{i}",
+            task="tempora.noop",
+            start_at=parked,
+            triggers=[{"kind": "interval", "interval_seconds": 1}],
+        )
     project.start()
     # As the floor does: every job starts at one whole second 3 s ahead, measured from 2 s
     # later. Moved by one bulk UPDATE stamping updated_at, which the running scheduler applies.
@@ -98,9 +102,18 @@ def fire_lag(n: int, seconds: int) -> dict:
     time.sleep(3)
     project.stop()
     rows = Execution.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t0 + timedelta(seconds=seconds))
-    lags = [(s - p).total_seconds() for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")]
-    return {"done": len(lags), "expected": n * seconds, "lag": percentiles(lags), "cpu_s": round(cpu, 2), "rss_mb": round(rss, 1),
-            "statuses": dict(_status_counts(rows))}
+    lags = [
+        (s - p).total_seconds()
+        for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")
+    ]
+    return {
+        "done": len(lags),
+        "expected": n * seconds,
+        "lag": percentiles(lags),
+        "cpu_s": round(cpu, 2),
+        "rss_mb": round(rss, 1),
+        "statuses": dict(_status_counts(rows)),
+    }
 
 
 def _status_counts(rows):
@@ -143,10 +156,19 @@ def scale(n: int) -> dict:
         for i in range(n):
             hour, minute = divmod(i % 1440, 60)
             first = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            jobs.append(Job(name=f"daily-{i}", task="tempora.noop", next_run_at=first if first > now else first + timedelta(days=1)))
+            jobs.append(
+                Job(
+                    name=f"daily-{i}",
+                    task="tempora.noop",
+                    next_run_at=first if first > now else first + timedelta(days=1),
+                )
+            )
         Job.objects.bulk_create(jobs, batch_size=2000)
         Trigger.objects.bulk_create(
-            [Trigger(job=job, kind="cron", cron_expression=f"{i % 60} {(i // 60) % 24} * * *") for i, job in enumerate(jobs)],
+            [
+                Trigger(job=job, kind="cron", cron_expression=f"{i % 60} {(i // 60) % 24} * * *")
+                for i, job in enumerate(jobs)
+            ],
             batch_size=2000,
         )
     startup = project.start()
@@ -158,8 +180,13 @@ def scale(n: int) -> dict:
     rss = rss_mb(pid)
     peak = rss_mb(pid, peak=True)
     project.stop()
-    return {"jobs": n, "startup_s": round(startup, 2), "rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1),
-            "idle_cpu_percent": round(idle, 2)}
+    return {
+        "jobs": n,
+        "startup_s": round(startup, 2),
+        "rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+        "idle_cpu_percent": round(idle, 2),
+    }
 
 
 def floor(*args: str) -> dict:
@@ -178,11 +205,16 @@ def main() -> None:
         if scenario == "fire-lag":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
                 ours, base = _isolated("fire-lag", n, options.seconds), floor("fire-lag", str(n), str(options.seconds))
-                print(json.dumps({"scenario": f"fire-lag {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True)
+                print(
+                    json.dumps({"scenario": f"fire-lag {n}", "tempora": ours, "apscheduler_in_memory": base}),
+                    flush=True,
+                )
         elif scenario == "burst":
             for n in options.sizes if options.scenario != "all" and options.sizes else (1000,):
                 ours, base = _isolated("burst", n), floor("burst", str(n))
-                print(json.dumps({"scenario": f"burst {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True)
+                print(
+                    json.dumps({"scenario": f"burst {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True
+                )
         else:
             for n in options.sizes if options.scenario != "all" and options.sizes else (10_000, 100_000):
                 print(json.dumps({"scenario": f"scale {n}", "tempora": _isolated("scale", n)}), flush=True)
@@ -200,7 +232,9 @@ def _isolated(kind: str, n: int, seconds: int | None = None) -> dict:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         kind, n, seconds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-        result = {"fire-lag": lambda: fire_lag(n, seconds), "burst": lambda: burst(n), "scale": lambda: scale(n)}[kind]()
+        result = {"fire-lag": lambda: fire_lag(n, seconds), "burst": lambda: burst(n), "scale": lambda: scale(n)}[
+            kind
+        ]()
         print(json.dumps(result))
     else:
         main()

@@ -95,6 +95,7 @@ TEMPLATES = [
 
 # Database -----------------------------------------------------------------
 
+
 def _database() -> dict:
     default_url = f"sqlite:///{VAR_DIR / 'tempora.sqlite3'}"
     url = env_str("DATABASE_URL", default_url)
@@ -156,8 +157,13 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 # hosts, point CACHE_URL at Redis so every process counts against the same limit.
 CACHE_URL = env_str("CACHE_URL", "locmem://")
 if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
-                          "KEY_PREFIX": "tempora"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "tempora",
+        }
+    }
 elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
@@ -267,7 +273,9 @@ CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 300, "unacked_restore_interval": 10, "unacked_restore_throttle": 3,
+    "visibility_timeout": 300,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 3,
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

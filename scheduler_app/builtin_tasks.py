@@ -40,8 +40,13 @@ def noop() -> None:
     validate=mail.validate,
 )
 def send_email(
-    to: str | list[str], subject: str, body: str, from_email: str | None = None, html: str | None = None,
-    cc: str | list[str] | None = None, bcc: str | list[str] | None = None,
+    to: str | list[str],
+    subject: str,
+    body: str,
+    from_email: str | None = None,
+    html: str | None = None,
+    cc: str | list[str] | None = None,
+    bcc: str | list[str] | None = None,
 ) -> dict:
     """Send one message; `to`, `cc` and `bcc` are an address, comma-separated addresses, or a list.
 
@@ -75,7 +80,7 @@ def backup_database(destination: str | None = None) -> dict:
     name="tempora.process_data",
     permission="scheduler_app.use_file_tasks",
     description="Summarise, deduplicate or validate records given inline or read from a CSV or JSON-lines file "
-                "in the data directory.",
+    "in the data directory.",
     validate=record_files.validate,
 )
 def process_data(
@@ -96,11 +101,15 @@ def process_data(
     name="tempora.http_request",
     permission="scheduler_app.use_network_tasks",
     description="Make an HTTP(S) request to a public address; fail on an error or an unexpected status, "
-                "reporting status and latency.",
+    "reporting status and latency.",
     validate=fetch.validate,
 )
 def http_request(
-    url: str, method: str = "GET", headers: dict | None = None, body: Any = None, timeout: float | None = None,
+    url: str,
+    method: str = "GET",
+    headers: dict | None = None,
+    body: Any = None,
+    timeout: float | None = None,
     expected_status: int | list[int] | None = None,
 ) -> dict:
     """Request `url` and report status_code, latency_ms, response_size, body (first 10 KB) and error_class.

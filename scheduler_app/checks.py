@@ -74,25 +74,33 @@ def settings_values(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             messages.append(checks.Error(problem, id="tempora.E001"))
         where = tempora_settings.source(key)
         if key in given and where != "TEMPORA" and given[key] != getattr(settings, where):
-            messages.append(checks.Warning(
-                f"TEMPORA[{key!r}] is ignored: {where} is set to another value, and the top-level name wins.",
-                hint="Remove one of them.", id="tempora.W002",
-            ))
+            messages.append(
+                checks.Warning(
+                    f"TEMPORA[{key!r}] is ignored: {where} is set to another value, and the top-level name wins.",
+                    hint="Remove one of them.",
+                    id="tempora.W002",
+                )
+            )
     if not any(tempora_settings.problem(key) for key in CROSS_FIELD_KEYS):
         messages += _cross_field_rules()
     if tempora_settings.source("VAR_DIR") is None and tempora_settings.source("JOURNAL_DIR") is None:
-        messages.append(checks.Warning(
-            f"TEMPORA['VAR_DIR'] is not set: the scheduler keeps its journal in {tempora_settings.VAR_DIR}, "
-            "which a reboot or a temporary-files cleaner may empty.",
-            hint="Set TEMPORA['VAR_DIR'] to a directory on the local disk, e.g. BASE_DIR / 'var'.", id="tempora.W001",
-        ))
+        messages.append(
+            checks.Warning(
+                f"TEMPORA['VAR_DIR'] is not set: the scheduler keeps its journal in {tempora_settings.VAR_DIR}, "
+                "which a reboot or a temporary-files cleaner may empty.",
+                hint="Set TEMPORA['VAR_DIR'] to a directory on the local disk, e.g. BASE_DIR / 'var'.",
+                id="tempora.W001",
+            )
+        )
     return messages
 
 
 def _unknown(key) -> checks.Error:
     guess = OLD_NAMES.get(key) or next(iter(difflib.get_close_matches(str(key), SETTINGS, n=1)), None)
     return checks.Error(
-        f"TEMPORA has no setting {key!r}.", hint=f"Did you mean {guess!r}?" if guess else None, id="tempora.E002",
+        f"TEMPORA has no setting {key!r}.",
+        hint=f"Did you mean {guess!r}?" if guess else None,
+        id="tempora.E002",
     )
 
 
@@ -103,16 +111,21 @@ def _cross_field_rules() -> list[checks.CheckMessage]:
     values, name = tempora_settings, tempora_settings.name
     messages = []
     if values.NODE_DEAD_SECONDS < 2 * values.LEASE_SECONDS:
-        messages.append(checks.Error(
-            f"{name('NODE_DEAD_SECONDS')}={values.NODE_DEAD_SECONDS} is below twice "
-            f"{name('LEASE_SECONDS')}={values.LEASE_SECONDS}.",
-            hint="A node silent for one lease may only be slow: it is declared dead well after.", id="tempora.E004",
-        ))
+        messages.append(
+            checks.Error(
+                f"{name('NODE_DEAD_SECONDS')}={values.NODE_DEAD_SECONDS} is below twice "
+                f"{name('LEASE_SECONDS')}={values.LEASE_SECONDS}.",
+                hint="A node silent for one lease may only be slow: it is declared dead well after.",
+                id="tempora.E004",
+            )
+        )
     if values.DEFAULT_TIMEOUT > values.MAX_TIMEOUT:
-        messages.append(checks.Error(
-            f"{name('DEFAULT_TIMEOUT')}={values.DEFAULT_TIMEOUT} is above {name('MAX_TIMEOUT')}={values.MAX_TIMEOUT}.",
-            id="tempora.E005",
-        ))
+        messages.append(
+            checks.Error(
+                f"{name('DEFAULT_TIMEOUT')}={values.DEFAULT_TIMEOUT} is above {name('MAX_TIMEOUT')}={values.MAX_TIMEOUT}.",
+                id="tempora.E005",
+            )
+        )
     return messages
 
 
@@ -120,36 +133,51 @@ def _cross_field_rules() -> list[checks.CheckMessage]:
 def companion_apps(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     messages = [
         checks.Error(f"Tempora needs {app!r} in INSTALLED_APPS ({why}).", id="tempora.E010")
-        for app, why in REQUIRED_APPS.items() if not apps.is_installed(app)
+        for app, why in REQUIRED_APPS.items()
+        if not apps.is_installed(app)
     ]
     messages += [
         checks.Error(f"Tempora needs {middleware!r} in MIDDLEWARE ({why}).", id="tempora.E011")
-        for middleware, why in REQUIRED_MIDDLEWARE.items() if middleware not in settings.MIDDLEWARE
+        for middleware, why in REQUIRED_MIDDLEWARE.items()
+        if middleware not in settings.MIDDLEWARE
     ]
     backend = str(getattr(settings, "CELERY_RESULT_BACKEND", "") or "")
     if backend in CELERY_RESULT_BACKENDS and not apps.is_installed("django_celery_results"):
-        messages.append(checks.Error(
-            f"CELERY_RESULT_BACKEND={backend!r} needs 'django_celery_results' in INSTALLED_APPS.",
-            hint="Only the celery executor uses it: install the app or choose another result backend.",
-            id="tempora.E010",
-        ))
+        messages.append(
+            checks.Error(
+                f"CELERY_RESULT_BACKEND={backend!r} needs 'django_celery_results' in INSTALLED_APPS.",
+                hint="Only the celery executor uses it: install the app or choose another result backend.",
+                id="tempora.E010",
+            )
+        )
     return messages + _templates()
 
 
 def _templates() -> list[checks.CheckMessage]:
-    engines = [engine for engine in settings.TEMPLATES
-               if engine.get("BACKEND") == "django.template.backends.django.DjangoTemplates"]
-    finds_ours = [engine for engine in engines if engine.get("APP_DIRS") or any(
-        "app_directories" in str(loader) for loader in engine.get("OPTIONS", {}).get("loaders", ()))]
+    engines = [
+        engine
+        for engine in settings.TEMPLATES
+        if engine.get("BACKEND") == "django.template.backends.django.DjangoTemplates"
+    ]
+    finds_ours = [
+        engine
+        for engine in engines
+        if engine.get("APP_DIRS")
+        or any("app_directories" in str(loader) for loader in engine.get("OPTIONS", {}).get("loaders", ()))
+    ]
     if not finds_ours:
-        return [checks.Error(
-            "Tempora's templates are in the app: TEMPLATES needs a DjangoTemplates engine with APP_DIRS=True "
-            "(or the app_directories loader).", id="tempora.E012",
-        )]
+        return [
+            checks.Error(
+                "Tempora's templates are in the app: TEMPLATES needs a DjangoTemplates engine with APP_DIRS=True "
+                "(or the app_directories loader).",
+                id="tempora.E012",
+            )
+        ]
     processors = finds_ours[0].get("OPTIONS", {}).get("context_processors", ())
     return [
         checks.Error(f"Tempora's templates need {processor!r} in TEMPLATES' context_processors.", id="tempora.E012")
-        for processor in CONTEXT_PROCESSORS if processor not in processors
+        for processor in CONTEXT_PROCESSORS
+        if processor not in processors
     ]
 
 
@@ -163,12 +191,18 @@ def tasks_backend(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         return []  # fine, or a malformed value: E001 already says so
     if tempora_settings.source("TASKS_BACKEND") is None and not _django_tasks_jobs():
         return []  # a host that does not use Django's Tasks needs none of it
-    return [checks.Error(problem, hint=(
-        "Install the framework (Django 6, or pip install 'tempora[tasks]' and 'django_tasks' in INSTALLED_APPS), "
-        "configure the backend in settings.TASKS (e.g. {'default': {'BACKEND': "
-        "'django_tasks_db.DatabaseBackend'}}), and set TEMPORA['TASKS_BACKEND'] to its alias; or move the jobs "
-        "to another executor."
-    ), id="tempora.E013")]
+    return [
+        checks.Error(
+            problem,
+            hint=(
+                "Install the framework (Django 6, or pip install 'tempora[tasks]' and 'django_tasks' in INSTALLED_APPS), "
+                "configure the backend in settings.TASKS (e.g. {'default': {'BACKEND': "
+                "'django_tasks_db.DatabaseBackend'}}), and set TEMPORA['TASKS_BACKEND'] to its alias; or move the jobs "
+                "to another executor."
+            ),
+            id="tempora.E013",
+        )
+    ]
 
 
 def _django_tasks_jobs() -> bool:

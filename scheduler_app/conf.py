@@ -84,64 +84,78 @@ def _rate(text: str) -> None:
     if not count.isdigit() or period[:1] not in ("s", "m", "h", "d"):
         raise ValueError(f"{text!r} is not a rate such as '600/minute' (per second, minute, hour or day).")
 
-SETTINGS = {setting.key: setting for setting in (
-    # The scheduler (runscheduler; docs/engine.md). Threads running jobs; seconds late a run may
-    # still start; the leader's lease.
-    Setting("MAX_WORKERS", 10, int, 1, ("SCHEDULER_MAX_WORKERS",)),
-    Setting("MISFIRE_GRACE_TIME", 60, int, 1, ("SCHEDULER_MISFIRE_GRACE_TIME",)),
-    Setting("LEASE_SECONDS", 10, int, 2, ("SCHEDULER_LEASE_SECONDS",)),
-    # A node silent this long is dead: its runs become `lost`. Well beyond the lease (checks.py:
-    # at least twice), so a node slow or cut off from the database for a while is not declared
-    # dead while it lives; one cut off for nearly this long stops its own runs.
-    Setting("NODE_DEAD_SECONDS", _default_node_dead_seconds, int, 4, ("SCHEDULER_NODE_DEAD_SECONDS",)),
-    # Runs kept per job, and for how many days; bytes of a run's output kept.
-    Setting("HISTORY_PER_JOB", 1000, int, 1, ("SCHEDULER_HISTORY_PER_JOB",)),
-    Setting("HISTORY_DAYS", 30, int, 1, ("SCHEDULER_HISTORY_DAYS",)),
-    Setting("OUTPUT_LIMIT", 65_536, int, 1024, ("SCHEDULER_OUTPUT_LIMIT",)),
-    # Time limits of runs, in seconds: a job without its own gets the default; none may exceed the maximum.
-    Setting("DEFAULT_TIMEOUT", 3600, int, 1, ("SCHEDULER_DEFAULT_TIMEOUT",)),
-    Setting("MAX_TIMEOUT", 86_400, int, 1, ("SCHEDULER_MAX_TIMEOUT",)),
-    # Runs of one owner's jobs at once in a scheduler's thread pool; more wait their turn.
-    # None: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
-    Setting("MAX_RUNS_PER_USER", None, int, 0, ("SCHEDULER_MAX_RUNS_PER_USER",), optional=True),
-    # A Celery run whose worker sent no heartbeat for this long is lost (engine/worker_loss.py);
-    # workers beat every 2 s, so the minimum still allows two missed beats.
-    Setting("CELERY_LOST_SECONDS", 30, int, 5, ("SCHEDULER_CELERY_LOST_SECONDS",)),
-    # The backend of settings.TASKS (Django's Tasks framework) that runs of jobs with the
-    # "django_tasks" executor are enqueued on (engine/tasks_executor.py); its workers run them.
-    Setting("TASKS_BACKEND", "default", str),
-    # Local disk of this host: the nodes' lock files (engine/liveness.py) and, by default, the
-    # journal of each scheduler's runs (engine/journal.py, one directory per process, mode 0700).
-    # No older top-level name: the project's own VAR_DIR is a generic name a host may use for
-    # something else.
-    Setting("VAR_DIR", _default_var_dir, _PATH),
-    Setting("JOURNAL_DIR", _default_journal_dir, _PATH, old_names=("SCHEDULER_JOURNAL_DIR",)),
-    # Modules imported at start-up for the @task functions they define, beside every installed
-    # app's jobs.py (registry.autodiscover): dotted paths.
-    Setting("TASK_MODULES", (), (list, tuple), old_names=("TEMPORA_TASK_MODULES",)),
-    # The built-in tasks' fences (scheduler_app/builtin; README, "Built-in tasks"): the only
-    # directory backup_database writes to and process_data reads from (None: they refuse); hosts
-    # http_request may reach even at a private or loopback address (`host` or `host:port`); its
-    # limits; send_email's recipients (to, cc and bcc together) and domains (empty: any).
-    Setting("BACKUP_DIR", None, _PATH, old_names=("TEMPORA_BACKUP_DIR", "SCHEDULER_BACKUP_DIR"), optional=True),
-    Setting("DATA_DIR", None, _PATH, old_names=("TEMPORA_DATA_DIR",), optional=True),
-    Setting("HTTP_ALLOW_HOSTS", (), (list, tuple), old_names=("TEMPORA_HTTP_ALLOW_HOSTS",),
-            entry="scheduler_app.builtin.network.allow_entry"),
-    Setting("HTTP_MAX_TIMEOUT", 60, int, 1, ("TEMPORA_HTTP_MAX_TIMEOUT",)),
-    Setting("HTTP_MAX_BODY_BYTES", 10 * 1024, int, 0, ("TEMPORA_HTTP_MAX_BODY_BYTES",)),
-    Setting("HTTP_MAX_REDIRECTS", 5, int, 0, ("TEMPORA_HTTP_MAX_REDIRECTS",)),
-    Setting("EMAIL_MAX_RECIPIENTS", 20, int, 1, ("TEMPORA_EMAIL_MAX_RECIPIENTS",)),
-    Setting("EMAIL_ALLOWED_DOMAINS", (), (list, tuple), old_names=("TEMPORA_EMAIL_ALLOWED_DOMAINS",),
-            entry="scheduler_app.builtin.network.domain_name"),
-    # Who may do what (scheduler_app/permissions.py): every signed-in user may create jobs they
-    # own (False: creating needs add_job); jobs one user may own (0: no limit; not superusers).
-    Setting("OPEN_JOB_CREATION", True, bool, old_names=("TEMPORA_OPEN_JOB_CREATION",)),
-    Setting("MAX_JOBS_PER_USER", 200, int, 0, ("TEMPORA_MAX_JOBS_PER_USER",)),
-    # /metrics without a login for these addresses or networks (e.g. a Prometheus server).
-    Setting("METRICS_ALLOWED_IPS", (), (list, tuple), old_names=("METRICS_ALLOWED_IPS",), entry=_ip_network),
-    # Changes one user may make through the API and the console (api/throttling.py); None: no limit.
-    Setting("API_WRITE_THROTTLE", "600/minute", str, optional=True, entry=_rate),
-)}
+
+SETTINGS = {
+    setting.key: setting
+    for setting in (
+        # The scheduler (runscheduler; docs/engine.md). Threads running jobs; seconds late a run may
+        # still start; the leader's lease.
+        Setting("MAX_WORKERS", 10, int, 1, ("SCHEDULER_MAX_WORKERS",)),
+        Setting("MISFIRE_GRACE_TIME", 60, int, 1, ("SCHEDULER_MISFIRE_GRACE_TIME",)),
+        Setting("LEASE_SECONDS", 10, int, 2, ("SCHEDULER_LEASE_SECONDS",)),
+        # A node silent this long is dead: its runs become `lost`. Well beyond the lease (checks.py:
+        # at least twice), so a node slow or cut off from the database for a while is not declared
+        # dead while it lives; one cut off for nearly this long stops its own runs.
+        Setting("NODE_DEAD_SECONDS", _default_node_dead_seconds, int, 4, ("SCHEDULER_NODE_DEAD_SECONDS",)),
+        # Runs kept per job, and for how many days; bytes of a run's output kept.
+        Setting("HISTORY_PER_JOB", 1000, int, 1, ("SCHEDULER_HISTORY_PER_JOB",)),
+        Setting("HISTORY_DAYS", 30, int, 1, ("SCHEDULER_HISTORY_DAYS",)),
+        Setting("OUTPUT_LIMIT", 65_536, int, 1024, ("SCHEDULER_OUTPUT_LIMIT",)),
+        # Time limits of runs, in seconds: a job without its own gets the default; none may exceed the maximum.
+        Setting("DEFAULT_TIMEOUT", 3600, int, 1, ("SCHEDULER_DEFAULT_TIMEOUT",)),
+        Setting("MAX_TIMEOUT", 86_400, int, 1, ("SCHEDULER_MAX_TIMEOUT",)),
+        # Runs of one owner's jobs at once in a scheduler's thread pool; more wait their turn.
+        # None: half the worker threads (at least 1); 0: no cap. Ownerless jobs are not capped.
+        Setting("MAX_RUNS_PER_USER", None, int, 0, ("SCHEDULER_MAX_RUNS_PER_USER",), optional=True),
+        # A Celery run whose worker sent no heartbeat for this long is lost (engine/worker_loss.py);
+        # workers beat every 2 s, so the minimum still allows two missed beats.
+        Setting("CELERY_LOST_SECONDS", 30, int, 5, ("SCHEDULER_CELERY_LOST_SECONDS",)),
+        # The backend of settings.TASKS (Django's Tasks framework) that runs of jobs with the
+        # "django_tasks" executor are enqueued on (engine/tasks_executor.py); its workers run them.
+        Setting("TASKS_BACKEND", "default", str),
+        # Local disk of this host: the nodes' lock files (engine/liveness.py) and, by default, the
+        # journal of each scheduler's runs (engine/journal.py, one directory per process, mode 0700).
+        # No older top-level name: the project's own VAR_DIR is a generic name a host may use for
+        # something else.
+        Setting("VAR_DIR", _default_var_dir, _PATH),
+        Setting("JOURNAL_DIR", _default_journal_dir, _PATH, old_names=("SCHEDULER_JOURNAL_DIR",)),
+        # Modules imported at start-up for the @task functions they define, beside every installed
+        # app's jobs.py (registry.autodiscover): dotted paths.
+        Setting("TASK_MODULES", (), (list, tuple), old_names=("TEMPORA_TASK_MODULES",)),
+        # The built-in tasks' fences (scheduler_app/builtin; README, "Built-in tasks"): the only
+        # directory backup_database writes to and process_data reads from (None: they refuse); hosts
+        # http_request may reach even at a private or loopback address (`host` or `host:port`); its
+        # limits; send_email's recipients (to, cc and bcc together) and domains (empty: any).
+        Setting("BACKUP_DIR", None, _PATH, old_names=("TEMPORA_BACKUP_DIR", "SCHEDULER_BACKUP_DIR"), optional=True),
+        Setting("DATA_DIR", None, _PATH, old_names=("TEMPORA_DATA_DIR",), optional=True),
+        Setting(
+            "HTTP_ALLOW_HOSTS",
+            (),
+            (list, tuple),
+            old_names=("TEMPORA_HTTP_ALLOW_HOSTS",),
+            entry="scheduler_app.builtin.network.allow_entry",
+        ),
+        Setting("HTTP_MAX_TIMEOUT", 60, int, 1, ("TEMPORA_HTTP_MAX_TIMEOUT",)),
+        Setting("HTTP_MAX_BODY_BYTES", 10 * 1024, int, 0, ("TEMPORA_HTTP_MAX_BODY_BYTES",)),
+        Setting("HTTP_MAX_REDIRECTS", 5, int, 0, ("TEMPORA_HTTP_MAX_REDIRECTS",)),
+        Setting("EMAIL_MAX_RECIPIENTS", 20, int, 1, ("TEMPORA_EMAIL_MAX_RECIPIENTS",)),
+        Setting(
+            "EMAIL_ALLOWED_DOMAINS",
+            (),
+            (list, tuple),
+            old_names=("TEMPORA_EMAIL_ALLOWED_DOMAINS",),
+            entry="scheduler_app.builtin.network.domain_name",
+        ),
+        # Who may do what (scheduler_app/permissions.py): every signed-in user may create jobs they
+        # own (False: creating needs add_job); jobs one user may own (0: no limit; not superusers).
+        Setting("OPEN_JOB_CREATION", True, bool, old_names=("TEMPORA_OPEN_JOB_CREATION",)),
+        Setting("MAX_JOBS_PER_USER", 200, int, 0, ("TEMPORA_MAX_JOBS_PER_USER",)),
+        # /metrics without a login for these addresses or networks (e.g. a Prometheus server).
+        Setting("METRICS_ALLOWED_IPS", (), (list, tuple), old_names=("METRICS_ALLOWED_IPS",), entry=_ip_network),
+        # Changes one user may make through the API and the console (api/throttling.py); None: no limit.
+        Setting("API_WRITE_THROTTLE", "600/minute", str, optional=True, entry=_rate),
+    )
+}
 OLD_NAMES = {old: setting.key for setting in SETTINGS.values() for old in setting.old_names}
 
 

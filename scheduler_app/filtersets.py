@@ -16,8 +16,12 @@ from django_filters.fields import IsoDateTimeField, MultipleChoiceField
 from scheduler_app.models import Execution, Job
 
 TRIGGER_KINDS = [
-    ("cron", "cron (presets included)"), ("interval", "interval"), ("once", "once"),
-    ("daily", "daily preset"), ("weekly", "weekly preset"), ("hourly", "hourly preset"),
+    ("cron", "cron (presets included)"),
+    ("interval", "interval"),
+    ("once", "once"),
+    ("daily", "daily preset"),
+    ("weekly", "weekly preset"),
+    ("hourly", "hourly preset"),
 ]
 
 
@@ -72,7 +76,8 @@ class JobFilter(django_filters.FilterSet):
         choices=[("active", "active"), ("paused", "paused")], method="filter_status", help_text="active or paused."
     )
     state = django_filters.ChoiceFilter(
-        choices=Job.State.choices, method="filter_state",
+        choices=Job.State.choices,
+        method="filter_state",
         help_text="Jobs in this state (see the job's `state`), e.g. finished.",
     )
     task = django_filters.CharFilter(
@@ -82,7 +87,9 @@ class JobFilter(django_filters.FilterSet):
         choices=TRIGGER_KINDS, method="filter_trigger_kind", help_text="Jobs with a trigger of this kind."
     )
     owner = django_filters.CharFilter(field_name="owner__username", help_text="The owner's username.")
-    code_defined = django_filters.BooleanFilter(help_text="Jobs defined in code (true) or through an interface (false).")
+    code_defined = django_filters.BooleanFilter(
+        help_text="Jobs defined in code (true) or through an interface (false)."
+    )
 
     class Meta:
         model = Job
@@ -113,33 +120,52 @@ class ExecutionFilter(django_filters.FilterSet):
         field_name="job_name", help_text="Runs of the job with exactly this name (the name it had when it ran)."
     )
     job_name_contains = django_filters.CharFilter(
-        field_name="job_name", lookup_expr="icontains", label=_("Job name"),
+        field_name="job_name",
+        lookup_expr="icontains",
+        label=_("Job name"),
         help_text="Runs of jobs whose name contains this, any case.",
     )
     status = AnyOfFilter(
-        choices=Execution.Status.choices, label=_("Status"), help_text="One or more statuses: ?status=failed&status=timed_out"
+        choices=Execution.Status.choices,
+        label=_("Status"),
+        help_text="One or more statuses: ?status=failed&status=timed_out",
     )
     reason = django_filters.ChoiceFilter(
         choices=Execution.Reason.choices, label=_("Reason"), help_text="Why the run happened."
     )
-    group = django_filters.CharFilter(field_name="job__group", label=_("Group"), help_text="Runs of jobs in this group.")
+    group = django_filters.CharFilter(
+        field_name="job__group", label=_("Group"), help_text="Runs of jobs in this group."
+    )
     task = django_filters.CharFilter(field_name="job__task", help_text="Runs of jobs running this task.")
     scheduled_after = InstantFilter(
-        field_name="scheduled_for", lookup_expr="gte",
+        field_name="scheduled_for",
+        lookup_expr="gte",
         help_text="A date range, with scheduled_before: runs with scheduled_for >= this instant (ISO 8601, e.g. 2026-03-01T00:00:00Z).",
     )
     scheduled_before = InstantFilter(
         field_name="scheduled_for", lookup_expr="lt", help_text="Runs with scheduled_for < this instant (ISO 8601)."
     )
-    finished_after = InstantFilter(field_name="finished_at", lookup_expr="gte", help_text="finished_at >= this instant.")
+    finished_after = InstantFilter(
+        field_name="finished_at", lookup_expr="gte", help_text="finished_at >= this instant."
+    )
     finished_before = InstantFilter(field_name="finished_at", lookup_expr="lt", help_text="finished_at < this instant.")
     dead_letter = django_filters.BooleanFilter(help_text="Failed with no retries left.")
 
     class Meta:
         model = Execution
         fields = [
-            "job", "job_name", "job_name_contains", "status", "reason", "group", "task", "scheduled_after", "scheduled_before",
-            "finished_after", "finished_before", "dead_letter",
+            "job",
+            "job_name",
+            "job_name_contains",
+            "status",
+            "reason",
+            "group",
+            "task",
+            "scheduled_after",
+            "scheduled_before",
+            "finished_after",
+            "finished_before",
+            "dead_letter",
         ]
 
 

@@ -144,44 +144,63 @@ class Job(models.Model):
         default=list, blank=True, validators=[validators.validate_tags], help_text=_('e.g. ["etl", "nightly"]')
     )
     priority = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(10)], help_text=_("1 (lowest) to 10 (highest): the order when many runs are due at once.")
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_("1 (lowest) to 10 (highest): the order when many runs are due at once."),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     timezone = models.CharField(
-        max_length=64, default="UTC", validators=[validators.validate_timezone_name], help_text=_("e.g. 'Europe/Berlin'")
+        max_length=64,
+        default="UTC",
+        validators=[validators.validate_timezone_name],
+        help_text=_("e.g. 'Europe/Berlin'"),
     )
     timeout = models.PositiveIntegerField(
-        null=True, blank=True, validators=[validators.validate_timeout],
-        help_text=_("Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT)."),
+        null=True,
+        blank=True,
+        validators=[validators.validate_timeout],
+        help_text=_(
+            "Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT)."
+        ),
     )
     max_retries = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(MAX_RETRIES)])
     retry_backoff = models.PositiveIntegerField(
-        default=30, validators=[MaxValueValidator(WEEK_SECONDS)],
+        default=30,
+        validators=[MaxValueValidator(WEEK_SECONDS)],
         help_text=_("Seconds before the first retry; doubles each attempt (with jitter)."),
     )
     retry_backoff_max = models.PositiveIntegerField(
-        default=3600, validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)],
+        default=3600,
+        validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)],
         help_text=_("The longest wait between retries."),
     )
     overlap_policy = models.CharField(max_length=10, choices=Overlap.choices, default=Overlap.SKIP)
     max_instances = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text=_("Concurrent runs under 'allow'.")
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Concurrent runs under 'allow'."),
     )
     misfire_grace_time = models.PositiveIntegerField(
-        default=60, validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)], help_text=_("Seconds a run may start late; later than that it is recorded as missed.")
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(WEEK_SECONDS)],
+        help_text=_("Seconds a run may start late; later than that it is recorded as missed."),
     )
     catch_up = models.CharField(max_length=4, choices=CatchUp.choices, default=CatchUp.ONCE)
     executor = models.CharField(max_length=12, choices=Executor.choices, default=Executor.THREAD)
     lost_policy = models.CharField(
-        max_length=6, choices=LostPolicy.choices, default=LostPolicy.AUTO,
+        max_length=6,
+        choices=LostPolicy.choices,
+        default=LostPolicy.AUTO,
         help_text=_("A run cut short by a dead scheduler or worker: run it again, or only record it as lost."),
     )
     start_at = models.DateTimeField(null=True, blank=True, help_text=_("No run before this instant."))
     end_at = models.DateTimeField(null=True, blank=True, help_text=_("No run after this instant."))
     max_runs = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_RUNS)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RUNS)],
         help_text=_("Stop after this many runs."),
     )
     paused = models.BooleanField(default=False)
@@ -225,7 +244,9 @@ class Job(models.Model):
             models.CheckConstraint(condition=Q(max_retries__lte=MAX_RETRIES), name="job_max_retries_bounded"),
             models.CheckConstraint(condition=Q(retry_backoff_max__gte=1), name="job_retry_backoff_max_positive"),
             models.CheckConstraint(condition=Q(misfire_grace_time__gte=1), name="job_misfire_grace_positive"),
-            models.CheckConstraint(condition=Q(max_runs__isnull=True) | Q(max_runs__gte=1), name="job_max_runs_positive"),
+            models.CheckConstraint(
+                condition=Q(max_runs__isnull=True) | Q(max_runs__gte=1), name="job_max_runs_positive"
+            ),
             models.CheckConstraint(condition=Q(timeout__isnull=True) | Q(timeout__gt=0), name="job_timeout_positive"),
             models.CheckConstraint(
                 condition=Q(start_at__isnull=True) | Q(end_at__isnull=True) | Q(end_at__gt=models.F("start_at")),
@@ -290,8 +311,12 @@ class Job(models.Model):
         if not limited:
             return
         counts = dict(
-            Execution.objects.filter(job_id__in=list(limited)).counting_against_max_runs()
-            .order_by().values("job_id").annotate(n=Count("id")).values_list("job_id", "n")
+            Execution.objects.filter(job_id__in=list(limited))
+            .counting_against_max_runs()
+            .order_by()
+            .values("job_id")
+            .annotate(n=Count("id"))
+            .values_list("job_id", "n")
         )
         for pk, job in limited.items():
             job._runs_used = counts.get(pk, 0)
@@ -414,18 +439,30 @@ class Trigger(models.Model):
         max_length=200, blank=True, help_text=_("e.g. '0 9 * * MON-FRI' (0 and 7 are Sunday)")
     )
     interval_seconds = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_INTERVAL_SECONDS)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_INTERVAL_SECONDS)],
         help_text=_("e.g. 300 for every 5 minutes"),
     )
     run_at = models.DateTimeField(null=True, blank=True, help_text=_("For kind 'once': the instant to run."))
     preset = models.CharField(
-        max_length=6, choices=Preset.choices, blank=True, default="", help_text=_("How the cron was entered, for display.")
+        max_length=6,
+        choices=Preset.choices,
+        blank=True,
+        default="",
+        help_text=_("How the cron was entered, for display."),
     )
     jitter_seconds = models.PositiveIntegerField(
-        default=0, validators=[MaxValueValidator(MAX_JITTER_SECONDS)], help_text=_("Spread runs by up to this many seconds (the same offset for the same occurrence).")
+        default=0,
+        validators=[MaxValueValidator(MAX_JITTER_SECONDS)],
+        help_text=_("Spread runs by up to this many seconds (the same offset for the same occurrence)."),
     )
     calendar = models.ForeignKey(
-        Calendar, null=True, blank=True, on_delete=models.PROTECT, related_name="triggers",
+        Calendar,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="triggers",
         help_text=_("Skip the dates of this calendar."),
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
@@ -491,15 +528,22 @@ class Execution(models.Model):
     PENDING = (Status.SCHEDULED, Status.QUEUED)
     ACTIVE = (Status.SCHEDULED, Status.QUEUED, Status.RUNNING)
     FINISHED = (
-        Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED,
-        Status.LOST, Status.SKIPPED, Status.MISSED,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.TIMED_OUT,
+        Status.CANCELLED,
+        Status.LOST,
+        Status.SKIPPED,
+        Status.MISSED,
     )
     FAILURES = (Status.FAILED, Status.TIMED_OUT, Status.LOST)
     # Occurrence rows the scheduler creates; the unique constraint guards these.
     SCHEDULED_REASONS = (Reason.SCHEDULE, Reason.CATCH_UP, Reason.RETRY, Reason.RECOVERY)
 
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
-    job_name = models.CharField(max_length=200, help_text=_("The job's name when it ran; kept after the job is deleted."))
+    job_name = models.CharField(
+        max_length=200, help_text=_("The job's name when it ran; kept after the job is deleted.")
+    )
     trigger = models.ForeignKey(Trigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     scheduled_for = models.DateTimeField(help_text=_("The occurrence this run is for."))
     run_after = models.DateTimeField(help_text=_("Not started before this instant (later for retries)."))
@@ -511,11 +555,15 @@ class Execution(models.Model):
     reason = models.CharField(max_length=10, choices=Reason.choices, default=Reason.SCHEDULE)
     # A run now with argument overrides: what this run was given instead of the job's own.
     args = models.JSONField(
-        null=True, blank=True, validators=[validators.validate_args],
+        null=True,
+        blank=True,
+        validators=[validators.validate_args],
         help_text=_("Positional arguments this run used instead of the job's; empty: the job's own."),
     )
     kwargs = models.JSONField(
-        null=True, blank=True, validators=[validators.validate_kwargs],
+        null=True,
+        blank=True,
+        validators=[validators.validate_kwargs],
         help_text=_("Keyword arguments this run used instead of the job's; empty: the job's own."),
     )
     result = models.JSONField(null=True, blank=True)
@@ -524,7 +572,8 @@ class Execution(models.Model):
     traceback = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text=_("The node or Celery worker that ran it."))
     task_id = models.CharField(
-        max_length=255, blank=True,
+        max_length=255,
+        blank=True,
         help_text=_("The Celery task id (celery executor) or the Tasks backend's result id (django_tasks executor)."),
     )
     # Liveness of a run, for recovery (engine/recovery.py): the process group of a run in a
@@ -561,7 +610,9 @@ class Execution(models.Model):
             # engine/loop.py: Execution.objects.claimable(now), every round.
             models.Index(fields=["run_after"], condition=Q(status="scheduled"), name="execution_claimable"),
             # engine/recovery.py and the overlap policy: what is running or queued now.
-            models.Index(fields=["job", "status"], condition=Q(status__in=["queued", "running"]), name="execution_active"),
+            models.Index(
+                fields=["job", "status"], condition=Q(status__in=["queued", "running"]), name="execution_active"
+            ),
             # Job history pages and retention by count per job.
             models.Index(fields=["job", "-scheduled_for"], name="execution_job_history"),
             # Retention by age and the executions page's date filter.
@@ -703,7 +754,9 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100, help_text=_("What the token is for, e.g. 'ci-deploy'"))
     # The authentication's lookup: one indexed equality per request (unique makes the index).
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=16, editable=False, help_text=_("The key's first characters, e.g. 'tmp_3fA9c2'"))
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text=_("The key's first characters, e.g. 'tmp_3fA9c2'")
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)

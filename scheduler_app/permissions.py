@@ -143,16 +143,24 @@ def require_executions(user, action: JobAction, executions: Iterable) -> None:
 def _refuse(action: JobAction, names: set[str]) -> None:
     if names:
         shown = sorted(names)
-        raise Forbidden(gettext("You may not %(action)s these jobs: %(names)s. Nothing was changed.") % {
-            "action": action_verb(action), "names": ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""),
-        })
+        raise Forbidden(
+            gettext("You may not %(action)s these jobs: %(names)s. Nothing was changed.")
+            % {
+                "action": action_verb(action),
+                "names": ", ".join(shown[:20]) + (" …" if len(shown) > 20 else ""),
+            }
+        )
 
 
 def action_verb(action: JobAction) -> str:
     return {
-        JobAction.VIEW: gettext("view"), JobAction.CHANGE: gettext("change"), JobAction.DELETE: gettext("delete"),
-        JobAction.RUN: gettext("run"), JobAction.PAUSE: gettext("pause or resume"),
-        JobAction.RETRY: gettext("retry the runs of"), JobAction.CANCEL: gettext("cancel the runs of"),
+        JobAction.VIEW: gettext("view"),
+        JobAction.CHANGE: gettext("change"),
+        JobAction.DELETE: gettext("delete"),
+        JobAction.RUN: gettext("run"),
+        JobAction.PAUSE: gettext("pause or resume"),
+        JobAction.RETRY: gettext("retry the runs of"),
+        JobAction.CANCEL: gettext("cancel the runs of"),
     }[action]
 
 
@@ -186,7 +194,9 @@ def run_refusal(owner_id: int | None, task: str) -> str:
 
 def tasks_for(user) -> list:
     """The registered tasks `user` may schedule (the API's task list, the form's dropdown)."""
-    return [info for info in registry.all() if not info.permission or (signed_in(user) and user.has_perm(info.permission))]
+    return [
+        info for info in registry.all() if not info.permission or (signed_in(user) and user.has_perm(info.permission))
+    ]
 
 
 # The scheduler, tokens, calendars ----------------------------------------------------------
@@ -239,16 +249,30 @@ def may_own_calendar(user, owner) -> bool:
 
 _VIEWER = [EVERYONE[JobAction.VIEW], VIEW_CALENDARS]
 _OPERATOR = [
-    *_VIEWER, EVERYONE[JobAction.RUN], EVERYONE[JobAction.PAUSE], EVERYONE[JobAction.RETRY],
-    EVERYONE[JobAction.CANCEL], VIEW_NODES,
+    *_VIEWER,
+    EVERYONE[JobAction.RUN],
+    EVERYONE[JobAction.PAUSE],
+    EVERYONE[JobAction.RETRY],
+    EVERYONE[JobAction.CANCEL],
+    VIEW_NODES,
 ]
 _EDITOR = [
-    *_OPERATOR, ADD_JOB, EVERYONE[JobAction.CHANGE], EVERYONE[JobAction.DELETE],
-    ADD_SHARED_CALENDAR, CHANGE_CALENDARS, DELETE_CALENDARS,
+    *_OPERATOR,
+    ADD_JOB,
+    EVERYONE[JobAction.CHANGE],
+    EVERYONE[JobAction.DELETE],
+    ADD_SHARED_CALENDAR,
+    CHANGE_CALENDARS,
+    DELETE_CALENDARS,
 ]
 _ADMIN = [
-    *_EDITOR, CONTROL_SCHEDULER, VIEW_TOKENS, REVOKE_TOKENS,
-    f"{APP}.use_network_tasks", f"{APP}.use_mail_tasks", f"{APP}.use_file_tasks",
+    *_EDITOR,
+    CONTROL_SCHEDULER,
+    VIEW_TOKENS,
+    REVOKE_TOKENS,
+    f"{APP}.use_network_tasks",
+    f"{APP}.use_mail_tasks",
+    f"{APP}.use_file_tasks",
 ]
 # Group name → permissions. Created on migrate when missing (apps.py); `manage.py tempora_roles
 # --reset` puts them back as shipped.

@@ -37,7 +37,8 @@ def recent_results(count: int = RECENT_RESULTS) -> Prefetch:
     for a whole page of jobs (a window over the runs), whatever their history's length."""
     Execution = apps.get_model("scheduler_app", "Execution")  # models.py imports this module
     runs = (
-        Execution.objects.filter(status__in=Execution.FINISHED).order_by("-scheduled_for", "-id")
+        Execution.objects.filter(status__in=Execution.FINISHED)
+        .order_by("-scheduled_for", "-id")
         .only("id", "job_id", "status", "reason", "attempt", "scheduled_for", "started_at", "finished_at")
     )
     return Prefetch("executions", queryset=runs[:count], to_attr="recent_results")

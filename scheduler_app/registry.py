@@ -115,7 +115,11 @@ class TaskRegistry:
         self._tasks: dict[str, TaskInfo] = {}
 
     def register(
-        self, func: Callable[..., Any], *, name: str | None = None, description: str | None = None,
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
         permission: str = "",
         validate: Callable[[dict[str, Any]], None] | None = None,
     ) -> TaskInfo:
@@ -180,7 +184,10 @@ registry = TaskRegistry()
 
 
 def task(
-    func: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
     permission: str = "",
     validate: Callable[[dict[str, Any]], None] | None = None,
 ):
@@ -223,7 +230,16 @@ class CodeJob:
 code_jobs: dict[str, CodeJob] = {}
 
 _DAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
-_UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+_UNITS = {
+    "second": 1,
+    "seconds": 1,
+    "minute": 60,
+    "minutes": 60,
+    "hour": 3600,
+    "hours": 3600,
+    "day": 86400,
+    "days": 86400,
+}
 
 
 def _whole_number(option: str, value: Any, *, minimum: int, unit: str = "", field: str = "") -> int:
@@ -232,9 +248,7 @@ def _whole_number(option: str, value: Any, *, minimum: int, unit: str = "", fiel
     to Python, so without the check timeout(True) was a one-second limit stored as True."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         what = f"whole {unit}" if unit else "a whole number"
-        raise triggers.ScheduleError(
-            field or option, f"{option}() takes {what}, {minimum} or more, not {value!r}."
-        )
+        raise triggers.ScheduleError(field or option, f"{option}() takes {what}, {minimum} or more, not {value!r}.")
     return value
 
 
@@ -324,7 +338,9 @@ class ScheduleBuilder:
             try:
                 datetime.fromisoformat(when)
             except ValueError:
-                raise triggers.ScheduleError("at", f"{when!r} is not a date and time like '2026-12-25 00:00:00'.") from None
+                raise triggers.ScheduleError(
+                    "at", f"{when!r} is not a date and time like '2026-12-25 00:00:00'."
+                ) from None
             self._moment = when
         return self
 

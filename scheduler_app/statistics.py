@@ -83,7 +83,12 @@ def runs_per_hour(executions: QuerySet[Execution], *, now: datetime, hours: int 
         hour = start + timedelta(hours=index)
         row = by_hour.get(hour, {})
         result.append(
-            {"hour": hour, "runs": row.get("runs", 0), "succeeded": row.get("succeeded", 0), "failed": row.get("failed", 0)}
+            {
+                "hour": hour,
+                "runs": row.get("runs", 0),
+                "succeeded": row.get("succeeded", 0),
+                "failed": row.get("failed", 0),
+            }
         )
     return result
 
@@ -95,16 +100,25 @@ def per_job(executions: QuerySet[Execution], *, limit: int = 100) -> list[dict]:
         .order_by()
         .values("job_id")
         .annotate(
-            job_name=Max("job_name"), runs=Count("id"), succeeded=Count("id", filter=SUCCEEDED),
-            failed=Count("id", filter=FAILED), mean=Avg("run_duration"), last_finished_at=Max("finished_at"),
+            job_name=Max("job_name"),
+            runs=Count("id"),
+            succeeded=Count("id", filter=SUCCEEDED),
+            failed=Count("id", filter=FAILED),
+            mean=Avg("run_duration"),
+            last_finished_at=Max("finished_at"),
         )
         .order_by("-runs", "job_id")[:limit]
     )
     return [
         {
-            "job": row["job_id"], "job_name": row["job_name"], "runs": row["runs"], "succeeded": row["succeeded"],
-            "failed": row["failed"], "success_rate": success_rate(row["succeeded"], row["failed"]),
-            "mean_duration_seconds": _seconds(row["mean"]), "last_finished_at": row["last_finished_at"],
+            "job": row["job_id"],
+            "job_name": row["job_name"],
+            "runs": row["runs"],
+            "succeeded": row["succeeded"],
+            "failed": row["failed"],
+            "success_rate": success_rate(row["succeeded"], row["failed"]),
+            "mean_duration_seconds": _seconds(row["mean"]),
+            "last_finished_at": row["last_finished_at"],
         }
         for row in rows
     ]

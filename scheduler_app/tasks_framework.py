@@ -55,8 +55,10 @@ def backend_problem() -> str | None:
     of the rule for the services (refusing such a job) and the system check (tempora.E013)."""
     found = framework()
     if found is None:
-        return ("The django_tasks executor needs Django's Tasks framework: Django 6, or the django-tasks "
-                "backport (pip install 'tempora[tasks]') with 'django_tasks' in INSTALLED_APPS.")
+        return (
+            "The django_tasks executor needs Django's Tasks framework: Django 6, or the django-tasks "
+            "backport (pip install 'tempora[tasks]') with 'django_tasks' in INSTALLED_APPS."
+        )
     if found.__name__ == "django_tasks" and not apps.is_installed("django_tasks"):
         return "The django-tasks backport is installed but 'django_tasks' is not in INSTALLED_APPS."
     alias = tempora_settings.TASKS_BACKEND

@@ -202,13 +202,12 @@ def _parse_cron(text: str, field: str) -> Cron:
             gettext(
                 "A cron expression has 5 fields (minute hour day-of-month month day-of-week), "
                 "or 6 with seconds first; %(expression)s has %(count)d."
-            ) % {"expression": repr(text), "count": len(parts)},
+            )
+            % {"expression": repr(text), "count": len(parts)},
         )
     has_seconds = len(parts) == 6
     names = CRON_FIELDS_WITH_SECONDS if has_seconds else CRON_FIELDS
-    parts[-1] = ",".join(
-        _QUARTZ_LAST_WEEKDAY.sub(lambda m: f"L{m.group(1)}", item) for item in parts[-1].split(",")
-    )
+    parts[-1] = ",".join(_QUARTZ_LAST_WEEKDAY.sub(lambda m: f"L{m.group(1)}", item) for item in parts[-1].split(","))
     # Check each field alone so the message can say which one is wrong.
     neutral = ["0"] * len(parts)
     neutral[-3:] = ["*", "*", "*"]
@@ -560,7 +559,9 @@ def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
 
 def _steady_around(instant: datetime, tz: ZoneInfo) -> bool:
     """True when the zone's offset is the same from 6 hours before to 6 hours after."""
-    return (instant - _FALL_BACK_PROBE).astimezone(tz).utcoffset() == (instant + _FALL_BACK_PROBE).astimezone(tz).utcoffset()
+    return (instant - _FALL_BACK_PROBE).astimezone(tz).utcoffset() == (instant + _FALL_BACK_PROBE).astimezone(
+        tz
+    ).utcoffset()
 
 
 def _to_utc(wall: datetime, tz: ZoneInfo, fold: int) -> datetime:
@@ -640,8 +641,12 @@ _UNITS = (
     (60, lambda n: ngettext("%(n)d minute", "%(n)d minutes", n)),
     (1, lambda n: ngettext("%(n)d second", "%(n)d seconds", n)),
 )
-_SINGLE_UNITS = {86400: gettext_lazy("Every day"), 3600: gettext_lazy("Every hour"),
-                 60: gettext_lazy("Every minute"), 1: gettext_lazy("Every second")}
+_SINGLE_UNITS = {
+    86400: gettext_lazy("Every day"),
+    3600: gettext_lazy("Every hour"),
+    60: gettext_lazy("Every minute"),
+    1: gettext_lazy("Every second"),
+}
 
 
 def describe_interval(seconds: int) -> str:
@@ -769,8 +774,10 @@ def compile_trigger(data: dict, tz: ZoneInfo, now: datetime) -> dict:
 
 def _check_schedulable(instant: datetime) -> None:
     if instant > LAST_INSTANT:
-        raise ScheduleError("run_at", gettext("Pick an instant before %(last)s: nothing can run later.") % {
-            "last": format_utc(LAST_INSTANT)})
+        raise ScheduleError(
+            "run_at",
+            gettext("Pick an instant before %(last)s: nothing can run later.") % {"last": format_utc(LAST_INSTANT)},
+        )
 
 
 def _once_instant(data: dict, tz: ZoneInfo, now: datetime) -> datetime:

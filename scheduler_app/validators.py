@@ -76,11 +76,13 @@ def validate_timeout(value: int) -> None:
     """A job's own time limit: 1 second up to SCHEDULER_MAX_TIMEOUT (read when validating,
     so the bound is the deployment's; empty means the default, SCHEDULER_DEFAULT_TIMEOUT)."""
     if value < 1:
-        raise ValidationError(gettext("The timeout must be at least 1 second, or empty for the default."),
-                              code="timeout_too_small")
+        raise ValidationError(
+            gettext("The timeout must be at least 1 second, or empty for the default."), code="timeout_too_small"
+        )
     if value > tempora_settings.MAX_TIMEOUT:
         raise ValidationError(
-            gettext("The timeout is at most %(max)d seconds (SCHEDULER_MAX_TIMEOUT).") % {"max": tempora_settings.MAX_TIMEOUT},
+            gettext("The timeout is at most %(max)d seconds (SCHEDULER_MAX_TIMEOUT).")
+            % {"max": tempora_settings.MAX_TIMEOUT},
             code="timeout_too_large",
         )
 

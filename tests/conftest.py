@@ -23,7 +23,8 @@ def fast_test_settings(settings):
     """Pages render without `collectstatic` (the manifest storage needs a manifest), and users
     are created without a second of password hashing each."""
     settings.STORAGES = {
-        **settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -71,7 +72,9 @@ def grant(user, *permissions: str):
 @pytest.fixture
 def team_admin(django_user_model):
     """A member of the shipped "Tempora admins" group (and staff, so the admin site lets them in)."""
-    user = django_user_model.objects.create_user("team_admin", "team_admin@example.com", "team_admin-pass-123", is_staff=True)
+    user = django_user_model.objects.create_user(
+        "team_admin", "team_admin@example.com", "team_admin-pass-123", is_staff=True
+    )
     return member_of(user, "Tempora admins")
 
 

@@ -17,8 +17,16 @@ BEFORE = NOW - timedelta(days=3)
 
 
 def _ran(job: Job, at: datetime, *, reason: str = "schedule") -> None:
-    Execution.objects.create(job=job, job_name=job.name, scheduled_for=at, run_after=at, started_at=at,
-                             finished_at=at + timedelta(seconds=1), status="succeeded", reason=reason)
+    Execution.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled_for=at,
+        run_after=at,
+        started_at=at,
+        finished_at=at + timedelta(seconds=1),
+        status="succeeded",
+        reason=reason,
+    )
     Job.objects.filter(pk=job.pk).update(run_count=job.run_count + 1, last_status="succeeded", last_run_at=at)
 
 
@@ -26,8 +34,9 @@ def build(owner) -> dict[str, Job]:
     """{case name: job}; the case names are the states they end in, with a suffix when several do."""
 
     def make(name: str, triggers: list, **fields) -> Job:
-        return services.job_create(name=name, task="tempora.sample_job", owner=owner, triggers=triggers,
-                                   now=BEFORE, **fields)
+        return services.job_create(
+            name=name, task="tempora.sample_job", owner=owner, triggers=triggers, now=BEFORE, **fields
+        )
 
     cron = [{"kind": "cron", "cron_expression": "*/5 * * * *"}]
     jobs = {
@@ -36,7 +45,9 @@ def build(owner) -> dict[str, Job]:
         "paused": make("paused-one", cron, paused=True),
         "no_schedule": make("by-hand-only", []),
         "finished-one-off-that-ran": make("one-off-that-ran", [{"kind": "once", "run_at": NOW - timedelta(hours=1)}]),
-        "finished-one-off-that-passed": make("one-off-passed", [{"kind": "once", "run_at": NOW - timedelta(minutes=1)}]),
+        "finished-one-off-that-passed": make(
+            "one-off-passed", [{"kind": "once", "run_at": NOW - timedelta(minutes=1)}]
+        ),
         "finished-max-runs": make("two-runs-only", cron, max_runs=2),
         "ended": make("window-closed", cron, start_at=BEFORE, end_at=NOW - timedelta(days=1)),
     }
@@ -64,12 +75,22 @@ def state_of(case: str) -> str:
 
 # What each state reads as on a page (English).
 LABELS = {
-    "scheduled": "Scheduled", "not_started": "Not yet started", "paused": "Paused", "no_schedule": "No schedule",
-    "finished": "Finished", "ended": "Ended", "no_upcoming_run": "No upcoming run",
+    "scheduled": "Scheduled",
+    "not_started": "Not yet started",
+    "paused": "Paused",
+    "no_schedule": "No schedule",
+    "finished": "Finished",
+    "ended": "Ended",
+    "no_upcoming_run": "No upcoming run",
     "schedule_error": "Schedule cannot be computed",
 }
 
 WITHOUT_NEXT_RUN = [
-    "no_schedule", "finished-one-off-that-ran", "finished-one-off-that-passed", "finished-max-runs", "ended",
-    "no_upcoming_run", "schedule_error",
+    "no_schedule",
+    "finished-one-off-that-ran",
+    "finished-one-off-that-passed",
+    "finished-max-runs",
+    "ended",
+    "no_upcoming_run",
+    "schedule_error",
 ]

@@ -35,12 +35,31 @@ def change(obj) -> str:
 def job_form(**overrides) -> dict:
     """The job add/change form as a browser posts it, with no trigger rows."""
     data = {
-        "name": "nightly-report", "description": "", "task": "tempora.sample_job", "args": "[]",
-        "kwargs": '{"message": "hi"}', "group": "default", "tags": "[]", "priority": "5", "owner": "",
-        "timezone": "Europe/London", "start_at_0": "", "start_at_1": "", "end_at_0": "", "end_at_1": "",
-        "max_runs": "", "executor": "thread", "timeout": "", "overlap_policy": "skip", "max_instances": "1",
-        "misfire_grace_time": "60", "catch_up": "once", "max_retries": "0", "retry_backoff": "30",
-        "retry_backoff_max": "3600", "lost_policy": "auto",
+        "name": "nightly-report",
+        "description": "",
+        "task": "tempora.sample_job",
+        "args": "[]",
+        "kwargs": '{"message": "hi"}',
+        "group": "default",
+        "tags": "[]",
+        "priority": "5",
+        "owner": "",
+        "timezone": "Europe/London",
+        "start_at_0": "",
+        "start_at_1": "",
+        "end_at_0": "",
+        "end_at_1": "",
+        "max_runs": "",
+        "executor": "thread",
+        "timeout": "",
+        "overlap_policy": "skip",
+        "max_instances": "1",
+        "misfire_grace_time": "60",
+        "catch_up": "once",
+        "max_retries": "0",
+        "retry_backoff": "30",
+        "retry_backoff_max": "3600",
+        "lost_policy": "auto",
     }
     data.update(rows())
     data.update(overrides)
@@ -50,13 +69,23 @@ def job_form(**overrides) -> dict:
 def rows(*triggers: dict, initial: int = 0) -> dict:
     """The Trigger inline's management form and rows: rows({"kind": "cron", ...}, ...)."""
     data = {
-        "triggers-TOTAL_FORMS": str(len(triggers)), "triggers-INITIAL_FORMS": str(initial),
-        "triggers-MIN_NUM_FORMS": "0", "triggers-MAX_NUM_FORMS": "1000",
+        "triggers-TOTAL_FORMS": str(len(triggers)),
+        "triggers-INITIAL_FORMS": str(initial),
+        "triggers-MIN_NUM_FORMS": "0",
+        "triggers-MAX_NUM_FORMS": "1000",
     }
     for index, trigger in enumerate(triggers):
         row = {
-            "kind": "", "cron_expression": "", "interval_seconds": "", "run_at_0": "", "run_at_1": "",
-            "jitter_seconds": "0", "calendar": "", "id": "", "job": "", **trigger,
+            "kind": "",
+            "cron_expression": "",
+            "interval_seconds": "",
+            "run_at_0": "",
+            "run_at_1": "",
+            "jitter_seconds": "0",
+            "calendar": "",
+            "id": "",
+            "job": "",
+            **trigger,
         }
         data.update({f"triggers-{index}-{key}": value for key, value in row.items()})
     return data
@@ -78,7 +107,8 @@ def calendar():
 @pytest.fixture
 def job(make_job, calendar):
     return make_job(
-        name="report", timezone="Europe/London",
+        name="report",
+        timezone="Europe/London",
         triggers=[
             {"kind": "daily", "at": "09:00", "calendar": calendar.pk},
             {"kind": "interval", "interval_seconds": 600},
@@ -89,9 +119,19 @@ def job(make_job, calendar):
 @pytest.fixture
 def failed_run(job, now):
     return Execution.objects.create(
-        job=job, job_name=job.name, scheduled_for=now, run_after=now, status=Execution.Status.FAILED,
-        started_at=now, finished_at=now + timedelta(seconds=3), error="boom", dead_letter=True,
-        result={"rows": 3}, output="line one\nline two", traceback="Traceback ...", worker="node-a",
+        job=job,
+        job_name=job.name,
+        scheduled_for=now,
+        run_after=now,
+        status=Execution.Status.FAILED,
+        started_at=now,
+        finished_at=now + timedelta(seconds=3),
+        error="boom",
+        dead_letter=True,
+        result={"rows": 3},
+        output="line one\nline two",
+        traceback="Traceback ...",
+        worker="node-a",
     )
 
 
@@ -245,7 +285,8 @@ def test_it_updates_a_job_and_replaces_its_triggers_through_the_service(admin_cl
     old = job.triggers.get()
     calls = spy("job_update")
     data = job_form(
-        name="edit-me", group="reports",
+        name="edit-me",
+        group="reports",
         **rows(
             {"id": str(old.pk), "job": str(job.pk), "kind": "cron", "cron_expression": "*/5 * * * *", "DELETE": "on"},
             {"kind": "interval", "interval_seconds": "3600"},
@@ -265,7 +306,8 @@ def test_it_keeps_the_triggers_when_the_inline_is_unchanged(admin_client, spy, m
     old = job.triggers.get()
     calls = spy("job_update")
     data = job_form(
-        name="keep-me", description="changed",
+        name="keep-me",
+        description="changed",
         **rows({"id": str(old.pk), "job": str(job.pk), "kind": "cron", "cron_expression": "*/5 * * * *"}, initial=1),
     )
     assert admin_client.post(change(job), data).status_code == 302
@@ -334,7 +376,10 @@ def test_it_pauses_a_code_defined_job_from_its_form(admin_client, code_job):
 def test_it_escapes_user_text_on_the_changelist_and_change_form(admin_client, make_job, calendar):
     services.calendar_update(calendar=calendar, name=XSS)
     job = make_job(
-        name=XSS, description=XSS, group="default", kwargs={"message": XSS},
+        name=XSS,
+        description=XSS,
+        group="default",
+        kwargs={"message": XSS},
         triggers=[{"kind": "cron", "cron_expression": "0 9 * * *", "calendar": calendar}],
     )
     for url in (changelist(Job), change(job), changelist(Calendar)):
@@ -456,9 +501,12 @@ def test_it_lists_executions_in_a_fixed_number_of_queries(admin_client, job, now
 
 def test_it_lists_jobs_in_a_fixed_number_of_queries(admin_client, make_job, calendar, django_assert_max_num_queries):
     for _ in range(30):
-        make_job(triggers=[
-            {"kind": "daily", "at": "09:00", "calendar": calendar}, {"kind": "interval", "interval_seconds": 60},
-        ])
+        make_job(
+            triggers=[
+                {"kind": "daily", "at": "09:00", "calendar": calendar},
+                {"kind": "interval", "interval_seconds": 60},
+            ]
+        )
     with django_assert_max_num_queries(10):
         assert admin_client.get(changelist(Job)).status_code == 200
 

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:No direc
 
 
 def changelist_row(body: str, job: Job) -> str:
-    match = re.search(rf'<tr>(?:(?!</tr>).)*?/{job.pk}/change/(?:(?!</tr>).)*</tr>', body, re.S)
+    match = re.search(rf"<tr>(?:(?!</tr>).)*?/{job.pk}/change/(?:(?!</tr>).)*</tr>", body, re.S)
     assert match, job.name
     return match.group(0)
 
@@ -41,7 +41,9 @@ def test_the_change_form_of_a_job_without_a_trigger_shows_its_state(admin_client
     assert response.status_code == 200 and "No schedule" in response.content.decode()
 
 
-def test_the_changelist_costs_the_same_queries_with_max_runs_jobs(admin_client, make_job, django_assert_max_num_queries):
+def test_the_changelist_costs_the_same_queries_with_max_runs_jobs(
+    admin_client, make_job, django_assert_max_num_queries
+):
     for _ in range(3):
         make_job(max_runs=5)
     admin_client.get(changelist(Job))

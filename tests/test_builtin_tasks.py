@@ -90,8 +90,9 @@ def test_it_sends_one_message_to_a_list_of_recipients(smtp):
 
 
 def test_it_sends_an_html_alternative_and_the_senders_display_name(smtp):
-    builtin_tasks.send_email("a@example.com", "Hi", "plain text", from_email="Reports <tempora@example.com>",
-                             html="<p>rich</p>")
+    builtin_tasks.send_email(
+        "a@example.com", "Hi", "plain text", from_email="Reports <tempora@example.com>", html="<p>rich</p>"
+    )
     [message] = smtp.messages()
     assert message["From"] == "Reports <tempora@example.com>"
     assert message.get_body(("html",)).get_content().strip() == "<p>rich</p>"
@@ -187,8 +188,10 @@ def test_it_writes_to_a_named_file_leaving_no_partial_file(backup_dir):
 def test_it_leaves_neither_target_nor_partial_file_when_writing_fails(tmp_path):
     directory = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        with pytest.raises(RuntimeError, match="disk on fire"), \
-                backup.exclusive_file(directory, tmp_path, "backup.sqlite3", "backup.sqlite3") as (output, _path):
+        with (
+            pytest.raises(RuntimeError, match="disk on fire"),
+            backup.exclusive_file(directory, tmp_path, "backup.sqlite3", "backup.sqlite3") as (output, _path),
+        ):
             os.write(output, b"half a backup")
             raise RuntimeError("disk on fire")
     finally:
@@ -205,8 +208,10 @@ def test_it_refuses_a_destination_under_a_file(backup_dir):
 
 def test_it_reports_pg_dumps_error_output_without_the_password(tmp_path):
     database = {"NAME": "tempora", "HOST": "127.0.0.1", "PORT": free_port(), "USER": "postgres", "PASSWORD": "s3cret"}
-    with open(tmp_path / "db.dump", "wb") as output, \
-            pytest.raises(backup.BackupError, match=r"pg_dump exited with status 1: .*Connection refused") as failure:
+    with (
+        open(tmp_path / "db.dump", "wb") as output,
+        pytest.raises(backup.BackupError, match=r"pg_dump exited with status 1: .*Connection refused") as failure,
+    ):
         backup.pg_dump(database, output.fileno())
     assert "s3cret" not in str(failure.value)
 
@@ -388,7 +393,10 @@ def web(settings):
 def test_it_reports_a_successful_request(web):
     result = builtin_tasks.http_request(f"{web}/ok")
     assert (result["status_code"], result["error_class"], result["body"], result["truncated"]) == (
-        200, "success", "hello", False,
+        200,
+        "success",
+        "hello",
+        False,
     )
     assert result["response_size"] == 5
     assert result["latency_ms"] > 0

@@ -45,21 +45,24 @@ def test_tempora_must_be_a_dict(settings):
     assert errors("tempora.E003") == ["TEMPORA must be a dict; it is [('LEASE_SECONDS', 10)]."]
 
 
-@pytest.mark.parametrize(("key", "value", "fragment"), [
-    ("LEASE_SECONDS", 1, "at least 2; it is 1"),
-    ("OUTPUT_LIMIT", 1000, "at least 1024"),
-    ("MAX_WORKERS", "10", "a whole number"),
-    ("LEASE_SECONDS", "10", "a whole number"),  # alone: NODE_DEAD_SECONDS's default does not fail with it
-    ("VAR_DIR", 5, "a directory path"),  # alone: nor does JOURNAL_DIR's
-    ("MAX_RUNS_PER_USER", -1, "at least 0"),
-    ("OPEN_JOB_CREATION", "yes", "True or False"),
-    ("TASK_MODULES", "myapp.jobs", "a list of strings"),
-    ("TASKS_BACKEND", "", "a non-empty string"),
-    ("JOURNAL_DIR", 5, "a directory path"),
-    ("METRICS_ALLOWED_IPS", ["10.0.0.0/8", "scraper"], "'scraper' does not appear"),
-    ("API_WRITE_THROTTLE", "lots", "not a rate such as '600/minute'"),
-    ("API_WRITE_THROTTLE", 600, "a non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("LEASE_SECONDS", 1, "at least 2; it is 1"),
+        ("OUTPUT_LIMIT", 1000, "at least 1024"),
+        ("MAX_WORKERS", "10", "a whole number"),
+        ("LEASE_SECONDS", "10", "a whole number"),  # alone: NODE_DEAD_SECONDS's default does not fail with it
+        ("VAR_DIR", 5, "a directory path"),  # alone: nor does JOURNAL_DIR's
+        ("MAX_RUNS_PER_USER", -1, "at least 0"),
+        ("OPEN_JOB_CREATION", "yes", "True or False"),
+        ("TASK_MODULES", "myapp.jobs", "a list of strings"),
+        ("TASKS_BACKEND", "", "a non-empty string"),
+        ("JOURNAL_DIR", 5, "a directory path"),
+        ("METRICS_ALLOWED_IPS", ["10.0.0.0/8", "scraper"], "'scraper' does not appear"),
+        ("API_WRITE_THROTTLE", "lots", "not a rate such as '600/minute'"),
+        ("API_WRITE_THROTTLE", 600, "a non-empty string"),
+    ],
+)
 def test_a_malformed_value_is_an_error_naming_the_key(settings, key, value, fragment):
     settings.TEMPORA = {**settings.TEMPORA, key: value}
     [message] = errors("tempora.E001")
@@ -139,12 +142,18 @@ def test_our_templates_need_their_context_processors(settings, processor):
 
 
 def test_runscheduler_stops_on_a_bad_setting_with_the_checks_message(tmp_path):
-    env = {**os.environ, "TEMPORA_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-           "SCHEDULER_LEASE_SECONDS": "1"}
-    check = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-                           text=True, timeout=120)
-    run = subprocess.run([sys.executable, "manage.py", "runscheduler"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    env = {
+        **os.environ,
+        "TEMPORA_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SCHEDULER_LEASE_SECONDS": "1",
+    }
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    run = subprocess.run(
+        [sys.executable, "manage.py", "runscheduler"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     message = "(tempora.E001) TEMPORA['LEASE_SECONDS'] must be a whole number, at least 2; it is 1."
     assert check.returncode == run.returncode == 1
     assert message in check.stderr and message in run.stderr

@@ -25,8 +25,9 @@ def bare_host(settings):
 
 
 def test_a_host_without_any_of_our_settings_creates_jobs(bare_host, owner):
-    job = services.job_create(owner=owner, name="bare", task="tempora.sample_job",
-                              triggers=[{"kind": "interval", "interval_seconds": 60}])
+    job = services.job_create(
+        owner=owner, name="bare", task="tempora.sample_job", triggers=[{"kind": "interval", "interval_seconds": 60}]
+    )
     assert job.misfire_grace_time == 60 and job.effective_timeout == 3600
 
 
@@ -94,6 +95,11 @@ def test_the_projects_settings_do_not_import_the_app():
     from pathlib import Path
 
     code = "import sys, config.settings; print(sorted(m for m in sys.modules if m.startswith('scheduler_app')))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.strip() == "[]", done.stderr

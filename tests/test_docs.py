@@ -60,8 +60,10 @@ def attributes(text: str) -> list[tuple[str, str]]:
 def app_module(module: str) -> Path | None:
     """scheduler_app's module (or package) of that last name, if exactly one."""
     candidates = [
-        path for path in CODE_FILES
-        if path.parts[0] == "scheduler_app" and "migrations" not in path.parts
+        path
+        for path in CODE_FILES
+        if path.parts[0] == "scheduler_app"
+        and "migrations" not in path.parts
         and (path.stem == module or (path.name == "__init__.py" and path.parent.name == module))
     ]
     return ROOT / candidates[0] if len(candidates) == 1 else None
@@ -92,8 +94,9 @@ def test_every_file_a_doc_names_by_itself_exists(doc):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
 def test_every_module_attribute_a_doc_names_is_defined(doc):
-    missing = [f"{module}.{name}" for module, name in attributes(doc.read_text())
-               if not defines(app_module(module), name)]
+    missing = [
+        f"{module}.{name}" for module, name in attributes(doc.read_text()) if not defines(app_module(module), name)
+    ]
     assert not missing, f"{doc.name} names what its module does not define: {missing}"
 
 

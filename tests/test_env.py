@@ -98,13 +98,19 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(tmp_path, variable, va
         ("TEMPORA_EMAIL_MAX_RECIPIENTS", "0", "TEMPORA['EMAIL_MAX_RECIPIENTS'] must be a whole number, at least 1"),
         ("TEMPORA_EMAIL_ALLOWED_DOMAINS", "example.com, @evil", "TEMPORA['EMAIL_ALLOWED_DOMAINS']: '@evil' is not"),
         ("METRICS_ALLOWED_IPS", "10.0.0.0/8, prometheus", "TEMPORA['METRICS_ALLOWED_IPS']: 'prometheus' does not"),
-        ("SCHEDULER_DEFAULT_TIMEOUT", "100000",
-         "(tempora.E005) TEMPORA['DEFAULT_TIMEOUT']=100000 is above TEMPORA['MAX_TIMEOUT']=86400"),
+        (
+            "SCHEDULER_DEFAULT_TIMEOUT",
+            "100000",
+            "(tempora.E005) TEMPORA['DEFAULT_TIMEOUT']=100000 is above TEMPORA['MAX_TIMEOUT']=86400",
+        ),
         ("SCHEDULER_MAX_RUNS_PER_USER", "-1", "TEMPORA['MAX_RUNS_PER_USER'] must be a whole number, at least 0"),
         ("SCHEDULER_CELERY_LOST_SECONDS", "2", "TEMPORA['CELERY_LOST_SECONDS'] must be a whole number, at least 5"),
         ("SCHEDULER_LEASE_SECONDS", "1", "(tempora.E001) TEMPORA['LEASE_SECONDS'] must be a whole number, at least 2"),
-        ("SCHEDULER_NODE_DEAD_SECONDS", "15",
-         "(tempora.E004) TEMPORA['NODE_DEAD_SECONDS']=15 is below twice TEMPORA['LEASE_SECONDS']=10"),
+        (
+            "SCHEDULER_NODE_DEAD_SECONDS",
+            "15",
+            "(tempora.E004) TEMPORA['NODE_DEAD_SECONDS']=15 is below twice TEMPORA['LEASE_SECONDS']=10",
+        ),
     ],
 )
 def test_a_bad_value_from_the_environment_is_a_system_check_error(tmp_path, variable, value, message):
@@ -120,8 +126,14 @@ def test_a_redis_cache_url_shares_the_cache_between_processes(tmp_path):
     key = f"test-env-{os.getpid()}"
 
     def shell(code: str) -> str:
-        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
@@ -132,12 +144,37 @@ def test_a_redis_cache_url_shares_the_cache_between_processes(tmp_path):
 def test_the_email_variables_reach_the_default_mailer_on_either_django(tmp_path):
     # Django 6.1 reads MAILERS and warns on the EMAIL_* settings (config/settings.py, "Email"):
     # the same variables must fill whichever this Django reads, and warnings are errors here.
-    env = {**os.environ, "TEMPORA_VAR_DIR": str(tmp_path), "EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "2525",
-           "EMAIL_HOST_USER": "tempora", "EMAIL_USE_TLS": "1", "EMAIL_TIMEOUT": "7"}
-    code = ("import django; from django.core import mail; "
-            "backend = mail.mailers.default if django.VERSION >= (6, 1) else mail.get_connection(); "
-            "print(backend.host, backend.port, backend.username, backend.use_tls, backend.timeout)")
-    done = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-W", "error::PendingDeprecationWarning",
-                           "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "TEMPORA_VAR_DIR": str(tmp_path),
+        "EMAIL_HOST": "mail.example.com",
+        "EMAIL_PORT": "2525",
+        "EMAIL_HOST_USER": "tempora",
+        "EMAIL_USE_TLS": "1",
+        "EMAIL_TIMEOUT": "7",
+    }
+    code = (
+        "import django; from django.core import mail; "
+        "backend = mail.mailers.default if django.VERSION >= (6, 1) else mail.get_connection(); "
+        "print(backend.host, backend.port, backend.username, backend.use_tls, backend.timeout)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            "-W",
+            "error::PendingDeprecationWarning",
+            "manage.py",
+            "shell",
+            "-c",
+            code,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].split() == ["mail.example.com", "2525", "tempora", "True", "7"]

@@ -50,8 +50,12 @@ def test_a_one_off_waiting_for_its_time_is_scheduled(make_job, owner):
 
 
 def test_a_window_with_no_run_left_before_its_end_has_ended(make_job, owner):
-    job = make_job(owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 9 1 1 *"}],
-                   end_at=NOW + timedelta(days=30), now=NOW)
+    job = make_job(
+        owner=owner,
+        triggers=[{"kind": "cron", "cron_expression": "0 9 1 1 *"}],
+        end_at=NOW + timedelta(days=30),
+        now=NOW,
+    )
     assert job.schedule_state(now=NOW).value == Job.State.ENDED
 
 

@@ -69,8 +69,9 @@ def test_signing_in_under_the_prefix_lands_on_the_dashboard(ops, client, owner):
 
 def test_every_console_page_links_only_under_the_prefix(ops, client, owner, make_job, now):
     job = make_job(name="nightly", owner=owner)
-    run = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
-                                   dead_letter=True)
+    run = Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed", dead_letter=True
+    )
     calendar = services.calendar_create(name="holidays", excluded_dates=["2026-12-25"], owner=owner)
     owner.user_permissions.add(*Permission.objects.filter(codename__in=["view_apitoken", "add_apitoken"]))
     client.force_login(owner)
@@ -95,7 +96,7 @@ def test_every_console_page_links_only_under_the_prefix(ops, client, owner, make
         for attribute in ('href="/', 'action="/', 'hx-get="/', 'hx-post="/', 'src="/'):
             start = 0
             while (start := html.find(attribute, start)) != -1:
-                link = html[start + len(attribute) - 1:html.find('"', start + len(attribute))]
+                link = html[start + len(attribute) - 1 : html.find('"', start + len(attribute))]
                 assert link.startswith(("/ops/", "/static/", "/admin/", "/i18n/")), f"{url} links to {link}"
                 start += 1
         pages += 1
@@ -114,14 +115,19 @@ def test_the_api_ignores_the_hosts_rest_framework(hostile, api, owner, make_job)
     assert body["count"] == 1 and [job["name"] for job in body["results"]] == ["job-1"]
     assert api.get("/ops/api/jobs/?q=job-1").status_code == 400  # the host's SEARCH_PARAM is not ours
     # JSON in; our exception handler: a service error names its field, never a 500.
-    response = api.post("/ops/api/jobs/", {"name": "bad", "task": "tempora.sample_job",
-                                           "triggers": [{"kind": "cron", "cron_expression": "61 * * * *"}]},
-                        format="json")
+    response = api.post(
+        "/ops/api/jobs/",
+        {"name": "bad", "task": "tempora.sample_job", "triggers": [{"kind": "cron", "cron_expression": "61 * * * *"}]},
+        format="json",
+    )
     assert response.status_code == 400 and "triggers" in response.json()
     # The write throttle is ours (the host's would allow one write a day).
     for n in range(2):
-        created = api.post("/ops/api/jobs/", {"name": f"new-{n}", "task": "tempora.sample_job",
-                                              "triggers": [{"kind": "daily", "at": "09:00"}]}, format="json")
+        created = api.post(
+            "/ops/api/jobs/",
+            {"name": f"new-{n}", "task": "tempora.sample_job", "triggers": [{"kind": "daily", "at": "09:00"}]},
+            format="json",
+        )
         assert created.status_code == 201, created.content
 
 

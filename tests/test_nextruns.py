@@ -238,8 +238,16 @@ def var_dir(tmp_path_factory):
 
 def test_it_prints_one_instant_per_line_as_a_process(var_dir):
     done = run_manage(
-        var_dir, "nextruns", "30 2 * * *", "--tz", "America/New_York",
-        "--after", "2026-03-07T12:00:00Z", "--count", "3", "--local",
+        var_dir,
+        "nextruns",
+        "30 2 * * *",
+        "--tz",
+        "America/New_York",
+        "--after",
+        "2026-03-07T12:00:00Z",
+        "--count",
+        "3",
+        "--local",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
@@ -248,7 +256,9 @@ def test_it_prints_one_instant_per_line_as_a_process(var_dir):
         "2026-03-10T06:30:00Z  2026-03-10 02:30 EDT (America/New_York)",
     ]
     assert [line.split()[0] for line in done.stdout.splitlines()] == [
-        "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z", "2026-03-10T06:30:00Z"
+        "2026-03-08T07:00:00Z",
+        "2026-03-09T06:30:00Z",
+        "2026-03-10T06:30:00Z",
     ]
 
 

@@ -26,7 +26,12 @@ from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 pytestmark = pytest.mark.django_db
 
 ROLES = ["anonymous", "owner", "other", "bare_staff", "viewer", "operator", "editor", "admin", "superuser"]
-GROUPS = {"viewer": "Tempora viewers", "operator": "Tempora operators", "editor": "Tempora editors", "admin": "Tempora admins"}
+GROUPS = {
+    "viewer": "Tempora viewers",
+    "operator": "Tempora operators",
+    "editor": "Tempora editors",
+    "admin": "Tempora admins",
+}
 
 # Who may do each kind of thing to the owner's objects; everyone else signed in gets `refusal`
 # when they can see the object (403) and 404 when they cannot.
@@ -42,8 +47,13 @@ ALLOWED = {
     "token": {"owner", "admin", "superuser"},  # the owner's token: view_apitoken / change_apitoken
 }
 VISIBLE = {
-    "any": ALLOWED["any"], "view": SEES, "change": SEES, "operate": SEES, "control": ALLOWED["any"],
-    "nodes": ALLOWED["any"], "token": {"owner", "admin", "superuser"},
+    "any": ALLOWED["any"],
+    "view": SEES,
+    "change": SEES,
+    "operate": SEES,
+    "control": ALLOWED["any"],
+    "nodes": ALLOWED["any"],
+    "token": {"owner", "admin", "superuser"},
 }
 
 
@@ -54,27 +64,49 @@ class World:
         now = timezone.now()
         owner = users["owner"]
         self.job = services.job_create(
-            name="owned", task="tempora.sample_job", owner=owner, group="etl",
+            name="owned",
+            task="tempora.sample_job",
+            owner=owner,
+            group="etl",
             triggers=[{"kind": "cron", "cron_expression": "0 9 * * *"}],
         )
         times = {"scheduled_for": now - timedelta(minutes=10), "run_after": now - timedelta(minutes=10)}
-        self.failed = Execution.objects.create(job=self.job, job_name="owned", status="failed", finished_at=now, **times)
+        self.failed = Execution.objects.create(
+            job=self.job, job_name="owned", status="failed", finished_at=now, **times
+        )
         self.dead = Execution.objects.create(
-            job=self.job, job_name="owned", status="failed", finished_at=now, dead_letter=True,
-            scheduled_for=now - timedelta(minutes=20), run_after=now - timedelta(minutes=20),
+            job=self.job,
+            job_name="owned",
+            status="failed",
+            finished_at=now,
+            dead_letter=True,
+            scheduled_for=now - timedelta(minutes=20),
+            run_after=now - timedelta(minutes=20),
         )
         later = now + timedelta(hours=1)
         self.pending = Execution.objects.create(job=self.job, job_name="owned", scheduled_for=later, run_after=later)
         self.calendar = services.calendar_create(name="owner holidays", excluded_dates=["2026-12-25"], owner=owner)
         self.token, _key = services.token_create(user=owner, name="owner's token")
-        SchedulerNode.objects.create(name="secret-host:4242:1", hostname="secret-host", pid=4242, state="running",
-                                     role="leader", last_beat_at=now)
+        SchedulerNode.objects.create(
+            name="secret-host:4242:1",
+            hostname="secret-host",
+            pid=4242,
+            state="running",
+            role="leader",
+            last_beat_at=now,
+        )
         SchedulerState.load()
         SchedulerState.objects.update(leader="secret-host:4242:1", lease_expires_at=now + timedelta(minutes=5))
 
     def url(self, path: str) -> str:
-        return path.format(job=self.job.pk, failed=self.failed.pk, dead=self.dead.pk, pending=self.pending.pk,
-                           calendar=self.calendar.pk, token=self.token.pk)
+        return path.format(
+            job=self.job.pk,
+            failed=self.failed.pk,
+            dead=self.dead.pk,
+            pending=self.pending.pk,
+            calendar=self.calendar.pk,
+            token=self.token.pk,
+        )
 
 
 @pytest.fixture
@@ -82,7 +114,10 @@ def users(django_user_model):
     made = {"anonymous": None}
     for role in ROLES[1:]:
         user = django_user_model.objects.create_user(
-            role, f"{role}@example.com", "pass-1234-long", is_staff=role not in ("owner", "other"),
+            role,
+            f"{role}@example.com",
+            "pass-1234-long",
+            is_staff=role not in ("owner", "other"),
             is_superuser=role == "superuser",
         )
         if role in GROUPS:
@@ -100,9 +135,17 @@ def Row(name, method, path, ok, rule, *, body=None, htmx=False, refusal=403, hid
     return pytest.param(name, method, path, ok, rule, body, htmx, refusal, hidden, id=f"{method} {path}")
 
 
-JOB_BODY = {"name": "made-here", "task": "tempora.sample_job", "triggers": [{"kind": "interval", "interval_seconds": 60}]}
-COMPAT_BODY = {"func_name": "sample_job", "func_module": "tempora", "schedule_type": "interval",
-               "schedule_config": {"interval": 30, "unit": "seconds"}}
+JOB_BODY = {
+    "name": "made-here",
+    "task": "tempora.sample_job",
+    "triggers": [{"kind": "interval", "interval_seconds": 60}],
+}
+COMPAT_BODY = {
+    "func_name": "sample_job",
+    "func_module": "tempora",
+    "schedule_type": "interval",
+    "schedule_config": {"interval": 30, "unit": "seconds"},
+}
 J = "/api/jobs/{job}"
 F = "/scheduler/api/jobs/job_{job}"
 
@@ -113,7 +156,10 @@ API = [
     Row("tempora-api:job-detail", "put", f"{J}/", 200, "change", body={"name": "owned", "task": "tempora.sample_job"}),
     Row("tempora-api:job-detail", "patch", f"{J}/", 200, "change", body={"priority": 7}),
     Row("tempora-api:job-detail", "delete", f"{J}/", 204, "change"),
-    *(Row(f"tempora-api:job-{verb}", "post", f"{J}/{verb}/", 200, "operate") for verb in ("pause", "resume", "enable", "disable")),
+    *(
+        Row(f"tempora-api:job-{verb}", "post", f"{J}/{verb}/", 200, "operate")
+        for verb in ("pause", "resume", "enable", "disable")
+    ),
     Row("tempora-api:job-run", "post", f"{J}/run/", 202, "operate"),
     Row("tempora-api:job-duplicate", "post", f"{J}/duplicate/", 201, "view", body={}),
     Row("tempora-api:job-next-runs", "get", f"{J}/next-runs/?count=3", 200, "view"),
@@ -123,7 +169,9 @@ API = [
     Row("tempora-api:execution-retry", "post", "/api/executions/{failed}/retry/", 201, "operate"),
     Row("tempora-api:execution-cancel", "post", "/api/executions/{pending}/cancel/", 200, "operate"),
     Row("tempora-api:dead-letter-list", "get", "/api/dead-letters/", 200, "any"),
-    Row("tempora-api:dead-letter-list", "delete", "/api/dead-letters/", 200, "operate", hidden=200),  # clears what one sees
+    Row(
+        "tempora-api:dead-letter-list", "delete", "/api/dead-letters/", 200, "operate", hidden=200
+    ),  # clears what one sees
     Row("tempora-api:dead-letter-detail", "get", "/api/dead-letters/{dead}/", 200, "view"),
     Row("tempora-api:dead-letter-detail", "delete", "/api/dead-letters/{dead}/", 204, "operate"),
     Row("tempora-api:dead-letter-acknowledge", "post", "/api/dead-letters/{dead}/acknowledge/", 200, "operate"),
@@ -136,7 +184,14 @@ API = [
     Row("tempora-api:calendar-list", "get", "/api/calendars/", 200, "any"),
     Row("tempora-api:calendar-list", "post", "/api/calendars/", 201, "any", body={"name": "mine"}),
     Row("tempora-api:calendar-detail", "get", "/api/calendars/{calendar}/", 200, "view"),
-    Row("tempora-api:calendar-detail", "patch", "/api/calendars/{calendar}/", 200, "change", body={"business_days_only": True}),
+    Row(
+        "tempora-api:calendar-detail",
+        "patch",
+        "/api/calendars/{calendar}/",
+        200,
+        "change",
+        body={"business_days_only": True},
+    ),
     Row("tempora-api:calendar-detail", "delete", "/api/calendars/{calendar}/", 204, "change"),
     Row("tempora-api:task-list", "get", "/api/tasks/", 200, "any"),
     Row("tempora-api:task-detail", "get", "/api/tasks/tempora.sample_job/", 200, "any"),
@@ -148,7 +203,14 @@ API = [
     Row("tempora-api:scheduler-config", "patch", "/api/scheduler/config/", 200, "control", body={"history_days": 10}),
     Row("tempora-api:cron-validate", "get", "/api/cron/validate?expression=0+9+*+*+*", 200, "any"),
     Row("tempora-api:cron-presets", "get", "/api/cron/presets", 200, "any"),
-    Row("tempora-api:schedule-preview", "post", "/api/schedules/preview", 200, "any", body={"triggers": [{"kind": "daily", "at": "09:00"}]}),
+    Row(
+        "tempora-api:schedule-preview",
+        "post",
+        "/api/schedules/preview",
+        200,
+        "any",
+        body={"triggers": [{"kind": "daily", "at": "09:00"}]},
+    ),
     Row("tempora-api:stats", "get", "/api/stats/", 200, "any"),
     Row("tempora-api:health", "get", "/api/health/", 200, "any"),
     Row("tempora-api:schema", "get", "/api/schema/", 200, "any"),
@@ -164,8 +226,10 @@ API = [
     Row("tempora-fastscheduler:job", "get", F, 200, "view"),
     Row("tempora-fastscheduler:job", "put", F, 200, "change", body={"timeout": 30}),
     Row("tempora-fastscheduler:job", "delete", F, 200, "change"),
-    *(Row(f"tempora-fastscheduler:job-{verb}", "post", f"{F}/{verb}", 200, "operate")
-      for verb in ("pause", "resume", "enable", "disable", "run")),
+    *(
+        Row(f"tempora-fastscheduler:job-{verb}", "post", f"{F}/{verb}", 200, "operate")
+        for verb in ("pause", "resume", "enable", "disable", "run")
+    ),
     Row("tempora-fastscheduler:job-cancel", "post", f"{F}/cancel", 200, "change"),
     Row("tempora-fastscheduler:status", "get", "/scheduler/api/status", 200, "any"),
     Row("tempora-fastscheduler:history", "get", "/scheduler/api/history", 200, "any"),
@@ -182,8 +246,16 @@ C = "/jobs/{job}"
 CONSOLE = [
     Row("tempora:dashboard", "get", "/", 200, "any"),
     Row("tempora:jobs", "get", "/jobs/", 200, "any"),
-    Row("tempora:jobs-bulk", "post", "/jobs/bulk/", 204, "operate", body={"action": "pause", "ids": ["{job}"]}, htmx=True,
-        hidden=204),  # nothing visible selected: "No job selected."
+    Row(
+        "tempora:jobs-bulk",
+        "post",
+        "/jobs/bulk/",
+        204,
+        "operate",
+        body={"action": "pause", "ids": ["{job}"]},
+        htmx=True,
+        hidden=204,
+    ),  # nothing visible selected: "No job selected."
     Row("tempora:job-create", "get", "/jobs/new/", 200, "any"),
     Row("tempora:job-preview", "post", "/jobs/preview/", 200, "any", body={"name": "x"}),
     Row("tempora:task-info", "get", "/jobs/task/?task=tempora.sample_job", 200, "any"),
@@ -197,11 +269,26 @@ CONSOLE = [
     Row("tempora:executions", "get", "/executions/", 200, "any"),
     Row("tempora:execution", "get", "/executions/{failed}/", 200, "view"),
     Row("tempora:execution-retry", "post", "/executions/{failed}/retry/", 204, "operate", htmx=True),
-    Row("tempora:execution-cancel", "post", "/executions/{pending}/cancel/", 204, "operate", body={"confirm": "yes"},
-        htmx=True),
+    Row(
+        "tempora:execution-cancel",
+        "post",
+        "/executions/{pending}/cancel/",
+        204,
+        "operate",
+        body={"confirm": "yes"},
+        htmx=True,
+    ),
     Row("tempora:dead-letters", "get", "/dead-letters/", 200, "any"),
-    Row("tempora:dead-letters-acknowledge", "post", "/dead-letters/acknowledge/", 204, "operate",
-        body={"ids": ["{dead}"]}, htmx=True, hidden=204),
+    Row(
+        "tempora:dead-letters-acknowledge",
+        "post",
+        "/dead-letters/acknowledge/",
+        204,
+        "operate",
+        body={"ids": ["{dead}"]},
+        htmx=True,
+        hidden=204,
+    ),
     Row("tempora:calendar", "get", "/calendar/", 200, "any"),
     Row("tempora:calendar-day", "get", "/calendar/2026-12-24/", 200, "any"),
     Row("tempora:calendar-create", "get", "/calendars/new/", 200, "any"),
@@ -210,14 +297,30 @@ CONSOLE = [
     Row("tempora:scheduler", "get", "/scheduler/", 200, "any"),
     Row("tempora:scheduler-pause", "post", "/scheduler/pause/", 204, "control", htmx=True),
     Row("tempora:scheduler-resume", "post", "/scheduler/resume/", 204, "control", htmx=True),
-    Row("tempora:scheduler-shutdown", "post", "/scheduler/shutdown/", 204, "control", body={"confirm": "yes"}, htmx=True),
-    Row("tempora:scheduler-settings", "post", "/scheduler/settings/", 204, "control",
-        body={"max_workers": 4, "misfire_grace_time": 60, "history_per_job": 100, "history_days": 10}, htmx=True),
+    Row(
+        "tempora:scheduler-shutdown", "post", "/scheduler/shutdown/", 204, "control", body={"confirm": "yes"}, htmx=True
+    ),
+    Row(
+        "tempora:scheduler-settings",
+        "post",
+        "/scheduler/settings/",
+        204,
+        "control",
+        body={"max_workers": 4, "misfire_grace_time": 60, "history_per_job": 100, "history_days": 10},
+        htmx=True,
+    ),
     Row("tempora:tokens", "get", "/tokens/", 200, "any"),
     Row("tempora:token-revoke", "post", "/tokens/{token}/revoke/", 204, "token", htmx=True),
 ]
 # Routes every visitor may reach, signed in or not.
-PUBLIC = {"tempora:login", "tempora:logout", "tempora:set-zone", "set_language", "tempora-api:docs", "tempora-api:redoc"}
+PUBLIC = {
+    "tempora:login",
+    "tempora:logout",
+    "tempora:set-zone",
+    "set_language",
+    "tempora-api:docs",
+    "tempora-api:redoc",
+}
 
 
 def _client(role, users, *, api: bool):
@@ -242,15 +345,21 @@ def _expected(role, rule, ok, refusal, hidden):
 def _call(client, method, url, body, *, api, htmx):
     headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"} if htmx else {}
     if api:
-        return getattr(client, method)(url, body, format="json", **headers) if body is not None else getattr(client, method)(url)
+        return (
+            getattr(client, method)(url, body, format="json", **headers)
+            if body is not None
+            else getattr(client, method)(url)
+        )
     return getattr(client, method)(url, body or {}, **headers)
 
 
 def _format_body(body, world):
     if not body:
         return body
-    return {key: [world.url(v) for v in value] if isinstance(value, list) and value and isinstance(value[0], str) else value
-            for key, value in body.items()}
+    return {
+        key: [world.url(v) for v in value] if isinstance(value, list) and value and isinstance(value[0], str) else value
+        for key, value in body.items()
+    }
 
 
 ROWS = [*API, *CONSOLE]
@@ -258,7 +367,9 @@ ROWS = [*API, *CONSOLE]
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("name", "method", "path", "ok", "rule", "body", "htmx", "refusal", "hidden"), ROWS)
-def test_each_role_gets_what_the_model_says(users, world, role, name, method, path, ok, rule, body, htmx, refusal, hidden):
+def test_each_role_gets_what_the_model_says(
+    users, world, role, name, method, path, ok, rule, body, htmx, refusal, hidden
+):
     api = not name.startswith("tempora:")
     client = _client(role, users, api=api)
     response = _call(client, method, world.url(path), _format_body(body, world), api=api, htmx=htmx)
@@ -324,9 +435,14 @@ def test_the_admin_answers_as_the_console_does(users, world, path, expected):
 def test_an_admin_action_on_a_selection_refuses_all_and_names_the_jobs(users, world):
     # A viewer may pause their own job but not the owner's: selecting both pauses neither.
     mine = services.job_create(name="mine", task="tempora.sample_job", owner=users["viewer"])
-    response = _client("viewer", users, api=False).post("/admin/scheduler_app/job/", {
-        "action": "pause_jobs", "_selected_action": [world.job.pk, mine.pk],
-    }, follow=True)
+    response = _client("viewer", users, api=False).post(
+        "/admin/scheduler_app/job/",
+        {
+            "action": "pause_jobs",
+            "_selected_action": [world.job.pk, mine.pk],
+        },
+        follow=True,
+    )
     text = response.content.decode()
     assert "You may not pause or resume these jobs: owned." in text
     assert not Job.objects.filter(paused=True).exists()
@@ -335,7 +451,9 @@ def test_an_admin_action_on_a_selection_refuses_all_and_names_the_jobs(users, wo
 def test_a_console_bulk_action_refuses_all_and_names_the_jobs(users, world):
     mine = services.job_create(name="mine", task="tempora.sample_job", owner=users["viewer"])
     response = _client("viewer", users, api=False).post(
-        "/jobs/bulk/", {"action": "pause", "ids": [world.job.pk, mine.pk]}, HTTP_HX_REQUEST="true",
+        "/jobs/bulk/",
+        {"action": "pause", "ids": [world.job.pk, mine.pk]},
+        HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 403
     assert "owned" in response["HX-Trigger"] and "mine" not in response["HX-Trigger"]
@@ -345,7 +463,11 @@ def test_a_console_bulk_action_refuses_all_and_names_the_jobs(users, world):
 def _route_names(patterns, namespace=""):
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            inner = f"{namespace}:{pattern.namespace}" if namespace and pattern.namespace else pattern.namespace or namespace
+            inner = (
+                f"{namespace}:{pattern.namespace}"
+                if namespace and pattern.namespace
+                else pattern.namespace or namespace
+            )
             yield from _route_names(pattern.url_patterns, inner or "")
         elif isinstance(pattern, URLPattern) and pattern.name:
             yield f"{namespace}:{pattern.name}" if namespace else pattern.name
@@ -354,7 +476,8 @@ def _route_names(patterns, namespace=""):
 def test_every_url_of_the_project_is_in_the_matrix():
     covered = {row.values[0] for row in ROWS} | PUBLIC
     missing = sorted(
-        name for name in set(_route_names(get_resolver().url_patterns))
+        name
+        for name in set(_route_names(get_resolver().url_patterns))
         if not name.startswith("admin:") and name not in covered
     )
     assert missing == [], f"routes without a row in the permission matrix: {missing}"

@@ -23,8 +23,9 @@ APP = Path(__file__).resolve().parent.parent / "scheduler_app"
 
 def job_for(owner, name="owned", **fields):
     fields.setdefault("task", "tempora.sample_job")
-    return services.job_create(name=name, owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 9 * * *"}],
-                               **fields)
+    return services.job_create(
+        name=name, owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 9 * * *"}], **fields
+    )
 
 
 def test_is_staff_alone_gives_nothing_beyond_an_ordinary_users_rights(owner, bare_staff):
@@ -77,13 +78,15 @@ def test_a_group_action_covers_the_group_the_actor_sees(owner, outsider):
 
 def test_a_task_with_a_permission_needs_it_to_be_scheduled(owner):
     with pytest.raises(ValidationError) as refused:
-        services.job_create(name="fetch", task="tempora.http_request", kwargs={"url": "https://example.com/"},
-                            actor=owner, triggers=[])
+        services.job_create(
+            name="fetch", task="tempora.http_request", kwargs={"url": "https://example.com/"}, actor=owner, triggers=[]
+        )
     assert "task" in refused.value.message_dict
     assert "scheduler_app.use_network_tasks" in refused.value.message_dict["task"][0]
     allowed = grant(owner, "scheduler_app.use_network_tasks")
-    job = services.job_create(name="fetch", task="tempora.http_request", kwargs={"url": "https://example.com/"},
-                              actor=allowed, triggers=[])
+    job = services.job_create(
+        name="fetch", task="tempora.http_request", kwargs={"url": "https://example.com/"}, actor=allowed, triggers=[]
+    )
     assert job.owner == allowed
 
 
@@ -157,8 +160,12 @@ def test_a_shared_calendar_needs_add_calendar(owner, team_admin):
 def test_another_users_calendar_is_no_calendar_to_a_trigger(owner, outsider):
     private = services.calendar_create(name="private", actor=outsider)
     with pytest.raises(ValidationError) as refused:
-        services.job_create(name="j", task="tempora.sample_job", actor=owner,
-                            triggers=[{"kind": "daily", "at": "09:00", "calendar": private.pk}])
+        services.job_create(
+            name="j",
+            task="tempora.sample_job",
+            actor=owner,
+            triggers=[{"kind": "daily", "at": "09:00", "calendar": private.pk}],
+        )
     assert "triggers.0.calendar" in refused.value.message_dict
 
 
@@ -166,8 +173,10 @@ def _service_calls_without_actor(path: Path):
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "services"
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "services"
         ):
             name = node.func.attr
             keywords = {keyword.arg for keyword in node.keywords}
@@ -176,14 +185,23 @@ def _service_calls_without_actor(path: Path):
 
 
 # Service calls that act for nobody but the caller, or read: no actor to pass.
-NO_ACTOR = {"token_create", "token_mark_used", "scheduler_setting", "scheduler_liveness", "RUNTIME_SETTINGS", "JOB_FIELDS"}
+NO_ACTOR = {
+    "token_create",
+    "token_mark_used",
+    "scheduler_setting",
+    "scheduler_liveness",
+    "RUNTIME_SETTINGS",
+    "JOB_FIELDS",
+}
 
 
 def test_every_interface_passes_the_signed_in_user_to_the_services():
     """actor=None is the system itself: an interface that forgot the actor would act with
     every right. This keeps the console, both APIs and the admin honest."""
     offenders = [
-        call for folder in ("api", "web", "admin") for path in sorted((APP / folder).rglob("*.py"))
+        call
+        for folder in ("api", "web", "admin")
+        for path in sorted((APP / folder).rglob("*.py"))
         for call in _service_calls_without_actor(path)
     ]
     assert offenders == []
@@ -202,8 +220,9 @@ def test_a_run_whose_owner_lost_the_tasks_permission_is_refused(owner):
 
 def test_running_a_machine_task_with_other_arguments_needs_its_permission_and_passes_its_fences(owner, outsider):
     operator = member_of(outsider, "Tempora operators")
-    job = services.job_create(name="probe", task="tempora.http_request", kwargs={"url": "https://example.com/"},
-                              triggers=[])
+    job = services.job_create(
+        name="probe", task="tempora.http_request", kwargs={"url": "https://example.com/"}, triggers=[]
+    )
     # The job's own arguments: an operator may run it as it is ...
     services.job_run_now(job=job, actor=operator)
     # ... but not point it somewhere else.

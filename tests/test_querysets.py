@@ -196,6 +196,10 @@ def test_calendars_are_visible_when_own_or_shared_and_editable_only_when_own(own
     theirs = Calendar.objects.create(name="theirs", owner=outsider)
     assert set(Calendar.objects.visible_to(owner)) == {own, shared}
     assert set(Calendar.objects.editable_by(owner)) == {own}
-    assert set(Calendar.objects.visible_to(team_admin)) == set(Calendar.objects.editable_by(team_admin)) == {own, shared, theirs}
+    assert (
+        set(Calendar.objects.visible_to(team_admin))
+        == set(Calendar.objects.editable_by(team_admin))
+        == {own, shared, theirs}
+    )
     assert not Calendar.objects.visible_to(AnonymousUser()).exists()
     assert not Calendar.objects.editable_by(AnonymousUser()).exists()

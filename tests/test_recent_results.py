@@ -20,11 +20,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:No direc
 def add_jobs(make_job, owner, now):
     def add(count: int, runs: int = 7) -> list[Job]:
         jobs = [make_job(owner=owner) for _ in range(count)]
-        Execution.objects.bulk_create([
-            Execution(job=job, job_name=job.name, scheduled_for=now - timedelta(minutes=i), run_after=now,
-                      status="failed" if i % 2 else "succeeded", finished_at=now)
-            for job in jobs for i in range(runs)
-        ])
+        Execution.objects.bulk_create(
+            [
+                Execution(
+                    job=job,
+                    job_name=job.name,
+                    scheduled_for=now - timedelta(minutes=i),
+                    run_after=now,
+                    status="failed" if i % 2 else "succeeded",
+                    finished_at=now,
+                )
+                for job in jobs
+                for i in range(runs)
+            ]
+        )
         return jobs
 
     return add
@@ -32,8 +41,9 @@ def add_jobs(make_job, owner, now):
 
 def test_it_reads_every_jobs_last_five_finished_runs_in_one_query(add_jobs, django_assert_num_queries, now):
     add_jobs(3)
-    Execution.objects.create(job=Job.objects.first(), job_name="x", scheduled_for=now + timedelta(hours=1),
-                             run_after=now, status="scheduled")  # not finished: not a result
+    Execution.objects.create(
+        job=Job.objects.first(), job_name="x", scheduled_for=now + timedelta(hours=1), run_after=now, status="scheduled"
+    )  # not finished: not a result
     with django_assert_num_queries(2):  # the jobs, then every job's results
         jobs = list(Job.objects.with_recent_results())
     for job in jobs:

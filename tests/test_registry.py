@@ -199,7 +199,9 @@ def test_it_builds_intervals_from_every(builder, seconds):
 
 def test_it_builds_daily_at_a_time():
     assert schedule.daily.at("09:00").trigger_definition() == {
-        "kind": "cron", "cron_expression": "0 9 * * *", "preset": "daily"
+        "kind": "cron",
+        "cron_expression": "0 9 * * *",
+        "preset": "daily",
     }
 
 
@@ -210,7 +212,9 @@ def test_it_takes_a_zone_with_daily_at():
 
 def test_it_builds_weekly_on_a_day():
     assert schedule.weekly.monday.at("10:00").trigger_definition() == {
-        "kind": "cron", "cron_expression": "0 10 * * 1", "preset": "weekly"
+        "kind": "cron",
+        "cron_expression": "0 10 * * 1",
+        "preset": "weekly",
     }
 
 
@@ -228,13 +232,17 @@ def test_it_builds_weekly_on_weekends():
 
 def test_it_builds_hourly_at_a_minute():
     assert schedule.hourly.at(":30").trigger_definition() == {
-        "kind": "cron", "cron_expression": "30 * * * *", "preset": "hourly"
+        "kind": "cron",
+        "cron_expression": "30 * * * *",
+        "preset": "hourly",
     }
 
 
 def test_it_builds_a_cron_schedule():
     assert schedule.cron("0 9 * * MON-FRI").trigger_definition() == {
-        "kind": "cron", "cron_expression": "0 9 * * MON-FRI", "preset": ""
+        "kind": "cron",
+        "cron_expression": "0 9 * * MON-FRI",
+        "preset": "",
     }
 
 
@@ -244,7 +252,8 @@ def test_it_builds_a_one_off_after_a_delay():
 
 def test_it_builds_a_one_off_at_a_local_moment():
     assert schedule.at("2026-12-25 00:00:00").trigger_definition() == {
-        "kind": "once", "run_at_local": "2026-12-25 00:00:00"
+        "kind": "once",
+        "run_at_local": "2026-12-25 00:00:00",
     }
 
 
@@ -400,9 +409,11 @@ def test_it_refuses_a_bool_or_a_float_where_an_option_takes_a_whole_number(optio
 def nightly(**changes) -> dict[str, CodeJob]:
     """A fresh definitions dict holding one code-defined job."""
     fields = {
-        "name": "tests.nightly", "task": "tempora.sample_job",
+        "name": "tests.nightly",
+        "task": "tempora.sample_job",
         "trigger": {"kind": "cron", "cron_expression": "0 3 * * *", "preset": ""},
-        "timezone": "Europe/London", "kwargs": {"message": "nightly"},
+        "timezone": "Europe/London",
+        "kwargs": {"message": "nightly"},
     }
     fields.update(changes)
     return {fields["name"]: CodeJob(**fields)}
@@ -410,10 +421,18 @@ def nightly(**changes) -> dict[str, CodeJob]:
 
 @pytest.mark.django_db
 def test_it_creates_code_defined_jobs(now):
-    assert services.code_jobs_sync(definitions=nightly(), now=now) == {"created": 1, "updated": 0, "orphaned": 0, "invalid": 0}
+    assert services.code_jobs_sync(definitions=nightly(), now=now) == {
+        "created": 1,
+        "updated": 0,
+        "orphaned": 0,
+        "invalid": 0,
+    }
     job = Job.objects.get(name="tests.nightly")
     assert (job.code_defined, job.task, job.timezone, job.kwargs) == (
-        True, "tempora.sample_job", "Europe/London", {"message": "nightly"}
+        True,
+        "tempora.sample_job",
+        "Europe/London",
+        {"message": "nightly"},
     )
     assert job.triggers.get().cron_expression == "0 3 * * *"
     assert job.next_run_at == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -447,7 +466,11 @@ def test_it_syncs_a_schedule_defined_with_the_decorator(now):
     services.code_jobs_sync(definitions={job.name: job}, now=now)
     row = Job.objects.get(name=job.name)
     assert (row.task, row.timezone, row.timeout, row.max_retries, row.description) == (
-        job.name, "Europe/Berlin", 60, 2, "Send the nightly report."
+        job.name,
+        "Europe/Berlin",
+        60,
+        2,
+        "Send the nightly report.",
     )
     assert (row.triggers.get().cron_expression, row.triggers.get().preset) == ("0 9 * * 1,2,3,4,5", "weekly")
 
@@ -522,7 +545,12 @@ def test_it_keeps_the_users_resume_when_the_code_changes(now):
 def test_it_pauses_and_flags_a_job_whose_definition_vanished(now):
     services.code_jobs_sync(definitions=nightly(), now=now)
     later = now + timedelta(hours=1)
-    assert services.code_jobs_sync(definitions={}, now=later) == {"created": 0, "updated": 0, "orphaned": 1, "invalid": 0}
+    assert services.code_jobs_sync(definitions={}, now=later) == {
+        "created": 0,
+        "updated": 0,
+        "orphaned": 1,
+        "invalid": 0,
+    }
     job = Job.objects.get(name="tests.nightly")
     assert (job.paused, job.updated_at) == (True, later)
     assert "no longer defined" in job.import_error

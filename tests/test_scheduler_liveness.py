@@ -22,8 +22,13 @@ LEADER = "host:1:leader"
 def _node(name: str, *, state: str = "running", role: str = "standby", beat_age: float = 1) -> SchedulerNode:
     now = timezone.now()
     return SchedulerNode.objects.create(
-        name=name, hostname="host", pid=1, role=role, state=state,
-        started_at=now - timedelta(hours=1), last_beat_at=now - timedelta(seconds=beat_age),
+        name=name,
+        hostname="host",
+        pid=1,
+        role=role,
+        state=state,
+        started_at=now - timedelta(hours=1),
+        last_beat_at=now - timedelta(seconds=beat_age),
     )
 
 

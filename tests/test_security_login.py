@@ -193,7 +193,8 @@ def test_without_trusted_proxies_a_forwarded_address_is_ignored(owner, limit, cl
     for n in range(limit):
         Client(HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").post("/login/", {"username": "owner", "password": "wrong"})
     response = Client(HTTP_X_FORWARDED_FOR="203.0.113.99").post(
-        "/login/", {"username": "owner", "password": OWNER_PASSWORD})
+        "/login/", {"username": "owner", "password": OWNER_PASSWORD}
+    )
     assert response.status_code == 429
 
 

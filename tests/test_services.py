@@ -53,7 +53,9 @@ def counts() -> tuple[int, int]:
 
 def test_it_creates_a_job_with_a_cron_trigger(now):
     job = services.job_create(
-        name="report", task="tempora.sample_job", now=now,
+        name="report",
+        task="tempora.sample_job",
+        now=now,
         triggers=[{"kind": "cron", "cron_expression": "0 9 * * MON-FRI"}],
     )
     trigger = job.triggers.get()
@@ -87,7 +89,10 @@ def test_it_creates_a_one_off_job_after_a_delay(now):
 
 def test_it_reads_a_naive_run_at_in_the_jobs_zone(now):
     job = services.job_create(
-        name="london", task="tempora.sample_job", now=now, timezone="Europe/London",
+        name="london",
+        task="tempora.sample_job",
+        now=now,
+        timezone="Europe/London",
         triggers=[{"kind": "once", "run_at": "2026-07-01 09:00:00"}],
     )
     # British Summer Time is UTC+1.
@@ -96,7 +101,10 @@ def test_it_reads_a_naive_run_at_in_the_jobs_zone(now):
 
 def test_it_compiles_a_daily_preset_to_cron_in_the_jobs_zone(now):
     job = services.job_create(
-        name="daily", task="tempora.sample_job", now=now, timezone="America/New_York",
+        name="daily",
+        task="tempora.sample_job",
+        now=now,
+        timezone="America/New_York",
         triggers=[{"kind": "daily", "at": "09:00"}],
     )
     trigger = job.triggers.get()
@@ -125,7 +133,9 @@ def test_it_compiles_an_hourly_preset(now):
 
 def test_it_plans_a_job_with_several_triggers_at_the_earliest_one(now):
     job = services.job_create(
-        name="both", task="tempora.sample_job", now=now,
+        name="both",
+        task="tempora.sample_job",
+        now=now,
         triggers=[{"kind": "daily", "at": "18:00"}, {"kind": "interval", "interval_seconds": 600}],
     )
     assert job.triggers.count() == 2
@@ -135,7 +145,9 @@ def test_it_plans_a_job_with_several_triggers_at_the_earliest_one(now):
 def test_it_links_a_calendar_given_as_an_instance(now):
     calendar = services.calendar_create(name="holidays", excluded_dates=["2026-03-02"], now=now)
     job = services.job_create(
-        name="workday", task="tempora.sample_job", now=now,
+        name="workday",
+        task="tempora.sample_job",
+        now=now,
         triggers=[{"kind": "cron", "cron_expression": "0 9 * * MON-FRI", "calendar": calendar}],
     )
     assert job.triggers.get().calendar == calendar
@@ -146,7 +158,9 @@ def test_it_links_a_calendar_given_as_an_instance(now):
 def test_it_links_a_calendar_given_by_id(now):
     calendar = services.calendar_create(name="holidays", excluded_dates=["2026-03-02"], now=now)
     job = services.job_create(
-        name="workday", task="tempora.sample_job", now=now,
+        name="workday",
+        task="tempora.sample_job",
+        now=now,
         triggers=[{"kind": "daily", "at": "09:00", "calendar": calendar.pk}],
     )
     assert job.triggers.get().calendar == calendar
@@ -155,7 +169,9 @@ def test_it_links_a_calendar_given_by_id(now):
 def test_it_refuses_a_calendar_id_that_does_not_exist(now):
     with pytest.raises(ValidationError) as excinfo:
         services.job_create(
-            name="workday", task="tempora.sample_job", now=now,
+            name="workday",
+            task="tempora.sample_job",
+            now=now,
             triggers=[{"kind": "daily", "at": "09:00", "calendar": 999_999}],
         )
     assert "triggers.0.calendar" in errors_of(excinfo)
@@ -166,7 +182,9 @@ def test_it_refuses_a_malformed_calendar_id_naming_the_field(now, calendar):
     services.calendar_create(name="holidays", now=now)
     with pytest.raises(ValidationError) as excinfo:
         services.job_create(
-            name="workday", task="tempora.sample_job", now=now,
+            name="workday",
+            task="tempora.sample_job",
+            now=now,
             triggers=[{"kind": "daily", "at": "09:00", "calendar": calendar}],
         )
     assert "triggers.0.calendar" in errors_of(excinfo)
@@ -175,7 +193,9 @@ def test_it_refuses_a_malformed_calendar_id_naming_the_field(now, calendar):
 def test_it_links_a_calendar_given_by_an_id_in_a_string(now):
     calendar = services.calendar_create(name="holidays", now=now)
     job = services.job_create(
-        name="workday", task="tempora.sample_job", now=now,
+        name="workday",
+        task="tempora.sample_job",
+        now=now,
         triggers=[{"kind": "daily", "at": "09:00", "calendar": str(calendar.pk)}],
     )
     assert job.triggers.get().calendar == calendar
@@ -200,7 +220,9 @@ def test_it_refuses_an_invalid_cron_expression_naming_the_trigger_field(now):
 def test_it_names_the_index_of_the_bad_trigger(now):
     with pytest.raises(ValidationError) as excinfo:
         services.job_create(
-            name="bad", task="tempora.sample_job", now=now,
+            name="bad",
+            task="tempora.sample_job",
+            now=now,
             triggers=[{"kind": "daily", "at": "09:00"}, {"kind": "cron", "cron_expression": "0 0 30 2 *"}],
         )
     assert list(errors_of(excinfo)) == ["triggers.1.cron_expression"]
@@ -296,7 +318,11 @@ def test_it_refuses_a_group_with_a_trailing_newline(now):
 def test_it_reports_every_bad_field_at_once(now):
     with pytest.raises(ValidationError) as excinfo:
         services.job_create(
-            name="bad", task="tempora.sample_job", now=now, timezone="Nowhere", args="x",
+            name="bad",
+            task="tempora.sample_job",
+            now=now,
+            timezone="Nowhere",
+            args="x",
             triggers=[{"kind": "cron", "cron_expression": "nonsense"}],
         )
     assert {"timezone", "args", "triggers.0.cron_expression"} <= set(errors_of(excinfo))
@@ -319,7 +345,9 @@ def test_it_writes_nothing_when_a_trigger_is_invalid(make_job, now):
     before = counts()
     with pytest.raises(ValidationError):
         services.job_create(
-            name="half", task="tempora.sample_job", now=now,
+            name="half",
+            task="tempora.sample_job",
+            now=now,
             triggers=[{"kind": "daily", "at": "09:00"}, {"kind": "interval", "interval_seconds": 0}],
         )
     assert counts() == before
@@ -342,7 +370,9 @@ def test_it_keeps_the_old_triggers_when_an_update_has_an_invalid_trigger(make_jo
     before = counts()
     with pytest.raises(ValidationError):
         services.job_update(
-            job=job, now=now + timedelta(hours=1), description="changed",
+            job=job,
+            now=now + timedelta(hours=1),
+            description="changed",
             triggers=[{"kind": "cron", "cron_expression": "not cron"}],
         )
     job.refresh_from_db()
@@ -629,11 +659,13 @@ def test_it_numbers_further_duplicates(make_job, now):
 
 def test_it_copies_the_triggers_of_a_duplicated_job(make_job, now):
     calendar = services.calendar_create(name="holidays", now=now)
-    job = make_job(triggers=[
-        {"kind": "weekly", "days": [0], "at": "10:00", "jitter_seconds": 30, "calendar": calendar},
-        {"kind": "interval", "interval_seconds": 900},
-        {"kind": "once", "run_at": "2026-12-25T00:00:00Z"},
-    ])
+    job = make_job(
+        triggers=[
+            {"kind": "weekly", "days": [0], "at": "10:00", "jitter_seconds": 30, "calendar": calendar},
+            {"kind": "interval", "interval_seconds": 900},
+            {"kind": "once", "run_at": "2026-12-25T00:00:00Z"},
+        ]
+    )
     copy = services.job_duplicate(job=job, now=now)
     fields = ("kind", "cron_expression", "interval_seconds", "run_at", "preset", "jitter_seconds", "calendar")
     assert list(copy.triggers.values_list(*fields)) == list(job.triggers.values_list(*fields))
@@ -644,7 +676,12 @@ def test_it_copies_the_job_fields(make_job, now):
     job = make_job(kwargs={"message": "hi"}, tags=["etl"], priority=8, timezone="Europe/Berlin", group="reports")
     copy = services.job_duplicate(job=job, now=now)
     assert (copy.task, copy.kwargs, copy.tags, copy.priority, copy.timezone, copy.group) == (
-        job.task, {"message": "hi"}, ["etl"], 8, "Europe/Berlin", "reports"
+        job.task,
+        {"message": "hi"},
+        ["etl"],
+        8,
+        "Europe/Berlin",
+        "reports",
     )
 
 
@@ -1009,7 +1046,8 @@ def test_it_keeps_unchanged_triggers_and_their_ids_on_update(make_job, now):
     job = make_job(triggers=[{"kind": "interval", "interval_seconds": 60}, {"kind": "daily", "at": "09:00"}])
     interval = job.triggers.get(kind="interval")
     services.job_update(
-        job=job, now=now + timedelta(hours=1),
+        job=job,
+        now=now + timedelta(hours=1),
         triggers=[{"kind": "interval", "interval_seconds": 60}, {"kind": "daily", "at": "10:00"}],
     )
     kept = job.triggers.get(kind="interval")

@@ -73,12 +73,23 @@ def test_an_empty_password_variable_exits_non_zero_as_a_process(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "TEMPORA_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-           "TEMPORA_ADMIN_PASSWORD": ""}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
-                   capture_output=True, timeout=120)
-    done = subprocess.run([sys.executable, "manage.py", "tempora_demo"], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "TEMPORA_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "TEMPORA_ADMIN_PASSWORD": "",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "tempora_demo"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1
     assert "TEMPORA_ADMIN_PASSWORD is set but empty" in done.stderr
     assert "Password" not in done.stdout

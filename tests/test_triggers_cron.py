@@ -40,19 +40,20 @@ def fires(expression: str, after: str = "2026-01-01 00:00", count: int = 4, zone
         pytest.param("0 9 * * MON-FRI", ["01-01 09:00", "01-02 09:00", "01-05 09:00"], id="mon-fri-range"),
         pytest.param("0 9 * * mon-fri", ["01-01 09:00", "01-02 09:00", "01-05 09:00"], id="lowercase-names"),
         pytest.param("0 0 1 JAN,JUL *", ["07-01 00:00", "01-01 00:00"], id="month-names"),
-        pytest.param("0 12 * * 5-7", ["01-02 12:00", "01-03 12:00", "01-04 12:00", "01-09 12:00"],
-                     id="range-up-to-7"),
+        pytest.param("0 12 * * 5-7", ["01-02 12:00", "01-03 12:00", "01-04 12:00", "01-09 12:00"], id="range-up-to-7"),
         pytest.param("0 0 L * *", ["01-31 00:00", "02-28 00:00", "03-31 00:00", "04-30 00:00"], id="L-last-day"),
-        pytest.param("0 0 * * 1#1", ["01-05 00:00", "02-02 00:00", "03-02 00:00", "04-06 00:00"],
-                     id="1#1-first-monday"),
+        pytest.param(
+            "0 0 * * 1#1", ["01-05 00:00", "02-02 00:00", "03-02 00:00", "04-06 00:00"], id="1#1-first-monday"
+        ),
         pytest.param("0 0 * * 5#3", ["01-16 00:00", "02-20 00:00"], id="5#3-third-friday"),
         # Feb 15 and Mar 15 2026 are Sundays: the nearest weekday is Monday the 16th.
-        pytest.param("0 0 15W * *", ["01-15 00:00", "02-16 00:00", "03-16 00:00", "04-15 00:00"],
-                     id="15W-nearest-weekday"),
-        pytest.param("0 0 * * 5L", ["01-30 00:00", "02-27 00:00", "03-27 00:00", "04-24 00:00"],
-                     id="5L-last-friday"),
-        pytest.param("*/10 * * * * *", ["01-01 00:00:10", "01-01 00:00:20", "01-01 00:00:30"],
-                     id="six-fields-every-10-seconds"),
+        pytest.param(
+            "0 0 15W * *", ["01-15 00:00", "02-16 00:00", "03-16 00:00", "04-15 00:00"], id="15W-nearest-weekday"
+        ),
+        pytest.param("0 0 * * 5L", ["01-30 00:00", "02-27 00:00", "03-27 00:00", "04-24 00:00"], id="5L-last-friday"),
+        pytest.param(
+            "*/10 * * * * *", ["01-01 00:00:10", "01-01 00:00:20", "01-01 00:00:30"], id="six-fields-every-10-seconds"
+        ),
         pytest.param("30 0 9 * * *", ["01-01 09:00:30", "01-02 09:00:30"], id="six-fields-seconds-first"),
         pytest.param("  0   9  *  *  * ", ["01-01 09:00", "01-02 09:00"], id="extra-whitespace"),
     ],
@@ -232,14 +233,13 @@ BERLIN = ZoneInfo("Europe/Berlin")
         pytest.param("30 14 * * *", "", "At 14:30 (Europe/Berlin)", id="24-hour-clock"),
         pytest.param("0 0 * * 7", "", "At 00:00, only on Sunday (Europe/Berlin)", id="7-is-sunday"),
         pytest.param("0 0 * * 5L", "", "At 00:00, on the last Friday of the month (Europe/Berlin)", id="last-friday"),
-        pytest.param("0 0 * * 1#1", "", "At 00:00, on the first Monday of the month (Europe/Berlin)",
-                     id="first-monday"),
-        pytest.param("0 0 1 * MON", "", "At 00:00, on day 1 of the month, or on Monday (Europe/Berlin)",
-                     id="or-rule"),
+        pytest.param(
+            "0 0 * * 1#1", "", "At 00:00, on the first Monday of the month (Europe/Berlin)", id="first-monday"
+        ),
+        pytest.param("0 0 1 * MON", "", "At 00:00, on day 1 of the month, or on Monday (Europe/Berlin)", id="or-rule"),
         pytest.param("@daily", "", "At 00:00 (Europe/Berlin)", id="macro"),
         pytest.param("30 9 * * *", "daily", "Every day at 09:30 (Europe/Berlin)", id="daily-preset"),
-        pytest.param("0 10 * * 1,3", "weekly", "Every Monday, Wednesday at 10:00 (Europe/Berlin)",
-                     id="weekly-preset"),
+        pytest.param("0 10 * * 1,3", "weekly", "Every Monday, Wednesday at 10:00 (Europe/Berlin)", id="weekly-preset"),
         pytest.param("0 18 * * 0", "weekly", "Every Sunday at 18:00 (Europe/Berlin)", id="weekly-sunday"),
         pytest.param("5 * * * *", "hourly", "Every hour at :05 (Europe/Berlin)", id="hourly-preset"),
     ],
@@ -260,7 +260,8 @@ def test_it_describes_a_cron_trigger_with_its_zone(expression, preset, expected)
         pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=300), "Every 5 minutes", id="5-minutes"),
         pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=1), "Every second", id="1-second"),
         pytest.param(
-            triggers.TriggerSpec(kind="interval", interval_seconds=90061), "Every 1 day 1 hour 1 minute 1 second",
+            triggers.TriggerSpec(kind="interval", interval_seconds=90061),
+            "Every 1 day 1 hour 1 minute 1 second",
             id="every-unit",
         ),
         pytest.param(
@@ -270,7 +271,10 @@ def test_it_describes_a_cron_trigger_with_its_zone(expression, preset, expected)
         ),
         pytest.param(
             triggers.TriggerSpec(
-                kind="cron", cron_expression="0 9 * * *", jitter_seconds=30, business_days_only=True,
+                kind="cron",
+                cron_expression="0 9 * * *",
+                jitter_seconds=30,
+                business_days_only=True,
                 calendar_name="Holidays",
             ),
             "At 09:00 (Europe/Berlin), up to 30s later (jitter), business days only, "
@@ -290,17 +294,27 @@ def test_it_describes_a_cron_expression_without_a_zone():
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="0 9 * * 1-5"),
-                     "在 09:00, 星期一 到 星期五 (Europe/Berlin)", id="cron-with-day-names"),
-        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="0 10 * * 1,3", preset="weekly"),
-                     "每星期一, 星期三 10:00 (Europe/Berlin)", id="weekly-preset"),
-        pytest.param(triggers.TriggerSpec(kind="cron", cron_expression="5 * * * *", preset="hourly"),
-                     "每小时的第 05 分 (Europe/Berlin)", id="hourly-preset"),
+        pytest.param(
+            triggers.TriggerSpec(kind="cron", cron_expression="0 9 * * 1-5"),
+            "在 09:00, 星期一 到 星期五 (Europe/Berlin)",
+            id="cron-with-day-names",
+        ),
+        pytest.param(
+            triggers.TriggerSpec(kind="cron", cron_expression="0 10 * * 1,3", preset="weekly"),
+            "每星期一, 星期三 10:00 (Europe/Berlin)",
+            id="weekly-preset",
+        ),
+        pytest.param(
+            triggers.TriggerSpec(kind="cron", cron_expression="5 * * * *", preset="hourly"),
+            "每小时的第 05 分 (Europe/Berlin)",
+            id="hourly-preset",
+        ),
         pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=5400), "每 1 小时 30 分钟", id="interval"),
         pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=3600), "每小时", id="one-unit"),
         pytest.param(
             triggers.TriggerSpec(kind="once", run_at=utc("2026-07-01 16:45"), business_days_only=True),
-            "于 2026-07-01 18:45 CEST (Europe/Berlin) 运行一次，仅工作日", id="once",
+            "于 2026-07-01 18:45 CEST (Europe/Berlin) 运行一次，仅工作日",
+            id="once",
         ),
     ],
 )
@@ -322,12 +336,19 @@ def test_it_refuses_to_describe_an_invalid_expression():
     ("instant", "expected"),
     [
         pytest.param(utc("2026-03-08 07:00"), "2026-03-08T07:00:00Z", id="utc"),
-        pytest.param(datetime(2026, 3, 8, 3, 0, tzinfo=ZoneInfo("America/New_York")), "2026-03-08T07:00:00Z",
-                     id="converts-to-utc"),
-        pytest.param(datetime(2026, 1, 1, 5, 30, tzinfo=ZoneInfo("Asia/Kolkata")), "2026-01-01T00:00:00Z",
-                     id="half-hour-offset"),
-        pytest.param(utc("2026-01-01 00:00") + timedelta(microseconds=1500), "2026-01-01T00:00:00.001500Z",
-                     id="keeps-microseconds"),
+        pytest.param(
+            datetime(2026, 3, 8, 3, 0, tzinfo=ZoneInfo("America/New_York")),
+            "2026-03-08T07:00:00Z",
+            id="converts-to-utc",
+        ),
+        pytest.param(
+            datetime(2026, 1, 1, 5, 30, tzinfo=ZoneInfo("Asia/Kolkata")), "2026-01-01T00:00:00Z", id="half-hour-offset"
+        ),
+        pytest.param(
+            utc("2026-01-01 00:00") + timedelta(microseconds=1500),
+            "2026-01-01T00:00:00.001500Z",
+            id="keeps-microseconds",
+        ),
     ],
 )
 def test_it_formats_an_instant_as_iso_utc_with_z(instant, expected):

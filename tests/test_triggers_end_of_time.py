@@ -29,12 +29,20 @@ def cron(expression: str, **extra) -> triggers.TriggerSpec:
         pytest.param(cron("0 0 * * *"), id="daily-cron"),
         pytest.param(cron("*/5 * * * *"), id="wildcard-cron"),
         pytest.param(cron("0 0 * * *", jitter_seconds=3600, seed="job:1"), id="cron-with-jitter"),
-        pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=3600,
-                                          anchor=datetime(9999, 1, 1, tzinfo=UTC)), id="interval"),
-        pytest.param(triggers.TriggerSpec(kind="interval", interval_seconds=10 * 366 * 86_400,
-                                          anchor=datetime(9990, 1, 1, tzinfo=UTC)), id="ten-year-interval"),
-        pytest.param(triggers.TriggerSpec(kind="once", run_at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
-                     id="one-off-on-the-last-day"),
+        pytest.param(
+            triggers.TriggerSpec(kind="interval", interval_seconds=3600, anchor=datetime(9999, 1, 1, tzinfo=UTC)),
+            id="interval",
+        ),
+        pytest.param(
+            triggers.TriggerSpec(
+                kind="interval", interval_seconds=10 * 366 * 86_400, anchor=datetime(9990, 1, 1, tzinfo=UTC)
+            ),
+            id="ten-year-interval",
+        ),
+        pytest.param(
+            triggers.TriggerSpec(kind="once", run_at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+            id="one-off-on-the-last-day",
+        ),
     ],
 )
 def test_it_has_no_next_run_beyond_the_end_of_time_rather_than_overflowing(spec, zone):

@@ -142,9 +142,7 @@ def test_it_compiles_weekly_days_counted_from_monday(days, expected):
     assert triggers.weekly_cron(days, "10:00") == expected
 
 
-@pytest.mark.parametrize(
-    "days", [[], [7], [-1], [True], ["mon"], [0, "1"], [0, None], [2.0]], ids=lambda d: repr(d)
-)
+@pytest.mark.parametrize("days", [[], [7], [-1], [True], ["mon"], [0, "1"], [0, None], [2.0]], ids=lambda d: repr(d))
 def test_it_rejects_weekdays_outside_0_to_6(days):
     with pytest.raises(triggers.ScheduleError) as caught:
         triggers.weekly_cron(days, "10:00")
@@ -160,8 +158,12 @@ def test_a_weekly_job_fires_on_its_weekdays_in_its_zone():
 @pytest.mark.parametrize(
     ("minute", "expected"),
     [
-        (":30", "30 * * * *"), (30, "30 * * * *"), ("5", "5 * * * *"),
-        ("05", "5 * * * *"), (0, "0 * * * *"), (":00", "0 * * * *"),
+        (":30", "30 * * * *"),
+        (30, "30 * * * *"),
+        ("5", "5 * * * *"),
+        ("05", "5 * * * *"),
+        (0, "0 * * * *"),
+        (":00", "0 * * * *"),
     ],
 )
 def test_it_compiles_hourly_at_to_cron(minute, expected):
@@ -178,43 +180,105 @@ def test_it_rejects_a_minute_outside_0_to_59(minute):
 # Trigger input as people write it --------------------------------------------------------------
 
 BLANK = {
-    "kind": "cron", "cron_expression": "", "interval_seconds": None, "run_at": None, "preset": "", "jitter_seconds": 0,
+    "kind": "cron",
+    "cron_expression": "",
+    "interval_seconds": None,
+    "run_at": None,
+    "preset": "",
+    "jitter_seconds": 0,
 }
 
 
 @pytest.mark.parametrize(
     ("data", "zone", "expected"),
     [
-        pytest.param({"kind": "cron", "cron_expression": " 0  9 * * MON-FRI"}, BERLIN,
-                     {"cron_expression": "0 9 * * MON-FRI"}, id="cron-whitespace-collapsed"),
-        pytest.param({"kind": "cron", "cron_expression": "30 9 * * *", "preset": "daily"}, BERLIN,
-                     {"cron_expression": "30 9 * * *", "preset": "daily"}, id="cron-keeps-a-known-preset"),
-        pytest.param({"kind": "cron", "cron_expression": "30 9 * * *", "preset": "monthly"}, BERLIN,
-                     {"cron_expression": "30 9 * * *"}, id="cron-drops-an-unknown-preset"),
-        pytest.param({"kind": "interval", "interval_seconds": 300, "jitter_seconds": 30}, BERLIN,
-                     {"kind": "interval", "interval_seconds": 300, "jitter_seconds": 30}, id="interval-with-jitter"),
-        pytest.param({"kind": "once", "run_at": "2026-12-25T00:00:00Z"}, BERLIN,
-                     {"kind": "once", "run_at": utc("2026-12-25 00:00")}, id="once-utc"),
-        pytest.param({"kind": "once", "run_at": "2026-12-25 09:00"}, BERLIN,
-                     {"kind": "once", "run_at": utc("2026-12-25 08:00")}, id="once-naive-is-local"),
-        pytest.param({"kind": "once", "run_at": "2026-12-25T09:00:00+05:30"}, BERLIN,
-                     {"kind": "once", "run_at": utc("2026-12-25 03:30")}, id="once-with-offset"),
-        pytest.param({"kind": "once", "run_at": datetime(2026, 3, 8, 2, 30)}, NEW_YORK,
-                     {"kind": "once", "run_at": utc("2026-03-08 07:00")}, id="once-naive-in-the-gap"),
-        pytest.param({"kind": "once", "run_at_local": "2026-11-01 01:30"}, NEW_YORK,
-                     {"kind": "once", "run_at": utc("2026-11-01 05:30")}, id="once-repeated-time-first-pass"),
-        pytest.param({"kind": "once", "delay_seconds": 60}, BERLIN,
-                     {"kind": "once", "run_at": utc("2026-03-01 12:01")}, id="once-after-a-delay"),
-        pytest.param({"kind": "daily", "at": "09:30"}, BERLIN,
-                     {"cron_expression": "30 9 * * *", "preset": "daily"}, id="daily"),
-        pytest.param({"preset": "daily", "at": "07:05"}, BERLIN,
-                     {"cron_expression": "5 7 * * *", "preset": "daily"}, id="daily-named-by-preset"),
-        pytest.param({"kind": "weekly", "days": [0, 4], "at": "10:00"}, BERLIN,
-                     {"cron_expression": "0 10 * * 1,5", "preset": "weekly"}, id="weekly"),
-        pytest.param({"kind": "hourly", "minute": 30}, BERLIN,
-                     {"cron_expression": "30 * * * *", "preset": "hourly"}, id="hourly-minute"),
-        pytest.param({"kind": "hourly", "at": ":05"}, BERLIN,
-                     {"cron_expression": "5 * * * *", "preset": "hourly"}, id="hourly-at"),
+        pytest.param(
+            {"kind": "cron", "cron_expression": " 0  9 * * MON-FRI"},
+            BERLIN,
+            {"cron_expression": "0 9 * * MON-FRI"},
+            id="cron-whitespace-collapsed",
+        ),
+        pytest.param(
+            {"kind": "cron", "cron_expression": "30 9 * * *", "preset": "daily"},
+            BERLIN,
+            {"cron_expression": "30 9 * * *", "preset": "daily"},
+            id="cron-keeps-a-known-preset",
+        ),
+        pytest.param(
+            {"kind": "cron", "cron_expression": "30 9 * * *", "preset": "monthly"},
+            BERLIN,
+            {"cron_expression": "30 9 * * *"},
+            id="cron-drops-an-unknown-preset",
+        ),
+        pytest.param(
+            {"kind": "interval", "interval_seconds": 300, "jitter_seconds": 30},
+            BERLIN,
+            {"kind": "interval", "interval_seconds": 300, "jitter_seconds": 30},
+            id="interval-with-jitter",
+        ),
+        pytest.param(
+            {"kind": "once", "run_at": "2026-12-25T00:00:00Z"},
+            BERLIN,
+            {"kind": "once", "run_at": utc("2026-12-25 00:00")},
+            id="once-utc",
+        ),
+        pytest.param(
+            {"kind": "once", "run_at": "2026-12-25 09:00"},
+            BERLIN,
+            {"kind": "once", "run_at": utc("2026-12-25 08:00")},
+            id="once-naive-is-local",
+        ),
+        pytest.param(
+            {"kind": "once", "run_at": "2026-12-25T09:00:00+05:30"},
+            BERLIN,
+            {"kind": "once", "run_at": utc("2026-12-25 03:30")},
+            id="once-with-offset",
+        ),
+        pytest.param(
+            {"kind": "once", "run_at": datetime(2026, 3, 8, 2, 30)},
+            NEW_YORK,
+            {"kind": "once", "run_at": utc("2026-03-08 07:00")},
+            id="once-naive-in-the-gap",
+        ),
+        pytest.param(
+            {"kind": "once", "run_at_local": "2026-11-01 01:30"},
+            NEW_YORK,
+            {"kind": "once", "run_at": utc("2026-11-01 05:30")},
+            id="once-repeated-time-first-pass",
+        ),
+        pytest.param(
+            {"kind": "once", "delay_seconds": 60},
+            BERLIN,
+            {"kind": "once", "run_at": utc("2026-03-01 12:01")},
+            id="once-after-a-delay",
+        ),
+        pytest.param(
+            {"kind": "daily", "at": "09:30"}, BERLIN, {"cron_expression": "30 9 * * *", "preset": "daily"}, id="daily"
+        ),
+        pytest.param(
+            {"preset": "daily", "at": "07:05"},
+            BERLIN,
+            {"cron_expression": "5 7 * * *", "preset": "daily"},
+            id="daily-named-by-preset",
+        ),
+        pytest.param(
+            {"kind": "weekly", "days": [0, 4], "at": "10:00"},
+            BERLIN,
+            {"cron_expression": "0 10 * * 1,5", "preset": "weekly"},
+            id="weekly",
+        ),
+        pytest.param(
+            {"kind": "hourly", "minute": 30},
+            BERLIN,
+            {"cron_expression": "30 * * * *", "preset": "hourly"},
+            id="hourly-minute",
+        ),
+        pytest.param(
+            {"kind": "hourly", "at": ":05"},
+            BERLIN,
+            {"cron_expression": "5 * * * *", "preset": "hourly"},
+            id="hourly-at",
+        ),
     ],
 )
 def test_it_compiles_each_trigger_shape(data, zone, expected):
@@ -249,10 +313,14 @@ def test_it_compiles_each_trigger_shape(data, zone, expected):
         pytest.param({"kind": "weekly", "days": [7], "at": "10:00"}, "days", id="weekly-day-7"),
         pytest.param({"kind": "weekly", "days": [0], "at": "10"}, "at", id="weekly-bad-time"),
         pytest.param({"kind": "hourly", "minute": 60}, "minute", id="hourly-60"),
-        pytest.param({"kind": "cron", "cron_expression": "* * * * *", "jitter_seconds": -1}, "jitter_seconds",
-                     id="jitter-negative"),
-        pytest.param({"kind": "cron", "cron_expression": "* * * * *", "jitter_seconds": "5"}, "jitter_seconds",
-                     id="jitter-text"),
+        pytest.param(
+            {"kind": "cron", "cron_expression": "* * * * *", "jitter_seconds": -1},
+            "jitter_seconds",
+            id="jitter-negative",
+        ),
+        pytest.param(
+            {"kind": "cron", "cron_expression": "* * * * *", "jitter_seconds": "5"}, "jitter_seconds", id="jitter-text"
+        ),
     ],
 )
 def test_it_rejects_bad_trigger_input_naming_the_field(data, field):
@@ -285,22 +353,34 @@ def test_it_validates_a_stored_trigger_naming_the_field(spec, field):
 @pytest.mark.parametrize(
     ("window", "expected"),
     [
-        pytest.param(triggers.Window(start_at=utc("2026-03-01 13:00")),
-                     ["03-01 13:00", "03-01 13:05", "03-01 13:10", "03-01 13:15"],
-                     id="start-at-is-inclusive"),
-        pytest.param(triggers.Window(start_at=utc("2026-03-01 13:02")),
-                     ["03-01 13:05", "03-01 13:10", "03-01 13:15", "03-01 13:20"],
-                     id="start-at-between-runs"),
-        pytest.param(triggers.Window(start_at=utc("2026-03-01 11:00")),
-                     ["03-01 12:05", "03-01 12:10", "03-01 12:15", "03-01 12:20"],
-                     id="start-at-already-passed"),
-        pytest.param(triggers.Window(end_at=utc("2026-03-01 12:15")), ["03-01 12:05", "03-01 12:10", "03-01 12:15"],
-                     id="end-at-is-inclusive"),
+        pytest.param(
+            triggers.Window(start_at=utc("2026-03-01 13:00")),
+            ["03-01 13:00", "03-01 13:05", "03-01 13:10", "03-01 13:15"],
+            id="start-at-is-inclusive",
+        ),
+        pytest.param(
+            triggers.Window(start_at=utc("2026-03-01 13:02")),
+            ["03-01 13:05", "03-01 13:10", "03-01 13:15", "03-01 13:20"],
+            id="start-at-between-runs",
+        ),
+        pytest.param(
+            triggers.Window(start_at=utc("2026-03-01 11:00")),
+            ["03-01 12:05", "03-01 12:10", "03-01 12:15", "03-01 12:20"],
+            id="start-at-already-passed",
+        ),
+        pytest.param(
+            triggers.Window(end_at=utc("2026-03-01 12:15")),
+            ["03-01 12:05", "03-01 12:10", "03-01 12:15"],
+            id="end-at-is-inclusive",
+        ),
         pytest.param(triggers.Window(runs_left=2), ["03-01 12:05", "03-01 12:10"], id="runs-left"),
         pytest.param(triggers.Window(runs_left=0), [], id="no-runs-left"),
         pytest.param(triggers.Window(runs_left=-1), [], id="negative-runs-left"),
-        pytest.param(triggers.Window(start_at=utc("2026-03-01 13:00"), end_at=utc("2026-03-01 12:30")), [],
-                     id="window-already-over"),
+        pytest.param(
+            triggers.Window(start_at=utc("2026-03-01 13:00"), end_at=utc("2026-03-01 12:30")),
+            [],
+            id="window-already-over",
+        ),
     ],
 )
 def test_it_keeps_runs_inside_the_window(window, expected):
@@ -409,8 +489,14 @@ def test_next_runs_is_the_union_of_the_triggers_each_instant_once():
     ]
     runs = triggers.next_runs(specs, UTC_ZONE, utc("2026-03-02 00:00"), 8)
     assert short(runs) == [
-        "03-02 06:00", "03-02 09:00", "03-02 10:00", "03-02 12:00",
-        "03-02 18:00", "03-03 00:00", "03-03 06:00", "03-03 09:00",
+        "03-02 06:00",
+        "03-02 09:00",
+        "03-02 10:00",
+        "03-02 12:00",
+        "03-02 18:00",
+        "03-03 00:00",
+        "03-03 06:00",
+        "03-03 09:00",
     ]
 
 

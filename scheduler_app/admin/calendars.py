@@ -39,7 +39,9 @@ class CalendarAdmin(ServiceSavingAdmin):
         return permissions.signed_in(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return permissions.signed_in(request.user) if obj is None else permissions.may_change_calendar(request.user, obj)
+        return (
+            permissions.signed_in(request.user) if obj is None else permissions.may_change_calendar(request.user, obj)
+        )
 
     def has_delete_permission(self, request, obj=None):
         if obj is None:

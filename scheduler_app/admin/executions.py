@@ -29,20 +29,51 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
     list_select_related = ("job",)
     actions = ("retry_executions", "cancel_executions", "acknowledge_dead_letters")
     fieldsets = (
-        (None, {"fields": (
-            "job_link", "job_name", "trigger", "status_badge", "reason", "attempt", "args", "kwargs", "dead_letter",
-            "acknowledged_at",
-        )}),
-        ("Timing", {"fields": (
-            "scheduled_for", "run_after", "created_at", "queued_at", "started_at", "finished_at",
-            "duration_display", "lag_display", "cancel_requested_at",
-        )}),
+        (
+            None,
+            {
+                "fields": (
+                    "job_link",
+                    "job_name",
+                    "trigger",
+                    "status_badge",
+                    "reason",
+                    "attempt",
+                    "args",
+                    "kwargs",
+                    "dead_letter",
+                    "acknowledged_at",
+                )
+            },
+        ),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "scheduled_for",
+                    "run_after",
+                    "created_at",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "duration_display",
+                    "lag_display",
+                    "cancel_requested_at",
+                )
+            },
+        ),
         ("Where", {"fields": ("worker", "task_id", "requested_by")}),
         ("What happened", {"fields": ("result_display", "output_display", "error_display", "traceback_display")}),
     )
     readonly_fields = (
-        "job_link", "status_badge", "duration_display", "lag_display",
-        "result_display", "output_display", "error_display", "traceback_display",
+        "job_link",
+        "status_badge",
+        "duration_display",
+        "lag_display",
+        "result_display",
+        "output_display",
+        "error_display",
+        "traceback_display",
     )
 
     def get_queryset(self, request):
@@ -119,13 +150,17 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
                 refused += 1
         message = ngettext("Queued %d retry.", "Queued %d retries.", retried) % retried
         if refused:
-            message += " " + ngettext(
-                "%d run was left alone: only failed, timed-out, lost, cancelled or missed runs of an existing job "
-                "can be retried.",
-                "%d runs were left alone: only failed, timed-out, lost, cancelled or missed runs of an existing job "
-                "can be retried.",
-                refused,
-            ) % refused
+            message += (
+                " "
+                + ngettext(
+                    "%d run was left alone: only failed, timed-out, lost, cancelled or missed runs of an existing job "
+                    "can be retried.",
+                    "%d runs were left alone: only failed, timed-out, lost, cancelled or missed runs of an existing job "
+                    "can be retried.",
+                    refused,
+                )
+                % refused
+            )
         self.message_user(request, message, messages.WARNING if refused else messages.SUCCESS)
 
     @admin.action(description="Cancel the selected runs", permissions=["operate"])
@@ -149,13 +184,16 @@ class ExecutionAdmin(JobRightsAdmin, ReadOnlyAdmin):
                 stopping += 1
         parts = [ngettext("Cancelled %d waiting run.", "Cancelled %d waiting runs.", cancelled) % cancelled]
         if stopping:
-            parts.append(ngettext(
-                "Asked the scheduler to stop %d running run.", "Asked the scheduler to stop %d running runs.", stopping
-            ) % stopping)
+            parts.append(
+                ngettext(
+                    "Asked the scheduler to stop %d running run.",
+                    "Asked the scheduler to stop %d running runs.",
+                    stopping,
+                )
+                % stopping
+            )
         if finished:
-            parts.append(ngettext(
-                "%d run had already finished.", "%d runs had already finished.", finished
-            ) % finished)
+            parts.append(ngettext("%d run had already finished.", "%d runs had already finished.", finished) % finished)
         parts.extend(refused)
         self.message_user(request, " ".join(parts), messages.WARNING if finished or refused else messages.SUCCESS)
 

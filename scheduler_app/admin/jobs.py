@@ -43,7 +43,8 @@ class TriggerFormSet(BaseInlineFormSet):
     def live_forms(self) -> list[forms.ModelForm]:
         """The rows the job will have, in order: `triggers.<index>` in service errors counts these."""
         return [
-            form for form in self.forms
+            form
+            for form in self.forms
             if (form.instance.pk is not None or form.has_changed()) and not self._should_delete_form(form)
         ]
 
@@ -151,8 +152,17 @@ class JobChangeList(ChangeList):
 class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     inlines = [TriggerInline]
     list_display = (
-        "name", "group", "task", "schedule", "state_label", "next_run", "last_status_badge",
-        "run_count", "failure_count", "paused", "owner",
+        "name",
+        "group",
+        "task",
+        "schedule",
+        "state_label",
+        "next_run",
+        "last_status_badge",
+        "run_count",
+        "failure_count",
+        "paused",
+        "owner",
     )
     list_filter = (StateFilter, "group", "paused", "executor", "task", "overlap_policy", "code_defined", "owner")
     search_fields = ("name", "description", "task", "group")
@@ -162,15 +172,38 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner")}),
         ("When", {"fields": ("timezone", "start_at", "end_at", "max_runs", "paused")}),
-        ("How it runs", {"fields": (
-            "executor", "timeout", "overlap_policy", "max_instances", "misfire_grace_time", "catch_up",
-        )}),
+        (
+            "How it runs",
+            {
+                "fields": (
+                    "executor",
+                    "timeout",
+                    "overlap_policy",
+                    "max_instances",
+                    "misfire_grace_time",
+                    "catch_up",
+                )
+            },
+        ),
         ("Retries", {"fields": ("max_retries", "retry_backoff", "retry_backoff_max", "lost_policy")}),
     )
-    state_fieldset = ("State", {"fields": (
-        "state_label", "code_defined", "import_error", "next_run_full", "last_status_badge", "last_run_at",
-        "run_count", "failure_count", "created_at", "updated_at",
-    )})
+    state_fieldset = (
+        "State",
+        {
+            "fields": (
+                "state_label",
+                "code_defined",
+                "import_error",
+                "next_run_full",
+                "last_status_badge",
+                "last_run_at",
+                "run_count",
+                "failure_count",
+                "created_at",
+                "updated_at",
+            )
+        },
+    )
     readonly_fields = state_fieldset[1]["fields"]
 
     def get_queryset(self, request):
@@ -305,18 +338,23 @@ class JobAdmin(JobRightsAdmin, ServiceSavingAdmin):
     def run_jobs_now(self, request, queryset):
         executions = services.jobs_run_now(jobs=queryset, actor=request.user)
         count = len(executions)
-        self.message_user(request, ngettext(
-            "Requested a run of %d job: the scheduler will start it within a few seconds (see Executions).",
-            "Requested a run of %d jobs: the scheduler will start them within a few seconds (see Executions).",
-            count,
-        ) % count)
+        self.message_user(
+            request,
+            ngettext(
+                "Requested a run of %d job: the scheduler will start it within a few seconds (see Executions).",
+                "Requested a run of %d jobs: the scheduler will start them within a few seconds (see Executions).",
+                count,
+            )
+            % count,
+        )
 
     @admin.action(description="Duplicate the selected jobs (copies start paused)", permissions=["add"])
     @refusal_shown
     @transaction.atomic
     def duplicate_jobs(self, request, queryset):
         copies = [
-            services.job_duplicate(job=job, actor=request.user) for job in queryset.prefetch_related("triggers__calendar")
+            services.job_duplicate(job=job, actor=request.user)
+            for job in queryset.prefetch_related("triggers__calendar")
         ]
         names = ", ".join(copy.name for copy in copies)
         self.message_user(

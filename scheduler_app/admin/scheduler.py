@@ -25,7 +25,13 @@ class SchedulerNodeAdmin(ReadOnlyAdmin):
 @admin.register(SchedulerState)
 class SchedulerStateAdmin(ReadOnlyAdmin):
     list_display = (
-        "__str__", "leader", "lease_expires_at", "paused", "paused_at", "shutdown_requested_at", "updated_at",
+        "__str__",
+        "leader",
+        "lease_expires_at",
+        "paused",
+        "paused_at",
+        "shutdown_requested_at",
+        "updated_at",
     )
     actions = ("pause_scheduler", "resume_scheduler")
 

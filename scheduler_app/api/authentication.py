@@ -75,8 +75,9 @@ def lockout_message() -> str:
     """What a locked-out login is told, on the console's page and in the API's 429."""
     now = timezone.now()
     wait = timeuntil(now + timedelta(seconds=lockout_seconds()), now)
-    return gettext("Too many failed sign-ins: try again in %(time)s, or ask an administrator to unlock "
-                   "the account.") % {"time": wait}
+    return gettext(
+        "Too many failed sign-ins: try again in %(time)s, or ask an administrator to unlock the account."
+    ) % {"time": wait}
 
 
 class LockedOut(exceptions.APIException):

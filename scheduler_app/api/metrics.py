@@ -73,44 +73,75 @@ def render_metrics() -> str:
     out = _Lines()
     counts = statistics.status_counts(Execution.objects.all())
     out.metric(
-        "tempora_executions", "gauge", "Executions in the history by status (retention prunes old rows).",
+        "tempora_executions",
+        "gauge",
+        "Executions in the history by status (retention prunes old rows).",
         [({"status": status}, n) for status, n in counts.items()],
     )
     recent = Execution.objects.filter(finished_at__gte=now - RECENT)
     recent_counts = statistics.status_counts(recent)
     out.metric(
-        "tempora_executions_last_hour", "gauge", "Executions that finished in the last hour, by status.",
+        "tempora_executions_last_hour",
+        "gauge",
+        "Executions that finished in the last hour, by status.",
         [({"status": status}, n) for status, n in recent_counts.items()],
     )
     out.metric(
-        "tempora_dead_letters", "gauge", "Unacknowledged dead letters (failed with no retries left).",
+        "tempora_dead_letters",
+        "gauge",
+        "Unacknowledged dead letters (failed with no retries left).",
         [({}, Execution.objects.dead_letters().count())],
     )
-    jobs = Job.objects.aggregate(n_active=Count("id", filter=Q(paused=False)), n_paused=Count("id", filter=Q(paused=True)))
+    jobs = Job.objects.aggregate(
+        n_active=Count("id", filter=Q(paused=False)), n_paused=Count("id", filter=Q(paused=True))
+    )
     out.metric("tempora_jobs", "gauge", "Jobs by state.", [({"state": key[2:]}, n) for key, n in jobs.items()])
     ended = recent.filter(statistics.ENDED, started_at__isnull=False)
     out.histogram(
-        "tempora_run_duration_seconds", "Run durations of runs that ended in the last hour.",
+        "tempora_run_duration_seconds",
+        "Run durations of runs that ended in the last hour.",
         statistics.histogram(ended, F("finished_at") - F("started_at")),
     )
     out.histogram(
-        "tempora_run_lag_seconds", "How late runs that ended in the last hour started (started_at - scheduled_for).",
-        statistics.histogram(ended.filter(reason__in=Execution.SCHEDULED_REASONS), F("started_at") - F("scheduled_for")),
+        "tempora_run_lag_seconds",
+        "How late runs that ended in the last hour started (started_at - scheduled_for).",
+        statistics.histogram(
+            ended.filter(reason__in=Execution.SCHEDULED_REASONS), F("started_at") - F("scheduled_for")
+        ),
     )
     liveness = services.scheduler_liveness()
     alive = liveness.alive
-    out.metric("tempora_scheduler_up", "gauge", "1 while a scheduler holds a valid leader lease.", [({}, 1 if liveness.up else 0)])
-    out.metric("tempora_scheduler_paused", "gauge", "1 while the global pause is on.", [({}, 1 if liveness.state.paused else 0)])
     out.metric(
-        "tempora_scheduler_leader", "gauge", "1 for the node holding the leader lease.",
+        "tempora_scheduler_up",
+        "gauge",
+        "1 while a scheduler holds a valid leader lease.",
+        [({}, 1 if liveness.up else 0)],
+    )
+    out.metric(
+        "tempora_scheduler_paused",
+        "gauge",
+        "1 while the global pause is on.",
+        [({}, 1 if liveness.state.paused else 0)],
+    )
+    out.metric(
+        "tempora_scheduler_leader",
+        "gauge",
+        "1 for the node holding the leader lease.",
         [({"node": liveness.leader.name}, 1)] if liveness.up else [],
     )
     out.metric(
-        "tempora_scheduler_heartbeat_age_seconds", "gauge", "Seconds since each live node's last heartbeat.",
-        [({"node": node.name, "role": node.role}, round((now - node.last_beat_at).total_seconds(), 3)) for node in alive],
+        "tempora_scheduler_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since each live node's last heartbeat.",
+        [
+            ({"node": node.name, "role": node.role}, round((now - node.last_beat_at).total_seconds(), 3))
+            for node in alive
+        ],
     )
     out.metric(
-        "tempora_scheduler_nodes", "gauge", "Live scheduler processes by role.",
+        "tempora_scheduler_nodes",
+        "gauge",
+        "Live scheduler processes by role.",
         [({"role": role}, sum(1 for node in alive if node.role == role)) for role in SchedulerNode.Role.values],
     )
     return out.text()
@@ -135,7 +166,9 @@ class MetricsView(ApiView):
         tags=["monitoring"],
         summary="Prometheus metrics",
         description="Runs by status, lag, durations, jobs by state, the leader. Users with the view_schedulernode permission, or an address on METRICS_ALLOWED_IPS.",
-        responses={(200, "text/plain"): OpenApiResponse(response=OpenApiTypes.STR, description="Prometheus text format 0.0.4")},
+        responses={
+            (200, "text/plain"): OpenApiResponse(response=OpenApiTypes.STR, description="Prometheus text format 0.0.4")
+        },
     )
     def get(self, request):
         return Response(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

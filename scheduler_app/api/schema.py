@@ -19,6 +19,7 @@ from scheduler_app.models import Execution, Job
 EXECUTION_STATUSES = Execution.Status.choices
 JOB_STATES = Job.State.choices
 
+
 def extend_schema(**kwargs):
     """drf-spectacular's @extend_schema, whatever REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] says.
 

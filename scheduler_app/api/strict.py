@@ -45,8 +45,14 @@ def known_query_params(view) -> set[str]:
     backends = getattr(view, "filter_backends", ()) or ()
     paginator = getattr(view, "paginator", None)
     if paginator is not None:
-        known |= {name for name in (getattr(paginator, "page_query_param", None),
-                                    getattr(paginator, "page_size_query_param", None)) if name}
+        known |= {
+            name
+            for name in (
+                getattr(paginator, "page_query_param", None),
+                getattr(paginator, "page_size_query_param", None),
+            )
+            if name
+        }
     if getattr(view, "search_fields", None):
         known |= {backend.search_param for backend in backends if issubclass(backend, filters.SearchFilter)}
     known |= {backend.ordering_param for backend in backends if issubclass(backend, filters.OrderingFilter)}
@@ -65,8 +71,7 @@ def unknown_query_params(view, request) -> dict[str, list[str]]:
     unknown = [name for name in request.query_params if name not in known]
     if not unknown:
         return {}
-    message = gettext("Unknown query parameter; this endpoint reads: %(known)s.") % {
-        "known": ", ".join(sorted(known))}
+    message = gettext("Unknown query parameter; this endpoint reads: %(known)s.") % {"known": ", ".join(sorted(known))}
     return {name: [message] for name in unknown}
 
 

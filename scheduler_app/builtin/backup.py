@@ -72,8 +72,11 @@ def check(destination: str | None = None) -> Destination:
     served = conf.served_by(base)
     if served:
         raise Refused(
-            gettext("destination: the backup directory %(directory)s is inside %(setting)s, which the web server "
-                    "serves to anyone; set TEMPORA_BACKUP_DIR elsewhere.") % {"directory": base, "setting": served}
+            gettext(
+                "destination: the backup directory %(directory)s is inside %(setting)s, which the web server "
+                "serves to anyone; set TEMPORA_BACKUP_DIR elsewhere."
+            )
+            % {"directory": base, "setting": served}
         )
     value = "" if destination is None else destination
     parts = paths.relative_parts(value, "destination", gettext("the backup directory")) if value else ()
@@ -127,8 +130,10 @@ def _directory(where: Destination) -> Iterator[tuple[Path, int]]:
         fd = paths.open_directory(where.base, where.parts, create=True)
     except paths.Blocked as exc:
         if exc.link:
-            text = gettext("destination: %(value)r goes through %(part)r, a symbolic link; backups are written "
-                           "only inside the backup directory and follow no links.")
+            text = gettext(
+                "destination: %(value)r goes through %(part)r, a symbolic link; backups are written "
+                "only inside the backup directory and follow no links."
+            )
         else:
             text = gettext("destination: %(value)r goes through %(part)r, which is not a directory.")
         raise Refused(text % {"value": where.value, "part": exc.part}) from None
@@ -150,8 +155,11 @@ def exclusive_file(directory_fd: int, directory: Path, name: str, shown: str) ->
     one leaves nothing behind. `shown` is the name in messages.
     """
     exists = Refused(
-        gettext("destination: %(name)r already exists in the backup directory; a backup never replaces a file "
-                "(name a directory to get a new file each run).") % {"name": shown}
+        gettext(
+            "destination: %(name)r already exists in the backup directory; a backup never replaces a file "
+            "(name a directory to get a new file each run)."
+        )
+        % {"name": shown}
     )
     try:
         os.stat(name, dir_fd=directory_fd, follow_symlinks=False)
@@ -162,8 +170,9 @@ def exclusive_file(directory_fd: int, directory: Path, name: str, shown: str) ->
     os.mkdir(private, 0o700, dir_fd=directory_fd)
     private_fd = os.open(private, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory_fd)
     try:
-        output = os.open("backup", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=private_fd)
+        output = os.open(
+            "backup", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=private_fd
+        )
         try:
             yield output, directory / private / "backup"
             os.fsync(output)

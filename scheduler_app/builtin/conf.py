@@ -49,8 +49,9 @@ def data_dir() -> Path | None:
 
 def served_directories() -> list[tuple[str, Path]]:
     """The directories the web server hands out to anyone: a backup there is a leaked database."""
-    found = [(name, Path(getattr(settings, name))) for name in ("STATIC_ROOT", "MEDIA_ROOT")
-             if getattr(settings, name, None)]
+    found = [
+        (name, Path(getattr(settings, name))) for name in ("STATIC_ROOT", "MEDIA_ROOT") if getattr(settings, name, None)
+    ]
     for entry in getattr(settings, "STATICFILES_DIRS", ()):
         found.append(("STATICFILES_DIRS", Path(entry[1] if isinstance(entry, (list, tuple)) else entry)))
     return found

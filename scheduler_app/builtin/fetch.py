@@ -65,7 +65,11 @@ class Plan:
 
 
 def check(
-    url: str, method: str = "GET", headers: dict | None = None, body: Any = None, timeout: float | None = None,
+    url: str,
+    method: str = "GET",
+    headers: dict | None = None,
+    body: Any = None,
+    timeout: float | None = None,
     expected_status: int | list[int] | None = None,
 ) -> Plan:
     """The arguments' checks, the same at save and at run: everything but resolving the host."""
@@ -75,8 +79,9 @@ def check(
     except network.Unreachable as exc:
         raise Refused(gettext("url: %(reason)s") % {"reason": exc}) from None
     if not isinstance(method, str) or method.upper() not in METHODS:
-        raise Refused(gettext("method: %(method)r is not one of %(methods)s.") % {"method": method,
-                                                                                  "methods": ", ".join(METHODS)})
+        raise Refused(
+            gettext("method: %(method)r is not one of %(methods)s.") % {"method": method, "methods": ", ".join(METHODS)}
+        )
     limit = conf.integer("HTTP_MAX_TIMEOUT")
     if timeout is None:
         timeout = min(DEFAULT_TIMEOUT, limit)
@@ -97,14 +102,28 @@ def validate(arguments: dict) -> None:
 
 
 def request(
-    url: str, method: str = "GET", headers: dict | None = None, body: Any = None, timeout: float | None = None,
-    expected_status: int | list[int] | None = None, *, resolve: network.Resolver = socket.getaddrinfo,
+    url: str,
+    method: str = "GET",
+    headers: dict | None = None,
+    body: Any = None,
+    timeout: float | None = None,
+    expected_status: int | list[int] | None = None,
+    *,
+    resolve: network.Resolver = socket.getaddrinfo,
 ) -> dict:
     """Make the request; `resolve` answers name lookups (socket.getaddrinfo; tests pass their own)."""
     plan = check(url, method, headers, body, timeout, expected_status)
     result: dict[str, Any] = {
-        "url": url, "method": plan.method, "status_code": None, "error_class": None, "latency_ms": None,
-        "response_size": 0, "content_type": None, "body": "", "truncated": False, "redirects": [],
+        "url": url,
+        "method": plan.method,
+        "status_code": None,
+        "error_class": None,
+        "latency_ms": None,
+        "response_size": 0,
+        "content_type": None,
+        "body": "",
+        "truncated": False,
+        "redirects": [],
     }
     detail = ""
     logger.info("%s %s (timeout %ss)", plan.method, url, plan.timeout)
@@ -128,8 +147,13 @@ def request(
 
     status = result["status_code"]
     logger.info(
-        "%s %s -> %s (%s) in %.1f ms, %d bytes", plan.method, url, status if status is not None else "no response",
-        result["error_class"], result["latency_ms"], result["response_size"],
+        "%s %s -> %s (%s) in %.1f ms, %d bytes",
+        plan.method,
+        url,
+        status if status is not None else "no response",
+        result["error_class"],
+        result["latency_ms"],
+        result["response_size"],
     )
     answered = result["error_class"] in ("success", "http_4xx", "http_5xx")  # not cut short by a failure
     ok = answered and (status in plan.expected if plan.expected is not None else result["error_class"] == "success")
@@ -153,8 +177,9 @@ def _exchange(plan: Plan, result: dict, watchdog: _Watchdog, resolve: network.Re
         except network.Unreachable as exc:
             if not result["redirects"]:
                 raise Refused(gettext("url: %(reason)s") % {"reason": exc}) from None
-            raise Refused(gettext("url: the redirect to %(url)s was refused: %(reason)s")
-                          % {"url": target.url, "reason": exc}) from None
+            raise Refused(
+                gettext("url: the redirect to %(url)s was refused: %(reason)s") % {"url": target.url, "reason": exc}
+            ) from None
         connection = _Connection(target, infos, watchdog)
         try:
             connection.request(method, target.path, body=data, headers=headers)
@@ -176,8 +201,9 @@ def _exchange(plan: Plan, result: dict, watchdog: _Watchdog, resolve: network.Re
         try:
             next_target = network.target(following)
         except network.Unreachable as exc:
-            raise Refused(gettext("url: the redirect to %(url)s was refused: %(reason)s")
-                          % {"url": following, "reason": exc}) from None
+            raise Refused(
+                gettext("url: the redirect to %(url)s was refused: %(reason)s") % {"url": following, "reason": exc}
+            ) from None
         method, data, headers = _redirected(response.status, method, data, headers, target, next_target)
         target = next_target
 
@@ -256,8 +282,9 @@ class _Connection(http.client.HTTPConnection):
             raise error
         self.sock = sock
         if self._tls:
-            self.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host,
-                                                                 do_handshake_on_connect=False)
+            self.sock = ssl.create_default_context().wrap_socket(
+                sock, server_hostname=self.host, do_handshake_on_connect=False
+            )
             self.sock.do_handshake()  # after self.sock is set, so the watchdog can interrupt it
         self.sock.settimeout(self._watchdog.remaining())
 
@@ -300,7 +327,8 @@ def _encode(body: Any, headers: Any) -> tuple[bytes | None, dict[str, str]]:
         data = body
     else:
         raise ValueError(
-            gettext("body: expected an object (sent as JSON) or a string, not %(type)s.") % {"type": type(body).__name__}
+            gettext("body: expected an object (sent as JSON) or a string, not %(type)s.")
+            % {"type": type(body).__name__}
         )
     if content_type and "content-type" not in names:
         checked["Content-Type"] = content_type

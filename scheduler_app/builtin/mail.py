@@ -35,7 +35,8 @@ def check_address(value: Any, field: str = "to") -> tuple[str, str]:
         raise ValueError(gettext("%(field)s: %(value)r is not an email address.") % {"field": field, "value": value})
     if any(char in value for char in "\r\n\x00"):
         raise Refused(
-            gettext("%(field)s: %(value)r contains a line break; a header is one line.") % {"field": field, "value": value}
+            gettext("%(field)s: %(value)r contains a line break; a header is one line.")
+            % {"field": field, "value": value}
         )
     value = value.strip()
     match = _NAMED_ADDRESS.match(value)
@@ -83,8 +84,11 @@ def check(
     count, limit = sum(len(found) for found in lists.values()), conf.integer("EMAIL_MAX_RECIPIENTS")
     if count > limit:
         raise Refused(
-            gettext("to: %(count)d recipients (to, cc and bcc together); the limit is %(limit)d "
-                    "(TEMPORA_EMAIL_MAX_RECIPIENTS).") % {"count": count, "limit": limit}
+            gettext(
+                "to: %(count)d recipients (to, cc and bcc together); the limit is %(limit)d "
+                "(TEMPORA_EMAIL_MAX_RECIPIENTS)."
+            )
+            % {"count": count, "limit": limit}
         )
     domains = conf.email_allowed_domains()
     if domains:
@@ -92,13 +96,17 @@ def check(
             for value, address in found:
                 if _domain(address) not in domains:
                     raise Refused(
-                        gettext("%(field)s: %(value)r is not in an allowed domain (TEMPORA_EMAIL_ALLOWED_DOMAINS: "
-                                "%(domains)s).") % {"field": field, "value": value, "domains": ", ".join(sorted(domains))}
+                        gettext(
+                            "%(field)s: %(value)r is not in an allowed domain (TEMPORA_EMAIL_ALLOWED_DOMAINS: "
+                            "%(domains)s)."
+                        )
+                        % {"field": field, "value": value, "domains": ", ".join(sorted(domains))}
                     )
     for field, value in (("subject", subject), ("body", body), ("html", html)):
         if not isinstance(value, str) and not (field == "html" and value is None):
-            raise ValueError(gettext("%(field)s: expected text, not %(type)s.") % {"field": field,
-                                                                                  "type": type(value).__name__})
+            raise ValueError(
+                gettext("%(field)s: expected text, not %(type)s.") % {"field": field, "type": type(value).__name__}
+            )
     if any(char in subject for char in "\r\n\x00"):
         raise Refused(gettext("subject: %(value)r contains a line break; a header is one line.") % {"value": subject})
     return Message(sender=_sender(from_email), **{field: [v for v, _ in found] for field, found in lists.items()})
@@ -118,8 +126,11 @@ def _sender(from_email: Any) -> str:
     value, address = check_address(from_email, "from_email")
     if address.casefold() != parseaddr(configured)[1].casefold():
         raise Refused(
-            gettext("from_email: %(value)r is not the configured sender %(sender)s (DEFAULT_FROM_EMAIL); "
-                    "messages go out only from it.") % {"value": value, "sender": configured}
+            gettext(
+                "from_email: %(value)r is not the configured sender %(sender)s (DEFAULT_FROM_EMAIL); "
+                "messages go out only from it."
+            )
+            % {"value": value, "sender": configured}
         )
     return value  # the configured address, perhaps with a display name
 
@@ -130,12 +141,18 @@ def validate(arguments: dict) -> None:
 
 
 def send(
-    to: Any, subject: str, body: str, from_email: str | None = None, html: str | None = None,
-    cc: Any = None, bcc: Any = None,
+    to: Any,
+    subject: str,
+    body: str,
+    from_email: str | None = None,
+    html: str | None = None,
+    cc: Any = None,
+    bcc: Any = None,
 ) -> dict:
     plan = check(to, subject, body, from_email, html, cc, bcc)
-    message = EmailMultiAlternatives(subject=subject, body=body, from_email=plan.sender, to=plan.to, cc=plan.cc,
-                                     bcc=plan.bcc)
+    message = EmailMultiAlternatives(
+        subject=subject, body=body, from_email=plan.sender, to=plan.to, cc=plan.cc, bcc=plan.bcc
+    )
     if html:
         message.attach_alternative(html, "text/html")
     logger.info("sending %r from %s to %s", subject, plan.sender, ", ".join(plan.to + plan.cc + plan.bcc))

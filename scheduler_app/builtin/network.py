@@ -23,10 +23,19 @@ from django.utils.translation import gettext
 
 # Cloud metadata services answer credentials to whoever asks from inside the machine. Most
 # are link-local or private anyway; 168.63.129.16 (Azure) and 192.0.0.192 (Oracle) are not.
-METADATA = frozenset(ipaddress.ip_address(address) for address in (
-    "169.254.169.254", "169.254.170.2", "169.254.169.253", "fd00:ec2::254", "fd00:ec2::23",
-    "100.100.100.200", "168.63.129.16", "192.0.0.192",
-))
+METADATA = frozenset(
+    ipaddress.ip_address(address)
+    for address in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.169.253",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+        "100.100.100.200",
+        "168.63.129.16",
+        "192.0.0.192",
+    )
+)
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: another customer's network
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a NAT64 inside a site
@@ -215,8 +224,9 @@ def _refuse(text: str) -> Unreachable:
 def _numeric(destination: Target) -> list | None:
     """The addresses a host written as a number means (`127.1`, `0x7f000001`, `::1`), with no lookup."""
     try:
-        return socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM,
-                                  flags=socket.AI_NUMERICHOST)
+        return socket.getaddrinfo(
+            destination.host, destination.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+        )
     except socket.gaierror:
         return None
 

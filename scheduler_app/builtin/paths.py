@@ -26,7 +26,9 @@ def relative_parts(value: object, field: str, where: str) -> tuple[str, ...]:
     `where` names the directory in messages ("the backup directory").
     """
     if not isinstance(value, str) or "\x00" in value:
-        raise Refused(gettext("%(field)s: %(value)r is not a file or directory name.") % {"field": field, "value": value})
+        raise Refused(
+            gettext("%(field)s: %(value)r is not a file or directory name.") % {"field": field, "value": value}
+        )
     if os.path.isabs(value):
         raise Refused(
             gettext("%(field)s: %(value)r must be a name relative to %(where)s, not an absolute path.")

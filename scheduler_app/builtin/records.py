@@ -34,7 +34,9 @@ INVALID_SAMPLE = 100
 
 
 def check(
-    records: list | None = None, source: str | None = None, operation: str = "summary",
+    records: list | None = None,
+    source: str | None = None,
+    operation: str = "summary",
     field: str | None = None,
 ) -> tuple[str, ...] | None:
     """The arguments' checks (at save and at run); the source file's name split into parts, if any."""
@@ -45,15 +47,18 @@ def check(
         )
     if (records is None) == (source is None):
         raise ValueError(
-            gettext("Give either records (a list) or source (a .csv or .jsonl file in the data directory), "
-                    "not both or neither.")
+            gettext(
+                "Give either records (a list) or source (a .csv or .jsonl file in the data directory), "
+                "not both or neither."
+            )
         )
     if operation == "validate" and not field:
         raise ValueError(gettext("field: validate needs the field every record must have."))
     if records is not None:
         if not isinstance(records, (list, tuple)):
             raise ValueError(
-                gettext("records: expected a list of objects or numbers, not %(type)s.") % {"type": type(records).__name__}
+                gettext("records: expected a list of objects or numbers, not %(type)s.")
+                % {"type": type(records).__name__}
             )
         return None
     if not isinstance(source, str) or Path(source).suffix.lower() not in CSV_SUFFIXES + JSONL_SUFFIXES:
@@ -67,7 +72,9 @@ def validate(arguments: dict) -> None:
 
 
 def process(
-    records: list | None = None, source: str | None = None, operation: str = "summary",
+    records: list | None = None,
+    source: str | None = None,
+    operation: str = "summary",
     field: str | None = None,
 ) -> dict:
     parts = check(records, source, operation, field)
@@ -171,8 +178,13 @@ def _summary(rows: Iterable[Any], field: str | None) -> dict:
     if field is not None and count and not numeric:
         raise ValueError(f"field: {field!r} has no numeric value in any of the {count} record(s).")
     result.update(
-        field=field, numeric_count=numeric, non_numeric_count=count - numeric,
-        min=low, max=high, sum=total, mean=total / numeric if numeric else None,
+        field=field,
+        numeric_count=numeric,
+        non_numeric_count=count - numeric,
+        min=low,
+        max=high,
+        sum=total,
+        mean=total / numeric if numeric else None,
     )
     return result
 
@@ -189,7 +201,10 @@ def _deduplicate(rows: Iterable[Any], field: str | None) -> dict:
     for count, record in enumerate(rows, start=1):
         seen.add(_key(record if field is None else _field(record, field, count)))
     return {
-        "count": count, "field": field, "count_before": count, "count_after": len(seen),
+        "count": count,
+        "field": field,
+        "count_before": count,
+        "count_after": len(seen),
         "duplicates": count - len(seen),
     }
 
@@ -209,7 +224,10 @@ def _validate(rows: Iterable[Any], field: str) -> dict:
     if invalid:
         logger.warning("%d of %d record(s) lack %r (first at record %d)", invalid, count, field, positions[0])
     return {
-        "count": count, "field": field, "valid": count - invalid, "invalid": invalid,
+        "count": count,
+        "field": field,
+        "valid": count - invalid,
+        "invalid": invalid,
         "invalid_records": positions,  # 1-based positions, at most INVALID_SAMPLE of them
     }
 

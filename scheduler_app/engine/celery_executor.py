@@ -35,8 +35,9 @@ __all__ = ["ExecutionRequest", "run_execution", "send_to_celery", "watchdog"]
 
 def send_to_celery(requests: list[RunRequest]) -> None:
     for request in requests:
-        run_execution.apply_async(args=[request.execution_id], task_id=f"tempora-{request.execution_id}",
-                                  priority=request.priority)
+        run_execution.apply_async(
+            args=[request.execution_id], task_id=f"tempora-{request.execution_id}", priority=request.priority
+        )
 
 
 class ExecutionRequest(Request):
@@ -65,9 +66,12 @@ class ExecutionRequest(Request):
 def _check_worker_settings(sender=None, **_) -> None:
     prefetch = getattr(sender, "prefetch_multiplier", 1)
     if prefetch != 1:
-        logger.warning("worker_prefetch_multiplier is %s: runs this worker holds but has not started wait for it, "
-                       "and for the broker's visibility timeout if it dies; Tempora expects 1 "
-                       "(README, \"Celery workers\")", prefetch)
+        logger.warning(
+            "worker_prefetch_multiplier is %s: runs this worker holds but has not started wait for it, "
+            "and for the broker's visibility timeout if it dies; Tempora expects 1 "
+            '(README, "Celery workers")',
+            prefetch,
+        )
 
 
 # acks_late: a message whose worker died before the claim is delivered again, so a queued row
@@ -75,8 +79,13 @@ def _check_worker_settings(sender=None, **_) -> None:
 # reject_on_worker_lost: the same for a pool process that died (Celery would ack it otherwise).
 # Re-running a body that was cut short is recovery's decision (the job's lost policy), never
 # the broker's.
-@shared_task(name="tempora.run_execution", acks_late=True, reject_on_worker_lost=True, ignore_result=False,
-             Request=ExecutionRequest)
+@shared_task(
+    name="tempora.run_execution",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=False,
+    Request=ExecutionRequest,
+)
 def run_execution(execution_id: int) -> dict:
     done = run_claimed(execution_id, worker=f"celery@{socket.gethostname()}", task_id=f"tempora-{execution_id}")
     if done is None:

@@ -22,8 +22,9 @@ PR_SET_NAME = 15
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def run_child(sender, task: str, args: list, kwargs: dict, limit: int, module: str = "",
-              lifeline=None, name: str = "") -> None:
+def run_child(
+    sender, task: str, args: list, kwargs: dict, limit: int, module: str = "", lifeline=None, name: str = ""
+) -> None:
     # A session of its own: on timeout the parent kills the whole group, grandchildren included.
     os.setsid()
     if lifeline is not None:

@@ -136,7 +136,9 @@ class Dispatcher:
             except ImportError as exc:
                 now = datetime.now(UTC)
                 for request in django_tasks:
-                    self.writer.put(outcomes.finished(request, RunResult("failed", now, now, error=str(exc)), worker=""))
+                    self.writer.put(
+                        outcomes.finished(request, RunResult("failed", now, now, error=str(exc)), worker="")
+                    )
             else:
                 for outcome in send_to_tasks_backend(django_tasks):
                     self.writer.put(outcome)
@@ -167,11 +169,13 @@ class Dispatcher:
     def _stuck(self, execution_id: int, control: RunControl) -> None:
         """A run asked to stop is blocked outside Python: the pool gets a new worker in its
         place (capacity stays), and the row says so while the run stays `running`."""
-        logger.warning("run %s did not stop when interrupted (blocked outside Python); its worker is replaced",
-                       execution_id)
+        logger.warning(
+            "run %s did not stop when interrupted (blocked outside Python); its worker is replaced", execution_id
+        )
         self.pool.replace(control.thread_id)
-        self.writer.put(Outcome(execution_id=execution_id, from_statuses=("running",),
-                                fields={"error": stuck_note(control)}))
+        self.writer.put(
+            Outcome(execution_id=execution_id, from_statuses=("running",), fields={"error": stuck_note(control)})
+        )
 
     def _run_chain(self, chain: list[RunRequest]) -> None:
         """Several runs of one job due together (a backlog, catch-up): one after another,
@@ -298,12 +302,15 @@ class Dispatcher:
                     continue  # a cancelled one was recorded by _stop
                 self._withdrawn.add(execution_id)
                 del slots[execution_id]
-                self.writer.put(Outcome(execution_id=execution_id, from_statuses=("queued",),
-                                        fields=dict(outcomes.AGAIN)))
+                self.writer.put(
+                    Outcome(execution_id=execution_id, from_statuses=("queued",), fields=dict(outcomes.AGAIN))
+                )
 
     def _started_slots(self, *, children_only: bool = False) -> list[Slot]:
         return [
-            slot for slots in self._slots.values() for slot in slots.values()
+            slot
+            for slots in self._slots.values()
+            for slot in slots.values()
             if slot.child is not None or (not children_only and slot.control is not None and slot.control.in_body)
         ]
 
@@ -423,8 +430,9 @@ class WorkerPool:
 
 def process_group(request: RunRequest, group: int) -> Outcome:
     """The process group of a run in a child process: recovery kills it if this node dies."""
-    return Outcome(execution_id=request.execution_id, from_statuses=("queued", "running"),
-                   fields={"process_group": group})
+    return Outcome(
+        execution_id=request.execution_id, from_statuses=("queued", "running"), fields={"process_group": group}
+    )
 
 
 def claim(execution: Execution, *, node: str, now: datetime) -> bool:
@@ -434,5 +442,7 @@ def claim(execution: Execution, *, node: str, now: datetime) -> bool:
     """
     worker = "" if execution.job and execution.job.runs_on_workers else node
     return bool(
-        Execution.objects.filter(pk=execution.pk, status="scheduled").update(status="queued", queued_at=now, worker=worker)
+        Execution.objects.filter(pk=execution.pk, status="scheduled").update(
+            status="queued", queued_at=now, worker=worker
+        )
     )

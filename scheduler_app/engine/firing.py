@@ -52,8 +52,12 @@ class TemporaExecutor(BaseExecutor):
         fires, self._fires = self._fires, []
         if fires:
             ready, exhausted = record_fires(
-                fires, now=now or datetime.now(UTC), dispatcher=self.dispatcher, node=self.node,
-                paused=self.is_paused(), jobs=self.jobs,
+                fires,
+                now=now or datetime.now(UTC),
+                dispatcher=self.dispatcher,
+                node=self.node,
+                paused=self.is_paused(),
+                jobs=self.jobs,
             )
             self._ready.extend(ready)
             self.exhausted.extend(exhausted)
@@ -84,16 +88,44 @@ class NewRow:
     pk: int | None = None
 
     COLUMNS = (
-        "job", "job_name", "scheduled_for", "run_after", "queued_at", "finished_at", "status", "attempt",
-        "reason", "output", "error", "traceback", "worker", "task_id", "dead_letter", "created_at",
+        "job",
+        "job_name",
+        "scheduled_for",
+        "run_after",
+        "queued_at",
+        "finished_at",
+        "status",
+        "attempt",
+        "reason",
+        "output",
+        "error",
+        "traceback",
+        "worker",
+        "task_id",
+        "dead_letter",
+        "created_at",
     )
 
     def values(self) -> tuple:
         queued = self.now if self.status == "queued" else None
         finished = self.now if self.status in ("missed", "skipped") else None
         return (
-            self.job.pk, self.job.name, self.scheduled_for, self.scheduled_for, queued, finished, self.status, 1,
-            self.reason, "", self.error, "", self.worker, "", False, self.now,
+            self.job.pk,
+            self.job.name,
+            self.scheduled_for,
+            self.scheduled_for,
+            queued,
+            finished,
+            self.status,
+            1,
+            self.reason,
+            "",
+            self.error,
+            "",
+            self.worker,
+            "",
+            False,
+            self.now,
         )
 
 
@@ -119,9 +151,9 @@ class JobCache:
         return {pk: self._jobs[pk] for pk in stamps if pk in self._jobs}
 
 
-
-def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool,
-                 jobs: JobCache | None = None):
+def record_fires(
+    fires, *, now: datetime, dispatcher: Dispatcher, node: str, paused: bool, jobs: JobCache | None = None
+):
     """Insert the Execution rows for one pass; answer (runs to start, jobs that reached max_runs)."""
     jobs = (jobs or JobCache()).load([int(apjob.id) for apjob, _ in fires])
     elsewhere = worker_runs_in_flight([job for job in jobs.values() if job.runs_on_workers])
@@ -163,8 +195,11 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
                 dispatcher.reserve(job.pk)
             else:
                 decision = dispatcher.admit(
-                    job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
-                    elsewhere=elsewhere.get(job.pk, 0), waiting=waiting.get(job.pk, 0),
+                    job_id=job.pk,
+                    policy=job.overlap_policy,
+                    max_instances=job.max_instances,
+                    elsewhere=elsewhere.get(job.pk, 0),
+                    waiting=waiting.get(job.pk, 0),
                 )
                 if decision == "skip" and (occurrence.outcome == "catch_up" or not busy_before):
                     decision = "wait"  # due together with a run of this pass: queue, not skip
@@ -189,8 +224,10 @@ def record_fires(fires, *, now: datetime, dispatcher: Dispatcher, node: str, pau
             dispatcher.unreserve(row.job.pk)
     update_many(Job, ["next_run_at"], next_runs)
     ready = [
-        (RunRequest.for_job(row.job, execution_id=row.pk, scheduled_for=row.scheduled_for, reason=row.reason),
-         row.decision)
+        (
+            RunRequest.for_job(row.job, execution_id=row.pk, scheduled_for=row.scheduled_for, reason=row.reason),
+            row.decision,
+        )
         for row in inserted
         if row.status == "queued"
     ]
@@ -258,8 +295,12 @@ def _insert(rows: list[NewRow]) -> list[NewRow]:
                 row.pk = insert_many(Execution, NewRow.COLUMNS, [row.values()])[0]
             inserted.append(row)
         except IntegrityError:
-            logger.info("occurrence %s of %s was already recorded; not firing it again", row.scheduled_for, row.job.name)
+            logger.info(
+                "occurrence %s of %s was already recorded; not firing it again", row.scheduled_for, row.job.name
+            )
     return inserted
+
+
 def _waiting(jobs: list[Job]) -> dict[int, int]:
     """Runs queued behind a running one (overlap policy queue_one): one query, only if needed."""
     if not jobs:
@@ -274,6 +315,7 @@ def worker_runs_in_flight(jobs: list[Job]) -> dict[int, int]:
         return {}
     counts = (
         Execution.objects.filter(job__in=jobs, status__in=["queued", "running"])
-        .values("job_id").annotate(n=Count("id"))
+        .values("job_id")
+        .annotate(n=Count("id"))
     )
     return {entry["job_id"]: entry["n"] for entry in counts}

@@ -91,8 +91,10 @@ class RunControl:
             if self.deadline is None or now < self.deadline:
                 return None
             self.request_stop("timeout", now=now)
-        if self._hard_at is not None and now >= self._hard_at and (
-            self._last_interrupt is None or now - self._last_interrupt >= REPEAT_SECONDS
+        if (
+            self._hard_at is not None
+            and now >= self._hard_at
+            and (self._last_interrupt is None or now - self._last_interrupt >= REPEAT_SECONDS)
         ):
             self._interrupt(now)
         if not self.stuck and self._first_interrupt is not None and now - self._first_interrupt >= STUCK_SECONDS:
@@ -211,8 +213,14 @@ class Watchdog:
     per stuck run.
     """
 
-    def __init__(self, *, name: str, on_stuck: Callable[[Any, Any], None],
-                 poll: Callable[[list], list] | None = None, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        on_stuck: Callable[[Any, Any], None],
+        poll: Callable[[list], list] | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
         self.name = name
         self.on_stuck = on_stuck
         self.poll = poll

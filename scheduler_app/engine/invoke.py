@@ -37,8 +37,9 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\\x00") if "\x00" in value else value
 
 
-def call_task(task: str, args: list, kwargs: dict, limit: int, module: str = "",
-              control: RunControl | None = None) -> tuple[str, Any, str, str, str]:
+def call_task(
+    task: str, args: list, kwargs: dict, limit: int, module: str = "", control: RunControl | None = None
+) -> tuple[str, Any, str, str, str]:
     """Run a registered task here, capturing output. Returns (status, result, output, error, traceback).
 
     `module` is the module that registered the task in the scheduler (see task_module); a

@@ -98,8 +98,11 @@ class Journal:
         try:
             return cls(node_directory(node))
         except OSError as exc:
-            logger.error("no run journal (%s): a kill -9 of this scheduler can lose the outcomes of the last "
-                         "runs, and recovery cannot tell runs that never started", exc)
+            logger.error(
+                "no run journal (%s): a kill -9 of this scheduler can lose the outcomes of the last "
+                "runs, and recovery cannot tell runs that never started",
+                exc,
+            )
             return None
 
     # Writing (worker threads) ----------------------------------------------------------
@@ -114,8 +117,12 @@ class Journal:
         `F <id> <status> <started µs> <finished µs> [JSON of what else there is]`: JSON only
         when the run left a result, output or an error (encoding it every time was most of
         the journal's cost per run)."""
-        line = b"F %d %s %d %d" % (execution_id, result.status.encode(), _micros(result.started_at),
-                                    _micros(result.finished_at))
+        line = b"F %d %s %d %d" % (
+            execution_id,
+            result.status.encode(),
+            _micros(result.started_at),
+            _micros(result.finished_at),
+        )
         rest = {name: value for name in _PAYLOAD if (value := getattr(result, name)) not in (None, "")}
         if rest:
             line += b" " + json.dumps(rest, separators=(",", ":")).encode()
@@ -133,7 +140,7 @@ class Journal:
                     self._break(exc)
                     return None
                 end = len(line)
-            self._map[self._position:end] = line
+            self._map[self._position : end] = line
             self._position = end
             self._pending[self._segment] += 1
             return self._segment
@@ -156,8 +163,9 @@ class Journal:
     def _break(self, exc: OSError) -> None:
         """An append failed: a start may be missing, so this journal must prove nothing unstarted."""
         if not self._broken:
-            logger.error("the run journal %s failed (%s); recovery will not trust it to tell unstarted runs",
-                         self.path, exc)
+            logger.error(
+                "the run journal %s failed (%s); recovery will not trust it to tell unstarted runs", self.path, exc
+            )
         self._broken = True
         self._map = None
         try:
@@ -254,8 +262,13 @@ def _replay_line(line: bytes, replay: Replay) -> None:
             status, started, finished, *payload = rest
             extra = json.loads(payload[0]) if payload else {}
             replay.finished[int(execution_id)] = RunResult(
-                status.decode(), _from_micros(int(started)), _from_micros(int(finished)),
-                extra.get("result"), extra.get("output", ""), extra.get("error", ""), extra.get("traceback", ""),
+                status.decode(),
+                _from_micros(int(started)),
+                _from_micros(int(finished)),
+                extra.get("result"),
+                extra.get("output", ""),
+                extra.get("error", ""),
+                extra.get("traceback", ""),
             )
             replay.started.add(int(execution_id))
         else:

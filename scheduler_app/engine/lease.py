@@ -54,8 +54,12 @@ def node_name(started_at: datetime) -> str:
 def register(*, now: datetime) -> SchedulerNode:
     SchedulerState.load()  # make sure the lease row exists
     return SchedulerNode.objects.create(
-        name=node_name(now), hostname=socket.gethostname(), pid=os.getpid(),
-        started_at=now, last_beat_at=now, state=SchedulerNode.State.RUNNING,
+        name=node_name(now),
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        started_at=now,
+        last_beat_at=now,
+        state=SchedulerNode.State.RUNNING,
     )
 
 
@@ -86,8 +90,14 @@ class Lease:
     """This node's view of the lease. `clock` is monotonic (seconds), `wallclock` answers UTC
     datetimes: both injectable, for tests."""
 
-    def __init__(self, node: SchedulerNode, *, seconds: int, clock: Callable[[], float] = time.monotonic,
-                 wallclock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        node: SchedulerNode,
+        *,
+        seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.node = node
         self.seconds = seconds
         # Stop leading this long before the lease can expire for the others: clock skew
@@ -121,8 +131,10 @@ class Lease:
             return False
         sent, now = self.clock(), now or self.wallclock()
         with _briefly():
-            renewed = _state().filter(leader=self.node.name, lease_epoch=epoch).update(
-                lease_expires_at=now + timedelta(seconds=self.seconds)
+            renewed = (
+                _state()
+                .filter(leader=self.node.name, lease_epoch=epoch)
+                .update(lease_expires_at=now + timedelta(seconds=self.seconds))
             )
         if renewed:
             self._granted(epoch, sent)
@@ -151,9 +163,13 @@ class Lease:
         with _briefly():
             # Compare-and-set on the epoch: of two standbys, one wins, and the winner knows its epoch.
             taken = (
-                _state().filter(Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
-                                lease_epoch=epoch)
-                .update(leader=self.node.name, lease_epoch=epoch + 1, lease_expires_at=now + timedelta(seconds=self.seconds))
+                _state()
+                .filter(
+                    Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now), lease_epoch=epoch
+                )
+                .update(
+                    leader=self.node.name, lease_epoch=epoch + 1, lease_expires_at=now + timedelta(seconds=self.seconds)
+                )
             )
         if taken:
             self.epoch = epoch + 1
@@ -167,8 +183,10 @@ class Lease:
         epoch, sent = self.epoch, self.clock()
         if not self.holds():
             raise NotLeading(f"{self.node.name} does not hold a valid lease")
-        held = _state().filter(leader=self.node.name, lease_epoch=epoch).update(
-            lease_expires_at=self.wallclock() + timedelta(seconds=self.seconds)
+        held = (
+            _state()
+            .filter(leader=self.node.name, lease_epoch=epoch)
+            .update(lease_expires_at=self.wallclock() + timedelta(seconds=self.seconds))
         )
         if not held:
             self._deposed(epoch)
@@ -214,7 +232,9 @@ class Lease:
         left so, recovery would skip it for good once it really dies."""
         role = SchedulerNode.Role.LEADER if self.epoch is not None else SchedulerNode.Role.STANDBY
         with writing(urgent=True):
-            SchedulerNode.objects.filter(pk=self.node.pk).update(last_beat_at=now or self.wallclock(), role=role, state=state)
+            SchedulerNode.objects.filter(pk=self.node.pk).update(
+                last_beat_at=now or self.wallclock(), role=role, state=state
+            )
         self.node.role = role
 
     def beat(self, *, now: datetime | None = None) -> bool:

@@ -44,8 +44,14 @@ FENCE_CHECK_SECONDS = 1.0
 
 
 class Liveness:
-    def __init__(self, lease: Lease, *, dead_seconds: int, on_change: Callable[[], None] = lambda: None,
-                 on_cut_off: Callable[[float], None] = lambda silent: None) -> None:
+    def __init__(
+        self,
+        lease: Lease,
+        *,
+        dead_seconds: int,
+        on_change: Callable[[], None] = lambda: None,
+        on_cut_off: Callable[[float], None] = lambda silent: None,
+    ) -> None:
         self.lease = lease
         self.clock = lease.clock
         self.dead_seconds = dead_seconds
@@ -106,8 +112,11 @@ class Liveness:
         except DatabaseError as exc:
             self._errors += 1
             if self._errors == 1 or self._errors % 20 == 0:
-                logger.error("liveness: heartbeat or lease failed (%s); %.1fs since the last heartbeat",
-                             exc, self.clock() - self.last_beat)
+                logger.error(
+                    "liveness: heartbeat or lease failed (%s); %.1fs since the last heartbeat",
+                    exc,
+                    self.clock() - self.last_beat,
+                )
             try:
                 connection.close()
             except DatabaseError:
@@ -143,8 +152,12 @@ class Liveness:
         silent = self.clock() - self.last_beat
         if silent >= self.self_fence_after and not self.cut_off:
             self.cut_off = True
-            logger.error("%s could not beat for %.0fs (dead after %ds): stopping its own runs",
-                         self.lease.node.name, silent, self.dead_seconds)
+            logger.error(
+                "%s could not beat for %.0fs (dead after %ds): stopping its own runs",
+                self.lease.node.name,
+                silent,
+                self.dead_seconds,
+            )
             self._on_cut_off(silent)
         elif silent < self.self_fence_after and self.cut_off:
             self.cut_off = False

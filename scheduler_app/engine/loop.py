@@ -60,7 +60,9 @@ class Every:
 
 
 class Engine:
-    def __init__(self, *, max_workers: int | None = None, drain_seconds: float = 30.0, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self, *, max_workers: int | None = None, drain_seconds: float = 30.0, poll_seconds: float = 0.5
+    ) -> None:
         self.max_workers = max_workers
         self.drain_seconds = drain_seconds
         self.poll_seconds = poll_seconds
@@ -102,14 +104,22 @@ class Engine:
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
         threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
-        self.liveness = Liveness(self.lease, dead_seconds=tempora_settings.NODE_DEAD_SECONDS,
-                                 on_change=self._wake.set, on_cut_off=self._self_fence)
+        self.liveness = Liveness(
+            self.lease,
+            dead_seconds=tempora_settings.NODE_DEAD_SECONDS,
+            on_change=self._wake.set,
+            on_cut_off=self._self_fence,
+        )
         if self.stopping.is_set():  # a signal before the liveness thread existed
             self.liveness.hand_over()
         self.liveness.start()
         cap = self.dispatcher.pool.per_owner
-        logger.info("runscheduler %s started with %d worker threads, %s", self.node.name, workers,
-                    f"at most {cap} runs at once per job owner" if cap else "no cap per job owner")
+        logger.info(
+            "runscheduler %s started with %d worker threads, %s",
+            self.node.name,
+            workers,
+            f"at most {cap} runs at once per job owner" if cap else "no cap per job owner",
+        )
         while not self.stopping.is_set():
             self._round()
             self._wake.wait(self.poll_seconds)
@@ -163,13 +173,15 @@ class Engine:
             self.start_waiting(now)
         if self._recover.due():
             with writing():
-                recovery.recover(now=now, lease_seconds=tempora_settings.LEASE_SECONDS, me=self.node.name,
-                                 fence=self.lease.fence)
+                recovery.recover(
+                    now=now, lease_seconds=tempora_settings.LEASE_SECONDS, me=self.node.name, fence=self.lease.fence
+                )
         self._lost_celery_runs.check(now)
         if self._prune.due():
             with writing():
                 retention.prune(
-                    now=now, days=services.scheduler_setting("history_days"),
+                    now=now,
+                    days=services.scheduler_setting("history_days"),
                     per_job=services.scheduler_setting("history_per_job"),
                 )
         if self._reconcile.due() and self.sync.cursor is not None:
@@ -232,12 +244,17 @@ class Engine:
         thread's watcher calls this): another node may soon declare this one dead and its
         runs lost, so none of them may run on. Those that cannot be stopped (a thread blocked
         in C) end with the process."""
-        why = (f"Lost: its scheduler {self.node.name} could not reach the database for {silent:.0f}s "
-               "and stopped its runs, as other nodes may take it for dead.")
+        why = (
+            f"Lost: its scheduler {self.node.name} could not reach the database for {silent:.0f}s "
+            "and stopped its runs, as other nodes may take it for dead."
+        )
         left = self.dispatcher.abandon(why)
         if left and self.liveness.cut_off:
-            logger.critical("%d run(s) could not be stopped while cut off from the database: exiting, "
-                            "so that nothing runs on after its row says lost", len(left))
+            logger.critical(
+                "%d run(s) could not be stopped while cut off from the database: exiting, "
+                "so that nothing runs on after its row says lost",
+                len(left),
+            )
             logging.shutdown()
             os._exit(1)
 
@@ -268,8 +285,12 @@ class Engine:
                 continue
             if job.paused and row.reason != Execution.Reason.MANUAL:
                 continue  # a paused job's retries and queued runs wait for it to resume
-            decision = self.dispatcher.admit(job_id=job.pk, policy=job.overlap_policy, max_instances=job.max_instances,
-                                             elsewhere=elsewhere.get(job.pk, 0))
+            decision = self.dispatcher.admit(
+                job_id=job.pk,
+                policy=job.overlap_policy,
+                max_instances=job.max_instances,
+                elsewhere=elsewhere.get(job.pk, 0),
+            )
             if decision in ("wait", "skip"):
                 # A row waiting in the database (run now, a retry, a run queued behind another)
                 # waits for the job's runs in flight to finish; it is never dropped here.

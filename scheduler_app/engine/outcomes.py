@@ -45,16 +45,28 @@ def finished(request: RunRequest, result: RunResult, *, worker: str) -> Outcome:
     # fired): at a thousand runs a second, a line per success would flood the log.
     if result.status in FAILED or logger.isEnabledFor(logging.DEBUG):
         log = logger.warning if result.status in FAILED else logger.debug
-        log("run %s of %s (attempt %d) %s in %.3fs%s", request.execution_id, request.job_name, request.attempt,
-            result.status, (result.finished_at - result.started_at).total_seconds(),
-            f": {result.error}" if result.error else "")
+        log(
+            "run %s of %s (attempt %d) %s in %.3fs%s",
+            request.execution_id,
+            request.job_name,
+            request.attempt,
+            result.status,
+            (result.finished_at - result.started_at).total_seconds(),
+            f": {result.error}" if result.error else "",
+        )
     return Outcome(
         execution_id=request.execution_id,
         from_statuses=("queued", "running"),
         fields={
-            "status": result.status, "started_at": result.started_at, "finished_at": result.finished_at,
-            "result": result.result, "output": result.output, "error": result.error,
-            "traceback": result.traceback, "worker": worker, "dead_letter": dead_letter,
+            "status": result.status,
+            "started_at": result.started_at,
+            "finished_at": result.finished_at,
+            "result": result.result,
+            "output": result.output,
+            "error": result.error,
+            "traceback": result.traceback,
+            "worker": worker,
+            "dead_letter": dead_letter,
         },
         job_id=request.job_id,
         counts_as_run=True,
@@ -113,10 +125,16 @@ def retry_row(request: RunRequest, *, failed_at: datetime) -> Execution | None:
 
 def _next_row(request: RunRequest, *, failed_at: datetime, run_after: datetime, reason: str) -> Execution:
     return Execution(
-        job_id=request.job_id, job_name=request.job_name, trigger_id=request.trigger_id,
-        scheduled_for=request.scheduled_for or failed_at, run_after=run_after,
-        attempt=request.attempt + 1, reason=reason, created_at=failed_at,
-        args=request.args_override, kwargs=request.kwargs_override,
+        job_id=request.job_id,
+        job_name=request.job_name,
+        trigger_id=request.trigger_id,
+        scheduled_for=request.scheduled_for or failed_at,
+        run_after=run_after,
+        attempt=request.attempt + 1,
+        reason=reason,
+        created_at=failed_at,
+        args=request.args_override,
+        kwargs=request.kwargs_override,
     )
 
 

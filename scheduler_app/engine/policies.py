@@ -20,7 +20,9 @@ class Occurrence:
     outcome: str  # "run", "catch_up" or "missed"
 
 
-def plan_occurrences(run_times: list[datetime], *, now: datetime, grace_seconds: int, catch_up: str) -> list[Occurrence]:
+def plan_occurrences(
+    run_times: list[datetime], *, now: datetime, grace_seconds: int, catch_up: str
+) -> list[Occurrence]:
     """Decide, for the due run times of one job, which run and which are recorded as missed.
 
     A run time is on time if it is at most `grace_seconds` old. Late ones follow `catch_up`:

@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = ("queued", "running")
 
 
-def dead_nodes(*, now: datetime, lease_seconds: int, dead_seconds: int | None = None,
-               exclude: str = "") -> list[SchedulerNode]:
+def dead_nodes(
+    *, now: datetime, lease_seconds: int, dead_seconds: int | None = None, exclude: str = ""
+) -> list[SchedulerNode]:
     dead_seconds = tempora_settings.NODE_DEAD_SECONDS if dead_seconds is None else dead_seconds
     nodes = list(SchedulerNode.objects.exclude(state=SchedulerNode.State.STOPPED).exclude(name=exclude))
     if not nodes:
@@ -56,8 +57,14 @@ def dead_nodes(*, now: datetime, lease_seconds: int, dead_seconds: int | None = 
     return [node for node in nodes if silent(node) or proven_dead(node)]
 
 
-def recover(*, now: datetime, lease_seconds: int, me: str, dead_seconds: int | None = None,
-            fence: Callable[[], None] | None = None) -> int:
+def recover(
+    *,
+    now: datetime,
+    lease_seconds: int,
+    me: str,
+    dead_seconds: int | None = None,
+    fence: Callable[[], None] | None = None,
+) -> int:
     """Mark dead nodes stopped and their in-flight runs lost (retrying where allowed).
 
     `fence` (Lease.fence) is called last in each node's transaction: a node that lost the
@@ -67,15 +74,18 @@ def recover(*, now: datetime, lease_seconds: int, me: str, dead_seconds: int | N
     for node in dead_nodes(now=now, lease_seconds=lease_seconds, dead_seconds=dead_seconds, exclude=me):
         try:
             with transaction.atomic():
-                if not SchedulerNode.objects.filter(pk=node.pk).exclude(state=SchedulerNode.State.STOPPED).update(
-                    state=SchedulerNode.State.STOPPED
+                if (
+                    not SchedulerNode.objects.filter(pk=node.pk)
+                    .exclude(state=SchedulerNode.State.STOPPED)
+                    .update(state=SchedulerNode.State.STOPPED)
                 ):
                     continue  # another node recovered it first
                 runs = Execution.objects.filter(worker=node.name, task_id="", status__in=IN_FLIGHT)
                 if node.hostname == socket.gethostname():
                     _kill_children(runs)
                 lost = mark_lost(
-                    runs, now=now,
+                    runs,
+                    now=now,
                     why=f"Lost: its scheduler {node.name} stopped sending heartbeats at {node.last_beat_at:%Y-%m-%d %H:%M:%S} UTC.",
                 )
                 if fence is not None:
@@ -119,8 +129,11 @@ def mark_lost(executions, *, now: datetime, why: str) -> int:
             settled["never started, planned again"] += 1
         else:
             lost = RunResult("lost", now, now, error=why)
-            batch.append(_settled(row, lost) if row.job is None else
-                         outcomes.lost(RunRequest.for_execution(row), now=now, worker=row.worker, why=why))
+            batch.append(
+                _settled(row, lost)
+                if row.job is None
+                else outcomes.lost(RunRequest.for_execution(row), now=now, worker=row.worker, why=why)
+            )
             settled["lost"] += 1
     batch.extend(outcomes.replanned(never_started, now=now))
     apply_outcomes(batch)
@@ -128,8 +141,12 @@ def mark_lost(executions, *, now: datetime, why: str) -> int:
         if replay is not None:
             transaction.on_commit(lambda name=name: _forget_journal(name))
     if rows:
-        logger.info("settled %d run(s) of %s: %s", len(rows), ", ".join(sorted(n for n in replays if n)),
-                    ", ".join(f"{n} {what}" for what, n in settled.items()))
+        logger.info(
+            "settled %d run(s) of %s: %s",
+            len(rows),
+            ", ".join(sorted(n for n in replays if n)),
+            ", ".join(f"{n} {what}" for what, n in settled.items()),
+        )
     return len(rows)
 
 

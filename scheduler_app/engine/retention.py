@@ -57,7 +57,8 @@ def _cursor_to(job_id: int) -> None:
 
 def _prune_job(job_id: int, *, per_job: int, batch: int) -> int:
     keep_after = (
-        Execution.objects.filter(job_id=job_id).order_by("-scheduled_for", "-id")
+        Execution.objects.filter(job_id=job_id)
+        .order_by("-scheduled_for", "-id")
         .values_list("scheduled_for", flat=True)[per_job - 1 : per_job]
     )
     boundary = list(keep_after)

@@ -69,8 +69,12 @@ class RunRequest:
         """From an Execution with its job loaded (select_related("job")); its own arguments, if
         it was given some, instead of the job's."""
         request = cls.for_job(
-            execution.job, execution_id=execution.pk, scheduled_for=execution.scheduled_for,
-            attempt=execution.attempt, reason=execution.reason, trigger_id=execution.trigger_id,
+            execution.job,
+            execution_id=execution.pk,
+            scheduled_for=execution.scheduled_for,
+            attempt=execution.attempt,
+            reason=execution.reason,
+            trigger_id=execution.trigger_id,
         )
         if execution.args is None and execution.kwargs is None:
             return request
@@ -78,21 +82,43 @@ class RunRequest:
             request,
             args=request.args if execution.args is None else list(execution.args),
             kwargs=request.kwargs if execution.kwargs is None else dict(execution.kwargs),
-            args_override=execution.args, kwargs_override=execution.kwargs,
+            args_override=execution.args,
+            kwargs_override=execution.kwargs,
         )
 
     @classmethod
-    def for_job(cls, job, *, execution_id: int, scheduled_for: datetime, attempt: int = 1,
-                reason: str = "schedule", trigger_id: int | None = None) -> RunRequest:
+    def for_job(
+        cls,
+        job,
+        *,
+        execution_id: int,
+        scheduled_for: datetime,
+        attempt: int = 1,
+        reason: str = "schedule",
+        trigger_id: int | None = None,
+    ) -> RunRequest:
         return cls(
-            execution_id=execution_id, job_id=job.pk, job_name=job.name, task=job.task,
-            args=list(job.args), kwargs=dict(job.kwargs), timeout=job.effective_timeout,
+            execution_id=execution_id,
+            job_id=job.pk,
+            job_name=job.name,
+            task=job.task,
+            args=list(job.args),
+            kwargs=dict(job.kwargs),
+            timeout=job.effective_timeout,
             # Only a job's own timeout takes a child process: the default limit is enforced
             # in the thread, which keeps a thousand short runs a second cheap.
             isolate=job.timeout is not None or job.overlap_policy == "replace",
-            attempt=attempt, reason=reason, scheduled_for=scheduled_for, trigger_id=trigger_id,
-            max_retries=job.max_retries, retry_backoff=job.retry_backoff, retry_backoff_max=job.retry_backoff_max,
-            executor=job.executor, priority=job.priority, owner_id=job.owner_id, lost_policy=job.lost_policy,
+            attempt=attempt,
+            reason=reason,
+            scheduled_for=scheduled_for,
+            trigger_id=trigger_id,
+            max_retries=job.max_retries,
+            retry_backoff=job.retry_backoff,
+            retry_backoff_max=job.retry_backoff_max,
+            executor=job.executor,
+            priority=job.priority,
+            owner_id=job.owner_id,
+            lost_policy=job.lost_policy,
         )
 
 
@@ -151,7 +177,7 @@ def _noop() -> None:
 
 def child_name(execution_id: int) -> str:
     """The comm name of a run's child process (15 characters at most: the kernel's limit)."""
-    return f"tempora-{execution_id % 10 ** 7}"
+    return f"tempora-{execution_id % 10**7}"
 
 
 def kill_orphan(execution_id: int, group: int) -> bool:
@@ -223,8 +249,16 @@ class ChildRun:
         request = self.request
         process = ctx.Process(
             target=child.run_child,
-            args=(sender, request.task, request.args, request.kwargs, tempora_settings.OUTPUT_LIMIT,
-                  task_module(request.task), lifeline, child_name(request.execution_id)),
+            args=(
+                sender,
+                request.task,
+                request.args,
+                request.kwargs,
+                tempora_settings.OUTPUT_LIMIT,
+                task_module(request.task),
+                lifeline,
+                child_name(request.execution_id),
+            ),
             name=f"tempora-job-{request.execution_id}",
         )
         with self._lock:
@@ -269,12 +303,21 @@ class ChildRun:
         if self.lost_because:
             return RunResult("lost", started_at, finished, error=self.lost_because)
         if self.killed_because == "timeout":
-            return RunResult("timed_out", started_at, finished, error=f"Timed out after {request.timeout}s; the process and its children were killed.")
+            return RunResult(
+                "timed_out",
+                started_at,
+                finished,
+                error=f"Timed out after {request.timeout}s; the process and its children were killed.",
+            )
         if self.killed_because:
-            return RunResult("cancelled", started_at, finished, error=f"Cancelled ({self.killed_because}); the process was killed.")
+            return RunResult(
+                "cancelled", started_at, finished, error=f"Cancelled ({self.killed_because}); the process was killed."
+            )
         if payload is None:
             return RunResult(
-                "failed", started_at, finished,
+                "failed",
+                started_at,
+                finished,
                 error=f"The job's process exited with code {process.exitcode} before reporting a result.",
             )
         status, result, output, error, trace = payload

@@ -48,8 +48,15 @@ def _converter(field: models.Field) -> Callable[[Any], Any]:
         return _sqlite_datetime
     if isinstance(field, models.DateTimeField):
         return _same  # psycopg adapts aware datetimes natively
-    if isinstance(field, models.ForeignKey | models.CharField | models.TextField | models.IntegerField
-                  | models.BooleanField | models.BinaryField):
+    if isinstance(
+        field,
+        models.ForeignKey
+        | models.CharField
+        | models.TextField
+        | models.IntegerField
+        | models.BooleanField
+        | models.BinaryField,
+    ):
         return _same  # both drivers take these Python values as they are
     return lambda value: field.get_db_prep_save(value, connection)
 
@@ -63,7 +70,9 @@ def _fields(model: type[Model], names: Sequence[str]) -> list[models.Field]:
     return [meta.pk if name == "pk" else meta.get_field(name) for name in names]
 
 
-def update_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence], *, where: Sequence[str] = ("pk",)) -> None:
+def update_many(
+    model: type[Model], fields: Sequence[str], rows: Iterable[Sequence], *, where: Sequence[str] = ("pk",)
+) -> None:
     """`UPDATE table SET f1=%s, ... WHERE w1=%s AND ...` for each row (values for fields, then where)."""
     set_fields, where_fields = _fields(model, fields), _fields(model, where)
     quote = connection.ops.quote_name
@@ -73,7 +82,7 @@ def update_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequen
         " AND ".join(f"{quote(f.column)} = %s" for f in where_fields),
     )
     converters = [_converter(f) for f in (*set_fields, *where_fields)]
-    keyed = sorted(rows, key=lambda row: tuple(row[len(set_fields):]))  # the lock order (see above)
+    keyed = sorted(rows, key=lambda row: tuple(row[len(set_fields) :]))  # the lock order (see above)
     params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in keyed]
     if params:
         with connection.cursor() as cursor:
@@ -170,7 +179,8 @@ def select(queryset, fields: Sequence[str]) -> list:
     row_type = namedtuple("Row", fields)
     model_fields = _fields(queryset.model, fields)
     dated = [
-        index for index, field in enumerate(model_fields)
+        index
+        for index, field in enumerate(model_fields)
         if isinstance(field, models.DateTimeField) and connection.vendor == "sqlite"
     ]
     with connection.cursor() as cursor:

@@ -38,8 +38,15 @@ EPSILON = timedelta(microseconds=1)  # next_run(after=t - EPSILON) answers t its
 _FIRE_REF = obj_to_ref(fire)
 _JOB_COLUMNS = ("pk", "name", "task", "paused", "import_error", "timezone", "start_at", "end_at", "next_run_at")
 _TRIGGER_COLUMNS = (
-    "job_id", "kind", "cron_expression", "interval_seconds", "run_at", "preset", "jitter_seconds",
-    "calendar_id", "created_at",
+    "job_id",
+    "kind",
+    "cron_expression",
+    "interval_seconds",
+    "run_at",
+    "preset",
+    "jitter_seconds",
+    "calendar_id",
+    "created_at",
 )
 
 
@@ -173,8 +180,16 @@ class Sync:
                 Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
             return
         self.scheduler.add_job(
-            fire, trigger=trigger, id=str(job.pk), name=job.name, jobstore=self.alias, executor="default",
-            replace_existing=True, next_run_time=next_run, misfire_grace_time=None, coalesce=False,
+            fire,
+            trigger=trigger,
+            id=str(job.pk),
+            name=job.name,
+            jobstore=self.alias,
+            executor="default",
+            replace_existing=True,
+            next_run_time=next_run,
+            misfire_grace_time=None,
+            coalesce=False,
             max_instances=1_000_000,
         )
         Job.objects.filter(pk=job.pk).update(next_run_at=next_run)
@@ -186,10 +201,9 @@ class Sync:
         occurrence after the edit, when the old schedule went on firing until this apply
         (those instants have their rows: the new schedule does not run them again)."""
         edited = min(job.updated_at, now)
-        last = (
-            Execution.objects.filter(job=job, reason__in=Execution.SCHEDULED_REASONS, scheduled_for__gte=edited)
-            .aggregate(last=Max("scheduled_for"))["last"]
-        )
+        last = Execution.objects.filter(
+            job=job, reason__in=Execution.SCHEDULED_REASONS, scheduled_for__gte=edited
+        ).aggregate(last=Max("scheduled_for"))["last"]
         return max(edited, last) if last else edited
 
     def _remove(self, job_id: str) -> None:
@@ -231,7 +245,8 @@ class Sync:
             fallback = [pk for pk in chunk if str(pk) in stored]
             wanted = set(chunk)
             jobs = [
-                row for row in select(_among(Job.objects, "pk", chunk).order_by(), _JOB_COLUMNS)
+                row
+                for row in select(_among(Job.objects, "pk", chunk).order_by(), _JOB_COLUMNS)
                 if row.pk in wanted and str(row.pk) not in stored
             ]
             specs = self._specs(chunk, {row.pk: row.start_at for row in jobs}, calendars)
@@ -280,9 +295,18 @@ class Sync:
         inspection costs more than everything else here."""
         trigger = TemporaTrigger(specs, job.timezone, job.start_at, job.end_at)
         state = {
-            "version": 1, "id": str(job.pk), "func": _FIRE_REF, "trigger": trigger, "executor": "default",
-            "args": (), "kwargs": {}, "name": job.name, "misfire_grace_time": None, "coalesce": False,
-            "max_instances": 1_000_000, "next_run_time": job.next_run_at,
+            "version": 1,
+            "id": str(job.pk),
+            "func": _FIRE_REF,
+            "trigger": trigger,
+            "executor": "default",
+            "args": (),
+            "kwargs": {},
+            "name": job.name,
+            "misfire_grace_time": None,
+            "coalesce": False,
+            "max_instances": 1_000_000,
+            "next_run_time": job.next_run_at,
         }
         return (str(job.pk), job.next_run_at, pickle.dumps(state, self._protocol))
 
@@ -294,7 +318,9 @@ class Sync:
             if row.job_id not in starts:
                 continue
             calendar = calendars.get(row.calendar_id)
-            specs.setdefault(row.job_id, []).append(trigger_spec(row, job_start_at=starts[row.job_id], calendar=calendar))
+            specs.setdefault(row.job_id, []).append(
+                trigger_spec(row, job_start_at=starts[row.job_id], calendar=calendar)
+            )
         return specs
 
     @property

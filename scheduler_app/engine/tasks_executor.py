@@ -42,8 +42,7 @@ if _framework is None:  # only imported when a run goes to this executor, or by 
 # its record and ours can be matched; worker_loss.py also knows worker runs by it.
 @_framework.task(takes_context=True, backend=tempora_settings.TASKS_BACKEND)
 def run_execution(context, execution_id: int) -> dict:
-    done = run_claimed(execution_id, worker=f"django_tasks@{socket.gethostname()}",
-                       task_id=str(context.task_result.id))
+    done = run_claimed(execution_id, worker=f"django_tasks@{socket.gethostname()}", task_id=str(context.task_result.id))
     # Not queued any more: a second delivery, or a run cancelled before it started.
     return done or {"execution": execution_id, "status": "not queued"}
 
@@ -62,7 +61,8 @@ def send_to_tasks_backend(requests: list[RunRequest]) -> list[Outcome]:
         except Exception as exc:  # any refusal of the backend: the row must not wait for nobody
             logger.exception("could not enqueue execution %s on Tasks backend %r", request.execution_id, alias)
             now = datetime.now(UTC)
-            result = RunResult("failed", now, now, error=f"Not enqueued on the Tasks backend {alias!r}: "
-                                                         f"{type(exc).__name__}: {exc}")
+            result = RunResult(
+                "failed", now, now, error=f"Not enqueued on the Tasks backend {alias!r}: {type(exc).__name__}: {exc}"
+            )
             failed.append(outcomes.finished(request, result, worker=""))
     return failed

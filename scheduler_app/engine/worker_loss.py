@@ -68,6 +68,10 @@ class WorkerLossCheck:
                 f"{self.lost_after.total_seconds():g}s (SCHEDULER_CELERY_LOST_SECONDS).",
             )
         for pk, worker, beat in found:
-            logger.warning("execution %s on %s sent no heartbeat since %s: its worker is gone; marked lost",
-                           pk, worker, f"{beat:%H:%M:%S}")
+            logger.warning(
+                "execution %s on %s sent no heartbeat since %s: its worker is gone; marked lost",
+                pk,
+                worker,
+                f"{beat:%H:%M:%S}",
+            )
         return lost

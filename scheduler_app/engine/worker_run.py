@@ -54,9 +54,11 @@ def _to_stop(execution_ids: list[int]) -> list[int]:
         if now - _last_beat >= HEARTBEAT_SECONDS:
             Execution.objects.filter(pk__in=execution_ids, status="running").update(heartbeat_at=datetime.now(UTC))
             _last_beat = now
-        rows = Execution.objects.filter(pk__in=execution_ids).filter(
-            Q(cancel_requested_at__isnull=False) | ~Q(status="running")
-        ).values_list("pk", "status")
+        rows = (
+            Execution.objects.filter(pk__in=execution_ids)
+            .filter(Q(cancel_requested_at__isnull=False) | ~Q(status="running"))
+            .values_list("pk", "status")
+        )
     except DatabaseError as exc:
         logger.warning("could not beat or read cancel requests (%s); trying again", exc)
         connection.close()
@@ -87,8 +89,9 @@ def record_lost(execution_id: int, why: str) -> None:
     """Mark a run this worker had claimed `lost` (its process died under it); the job's lost policy decides."""
     try:
         with transaction.atomic():
-            recovery.mark_lost(Execution.objects.filter(pk=execution_id, status="running"),
-                               now=datetime.now(UTC), why=why)
+            recovery.mark_lost(
+                Execution.objects.filter(pk=execution_id, status="running"), now=datetime.now(UTC), why=why
+            )
     except DatabaseError:
         # The scheduler finds the row by its stale heartbeat instead.
         logger.exception("could not record execution %s lost; the scheduler will, from its heartbeat", execution_id)
@@ -105,15 +108,20 @@ def run_claimed(execution_id: int, *, worker: str, task_id: str) -> dict | None:
     """
     started_at = datetime.now(UTC)
     claimed = Execution.objects.filter(pk=execution_id, status="queued").update(
-        status="running", started_at=started_at, heartbeat_at=started_at, worker=worker, task_id=task_id,
+        status="running",
+        started_at=started_at,
+        heartbeat_at=started_at,
+        worker=worker,
+        task_id=task_id,
     )
     if not claimed:
         logger.info("execution %s is not queued any more (redelivered or cancelled); nothing to do", execution_id)
         return None
     execution = Execution.objects.select_related("job").get(pk=execution_id)
     if execution.job is None:
-        Execution.objects.filter(pk=execution_id).update(status="cancelled", finished_at=started_at,
-                                                          error="The job was deleted before it ran.")
+        Execution.objects.filter(pk=execution_id).update(
+            status="cancelled", finished_at=started_at, error="The job was deleted before it ran."
+        )
         return {"execution": execution_id, "status": "cancelled"}
     request = RunRequest.for_execution(execution)
     result = refused(request, started_at)

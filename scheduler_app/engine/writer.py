@@ -142,7 +142,6 @@ class Writer:
                 except Exception:
                     logger.exception("after-write hook failed for execution %s", outcome.execution_id)
 
-
     @staticmethod
     def _write_each(batch: list[Outcome]) -> None:
         for outcome in batch:
@@ -150,7 +149,9 @@ class Writer:
                 with writing(), transaction.atomic():
                     apply_outcomes([outcome])
             except (DataError, IntegrityError):
-                logger.exception("the outcome of execution %s could not be written; it is dropped", outcome.execution_id)
+                logger.exception(
+                    "the outcome of execution %s could not be written; it is dropped", outcome.execution_id
+                )
 
 
 def apply_outcomes(batch: list[Outcome]) -> None:

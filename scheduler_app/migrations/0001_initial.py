@@ -9,7 +9,6 @@ import scheduler_app.validators
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,207 +17,529 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='SchedulerNode',
+            name="SchedulerNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='host:pid:start, unique per process', max_length=200, unique=True)),
-                ('hostname', models.CharField(max_length=200)),
-                ('pid', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_beat_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('role', models.CharField(choices=[('leader', 'Leader'), ('standby', 'Standby')], default='standby', max_length=8)),
-                ('state', models.CharField(choices=[('starting', 'Starting'), ('running', 'Running'), ('draining', 'Draining'), ('stopped', 'Stopped')], default='starting', max_length=8)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="host:pid:start, unique per process", max_length=200, unique=True)),
+                ("hostname", models.CharField(max_length=200)),
+                ("pid", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_beat_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("leader", "Leader"), ("standby", "Standby")], default="standby", max_length=8
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("starting", "Starting"),
+                            ("running", "Running"),
+                            ("draining", "Draining"),
+                            ("stopped", "Stopped"),
+                        ],
+                        default="starting",
+                        max_length=8,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-last_beat_at'],
+                "ordering": ["-last_beat_at"],
             },
         ),
         migrations.CreateModel(
-            name='Calendar',
+            name="Calendar",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="e.g. 'UK bank holidays'", max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('excluded_dates', models.JSONField(blank=True, default=list, help_text='Local dates as ISO strings, e.g. ["2026-12-25", "2026-12-26"]', validators=[scheduler_app.validators.validate_date_list])),
-                ('business_days_only', models.BooleanField(default=False, help_text="Also skip Saturdays and Sundays (in the job's zone).")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="e.g. 'UK bank holidays'", max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "excluded_dates",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Local dates as ISO strings, e.g. ["2026-12-25", "2026-12-26"]',
+                        validators=[scheduler_app.validators.validate_date_list],
+                    ),
+                ),
+                (
+                    "business_days_only",
+                    models.BooleanField(
+                        default=False, help_text="Also skip Saturdays and Sundays (in the job's zone)."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="e.g. 'nightly-backup'", max_length=200, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('task', models.CharField(help_text="A registered task, e.g. 'tempora.sample_job'", max_length=200, validators=[scheduler_app.validators.validate_task_name])),
-                ('args', models.JSONField(blank=True, default=list, validators=[scheduler_app.validators.validate_args])),
-                ('kwargs', models.JSONField(blank=True, default=dict, validators=[scheduler_app.validators.validate_kwargs])),
-                ('group', models.CharField(default='default', max_length=100, validators=[scheduler_app.validators.validate_group])),
-                ('tags', models.JSONField(blank=True, default=list, help_text='e.g. ["etl", "nightly"]', validators=[scheduler_app.validators.validate_tags])),
-                ('priority', models.PositiveSmallIntegerField(default=5, help_text='1 (lowest) to 10 (highest): the order when many runs are due at once.')),
-                ('timezone', models.CharField(default='UTC', help_text="e.g. 'Europe/Berlin'", max_length=64, validators=[scheduler_app.validators.validate_timezone_name])),
-                ('timeout', models.PositiveIntegerField(blank=True, help_text='Seconds; the run is killed after this long. Empty: no limit.', null=True)),
-                ('max_retries', models.PositiveSmallIntegerField(default=0)),
-                ('retry_backoff', models.PositiveIntegerField(default=30, help_text='Seconds before the first retry; doubles each attempt (with jitter).')),
-                ('retry_backoff_max', models.PositiveIntegerField(default=3600, help_text='The longest wait between retries.')),
-                ('overlap_policy', models.CharField(choices=[('skip', 'Skip the new run while one is running'), ('queue_one', 'Queue one run behind the running one'), ('allow', 'Allow up to max_instances at once'), ('replace', 'Cancel the running one and start the new one')], default='skip', max_length=10)),
-                ('max_instances', models.PositiveSmallIntegerField(default=1, help_text="Concurrent runs under 'allow'.")),
-                ('misfire_grace_time', models.PositiveIntegerField(default=60, help_text='Seconds a run may start late; later than that it is recorded as missed.')),
-                ('catch_up', models.CharField(choices=[('none', 'Skip missed runs'), ('once', 'Run once for all missed runs'), ('all', 'Run every missed run (at most 100)')], default='once', max_length=4)),
-                ('executor', models.CharField(choices=[('thread', 'In the scheduler process (thread pool)'), ('celery', 'On a Celery worker')], default='thread', max_length=6)),
-                ('start_at', models.DateTimeField(blank=True, help_text='No run before this instant.', null=True)),
-                ('end_at', models.DateTimeField(blank=True, help_text='No run after this instant.', null=True)),
-                ('max_runs', models.PositiveIntegerField(blank=True, help_text='Stop after this many runs.', null=True)),
-                ('paused', models.BooleanField(default=False)),
-                ('code_defined', models.BooleanField(default=False, editable=False, help_text='Defined in a jobs.py: the code owns its definition.')),
-                ('import_error', models.TextField(blank=True, editable=False, help_text='Why the task cannot be loaded, if so.')),
-                ('run_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('failure_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('last_status', models.CharField(blank=True, editable=False, max_length=10)),
-                ('last_run_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('next_run_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="e.g. 'nightly-backup'", max_length=200, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "task",
+                    models.CharField(
+                        help_text="A registered task, e.g. 'tempora.sample_job'",
+                        max_length=200,
+                        validators=[scheduler_app.validators.validate_task_name],
+                    ),
+                ),
+                (
+                    "args",
+                    models.JSONField(blank=True, default=list, validators=[scheduler_app.validators.validate_args]),
+                ),
+                (
+                    "kwargs",
+                    models.JSONField(blank=True, default=dict, validators=[scheduler_app.validators.validate_kwargs]),
+                ),
+                (
+                    "group",
+                    models.CharField(
+                        default="default", max_length=100, validators=[scheduler_app.validators.validate_group]
+                    ),
+                ),
+                (
+                    "tags",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='e.g. ["etl", "nightly"]',
+                        validators=[scheduler_app.validators.validate_tags],
+                    ),
+                ),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(
+                        default=5, help_text="1 (lowest) to 10 (highest): the order when many runs are due at once."
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="UTC",
+                        help_text="e.g. 'Europe/Berlin'",
+                        max_length=64,
+                        validators=[scheduler_app.validators.validate_timezone_name],
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Seconds; the run is killed after this long. Empty: no limit.", null=True
+                    ),
+                ),
+                ("max_retries", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "retry_backoff",
+                    models.PositiveIntegerField(
+                        default=30, help_text="Seconds before the first retry; doubles each attempt (with jitter)."
+                    ),
+                ),
+                (
+                    "retry_backoff_max",
+                    models.PositiveIntegerField(default=3600, help_text="The longest wait between retries."),
+                ),
+                (
+                    "overlap_policy",
+                    models.CharField(
+                        choices=[
+                            ("skip", "Skip the new run while one is running"),
+                            ("queue_one", "Queue one run behind the running one"),
+                            ("allow", "Allow up to max_instances at once"),
+                            ("replace", "Cancel the running one and start the new one"),
+                        ],
+                        default="skip",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "max_instances",
+                    models.PositiveSmallIntegerField(default=1, help_text="Concurrent runs under 'allow'."),
+                ),
+                (
+                    "misfire_grace_time",
+                    models.PositiveIntegerField(
+                        default=60, help_text="Seconds a run may start late; later than that it is recorded as missed."
+                    ),
+                ),
+                (
+                    "catch_up",
+                    models.CharField(
+                        choices=[
+                            ("none", "Skip missed runs"),
+                            ("once", "Run once for all missed runs"),
+                            ("all", "Run every missed run (at most 100)"),
+                        ],
+                        default="once",
+                        max_length=4,
+                    ),
+                ),
+                (
+                    "executor",
+                    models.CharField(
+                        choices=[
+                            ("thread", "In the scheduler process (thread pool)"),
+                            ("celery", "On a Celery worker"),
+                        ],
+                        default="thread",
+                        max_length=6,
+                    ),
+                ),
+                ("start_at", models.DateTimeField(blank=True, help_text="No run before this instant.", null=True)),
+                ("end_at", models.DateTimeField(blank=True, help_text="No run after this instant.", null=True)),
+                (
+                    "max_runs",
+                    models.PositiveIntegerField(blank=True, help_text="Stop after this many runs.", null=True),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                (
+                    "code_defined",
+                    models.BooleanField(
+                        default=False, editable=False, help_text="Defined in a jobs.py: the code owns its definition."
+                    ),
+                ),
+                (
+                    "import_error",
+                    models.TextField(blank=True, editable=False, help_text="Why the task cannot be loaded, if so."),
+                ),
+                ("run_count", models.PositiveIntegerField(default=0, editable=False)),
+                ("failure_count", models.PositiveIntegerField(default=0, editable=False)),
+                ("last_status", models.CharField(blank=True, editable=False, max_length=10)),
+                ("last_run_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("next_run_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SchedulerState',
+            name="SchedulerState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('leader', models.CharField(blank=True, help_text='The node name holding the lease.', max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('paused', models.BooleanField(default=False, help_text='Nothing fires while set.')),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('shutdown_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('config', models.JSONField(blank=True, default=dict, help_text='Runtime settings that override SCHEDULER_*.')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("leader", models.CharField(blank=True, help_text="The node name holding the lease.", max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("paused", models.BooleanField(default=False, help_text="Nothing fires while set.")),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("shutdown_requested_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "config",
+                    models.JSONField(blank=True, default=dict, help_text="Runtime settings that override SCHEDULER_*."),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'scheduler state',
-                'verbose_name_plural': 'scheduler state',
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='scheduler_state_singleton')],
+                "verbose_name": "scheduler state",
+                "verbose_name_plural": "scheduler state",
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("id", 1)), name="scheduler_state_singleton")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Trigger',
+            name="Trigger",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('cron', 'Cron expression'), ('interval', 'Every N seconds'), ('once', 'Once')], max_length=8)),
-                ('cron_expression', models.CharField(blank=True, help_text="e.g. '0 9 * * MON-FRI' (0 and 7 are Sunday)", max_length=200)),
-                ('interval_seconds', models.PositiveIntegerField(blank=True, help_text='e.g. 300 for every 5 minutes', null=True)),
-                ('run_at', models.DateTimeField(blank=True, help_text="For kind 'once': the instant to run.", null=True)),
-                ('preset', models.CharField(blank=True, choices=[('', 'None'), ('daily', 'Daily at HH:MM'), ('weekly', 'Weekly on days at HH:MM'), ('hourly', 'Hourly at :MM')], default='', help_text='How the cron was entered, for display.', max_length=6)),
-                ('jitter_seconds', models.PositiveIntegerField(default=0, help_text='Spread runs by up to this many seconds (the same offset for the same occurrence).')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('calendar', models.ForeignKey(blank=True, help_text='Skip the dates of this calendar.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='triggers', to='scheduler_app.calendar')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='triggers', to='scheduler_app.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("cron", "Cron expression"), ("interval", "Every N seconds"), ("once", "Once")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "cron_expression",
+                    models.CharField(
+                        blank=True, help_text="e.g. '0 9 * * MON-FRI' (0 and 7 are Sunday)", max_length=200
+                    ),
+                ),
+                (
+                    "interval_seconds",
+                    models.PositiveIntegerField(blank=True, help_text="e.g. 300 for every 5 minutes", null=True),
+                ),
+                (
+                    "run_at",
+                    models.DateTimeField(blank=True, help_text="For kind 'once': the instant to run.", null=True),
+                ),
+                (
+                    "preset",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "None"),
+                            ("daily", "Daily at HH:MM"),
+                            ("weekly", "Weekly on days at HH:MM"),
+                            ("hourly", "Hourly at :MM"),
+                        ],
+                        default="",
+                        help_text="How the cron was entered, for display.",
+                        max_length=6,
+                    ),
+                ),
+                (
+                    "jitter_seconds",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Spread runs by up to this many seconds (the same offset for the same occurrence).",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "calendar",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Skip the dates of this calendar.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="triggers",
+                        to="scheduler_app.calendar",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="triggers", to="scheduler_app.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Execution',
+            name="Execution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_name', models.CharField(help_text="The job's name when it ran; kept after the job is deleted.", max_length=200)),
-                ('scheduled_for', models.DateTimeField(help_text='The occurrence this run is for.')),
-                ('run_after', models.DateTimeField(help_text='Not started before this instant (later for retries).')),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('timed_out', 'Timed out'), ('cancelled', 'Cancelled'), ('lost', 'Lost'), ('skipped', 'Skipped'), ('missed', 'Missed')], default='scheduled', max_length=10)),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('reason', models.CharField(choices=[('schedule', 'Schedule'), ('manual', 'Run now'), ('retry', 'Retry'), ('catch_up', 'Catch-up'), ('dependency', 'Dependency')], default='schedule', max_length=10)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('output', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('traceback', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, help_text='The node or Celery worker that ran it.', max_length=200)),
-                ('task_id', models.CharField(blank=True, help_text='The Celery task id, for the celery executor.', max_length=255)),
-                ('dead_letter', models.BooleanField(default=False, help_text='Failed with no retries left.')),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='executions', to='scheduler_app.job')),
-                ('trigger', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='scheduler_app.trigger')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "job_name",
+                    models.CharField(
+                        help_text="The job's name when it ran; kept after the job is deleted.", max_length=200
+                    ),
+                ),
+                ("scheduled_for", models.DateTimeField(help_text="The occurrence this run is for.")),
+                ("run_after", models.DateTimeField(help_text="Not started before this instant (later for retries).")),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("timed_out", "Timed out"),
+                            ("cancelled", "Cancelled"),
+                            ("lost", "Lost"),
+                            ("skipped", "Skipped"),
+                            ("missed", "Missed"),
+                        ],
+                        default="scheduled",
+                        max_length=10,
+                    ),
+                ),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("schedule", "Schedule"),
+                            ("manual", "Run now"),
+                            ("retry", "Retry"),
+                            ("catch_up", "Catch-up"),
+                            ("dependency", "Dependency"),
+                        ],
+                        default="schedule",
+                        max_length=10,
+                    ),
+                ),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("output", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                ("traceback", models.TextField(blank=True)),
+                (
+                    "worker",
+                    models.CharField(blank=True, help_text="The node or Celery worker that ran it.", max_length=200),
+                ),
+                (
+                    "task_id",
+                    models.CharField(
+                        blank=True, help_text="The Celery task id, for the celery executor.", max_length=255
+                    ),
+                ),
+                ("dead_letter", models.BooleanField(default=False, help_text="Failed with no retries left.")),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="executions",
+                        to="scheduler_app.job",
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="scheduler_app.trigger",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-scheduled_for', '-id'],
+                "ordering": ["-scheduled_for", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['updated_at'], name='job_updated_at'),
+            model_name="job",
+            index=models.Index(fields=["updated_at"], name="job_updated_at"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('paused', False)), fields=['next_run_at'], name='job_next_run_active'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("paused", False)), fields=["next_run_at"], name="job_next_run_active"
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['group'], name='job_group'),
+            model_name="job",
+            index=models.Index(fields=["group"], name="job_group"),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('priority__gte', 1), ('priority__lte', 10)), name='job_priority_1_10'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("priority__gte", 1), ("priority__lte", 10)), name="job_priority_1_10"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('max_instances__gte', 1)), name='job_max_instances_positive'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_instances__gte", 1)), name="job_max_instances_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('timeout__isnull', True), ('timeout__gt', 0), _connector='OR'), name='job_timeout_positive'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("timeout__isnull", True), ("timeout__gt", 0), _connector="OR"),
+                name="job_timeout_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('start_at__isnull', True), ('end_at__isnull', True), ('end_at__gt', models.F('start_at')), _connector='OR'), name='job_window_ordered'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("start_at__isnull", True),
+                    ("end_at__isnull", True),
+                    ("end_at__gt", models.F("start_at")),
+                    _connector="OR",
+                ),
+                name="job_window_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='trigger',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_seconds__isnull', True), ('interval_seconds__gt', 0), _connector='OR'), name='trigger_interval_positive'),
+            model_name="trigger",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("interval_seconds__isnull", True), ("interval_seconds__gt", 0), _connector="OR"),
+                name="trigger_interval_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='trigger',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'cron'), models.Q(('cron_expression', ''), _negated=True)), models.Q(('interval_seconds__isnull', False), ('kind', 'interval')), models.Q(('kind', 'once'), ('run_at__isnull', False)), _connector='OR'), name='trigger_kind_has_its_field'),
+            model_name="trigger",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "cron"), models.Q(("cron_expression", ""), _negated=True)),
+                    models.Q(("interval_seconds__isnull", False), ("kind", "interval")),
+                    models.Q(("kind", "once"), ("run_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="trigger_kind_has_its_field",
+            ),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(condition=models.Q(('status', 'scheduled')), fields=['run_after'], name='execution_claimable'),
+            model_name="execution",
+            index=models.Index(
+                condition=models.Q(("status", "scheduled")), fields=["run_after"], name="execution_claimable"
+            ),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(condition=models.Q(('status__in', ['queued', 'running'])), fields=['job', 'status'], name='execution_active'),
+            model_name="execution",
+            index=models.Index(
+                condition=models.Q(("status__in", ["queued", "running"])),
+                fields=["job", "status"],
+                name="execution_active",
+            ),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['job', '-scheduled_for'], name='execution_job_history'),
+            model_name="execution",
+            index=models.Index(fields=["job", "-scheduled_for"], name="execution_job_history"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['finished_at'], name='execution_finished_at'),
+            model_name="execution",
+            index=models.Index(fields=["finished_at"], name="execution_finished_at"),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(condition=models.Q(('dead_letter', True)), fields=['-finished_at'], name='execution_dead_letters'),
+            model_name="execution",
+            index=models.Index(
+                condition=models.Q(("dead_letter", True)), fields=["-finished_at"], name="execution_dead_letters"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='execution',
-            constraint=models.UniqueConstraint(condition=models.Q(('reason__in', ['schedule', 'catch_up', 'retry'])), fields=('job', 'scheduled_for', 'attempt'), name='execution_once_per_occurrence'),
+            model_name="execution",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("reason__in", ["schedule", "catch_up", "retry"])),
+                fields=("job", "scheduled_for", "attempt"),
+                name="execution_once_per_occurrence",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='execution',
-            constraint=models.CheckConstraint(condition=models.Q(('attempt__gte', 1)), name='execution_attempt_positive'),
+            model_name="execution",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("attempt__gte", 1)), name="execution_attempt_positive"
+            ),
         ),
     ]

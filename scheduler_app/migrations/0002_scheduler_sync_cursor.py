@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0001_initial'),
+        ("scheduler_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='schedulerstate',
-            name='synced_until',
-            field=models.DateTimeField(blank=True, help_text="The scheduler's store reflects every job changed up to here.", null=True),
+            model_name="schedulerstate",
+            name="synced_until",
+            field=models.DateTimeField(
+                blank=True, help_text="The scheduler's store reflects every job changed up to here.", null=True
+            ),
         ),
     ]

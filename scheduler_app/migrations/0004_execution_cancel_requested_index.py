@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0003_api_tokens'),
+        ("scheduler_app", "0003_api_tokens"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(condition=models.Q(('cancel_requested_at__isnull', False), ('status', 'running')), fields=['cancel_requested_at'], name='execution_cancel_requested'),
+            model_name="execution",
+            index=models.Index(
+                condition=models.Q(("cancel_requested_at__isnull", False), ("status", "running")),
+                fields=["cancel_requested_at"],
+                name="execution_cancel_requested",
+            ),
         ),
     ]

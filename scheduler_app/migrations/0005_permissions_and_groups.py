@@ -4,22 +4,40 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0004_execution_cancel_requested_index'),
+        ("scheduler_app", "0004_execution_cancel_requested_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='execution',
-            options={'ordering': ['-scheduled_for', '-id'], 'permissions': [('retry_execution', 'Can retry any run and acknowledge any dead letter'), ('cancel_execution', 'Can cancel any run')]},
+            name="execution",
+            options={
+                "ordering": ["-scheduled_for", "-id"],
+                "permissions": [
+                    ("retry_execution", "Can retry any run and acknowledge any dead letter"),
+                    ("cancel_execution", "Can cancel any run"),
+                ],
+            },
         ),
         migrations.AlterModelOptions(
-            name='job',
-            options={'ordering': ['name'], 'permissions': [('run_job', 'Can run any job now'), ('pause_job', 'Can pause and resume any job'), ('use_network_tasks', 'Can schedule tasks that reach the network (tempora.http_request)'), ('use_mail_tasks', 'Can schedule tasks that send mail (tempora.send_email)'), ('use_file_tasks', 'Can schedule tasks that read or write files (backups, data files)')]},
+            name="job",
+            options={
+                "ordering": ["name"],
+                "permissions": [
+                    ("run_job", "Can run any job now"),
+                    ("pause_job", "Can pause and resume any job"),
+                    ("use_network_tasks", "Can schedule tasks that reach the network (tempora.http_request)"),
+                    ("use_mail_tasks", "Can schedule tasks that send mail (tempora.send_email)"),
+                    ("use_file_tasks", "Can schedule tasks that read or write files (backups, data files)"),
+                ],
+            },
         ),
         migrations.AlterModelOptions(
-            name='schedulerstate',
-            options={'permissions': [('control_scheduler', 'Can pause, resume, stop and configure the scheduler')], 'verbose_name': 'scheduler state', 'verbose_name_plural': 'scheduler state'},
+            name="schedulerstate",
+            options={
+                "permissions": [("control_scheduler", "Can pause, resume, stop and configure the scheduler")],
+                "verbose_name": "scheduler state",
+                "verbose_name_plural": "scheduler state",
+            },
         ),
     ]

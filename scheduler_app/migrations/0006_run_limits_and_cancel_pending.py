@@ -7,24 +7,32 @@ import scheduler_app.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0005_permissions_and_groups'),
+        ("scheduler_app", "0005_permissions_and_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='execution',
-            name='execution_cancel_requested',
+            model_name="execution",
+            name="execution_cancel_requested",
         ),
         migrations.AlterField(
-            model_name='job',
-            name='timeout',
-            field=models.PositiveIntegerField(blank=True, help_text='Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT).', null=True, validators=[scheduler_app.validators.validate_timeout]),
+            model_name="job",
+            name="timeout",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Seconds; the run is stopped after this long. Empty: the default limit (SCHEDULER_DEFAULT_TIMEOUT).",
+                null=True,
+                validators=[scheduler_app.validators.validate_timeout],
+            ),
         ),
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(condition=models.Q(('cancel_requested_at__isnull', False), ('status__in', ['queued', 'running'])), fields=['cancel_requested_at'], name='execution_cancel_pending'),
+            model_name="execution",
+            index=models.Index(
+                condition=models.Q(("cancel_requested_at__isnull", False), ("status__in", ["queued", "running"])),
+                fields=["cancel_requested_at"],
+                name="execution_cancel_pending",
+            ),
         ),
     ]

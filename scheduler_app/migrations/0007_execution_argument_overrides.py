@@ -6,20 +6,29 @@ import scheduler_app.validators
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0006_run_limits_and_cancel_pending'),
+        ("scheduler_app", "0006_run_limits_and_cancel_pending"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='execution',
-            name='args',
-            field=models.JSONField(blank=True, help_text="Positional arguments this run used instead of the job's; empty: the job's own.", null=True, validators=[scheduler_app.validators.validate_args]),
+            model_name="execution",
+            name="args",
+            field=models.JSONField(
+                blank=True,
+                help_text="Positional arguments this run used instead of the job's; empty: the job's own.",
+                null=True,
+                validators=[scheduler_app.validators.validate_args],
+            ),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='kwargs',
-            field=models.JSONField(blank=True, help_text="Keyword arguments this run used instead of the job's; empty: the job's own.", null=True, validators=[scheduler_app.validators.validate_kwargs]),
+            model_name="execution",
+            name="kwargs",
+            field=models.JSONField(
+                blank=True,
+                help_text="Keyword arguments this run used instead of the job's; empty: the job's own.",
+                null=True,
+                validators=[scheduler_app.validators.validate_kwargs],
+            ),
         ),
     ]

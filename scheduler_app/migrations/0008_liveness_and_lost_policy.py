@@ -5,44 +5,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0007_execution_argument_overrides'),
+        ("scheduler_app", "0007_execution_argument_overrides"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='execution',
-            name='execution_once_per_occurrence',
+            model_name="execution",
+            name="execution_once_per_occurrence",
         ),
         migrations.AddField(
-            model_name='execution',
-            name='heartbeat_at',
+            model_name="execution",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='execution',
-            name='process_group',
+            model_name="execution",
+            name="process_group",
             field=models.PositiveIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='lost_policy',
-            field=models.CharField(choices=[('auto', 'Run it again if the job has retries, else record it'), ('retry', 'Run it again (at least once)'), ('record', 'Record it and move on (at most once)')], default='auto', help_text='A run cut short by a dead scheduler or worker: run it again, or only record it as lost.', max_length=6),
+            model_name="job",
+            name="lost_policy",
+            field=models.CharField(
+                choices=[
+                    ("auto", "Run it again if the job has retries, else record it"),
+                    ("retry", "Run it again (at least once)"),
+                    ("record", "Record it and move on (at most once)"),
+                ],
+                default="auto",
+                help_text="A run cut short by a dead scheduler or worker: run it again, or only record it as lost.",
+                max_length=6,
+            ),
         ),
         migrations.AddField(
-            model_name='schedulerstate',
-            name='lease_epoch',
+            model_name="schedulerstate",
+            name="lease_epoch",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AlterField(
-            model_name='execution',
-            name='reason',
-            field=models.CharField(choices=[('schedule', 'Schedule'), ('manual', 'Run now'), ('retry', 'Retry'), ('catch_up', 'Catch-up'), ('dependency', 'Dependency'), ('recovery', 'Recovery')], default='schedule', max_length=10),
+            model_name="execution",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("schedule", "Schedule"),
+                    ("manual", "Run now"),
+                    ("retry", "Retry"),
+                    ("catch_up", "Catch-up"),
+                    ("dependency", "Dependency"),
+                    ("recovery", "Recovery"),
+                ],
+                default="schedule",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='execution',
-            constraint=models.UniqueConstraint(condition=models.Q(('reason__in', ['schedule', 'catch_up', 'retry', 'recovery'])), fields=('job', 'scheduled_for', 'attempt'), name='execution_once_per_occurrence'),
+            model_name="execution",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("reason__in", ["schedule", "catch_up", "retry", "recovery"])),
+                fields=("job", "scheduled_for", "attempt"),
+                name="execution_once_per_occurrence",
+            ),
         ),
     ]

@@ -15,77 +15,138 @@ def clamp_out_of_bounds(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0008_liveness_and_lost_policy'),
+        ("scheduler_app", "0008_liveness_and_lost_policy"),
     ]
 
     operations = [
         migrations.RunPython(clamp_out_of_bounds, migrations.RunPython.noop, elidable=True),
         migrations.AlterField(
-            model_name='job',
-            name='description',
-            field=models.TextField(blank=True, max_length=10000, validators=[django.core.validators.MaxLengthValidator(10000)]),
+            model_name="job",
+            name="description",
+            field=models.TextField(
+                blank=True, max_length=10000, validators=[django.core.validators.MaxLengthValidator(10000)]
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='max_instances',
-            field=models.PositiveSmallIntegerField(default=1, help_text="Concurrent runs under 'allow'.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)]),
+            model_name="job",
+            name="max_instances",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="Concurrent runs under 'allow'.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(1000),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='max_retries',
-            field=models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)]),
+            model_name="job",
+            name="max_retries",
+            field=models.PositiveSmallIntegerField(
+                default=0, validators=[django.core.validators.MaxValueValidator(100)]
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='max_runs',
-            field=models.PositiveIntegerField(blank=True, help_text='Stop after this many runs.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(2000000000)]),
+            model_name="job",
+            name="max_runs",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Stop after this many runs.",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(2000000000),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='misfire_grace_time',
-            field=models.PositiveIntegerField(default=60, help_text='Seconds a run may start late; later than that it is recorded as missed.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(604800)]),
+            model_name="job",
+            name="misfire_grace_time",
+            field=models.PositiveIntegerField(
+                default=60,
+                help_text="Seconds a run may start late; later than that it is recorded as missed.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(604800),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='priority',
-            field=models.PositiveSmallIntegerField(default=5, help_text='1 (lowest) to 10 (highest): the order when many runs are due at once.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)]),
+            model_name="job",
+            name="priority",
+            field=models.PositiveSmallIntegerField(
+                default=5,
+                help_text="1 (lowest) to 10 (highest): the order when many runs are due at once.",
+                validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)],
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='retry_backoff',
-            field=models.PositiveIntegerField(default=30, help_text='Seconds before the first retry; doubles each attempt (with jitter).', validators=[django.core.validators.MaxValueValidator(604800)]),
+            model_name="job",
+            name="retry_backoff",
+            field=models.PositiveIntegerField(
+                default=30,
+                help_text="Seconds before the first retry; doubles each attempt (with jitter).",
+                validators=[django.core.validators.MaxValueValidator(604800)],
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='retry_backoff_max',
-            field=models.PositiveIntegerField(default=3600, help_text='The longest wait between retries.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(604800)]),
+            model_name="job",
+            name="retry_backoff_max",
+            field=models.PositiveIntegerField(
+                default=3600,
+                help_text="The longest wait between retries.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(604800),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='trigger',
-            name='interval_seconds',
-            field=models.PositiveIntegerField(blank=True, help_text='e.g. 300 for every 5 minutes', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(316224000)]),
+            model_name="trigger",
+            name="interval_seconds",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="e.g. 300 for every 5 minutes",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(316224000),
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='trigger',
-            name='jitter_seconds',
-            field=models.PositiveIntegerField(default=0, help_text='Spread runs by up to this many seconds (the same offset for the same occurrence).', validators=[django.core.validators.MaxValueValidator(86400)]),
+            model_name="trigger",
+            name="jitter_seconds",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="Spread runs by up to this many seconds (the same offset for the same occurrence).",
+                validators=[django.core.validators.MaxValueValidator(86400)],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('max_retries__lte', 100)), name='job_max_retries_bounded'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_retries__lte", 100)), name="job_max_retries_bounded"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('retry_backoff_max__gte', 1)), name='job_retry_backoff_max_positive'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("retry_backoff_max__gte", 1)), name="job_retry_backoff_max_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('misfire_grace_time__gte', 1)), name='job_misfire_grace_positive'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("misfire_grace_time__gte", 1)), name="job_misfire_grace_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.CheckConstraint(condition=models.Q(('max_runs__isnull', True), ('max_runs__gte', 1), _connector='OR'), name='job_max_runs_positive'),
+            model_name="job",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_runs__isnull", True), ("max_runs__gte", 1), _connector="OR"),
+                name="job_max_runs_positive",
+            ),
         ),
     ]

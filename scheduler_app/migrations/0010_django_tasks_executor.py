@@ -4,20 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scheduler_app', '0009_field_bounds'),
+        ("scheduler_app", "0009_field_bounds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='execution',
-            name='task_id',
-            field=models.CharField(blank=True, help_text="The Celery task id (celery executor) or the Tasks backend's result id (django_tasks executor).", max_length=255),
+            model_name="execution",
+            name="task_id",
+            field=models.CharField(
+                blank=True,
+                help_text="The Celery task id (celery executor) or the Tasks backend's result id (django_tasks executor).",
+                max_length=255,
+            ),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='executor',
-            field=models.CharField(choices=[('thread', 'In the scheduler process (thread pool)'), ('celery', 'On a Celery worker'), ('django_tasks', "On a Django Tasks backend's worker")], default='thread', max_length=12),
+            model_name="job",
+            name="executor",
+            field=models.CharField(
+                choices=[
+                    ("thread", "In the scheduler process (thread pool)"),
+                    ("celery", "On a Celery worker"),
+                    ("django_tasks", "On a Django Tasks backend's worker"),
+                ],
+                default="thread",
+                max_length=12,
+            ),
         ),
     ]

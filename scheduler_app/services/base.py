@@ -31,5 +31,3 @@ def _require(actor, action: JobAction, jobs: Iterable[Job]) -> None:
 def _selection(jobs: QuerySet[Job]) -> QuerySet[Job]:
     """A selection resolved once to ids (the check and the change then see the same rows)."""
     return Job.objects.filter(pk__in=list(jobs.values_list("pk", flat=True))).select_related("owner")
-
-

@@ -52,20 +52,32 @@ def _normalise_dates(value: Any) -> Any:
 
 def _check_calendar_owner(actor, owner) -> None:
     if actor is not None and not permissions.may_own_calendar(actor, owner):
-        raise ValidationError({"owner": gettext(
-            "You may only own calendars yourself: shared calendars, or someone else's, need the permission %(permission)s."
-        ) % {"permission": permissions.ADD_SHARED_CALENDAR if owner is None else permissions.CHANGE_CALENDARS}})
+        raise ValidationError(
+            {
+                "owner": gettext(
+                    "You may only own calendars yourself: shared calendars, or someone else's, need the permission %(permission)s."
+                )
+                % {"permission": permissions.ADD_SHARED_CALENDAR if owner is None else permissions.CHANGE_CALENDARS}
+            }
+        )
 
 
 def _require_calendar(actor, calendar: Calendar, *, delete: bool = False) -> None:
     if actor is not None and not permissions.may_change_calendar(actor, calendar, delete=delete):
-        raise Forbidden(gettext("Calendar %(name)s is shared or someone else's: you may not change it.") % {
-            "name": repr(calendar.name)})
+        raise Forbidden(
+            gettext("Calendar %(name)s is shared or someone else's: you may not change it.")
+            % {"name": repr(calendar.name)}
+        )
 
 
 @transaction.atomic
 def calendar_create(
-    *, name: str, excluded_dates: list[str] | None = None, now: datetime | None = None, actor=None, **fields: Any,
+    *,
+    name: str,
+    excluded_dates: list[str] | None = None,
+    now: datetime | None = None,
+    actor=None,
+    **fields: Any,
 ) -> Calendar:
     """A calendar; the actor owns it unless `owner` says otherwise (None: shared)."""
     _check_calendar_fields(fields)
@@ -101,9 +113,10 @@ def calendar_delete(*, calendar: Calendar, actor=None) -> None:
     _require_calendar(actor, calendar, delete=True)
     if calendar.triggers.exists():
         names = ", ".join(sorted({t.job.name for t in calendar.triggers.select_related("job")})[:5])
-        raise ServiceError({"calendar": gettext("Calendar %(name)s is used by: %(jobs)s. Unlink it first.") % {
-            "name": repr(calendar.name), "jobs": names
-        }})
+        raise ServiceError(
+            {
+                "calendar": gettext("Calendar %(name)s is used by: %(jobs)s. Unlink it first.")
+                % {"name": repr(calendar.name), "jobs": names}
+            }
+        )
     calendar.delete()
-
-

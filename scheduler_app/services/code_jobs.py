@@ -38,10 +38,15 @@ def code_jobs_sync(*, definitions: dict | None = None, now: datetime | None = No
     existing = {job.name: job for job in Job.objects.filter(code_defined=True).prefetch_related("triggers")}
     for name, definition in definitions.items():
         fields = {
-            "task": definition.task, "timezone": definition.timezone, "timeout": definition.timeout,
-            "max_retries": definition.max_retries, "catch_up": definition.catch_up,
+            "task": definition.task,
+            "timezone": definition.timezone,
+            "timeout": definition.timeout,
+            "max_retries": definition.max_retries,
+            "catch_up": definition.catch_up,
             "lost_policy": definition.lost_policy,
-            "description": definition.description, "args": definition.args, "kwargs": definition.kwargs,
+            "description": definition.description,
+            "args": definition.args,
+            "kwargs": definition.kwargs,
         }
         job = existing.pop(name, None)
         try:
@@ -86,5 +91,3 @@ def _code_job_differs(job: Job, fields: dict[str, Any], trigger: dict) -> bool:
         return row.run_at != triggers.compile_trigger(trigger, job.zone, timezone.now())["run_at"]
     compiled = triggers.compile_trigger(trigger, job.zone, timezone.now())
     return any(getattr(row, key) != compiled[key] for key in ("kind", "cron_expression", "interval_seconds", "preset"))
-
-

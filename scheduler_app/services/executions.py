@@ -28,8 +28,10 @@ _HELD = Q(status=Execution.Status.RUNNING) | (Q(status=Execution.Status.QUEUED) 
 
 
 def _cancel_unheld(executions: QuerySet[Execution], now: datetime) -> int:
-    return executions.filter(status__in=Execution.PENDING).exclude(_HELD).update(
-        status=Execution.Status.CANCELLED, finished_at=now, error="Cancelled before it started."
+    return (
+        executions.filter(status__in=Execution.PENDING)
+        .exclude(_HELD)
+        .update(status=Execution.Status.CANCELLED, finished_at=now, error="Cancelled before it started.")
     )
 
 
@@ -65,18 +67,26 @@ def execution_cancel(*, execution: Execution, now: datetime | None = None, actor
         return execution
     execution.refresh_from_db()
     if execution.status not in (Execution.Status.QUEUED, Execution.Status.RUNNING):
-        raise ServiceError({"status": gettext("A %(status)s run cannot be cancelled.") % {
-            "status": execution.get_status_display().lower()
-        }})
+        raise ServiceError(
+            {
+                "status": gettext("A %(status)s run cannot be cancelled.")
+                % {"status": execution.get_status_display().lower()}
+            }
+        )
     node = SchedulerNode.objects.filter(name=execution.worker).first() if execution.worker else None
     if node is not None and not node.is_alive(now=now):
-        raise ServiceError({"status": gettext(
-            "Nothing can stop this run: its scheduler %(node)s is not running. It is marked lost when another "
-            "scheduler recovers that node."
-        ) % {"node": node.name}})
-    rows.filter(status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING], cancel_requested_at__isnull=True).update(
-        cancel_requested_at=now
-    )
+        raise ServiceError(
+            {
+                "status": gettext(
+                    "Nothing can stop this run: its scheduler %(node)s is not running. It is marked lost when another "
+                    "scheduler recovers that node."
+                )
+                % {"node": node.name}
+            }
+        )
+    rows.filter(
+        status__in=[Execution.Status.QUEUED, Execution.Status.RUNNING], cancel_requested_at__isnull=True
+    ).update(cancel_requested_at=now)
     execution.refresh_from_db()
     return execution
 
@@ -87,21 +97,36 @@ def execution_retry(*, execution: Execution, now: datetime | None = None, actor=
     _require_run(actor, JobAction.RETRY, [execution])
     now = _now(now)
     if not execution.can_retry:
-        raise ServiceError({"status": gettext(
-            "Only failed, timed-out, lost, cancelled or missed runs of an existing job can be retried."
-        )})
+        raise ServiceError(
+            {
+                "status": gettext(
+                    "Only failed, timed-out, lost, cancelled or missed runs of an existing job can be retried."
+                )
+            }
+        )
     latest = (
         Execution.objects.filter(job_id=execution.job_id, scheduled_for=execution.scheduled_for)
-        .order_by("-attempt").values_list("attempt", flat=True).first()
+        .order_by("-attempt")
+        .values_list("attempt", flat=True)
+        .first()
     )
     retry = Execution.objects.create(
-        job_id=execution.job_id, job_name=execution.job_name, trigger_id=execution.trigger_id,
-        scheduled_for=execution.scheduled_for, run_after=now, attempt=(latest or execution.attempt) + 1,
-        reason=Execution.Reason.RETRY, created_at=now, args=execution.args, kwargs=execution.kwargs,
+        job_id=execution.job_id,
+        job_name=execution.job_name,
+        trigger_id=execution.trigger_id,
+        scheduled_for=execution.scheduled_for,
+        run_after=now,
+        attempt=(latest or execution.attempt) + 1,
+        reason=Execution.Reason.RETRY,
+        created_at=now,
+        args=execution.args,
+        kwargs=execution.kwargs,
         requested_by=actor if permissions.signed_in(actor) else None,
     )
     # A retried dead letter has been dealt with.
-    Execution.objects.filter(pk=execution.pk, dead_letter=True, acknowledged_at__isnull=True).update(acknowledged_at=now)
+    Execution.objects.filter(pk=execution.pk, dead_letter=True, acknowledged_at__isnull=True).update(
+        acknowledged_at=now
+    )
     Job.objects.filter(pk=execution.job_id).update(updated_at=now)
     return retry
 
@@ -114,5 +139,3 @@ def dead_letter_acknowledge(*, executions: QuerySet[Execution], now: datetime | 
     )
     _require_run(actor, JobAction.RETRY, letters.select_related("job"))
     return letters.update(acknowledged_at=_now(now))
-
-

@@ -26,10 +26,30 @@ logger = logging.getLogger(__name__)
 
 # The Job fields a caller may set; counters, flags and timestamps are the scheduler's.
 JOB_FIELDS = (
-    "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
-    "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
-    "max_instances", "misfire_grace_time", "catch_up", "executor", "lost_policy", "start_at", "end_at",
-    "max_runs", "paused",
+    "name",
+    "description",
+    "task",
+    "args",
+    "kwargs",
+    "group",
+    "tags",
+    "priority",
+    "owner",
+    "timezone",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "retry_backoff_max",
+    "overlap_policy",
+    "max_instances",
+    "misfire_grace_time",
+    "catch_up",
+    "executor",
+    "lost_policy",
+    "start_at",
+    "end_at",
+    "max_runs",
+    "paused",
 )
 
 
@@ -77,8 +97,12 @@ def _build_triggers(job: Job, definitions: Iterable[dict], now: datetime, actor=
 
 
 def job_triggers_check(
-    *, definitions: Iterable[dict], timezone: str = "UTC", start_at: datetime | None = None,
-    now: datetime | None = None, actor=None,
+    *,
+    definitions: Iterable[dict],
+    timezone: str = "UTC",
+    start_at: datetime | None = None,
+    now: datetime | None = None,
+    actor=None,
 ) -> None:
     """Check trigger definitions as job_create/job_update would, saving nothing: for a form whose
     other fields are still wrong, so every error shows at once. Errors: `triggers.<i>.<field>`."""
@@ -155,7 +179,9 @@ def _argument_refusal(task: str, args: list, kwargs: dict) -> tuple[str, str]:
     except TypeError as exc:
         field = "kwargs" if "keyword" in str(exc) else "args"
         return field, gettext("The arguments do not fit the task %(task)s: %(error)s.") % {
-            "task": repr(task), "error": exc}
+            "task": repr(task),
+            "error": exc,
+        }
     try:
         info.validate_arguments(args, kwargs)
     except ValueError as exc:
@@ -167,7 +193,10 @@ def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None
     """A run's argument overrides must be JSON of the right shape, be the actor's to give
     (a task's permission: the overrides could send it elsewhere) and fit each job's task."""
     errors: dict[str, list[str]] = {}
-    for field, value, validate in (("args", args, validators.validate_args), ("kwargs", kwargs, validators.validate_kwargs)):
+    for field, value, validate in (
+        ("args", args, validators.validate_args),
+        ("kwargs", kwargs, validators.validate_kwargs),
+    ):
         if value is not None:
             try:
                 validate(value)
@@ -177,9 +206,10 @@ def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None
         raise ValidationError(errors)
     for job in jobs:
         if not permissions.may_schedule_task(actor, job.task):
-            raise Forbidden(gettext(
-                "Running %(job)s with other arguments needs the permission %(permission)s of its task."
-            ) % {"job": job.name, "permission": _task_permission(job.task)})
+            raise Forbidden(
+                gettext("Running %(job)s with other arguments needs the permission %(permission)s of its task.")
+                % {"job": job.name, "permission": _task_permission(job.task)}
+            )
         field, refusal = _argument_refusal(
             job.task, job.args if args is None else args, job.kwargs if kwargs is None else kwargs
         )
@@ -193,8 +223,13 @@ def _check_run_arguments(jobs: list[Job], args: list | None, kwargs: dict | None
 
 def _trigger_key(trigger: Trigger) -> tuple:
     return (
-        trigger.kind, trigger.cron_expression, trigger.interval_seconds, trigger.run_at, trigger.preset,
-        trigger.jitter_seconds, trigger.calendar_id,
+        trigger.kind,
+        trigger.cron_expression,
+        trigger.interval_seconds,
+        trigger.run_at,
+        trigger.preset,
+        trigger.jitter_seconds,
+        trigger.calendar_id,
     )
 
 
@@ -231,8 +266,14 @@ def _refresh_next_run(job: Job, now: datetime) -> None:
 def _check_owner(actor, owner) -> None:
     """Jobs of one's own for everyone; someone else's (or no owner) needs change_job."""
     if actor is not None and not permissions.may_own(actor, owner):
-        raise ValidationError({"owner": gettext("You may only own jobs yourself: giving one to someone else "
-                                                "needs the permission to change everyone's jobs.")})
+        raise ValidationError(
+            {
+                "owner": gettext(
+                    "You may only own jobs yourself: giving one to someone else "
+                    "needs the permission to change everyone's jobs."
+                )
+            }
+        )
 
 
 def _check_task_permission(actor, job: Job, errors: dict[str, list[str]]) -> None:
@@ -240,9 +281,10 @@ def _check_task_permission(actor, job: Job, errors: dict[str, list[str]]) -> Non
     for user in (actor, job.owner):
         if not permissions.may_schedule_task(user, job.task):
             who = gettext("You") if user is actor else str(user)
-            errors.setdefault("task", []).append(gettext(
-                "%(who)s may not schedule the task %(task)s: it needs the permission %(permission)s."
-            ) % {"who": who, "task": repr(job.task), "permission": _task_permission(job.task)})
+            errors.setdefault("task", []).append(
+                gettext("%(who)s may not schedule the task %(task)s: it needs the permission %(permission)s.")
+                % {"who": who, "task": repr(job.task), "permission": _task_permission(job.task)}
+            )
             return
 
 
@@ -258,16 +300,25 @@ def _check_quota(job: Job) -> None:
         return
     owned = Job.objects.filter(owner=owner).exclude(pk=job.pk).count()
     if owned >= limit:
-        raise Forbidden(gettext(
-            "%(owner)s already owns %(count)d jobs, the most one user may own (TEMPORA_MAX_JOBS_PER_USER). "
-            "Delete one first."
-        ) % {"owner": owner, "count": owned})
+        raise Forbidden(
+            gettext(
+                "%(owner)s already owns %(count)d jobs, the most one user may own (TEMPORA_MAX_JOBS_PER_USER). "
+                "Delete one first."
+            )
+            % {"owner": owner, "count": owned}
+        )
 
 
 @transaction.atomic
 def job_create(
-    *, name: str, task: str, triggers: Iterable[dict] = (), now: datetime | None = None,
-    code_defined: bool = False, actor=None, **fields: Any,
+    *,
+    name: str,
+    task: str,
+    triggers: Iterable[dict] = (),
+    now: datetime | None = None,
+    code_defined: bool = False,
+    actor=None,
+    **fields: Any,
 ) -> Job:
     """Create a job and its triggers; the actor owns it unless `owner` says otherwise.
 
@@ -280,8 +331,10 @@ def job_create(
     if actor is not None:
         fields.setdefault("owner", actor)
     if actor is not None and not permissions.may_create_jobs(actor):
-        raise Forbidden(gettext("You may not create jobs: it needs the permission %(permission)s.") % {
-            "permission": permissions.ADD_JOB})
+        raise Forbidden(
+            gettext("You may not create jobs: it needs the permission %(permission)s.")
+            % {"permission": permissions.ADD_JOB}
+        )
     job = Job(name=name, task=task, code_defined=code_defined, **fields)
     _check_owner(actor, job.owner)
     _check_quota(job)
@@ -292,8 +345,13 @@ def job_create(
 
 @transaction.atomic
 def job_update(
-    *, job: Job, triggers: Iterable[dict] | None = None, now: datetime | None = None,
-    allow_code_defined: bool = False, actor=None, **fields: Any,
+    *,
+    job: Job,
+    triggers: Iterable[dict] | None = None,
+    now: datetime | None = None,
+    allow_code_defined: bool = False,
+    actor=None,
+    **fields: Any,
 ) -> Job:
     """Change a job's fields; `triggers`, when given, replaces all of its triggers."""
     _check_fields(fields)
@@ -332,10 +390,14 @@ def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None)
     _require(actor, JobAction.DELETE, doomed)
     in_code = sorted(doomed.filter(code_defined=True).values_list("name", flat=True))
     if in_code:
-        raise ServiceError({"code_defined": gettext(
-            "Defined in code, so not deleted: %(names)s. Remove them there, or pause them. "
-            "Nothing was deleted."
-        ) % {"names": ", ".join(in_code)}})
+        raise ServiceError(
+            {
+                "code_defined": gettext(
+                    "Defined in code, so not deleted: %(names)s. Remove them there, or pause them. Nothing was deleted."
+                )
+                % {"names": ", ".join(in_code)}
+            }
+        )
     return _delete(doomed, _now(now))
 
 
@@ -393,7 +455,12 @@ def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None)
 
 @transaction.atomic
 def job_run_now(
-    *, job: Job, args: list | None = None, kwargs: dict | None = None, now: datetime | None = None, actor=None,
+    *,
+    job: Job,
+    args: list | None = None,
+    kwargs: dict | None = None,
+    now: datetime | None = None,
+    actor=None,
 ) -> Execution:
     """Record a request to run the job now; the scheduler starts it within a pass.
 
@@ -408,8 +475,12 @@ def job_run_now(
 
 @transaction.atomic
 def jobs_run_now(
-    *, jobs: QuerySet[Job], args: list | None = None, kwargs: dict | None = None,
-    now: datetime | None = None, actor=None,
+    *,
+    jobs: QuerySet[Job],
+    args: list | None = None,
+    kwargs: dict | None = None,
+    now: datetime | None = None,
+    actor=None,
 ) -> list[Execution]:
     """Record a run-now request for each job, all or none, in one transaction; answers the Executions.
 
@@ -422,13 +493,22 @@ def jobs_run_now(
     rows = list(selection.order_by("pk").select_related(None).only("pk", "name", "task", "args", "kwargs"))
     if args is not None or kwargs is not None:
         _check_run_arguments(rows, args, kwargs, actor)
-    executions = Execution.objects.bulk_create([
-        Execution(
-            job_id=job.pk, job_name=job.name, scheduled_for=now, run_after=now, reason=Execution.Reason.MANUAL,
-            requested_by=requested_by, created_at=now, args=args, kwargs=kwargs,
-        )
-        for job in rows
-    ])
+    executions = Execution.objects.bulk_create(
+        [
+            Execution(
+                job_id=job.pk,
+                job_name=job.name,
+                scheduled_for=now,
+                run_after=now,
+                reason=Execution.Reason.MANUAL,
+                requested_by=requested_by,
+                created_at=now,
+                args=args,
+                kwargs=kwargs,
+            )
+            for job in rows
+        ]
+    )
     Job.objects.filter(pk__in=[execution.job_id for execution in executions]).update(updated_at=now)
     for execution in executions:
         logger.info("run requested: %s (execution %s)", execution.job_name, execution.pk)
@@ -448,8 +528,13 @@ def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetim
     fields = {field: getattr(job, field) for field in JOB_FIELDS if field not in ("name", "owner", "paused")}
     definitions = [
         {
-            "kind": t.kind, "cron_expression": t.cron_expression, "interval_seconds": t.interval_seconds,
-            "run_at": t.run_at, "preset": t.preset, "jitter_seconds": t.jitter_seconds, "calendar": t.calendar,
+            "kind": t.kind,
+            "cron_expression": t.cron_expression,
+            "interval_seconds": t.interval_seconds,
+            "run_at": t.run_at,
+            "preset": t.preset,
+            "jitter_seconds": t.jitter_seconds,
+            "calendar": t.calendar,
         }
         for t in job.triggers.all()
     ]
@@ -488,5 +573,3 @@ def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime
     count = _delete(doomed, _now(now))
     logger.info("group cancelled: %s (%d jobs)", group, count)
     return count
-
-

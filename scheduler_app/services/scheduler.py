@@ -31,14 +31,15 @@ RUNTIME_SETTINGS = {
 }
 
 
-
 # The scheduler --------------------------------------------------------------------------
 
 
 def _require_control(actor) -> None:
     if actor is not None and not permissions.may_control_scheduler(actor):
-        raise Forbidden(gettext("You may not control the scheduler: it needs the permission %(permission)s.") % {
-            "permission": permissions.CONTROL_SCHEDULER})
+        raise Forbidden(
+            gettext("You may not control the scheduler: it needs the permission %(permission)s.")
+            % {"permission": permissions.CONTROL_SCHEDULER}
+        )
 
 
 def _update_state(**values: Any) -> SchedulerState:
@@ -117,7 +118,7 @@ class Liveness:
 
     @property
     def status(self) -> str:
-        """"paused" (the global pause is on), "running" (a leader holds the lease) or "down"."""
+        """ "paused" (the global pause is on), "running" (a leader holds the lease) or "down"."""
         if self.state.paused:
             return "paused"
         return "running" if self.up else "down"
@@ -140,4 +141,3 @@ def scheduler_liveness() -> Liveness:
             SchedulerNode.objects.filter(name=state.leader).first()
         )
     return Liveness(state=state, leader=leader, alive=alive, db_now=db_now)
-

@@ -35,8 +35,11 @@ def token_create(*, user, name: str, now: datetime | None = None) -> tuple[ApiTo
     now = _now(now)
     key = ApiToken.KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user=user, name=name.strip() if isinstance(name, str) else name,
-        key_hash=ApiToken.hash_key(key), prefix=key[: len(ApiToken.KEY_PREFIX) + 6], created_at=now,
+        user=user,
+        name=name.strip() if isinstance(name, str) else name,
+        key_hash=ApiToken.hash_key(key),
+        prefix=key[: len(ApiToken.KEY_PREFIX) + 6],
+        created_at=now,
     )
     token.full_clean()
     token.save()
@@ -60,6 +63,6 @@ def token_mark_used(*, token: ApiToken, now: datetime | None = None) -> None:
     """Record that a token was used, at most once per TOKEN_TOUCH_SECONDS (one conditional UPDATE)."""
     now = _now(now)
     stale = now - timedelta(seconds=TOKEN_TOUCH_SECONDS)
-    ApiToken.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk
-    ).update(last_used_at=now)
+    ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk).update(
+        last_used_at=now
+    )

@@ -15,8 +15,11 @@ class Router(SimpleRouter):
 
     routes = [
         Route(
-            url=route.url, mapping={**route.mapping, "delete": "clear"}, name=route.name,
-            detail=route.detail, initkwargs=route.initkwargs,
+            url=route.url,
+            mapping={**route.mapping, "delete": "clear"},
+            name=route.name,
+            detail=route.detail,
+            initkwargs=route.initkwargs,
         )
         if isinstance(route, Route) and route.name == "{basename}-list"
         else route

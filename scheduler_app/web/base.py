@@ -127,7 +127,9 @@ def viewer_zone(request: HttpRequest) -> ZoneInfo:
 
 def safe_next(request: HttpRequest, default: str) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure()):
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, {request.get_host()}, require_https=request.is_secure()
+    ):
         return candidate
     return default
 
@@ -148,7 +150,9 @@ def toast(response: HttpResponse, message: str, level: str = "success", *, chang
     return response
 
 
-def done(request: HttpRequest, message: str, *, next_url: str, level: str = "success", redirect: bool = False) -> HttpResponse:
+def done(
+    request: HttpRequest, message: str, *, next_url: str, level: str = "success", redirect: bool = False
+) -> HttpResponse:
     """Answer a successful (or refused) action.
 
     htmx: 204 with a toast, or a client redirect (the message shows on the next page);
@@ -170,7 +174,8 @@ def refused(request: HttpRequest, error: ValidationError | str, *, next_url: str
 def throttled_message(wait: int) -> str:
     return ngettext(
         "Too many changes in a short time: nothing was saved. Try again in %(seconds)d second.",
-        "Too many changes in a short time: nothing was saved. Try again in %(seconds)d seconds.", wait,
+        "Too many changes in a short time: nothing was saved. Try again in %(seconds)d seconds.",
+        wait,
     ) % {"seconds": wait}
 
 
@@ -179,16 +184,21 @@ def too_many(request: HttpRequest, *, title: str, message: str, wait: int, back_
     if request.htmx:
         response = toast(HttpResponse(status=429), message, "error", changed=False)
     else:
-        response = render(request, "scheduler_app/too_many.html", {"title": title, "message": message, "back_url": back_url},
-                          status=429)
+        response = render(
+            request,
+            "scheduler_app/too_many.html",
+            {"title": title, "message": message, "back_url": back_url},
+            status=429,
+        )
     response["Retry-After"] = str(wait)
     return response
 
 
 def throttled(request: HttpRequest, wait: int, *, back_url: str) -> HttpResponse:
     """A console write over the per-user write rate (api/throttling.py): refused, nothing done."""
-    return too_many(request, title=gettext("Too many changes"), message=throttled_message(wait), wait=wait,
-                    back_url=back_url)
+    return too_many(
+        request, title=gettext("Too many changes"), message=throttled_message(wait), wait=wait, back_url=back_url
+    )
 
 
 def error_text(error: ValidationError | str) -> str:

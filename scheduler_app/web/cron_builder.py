@@ -155,10 +155,26 @@ def picks_from_data(data, prefix: str) -> dict[str, Pick]:
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
 FIELD_LABELS = {
-    "minute": _("Minute"), "hour": _("Hour"), "day": _("Day of month"), "month": _("Month"), "weekday": _("Weekday"),
+    "minute": _("Minute"),
+    "hour": _("Hour"),
+    "day": _("Day of month"),
+    "month": _("Month"),
+    "weekday": _("Weekday"),
 }
-MONTH_LABELS = (_("Jan"), _("Feb"), _("Mar"), _("Apr"), _("May"), _("Jun"), _("Jul"), _("Aug"), _("Sep"), _("Oct"),
-                _("Nov"), _("Dec"))
+MONTH_LABELS = (
+    _("Jan"),
+    _("Feb"),
+    _("Mar"),
+    _("Apr"),
+    _("May"),
+    _("Jun"),
+    _("Jul"),
+    _("Aug"),
+    _("Sep"),
+    _("Oct"),
+    _("Nov"),
+    _("Dec"),
+)
 WEEKDAY_LABELS = (_("Sun"), _("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"))
 # Weekdays shown Monday first; the values stay cron's (0 = Sunday).
 WEEKDAY_ORDER = (1, 2, 3, 4, 5, 6, 0)
@@ -184,10 +200,15 @@ def picker_views(prefix: str, picks: dict[str, Pick]) -> list[PickerView]:
         else:
             values = [(v, str(v)) for v in range(spec.low, spec.high + 1)]
         chosen = set(pick.values)
-        views.append(PickerView(
-            name=spec.name, label=str(FIELD_LABELS[spec.name]), key=f"{prefix}-cb_{spec.name}", pick=pick,
-            options=[(value, label, value in chosen) for value, label in values],
-        ))
+        views.append(
+            PickerView(
+                name=spec.name,
+                label=str(FIELD_LABELS[spec.name]),
+                key=f"{prefix}-cb_{spec.name}",
+                pick=pick,
+                options=[(value, label, value in chosen) for value, label in values],
+            )
+        )
     return views
 
 

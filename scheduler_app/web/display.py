@@ -125,9 +125,7 @@ def status_label(status: str) -> str:
 def status_badge(status: str) -> SafeString | str:
     if not status:
         return "—"
-    return format_html(
-        '<span class="badge tone-{}">{}</span>', STATUS_TONES.get(status, "muted"), status_label(status)
-    )
+    return format_html('<span class="badge tone-{}">{}</span>', STATUS_TONES.get(status, "muted"), status_label(status))
 
 
 STATE_TONES = {
@@ -146,6 +144,9 @@ def state_badge(job: Job) -> SafeString:
     """The job's state (Job.schedule_state) as a badge; why, in its title, when it cannot be computed."""
     state = job.current_state
     return format_html(
-        '<span class="badge tone-{}" data-state="{}"{}>{}</span>', STATE_TONES.get(state.value, "muted"),
-        state.value, format_html(' title="{}"', state.error) if state.error else "", state.label,
+        '<span class="badge tone-{}" data-state="{}"{}>{}</span>',
+        STATE_TONES.get(state.value, "muted"),
+        state.value,
+        format_html(' title="{}"', state.error) if state.error else "",
+        state.label,
     )

@@ -35,7 +35,8 @@ class ConsoleFilters:
         fields = self.form.fields
         found = [
             f"{fields[name].label}: {message}" if name in fields else str(message)
-            for name, messages in self.form.errors.items() for message in messages
+            for name, messages in self.form.errors.items()
+            for message in messages
         ]
         for name in sorted(set(self.data) - set(fields) - set(self.other_params)):
             found.append(gettext("%(name)s is not a filter of this page.") % {"name": repr(name)})
@@ -50,7 +51,8 @@ class JobListFilter(ConsoleFilters, JobFilter):
     q = django_filters.CharFilter(label=_("Search"), method="filter_q")
     status = django_filters.ChoiceFilter(label=_("Status"), choices=JOB_STATUSES, method="filter_console_status")
     sort = django_filters.ChoiceFilter(
-        label=_("Sort"), method="filter_nothing",
+        label=_("Sort"),
+        method="filter_nothing",
         choices=[*((name, name) for name in JOB_SORTS), *((f"-{name}", f"-{name}") for name in JOB_SORTS)],
     )
     # The API's filters the console does not offer.
@@ -97,8 +99,12 @@ class ExecutionListFilter(ConsoleFilters, ExecutionFilter):
         super().__init__(data, *args, **kwargs)
 
     def filter_q(self, queryset, name, value):
-        return queryset.filter(Q(error__icontains=value) | Q(output__icontains=value) | Q(job_name__icontains=value)
-                               | Q(traceback__icontains=value))
+        return queryset.filter(
+            Q(error__icontains=value)
+            | Q(output__icontains=value)
+            | Q(job_name__icontains=value)
+            | Q(traceback__icontains=value)
+        )
 
     def filter_dead(self, queryset, name, value):
         return queryset.filter(dead_letter=True)

@@ -103,46 +103,88 @@ def task_choices(current: str = "", user=None) -> list[tuple[str, str]]:
 
 def _timeout_help() -> str:
     return gettext("Empty: the default limit, %(default)d s. At most %(max)d s.") % {
-        "default": tempora_settings.DEFAULT_TIMEOUT, "max": tempora_settings.MAX_TIMEOUT,
+        "default": tempora_settings.DEFAULT_TIMEOUT,
+        "max": tempora_settings.MAX_TIMEOUT,
     }
 
 
 class JobForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200, help_text=_("Unique, e.g. nightly-backup"))
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                  max_length=Job._meta.get_field("description").max_length)
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=Job._meta.get_field("description").max_length,
+    )
     task = forms.ChoiceField(label=_("Task"), validators=[validators.validate_task_name])
-    args = JsonTextField(label=_("Arguments (JSON list)"), empty=[], validators=[validators.validate_args],
-                         help_text=_('e.g. ["hello", 3]'))
-    kwargs = JsonTextField(label=_("Keyword arguments (JSON object)"), empty={},
-                           validators=[validators.validate_kwargs], help_text=_('e.g. {"message": "hello"}'))
+    args = JsonTextField(
+        label=_("Arguments (JSON list)"),
+        empty=[],
+        validators=[validators.validate_args],
+        help_text=_('e.g. ["hello", 3]'),
+    )
+    kwargs = JsonTextField(
+        label=_("Keyword arguments (JSON object)"),
+        empty={},
+        validators=[validators.validate_kwargs],
+        help_text=_('e.g. {"message": "hello"}'),
+    )
     group = forms.CharField(label=_("Group"), max_length=100, initial="default", validators=[validators.validate_group])
     tags = forms.CharField(label=_("Tags"), required=False, help_text=_("Comma-separated, e.g. etl, nightly"))
-    priority = forms.IntegerField(label=_("Priority"), **validators.field_bounds(Job, "priority"), initial=5,
-                                  help_text=_("1 (lowest) to 10 (highest)"))
-    timezone = forms.CharField(label=_("Time zone"), max_length=64, initial="UTC",
-                               validators=[validators.validate_timezone_name],
-                               widget=forms.TextInput(attrs={"list": "zone-names", "autocomplete": "off"}),
-                               help_text=_("An IANA name, e.g. Europe/Berlin"))
-    timeout = forms.IntegerField(label=_("Timeout (seconds)"), required=False, validators=[validators.validate_timeout],
-                                 help_text=lazy(_timeout_help, str)())
+    priority = forms.IntegerField(
+        label=_("Priority"),
+        **validators.field_bounds(Job, "priority"),
+        initial=5,
+        help_text=_("1 (lowest) to 10 (highest)"),
+    )
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        initial="UTC",
+        validators=[validators.validate_timezone_name],
+        widget=forms.TextInput(attrs={"list": "zone-names", "autocomplete": "off"}),
+        help_text=_("An IANA name, e.g. Europe/Berlin"),
+    )
+    timeout = forms.IntegerField(
+        label=_("Timeout (seconds)"),
+        required=False,
+        validators=[validators.validate_timeout],
+        help_text=lazy(_timeout_help, str)(),
+    )
     max_retries = forms.IntegerField(label=_("Retries"), **validators.field_bounds(Job, "max_retries"), initial=0)
-    retry_backoff = forms.IntegerField(label=_("First retry after (seconds)"), initial=30,
-                                       **validators.field_bounds(Job, "retry_backoff"),
-                                       help_text=_("Doubles each attempt"))
-    retry_backoff_max = forms.IntegerField(label=_("Longest wait between retries (seconds)"), initial=3600,
-                                           **validators.field_bounds(Job, "retry_backoff_max"))
+    retry_backoff = forms.IntegerField(
+        label=_("First retry after (seconds)"),
+        initial=30,
+        **validators.field_bounds(Job, "retry_backoff"),
+        help_text=_("Doubles each attempt"),
+    )
+    retry_backoff_max = forms.IntegerField(
+        label=_("Longest wait between retries (seconds)"),
+        initial=3600,
+        **validators.field_bounds(Job, "retry_backoff_max"),
+    )
     # Not required: a form posted without it (older pages, scripts) keeps the default.
-    lost_policy = forms.ChoiceField(label=_("When its scheduler dies mid-run"), choices=Job.LostPolicy.choices,
-                                    initial=Job.LostPolicy.AUTO, required=False,
-                                    help_text=_("Run it again (at least once), or only record it lost (at most once)"))
-    overlap_policy = forms.ChoiceField(label=_("When a run is still going"), choices=Job.Overlap.choices,
-                                       initial=Job.Overlap.SKIP)
-    max_instances = forms.IntegerField(label=_("Max instances"), **validators.field_bounds(Job, "max_instances"), initial=1,
-                                       help_text=_("Concurrent runs under 'allow'"))
-    misfire_grace_time = forms.IntegerField(label=_("Misfire grace (seconds)"),
-                                            **validators.field_bounds(Job, "misfire_grace_time"),
-                                            help_text=_("Later than this, a run is recorded as missed"))
+    lost_policy = forms.ChoiceField(
+        label=_("When its scheduler dies mid-run"),
+        choices=Job.LostPolicy.choices,
+        initial=Job.LostPolicy.AUTO,
+        required=False,
+        help_text=_("Run it again (at least once), or only record it lost (at most once)"),
+    )
+    overlap_policy = forms.ChoiceField(
+        label=_("When a run is still going"), choices=Job.Overlap.choices, initial=Job.Overlap.SKIP
+    )
+    max_instances = forms.IntegerField(
+        label=_("Max instances"),
+        **validators.field_bounds(Job, "max_instances"),
+        initial=1,
+        help_text=_("Concurrent runs under 'allow'"),
+    )
+    misfire_grace_time = forms.IntegerField(
+        label=_("Misfire grace (seconds)"),
+        **validators.field_bounds(Job, "misfire_grace_time"),
+        help_text=_("Later than this, a run is recorded as missed"),
+    )
     catch_up = forms.ChoiceField(label=_("Missed runs"), choices=Job.CatchUp.choices, initial=Job.CatchUp.ONCE)
     executor = forms.ChoiceField(label=_("Executor"), choices=Job.Executor.choices, initial=Job.Executor.THREAD)
     start_at = LocalDateTimeField(label=_("Not before"), help_text=_("In the job's zone"))
@@ -202,13 +244,19 @@ class RunNowForm(forms.Form):
     """Run now with other arguments than the job's: a box left empty keeps the job's own.
     The service checks them against the task's signature, as it checks a job's."""
 
-    args = JsonTextField(label=_("Arguments (JSON list)"), empty=None, help_text=_('Empty: the job\'s own. e.g. ["hello", 3]'))
-    kwargs = JsonTextField(label=_("Keyword arguments (JSON object)"), empty=None,
-                           help_text=_('Empty: the job\'s own. e.g. {"message": "hello"}'))
+    args = JsonTextField(
+        label=_("Arguments (JSON list)"), empty=None, help_text=_('Empty: the job\'s own. e.g. ["hello", 3]')
+    )
+    kwargs = JsonTextField(
+        label=_("Keyword arguments (JSON object)"),
+        empty=None,
+        help_text=_('Empty: the job\'s own. e.g. {"message": "hello"}'),
+    )
 
     def errors_text(self) -> str:
-        return " ".join(f"{self.fields[name].label}: {message}" for name, messages in self.errors.items()
-                        for message in messages)
+        return " ".join(
+            f"{self.fields[name].label}: {message}" for name, messages in self.errors.items() for message in messages
+        )
 
 
 TRIGGER_KINDS = [
@@ -221,36 +269,56 @@ TRIGGER_KINDS = [
 ]
 INTERVAL_UNITS = [("1", _("seconds")), ("60", _("minutes")), ("3600", _("hours")), ("86400", _("days"))]
 WEEKDAYS = [
-    ("0", _("Mon")), ("1", _("Tue")), ("2", _("Wed")), ("3", _("Thu")), ("4", _("Fri")), ("5", _("Sat")), ("6", _("Sun")),
+    ("0", _("Mon")),
+    ("1", _("Tue")),
+    ("2", _("Wed")),
+    ("3", _("Thu")),
+    ("4", _("Fri")),
+    ("5", _("Sat")),
+    ("6", _("Sun")),
 ]
 # Where a triggers.py error about a definition key shows on this form.
 ERROR_FIELDS = {
-    "cron_expression": "cron_expression", "interval_seconds": "interval_value", "run_at": "run_at",
-    "delay_seconds": "run_at", "at": "at", "days": "days", "minute": "minute", "jitter_seconds": "jitter_seconds",
-    "kind": "kind", "calendar": "calendar",
+    "cron_expression": "cron_expression",
+    "interval_seconds": "interval_value",
+    "run_at": "run_at",
+    "delay_seconds": "run_at",
+    "at": "at",
+    "days": "days",
+    "minute": "minute",
+    "jitter_seconds": "jitter_seconds",
+    "kind": "kind",
+    "calendar": "calendar",
 }
 
 
 class TriggerForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=TRIGGER_KINDS, initial="cron")
     cron_expression = forms.CharField(
-        label=_("Cron expression"), required=False, max_length=200,
-        widget=forms.TextInput(attrs={"class": "mono", "spellcheck": "false", "autocomplete": "off",
-                                      "placeholder": "0 9 * * MON-FRI"}),
+        label=_("Cron expression"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"class": "mono", "spellcheck": "false", "autocomplete": "off", "placeholder": "0 9 * * MON-FRI"}
+        ),
         help_text=_("minute hour day month weekday; 0 and 7 are Sunday"),
     )
     interval_value = forms.IntegerField(label=_("Every"), required=False, min_value=1)
     interval_unit = forms.ChoiceField(label=_("Unit"), choices=INTERVAL_UNITS, initial="60", required=False)
     run_at = LocalDateTimeField(label=_("At (in the job's zone)"))
-    at = forms.CharField(label=_("At (HH:MM)"), required=False, initial="09:00",
-                         widget=forms.TimeInput(attrs={"type": "time"}))
-    days = forms.MultipleChoiceField(label=_("Days"), choices=WEEKDAYS, required=False,
-                                     widget=forms.CheckboxSelectMultiple)
+    at = forms.CharField(
+        label=_("At (HH:MM)"), required=False, initial="09:00", widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    days = forms.MultipleChoiceField(
+        label=_("Days"), choices=WEEKDAYS, required=False, widget=forms.CheckboxSelectMultiple
+    )
     minute = forms.IntegerField(label=_("Minute past the hour"), required=False, min_value=0, max_value=59, initial=0)
-    jitter_seconds = forms.IntegerField(label=_("Jitter (seconds)"), required=False, initial=0,
-                                        **validators.field_bounds(Trigger, "jitter_seconds"))
-    calendar = forms.ModelChoiceField(label=_("Skip the dates of"), queryset=Calendar.objects.none(), required=False,
-                                      empty_label=_("no calendar"))
+    jitter_seconds = forms.IntegerField(
+        label=_("Jitter (seconds)"), required=False, initial=0, **validators.field_bounds(Trigger, "jitter_seconds")
+    )
+    calendar = forms.ModelChoiceField(
+        label=_("Skip the dates of"), queryset=Calendar.objects.none(), required=False, empty_label=_("no calendar")
+    )
 
     def __init__(self, *args, calendars=None, zone: ZoneInfo | None = None, now: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -261,8 +329,12 @@ class TriggerForm(forms.Form):
 
     @staticmethod
     def initial_for(trigger: Trigger, zone: ZoneInfo) -> dict:
-        data: dict[str, Any] = {"kind": trigger.kind, "jitter_seconds": trigger.jitter_seconds,
-                                "calendar": trigger.calendar_id, "cron_expression": trigger.cron_expression}
+        data: dict[str, Any] = {
+            "kind": trigger.kind,
+            "jitter_seconds": trigger.jitter_seconds,
+            "calendar": trigger.calendar_id,
+            "cron_expression": trigger.cron_expression,
+        }
         fields = trigger.cron_expression.split()
         if trigger.kind == "cron" and trigger.preset and len(fields) == 5:
             minute, hour, _dom, _month, dow = fields
@@ -285,8 +357,11 @@ class TriggerForm(forms.Form):
         """This form as a trigger definition (see triggers.compile_trigger)."""
         data = self.cleaned_data
         kind = data.get("kind") or "cron"
-        out: dict[str, Any] = {"kind": kind, "jitter_seconds": data.get("jitter_seconds") or 0,
-                               "calendar": data.get("calendar")}
+        out: dict[str, Any] = {
+            "kind": kind,
+            "jitter_seconds": data.get("jitter_seconds") or 0,
+            "calendar": data.get("calendar"),
+        }
         if kind == "cron":
             out["cron_expression"] = data.get("cron_expression") or ""
         elif kind == "interval":
@@ -315,14 +390,19 @@ class TriggerForm(forms.Form):
         if field is None or field not in self.fields:
             field = None
         # add_error drops the field from cleaned_data; keep the form's values for the preview.
-        self._errors.setdefault(field or NON_FIELD_ERRORS, self.error_class(
-            error_class="nonfield" if field is None else None, renderer=self.renderer))
+        self._errors.setdefault(
+            field or NON_FIELD_ERRORS,
+            self.error_class(error_class="nonfield" if field is None else None, renderer=self.renderer),
+        )
         self._errors[field or NON_FIELD_ERRORS].append(message)
 
     def cron_picks(self) -> tuple[dict[str, cron_builder.Pick], str]:
         """The builder's pickers for this form's expression."""
-        expression = self.data.get(self.add_prefix("cron_expression")) if self.is_bound else self.initial.get(
-            "cron_expression", "")
+        expression = (
+            self.data.get(self.add_prefix("cron_expression"))
+            if self.is_bound
+            else self.initial.get("cron_expression", "")
+        )
         return cron_builder.decompose(expression or "* * * * *")
 
 
@@ -336,8 +416,14 @@ class BaseTriggerFormSet(forms.BaseFormSet):
 
     @property
     def empty_form(self):
-        form = self.form(auto_id=self.auto_id, prefix=self.add_prefix("__prefix__"), empty_permitted=True,
-                         use_required_attribute=False, renderer=self.renderer, **self.get_form_kwargs(None))
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            renderer=self.renderer,
+            **self.get_form_kwargs(None),
+        )
         self.add_fields(form, None)
         return form
 
@@ -347,7 +433,8 @@ class BaseTriggerFormSet(forms.BaseFormSet):
             self.errors  # noqa: B018  (validates once, so every form has cleaned_data)
         initial = self.initial_form_count()
         return [
-            form for index, form in enumerate(self.forms)
+            form
+            for index, form in enumerate(self.forms)
             if not self._should_delete_form(form) and (index < initial or form.has_changed())
         ]
 
@@ -365,15 +452,18 @@ class BaseTriggerFormSet(forms.BaseFormSet):
         return left
 
 
-TriggerFormSet = formset_factory(TriggerForm, formset=BaseTriggerFormSet, extra=0, can_delete=True, max_num=MAX_TRIGGERS,
-                                 validate_max=True)
+TriggerFormSet = formset_factory(
+    TriggerForm, formset=BaseTriggerFormSet, extra=0, can_delete=True, max_num=MAX_TRIGGERS, validate_max=True
+)
 
 
 class CalendarForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100, help_text=_("e.g. UK bank holidays"))
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     excluded_dates = forms.CharField(
-        label=_("Dates to skip"), required=False, widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
+        label=_("Dates to skip"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text=_("One date per line (or comma-separated) as YYYY-MM-DD, e.g. 2026-12-25"),
     )
     business_days_only = forms.BooleanField(label=_("Also skip Saturdays and Sundays"), required=False)
@@ -399,6 +489,8 @@ class RuntimeSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         for key, (setting_name, low, high) in settings_spec.items():
             self.fields[key] = forms.IntegerField(
-                label=self.LABELS.get(key, key), min_value=low, max_value=high,
+                label=self.LABELS.get(key, key),
+                min_value=low,
+                max_value=high,
                 help_text=f"{setting_name}, {low}–{high}",
             )

@@ -28,8 +28,9 @@ class Preview:
         return self.zone.key == self.viewer_zone.key
 
 
-def build(*, job_form, trigger_forms: list, job_pk: int | None, now: datetime, viewer_zone: ZoneInfo,
-          count: int = 5) -> Preview:
+def build(
+    *, job_form, trigger_forms: list, job_pk: int | None, now: datetime, viewer_zone: ZoneInfo, count: int = 5
+) -> Preview:
     """Preview what a (possibly invalid) job form would do; errors are reported, never raised."""
     data = job_form.cleaned_data if hasattr(job_form, "cleaned_data") else {}
     zone_name = (job_form.data.get(job_form.add_prefix("timezone")) or "UTC").strip()
@@ -39,7 +40,10 @@ def build(*, job_form, trigger_forms: list, job_pk: int | None, now: datetime, v
     except triggers.ScheduleError as exc:
         zone, zone_error = ZoneInfo("UTC"), exc.message
     job = Job(
-        pk=job_pk, timezone=zone.key, start_at=data.get("start_at"), end_at=data.get("end_at"),
+        pk=job_pk,
+        timezone=zone.key,
+        start_at=data.get("start_at"),
+        end_at=data.get("end_at"),
         max_runs=data.get("max_runs"),
     )
     result = Preview(zone=zone, viewer_zone=viewer_zone, zone_error=zone_error)

@@ -41,9 +41,13 @@ def totals(jobs, executions, now: datetime) -> Totals:
         bad=Count("id", filter=Q(status__in=FAILED)),
     )
     return Totals(
-        jobs=job_counts["total"], paused=job_counts["paused"], active=job_counts["total"] - job_counts["paused"],
+        jobs=job_counts["total"],
+        paused=job_counts["paused"],
+        active=job_counts["total"] - job_counts["paused"],
         running=executions.filter(status="running").count(),
-        runs_24h=day["runs"], succeeded_24h=day["ok"], failed_24h=day["bad"],
+        runs_24h=day["runs"],
+        succeeded_24h=day["ok"],
+        failed_24h=day["bad"],
         dead_letters=executions.dead_letters().count(),
     )
 
@@ -63,8 +67,14 @@ def scheduler_summary(now: datetime) -> SchedulerSummary:
     liveness = services.scheduler_liveness()
     leader = liveness.leader
     age = now - leader.last_beat_at if leader else None
-    return SchedulerSummary(state=liveness.state, leader=leader, heartbeat_age=age, alive_nodes=len(liveness.alive),
-                            next_wakeup=SchedulerState.next_wakeup(), status=liveness.status)
+    return SchedulerSummary(
+        state=liveness.state,
+        leader=leader,
+        heartbeat_age=age,
+        alive_nodes=len(liveness.alive),
+        next_wakeup=SchedulerState.next_wakeup(),
+        status=liveness.status,
+    )
 
 
 @dataclass
@@ -100,8 +110,14 @@ def runs_per_hour(executions, now: datetime, zone: ZoneInfo) -> list[Bar]:
     bars = []
     for row in statistics.runs_per_hour(executions, now=now):
         local = row["hour"].astimezone(zone)
-        bars.append(Bar(label=f"{local:%H}", title=f"{local:%Y-%m-%d %H:%M %Z}",
-                        succeeded=row["succeeded"], failed=row["failed"]))
+        bars.append(
+            Bar(
+                label=f"{local:%H}",
+                title=f"{local:%Y-%m-%d %H:%M %Z}",
+                succeeded=row["succeeded"],
+                failed=row["failed"],
+            )
+        )
     return bars
 
 
@@ -142,12 +158,11 @@ class DurationBar:
     y: float = 100.0
 
 
-def durations(executions, limit: int = 40, *, height: float = 100.0, width: float = 10.0) -> tuple[list[DurationBar], float]:
+def durations(
+    executions, limit: int = 40, *, height: float = 100.0, width: float = 10.0
+) -> tuple[list[DurationBar], float]:
     """The last `limit` finished runs' durations, oldest first, scaled; and the longest."""
-    rows = list(
-        executions.filter(started_at__isnull=False, finished_at__isnull=False)
-        .order_by("-finished_at")[:limit]
-    )
+    rows = list(executions.filter(started_at__isnull=False, finished_at__isnull=False).order_by("-finished_at")[:limit])
     bars = [DurationBar(row, row.duration.total_seconds()) for row in reversed(rows)]
     top = max((bar.seconds for bar in bars), default=0.0)
     # Right-aligned in a chart `limit` bars wide, so a few runs draw thin bars, not wide blocks.

@@ -66,22 +66,38 @@ class World:
         now = timezone.now()
         self.job = make_job(name="owned", owner=owner, group="etl", tags=["nightly"])
         self.failed = Execution.objects.create(
-            job=self.job, job_name=self.job.name, scheduled_for=now - timedelta(minutes=10),
-            run_after=now - timedelta(minutes=10), started_at=now - timedelta(minutes=10),
-            finished_at=now - timedelta(minutes=9), status="failed", error="boom",
+            job=self.job,
+            job_name=self.job.name,
+            scheduled_for=now - timedelta(minutes=10),
+            run_after=now - timedelta(minutes=10),
+            started_at=now - timedelta(minutes=10),
+            finished_at=now - timedelta(minutes=9),
+            status="failed",
+            error="boom",
         )
         self.pending = Execution.objects.create(
-            job=self.job, job_name=self.job.name, scheduled_for=now + timedelta(hours=1),
-            run_after=now + timedelta(hours=1), status="scheduled",
+            job=self.job,
+            job_name=self.job.name,
+            scheduled_for=now + timedelta(hours=1),
+            run_after=now + timedelta(hours=1),
+            status="scheduled",
         )
         self.dead = Execution.objects.create(
-            job=self.job, job_name=self.job.name, scheduled_for=now - timedelta(minutes=20),
-            run_after=now - timedelta(minutes=20), started_at=now - timedelta(minutes=20),
-            finished_at=now - timedelta(minutes=19), status="failed", error="no retries left", dead_letter=True,
+            job=self.job,
+            job_name=self.job.name,
+            scheduled_for=now - timedelta(minutes=20),
+            run_after=now - timedelta(minutes=20),
+            started_at=now - timedelta(minutes=20),
+            finished_at=now - timedelta(minutes=19),
+            status="failed",
+            error="no retries left",
+            dead_letter=True,
         )
         self.calendar = services.calendar_create(name="owner holidays", excluded_dates=["2026-12-25"], owner=owner)
         self.token, self.key = services.token_create(user=owner, name="owner's token")
-        SchedulerNode.objects.create(name="node-1", hostname="host", pid=1, state="running", role="leader", last_beat_at=now)
+        SchedulerNode.objects.create(
+            name="node-1", hostname="host", pid=1, state="running", role="leader", last_beat_at=now
+        )
         SchedulerState.load()
         SchedulerState.objects.update(leader="node-1", lease_expires_at=now + timedelta(minutes=5))  # it leads
 

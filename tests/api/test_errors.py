@@ -66,7 +66,7 @@ def test_json_nested_too_deeply_is_a_400(as_owner):
         '{"name": "x", "task": "tempora.sample_job", "start_at": "9999-12-31T23:59:59-12:00"}',
         '{"name": "x", "task": "tempora.sample_job", "max_runs": -1}',
         '{"name": "x", "task": ["tempora.sample_job"]}',
-        '[]',
+        "[]",
         '"a string"',
     ],
 )
@@ -77,7 +77,16 @@ def test_malformed_job_input_is_a_400(as_owner, body):
 
 @pytest.mark.parametrize(
     "query",
-    ["search=%00", "group=%00", "ordering=nonsense", "page=999", "page=abc", "page_size=-1", "tag=%00", "search=" + "a+" * 300],
+    [
+        "search=%00",
+        "group=%00",
+        "ordering=nonsense",
+        "page=999",
+        "page=abc",
+        "page_size=-1",
+        "tag=%00",
+        "search=" + "a+" * 300,
+    ],
 )
 def test_odd_query_strings_never_fail(as_owner, owned_job, query):
     response = as_owner.get(f"/api/jobs/?{query}")

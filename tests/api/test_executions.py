@@ -22,8 +22,13 @@ def runs(make_job, owner):
         at = now - timedelta(minutes=minutes_ago)
         finished = status not in ("scheduled", "queued", "running")
         return Execution.objects.create(
-            job=j, job_name=j.name, scheduled_for=at, run_after=at, status=status,
-            started_at=at if status != "scheduled" else None, finished_at=at + timedelta(seconds=2) if finished else None,
+            job=j,
+            job_name=j.name,
+            scheduled_for=at,
+            run_after=at,
+            status=status,
+            started_at=at if status != "scheduled" else None,
+            finished_at=at + timedelta(seconds=2) if finished else None,
             **fields,
         )
 
@@ -76,7 +81,9 @@ def test_filter_by_job_and_date_range(as_owner, runs):
     assert ids(response) == [runs["failed"].pk]
 
 
-@pytest.mark.parametrize("query", ["status=exploded", "job=abc", "scheduled_after=yesterday", "scheduled_after=9999-12-31T23:59:59-12:00"])
+@pytest.mark.parametrize(
+    "query", ["status=exploded", "job=abc", "scheduled_after=yesterday", "scheduled_after=9999-12-31T23:59:59-12:00"]
+)
 def test_bad_filter_values_are_400(as_owner, runs, query):
     assert as_owner.get(f"/api/executions/?{query}").status_code == 400
 
@@ -150,7 +157,12 @@ def test_acknowledge_and_delete_one(as_owner, runs):
     body = as_owner.post(f"/api/dead-letters/{runs['dead'].pk}/acknowledge/").json()
     assert body["acknowledged_at"]
     other = Execution.objects.create(
-        job=runs["ok"].job, job_name="x", scheduled_for=runs["now"], run_after=runs["now"], status="failed", dead_letter=True
+        job=runs["ok"].job,
+        job_name="x",
+        scheduled_for=runs["now"],
+        run_after=runs["now"],
+        status="failed",
+        dead_letter=True,
     )
     assert as_owner.delete(f"/api/dead-letters/{other.pk}/").status_code == 204
     other.refresh_from_db()

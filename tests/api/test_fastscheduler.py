@@ -15,8 +15,11 @@ from scheduler_app.models import Execution, Job, SchedulerNode
 
 def create(client, **fields):
     body = {
-        "func_name": "data_sync_task", "func_module": "dev.test_app", "schedule_type": "interval",
-        "schedule_config": {"interval": 30, "unit": "seconds"}, **fields,
+        "func_name": "data_sync_task",
+        "func_module": "dev.test_app",
+        "schedule_type": "interval",
+        "schedule_config": {"interval": 30, "unit": "seconds"},
+        **fields,
     }
     return client.post("/scheduler/api/jobs", body, format="json")
 
@@ -30,13 +33,32 @@ def job_of(response) -> Job:
 
 @pytest.mark.django_db
 def test_create_answers_201_with_the_job_id(as_owner, fastscheduler_tasks, owner):
-    response = create(as_owner, args=["Real-time Sync"], group="data_sync", max_retries=5, timeout=60.0,
-                      timezone="Asia/Shanghai", enabled=True, kwargs={"priority": "high"}, job_name="sync job")
+    response = create(
+        as_owner,
+        args=["Real-time Sync"],
+        group="data_sync",
+        max_retries=5,
+        timeout=60.0,
+        timezone="Asia/Shanghai",
+        enabled=True,
+        kwargs={"priority": "high"},
+        job_name="sync job",
+    )
     assert response.status_code == 201
-    assert response.json() == {"success": True, "message": "Job created successfully", "job_id": response.json()["job_id"]}
+    assert response.json() == {
+        "success": True,
+        "message": "Job created successfully",
+        "job_id": response.json()["job_id"],
+    }
     job = job_of(response)
     assert (job.name, job.task, job.group, job.max_retries, job.timeout, job.timezone, job.owner) == (
-        "sync job", "dev.test_app.data_sync_task", "data_sync", 5, 60, "Asia/Shanghai", owner,
+        "sync job",
+        "dev.test_app.data_sync_task",
+        "data_sync",
+        5,
+        60,
+        "Asia/Shanghai",
+        owner,
     )
     assert job.triggers.get().interval_seconds == 30
 
@@ -118,7 +140,19 @@ def test_the_same_function_twice_gets_two_jobs(as_owner, fastscheduler_tasks):
 
 # Reading ----------------------------------------------------------------------------------
 
-LIST_KEYS = {"job_id", "func_name", "group", "status", "schedule", "next_run", "next_run_in", "run_count", "retry_count", "paused", "last_run"}
+LIST_KEYS = {
+    "job_id",
+    "func_name",
+    "group",
+    "status",
+    "schedule",
+    "next_run",
+    "next_run_in",
+    "run_count",
+    "retry_count",
+    "paused",
+    "last_run",
+}
 
 
 @pytest.mark.django_db
@@ -159,7 +193,11 @@ def test_an_unknown_job_is_the_documented_404(as_owner):
 @pytest.mark.django_db
 def test_update_changes_only_what_is_given(as_owner, fastscheduler_tasks):
     job_id = create(as_owner, schedule_config={"interval": 5, "unit": "minutes"}, max_retries=2).json()["job_id"]
-    response = as_owner.put(f"/scheduler/api/jobs/{job_id}", {"schedule_config": {"interval": 60, "unit": "seconds"}, "timeout": 120.0}, format="json")
+    response = as_owner.put(
+        f"/scheduler/api/jobs/{job_id}",
+        {"schedule_config": {"interval": 60, "unit": "seconds"}, "timeout": 120.0},
+        format="json",
+    )
     assert response.json() == {"success": True, "message": f"Job {job_id} updated successfully"}
     job = Job.objects.get(pk=int(job_id[4:]))
     assert (job.triggers.get().interval_seconds, job.timeout, job.max_retries) == (60, 120, 2)
@@ -183,7 +221,12 @@ def test_update_a_daily_time_or_a_cron_expression(as_owner, fastscheduler_tasks)
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("verb", "message", "paused"),
-    [("pause", "paused", True), ("disable", "disabled", True), ("resume", "resumed", False), ("enable", "enabled", False)],
+    [
+        ("pause", "paused", True),
+        ("disable", "disabled", True),
+        ("resume", "resumed", False),
+        ("enable", "enabled", False),
+    ],
 )
 def test_pause_resume_enable_disable(as_owner, fastscheduler_tasks, verb, message, paused):
     job_id = create(as_owner, enabled=not paused).json()["job_id"]
@@ -201,7 +244,10 @@ def test_run_cancel_and_delete(as_owner, fastscheduler_tasks):
     assert as_owner.post(f"/scheduler/api/jobs/{job_id}/cancel").json()["message"] == f"Job {job_id} cancelled"
     assert not Job.objects.exists()
     other = create(as_owner).json()["job_id"]
-    assert as_owner.delete(f"/scheduler/api/jobs/{other}").json() == {"success": True, "message": f"Job {other} deleted successfully"}
+    assert as_owner.delete(f"/scheduler/api/jobs/{other}").json() == {
+        "success": True,
+        "message": f"Job {other} deleted successfully",
+    }
 
 
 # History, dead letters, groups, status --------------------------------------------------------------
@@ -213,9 +259,17 @@ def history(make_job, owner):
     now = timezone.now()
     for minutes, status in ((30, "succeeded"), (20, "failed"), (10, "succeeded")):
         at = now - timedelta(minutes=minutes)
-        Execution.objects.create(job=job, job_name="sync", scheduled_for=at, run_after=at, started_at=at,
-                                 finished_at=at + timedelta(seconds=3), status=status,
-                                 error="ValueError: bad" if status == "failed" else "", dead_letter=status == "failed")
+        Execution.objects.create(
+            job=job,
+            job_name="sync",
+            scheduled_for=at,
+            run_after=at,
+            started_at=at,
+            finished_at=at + timedelta(seconds=3),
+            status=status,
+            error="ValueError: bad" if status == "failed" else "",
+            dead_letter=status == "failed",
+        )
     return job
 
 
@@ -223,8 +277,22 @@ def history(make_job, owner):
 def test_history(as_owner, history):
     entries = as_owner.get("/scheduler/api/history").json()["history"]
     assert [e["status"] for e in entries] == ["completed", "failed", "completed"]  # oldest first, as FastScheduler
-    assert set(entries[0]) >= {"job_id", "func_name", "status", "timestamp", "error", "run_count", "retry_count", "execution_time", "timestamp_readable"}
-    assert entries[1]["error"] == "ValueError: bad" and entries[1]["execution_time"] == 3.0 and entries[0]["func_name"] == "noop"
+    assert set(entries[0]) >= {
+        "job_id",
+        "func_name",
+        "status",
+        "timestamp",
+        "error",
+        "run_count",
+        "retry_count",
+        "execution_time",
+        "timestamp_readable",
+    }
+    assert (
+        entries[1]["error"] == "ValueError: bad"
+        and entries[1]["execution_time"] == 3.0
+        and entries[0]["func_name"] == "noop"
+    )
     assert len(as_owner.get("/scheduler/api/history?limit=2").json()["history"]) == 2
     assert len(as_owner.get("/scheduler/api/history?func_name=noop").json()["history"]) == 3
     assert as_owner.get("/scheduler/api/history?func_name=other").json()["history"] == []
@@ -247,10 +315,16 @@ def test_groups(as_owner, fastscheduler_tasks):
     listed = as_owner.get("/scheduler/api/groups/data_sync/jobs").json()
     assert listed["group"] == "data_sync" and len(listed["jobs"]) == 2
     assert as_owner.post("/scheduler/api/groups/data_sync/pause").json() == {
-        "success": True, "paused": 2, "message": "Paused 2 job(s) in group: data_sync"}
+        "success": True,
+        "paused": 2,
+        "message": "Paused 2 job(s) in group: data_sync",
+    }
     assert as_owner.post("/scheduler/api/groups/data_sync/resume").json()["resumed"] == 2
     assert as_owner.delete("/scheduler/api/groups/data_sync").json() == {
-        "success": True, "cancelled": 2, "message": "Cancelled 2 job(s) in group: data_sync"}
+        "success": True,
+        "cancelled": 2,
+        "message": "Cancelled 2 job(s) in group: data_sync",
+    }
     assert as_owner.post("/scheduler/api/groups/nothing/pause").json()["paused"] == 0
 
 

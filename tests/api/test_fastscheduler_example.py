@@ -18,7 +18,7 @@ from scheduler_app.models import Execution, Job
 
 # FastScheduler's README, "Complete API Usage Example", verbatim. The test changes only
 # BASE_URL, and its `requests` sends an Authorization header.
-EXAMPLE = '''
+EXAMPLE = """
 import requests
 
 BASE_URL = "http://localhost:8000/scheduler/api"
@@ -106,7 +106,7 @@ print(f"Paused {result['paused']} jobs in data_sync group")
 response = requests.delete(f"{BASE_URL}/groups/data_sync")
 result = response.json()
 print(f"Cancelled {result['cancelled']} jobs in data_sync group")
-'''
+"""
 
 
 def requests_over_urllib(headers: dict[str, str], calls: list) -> types.ModuleType:
@@ -146,7 +146,9 @@ def test_the_complete_api_usage_example_runs_unchanged(live_server, owner, fasts
     _token, key = services.token_create(user=owner, name="fastscheduler example")
     calls: list = []
     monkeypatch.setitem(sys.modules, "requests", requests_over_urllib({"Authorization": f"Token {key}"}, calls))
-    source = EXAMPLE.replace('BASE_URL = "http://localhost:8000/scheduler/api"', f'BASE_URL = "{live_server.url}/scheduler/api"')
+    source = EXAMPLE.replace(
+        'BASE_URL = "http://localhost:8000/scheduler/api"', f'BASE_URL = "{live_server.url}/scheduler/api"'
+    )
     assert source != EXAMPLE
     printed = io.StringIO()
     with redirect_stdout(printed):

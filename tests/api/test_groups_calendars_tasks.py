@@ -53,7 +53,9 @@ def test_an_unknown_or_malformed_group_is_a_404(as_owner, groups):
 
 def test_calendar_crud(as_owner, owner):
     created = as_owner.post(
-        "/api/calendars/", {"name": "holidays", "excluded_dates": ["2026-12-26", "2026-12-25", "2026-12-25"]}, format="json"
+        "/api/calendars/",
+        {"name": "holidays", "excluded_dates": ["2026-12-26", "2026-12-25", "2026-12-25"]},
+        format="json",
     )
     assert created.status_code == 201, created.json()
     body = created.json()
@@ -70,7 +72,11 @@ def test_calendar_crud(as_owner, owner):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"name": "x", "excluded_dates": ["25/12/2026"]}, "excluded_dates"), ({"name": "x", "excluded_dates": "2026-12-25"}, "excluded_dates"), ({}, "name")],
+    [
+        ({"name": "x", "excluded_dates": ["25/12/2026"]}, "excluded_dates"),
+        ({"name": "x", "excluded_dates": "2026-12-25"}, "excluded_dates"),
+        ({}, "name"),
+    ],
 )
 def test_calendar_validation(as_owner, body, field):
     response = as_owner.post("/api/calendars/", body, format="json")
@@ -105,6 +111,12 @@ def test_tasks_with_description_and_parameters(as_owner):
     sample = as_owner.get("/api/tasks/tempora.sample_job/").json()
     assert sample["description"].startswith("Log a message")
     assert sample["parameters"] == [
-        {"name": "message", "kind": "positional", "required": False, "default": "Hello from Tempora", "annotation": "str"}
+        {
+            "name": "message",
+            "kind": "positional",
+            "required": False,
+            "default": "Hello from Tempora",
+            "annotation": "str",
+        }
     ]
     assert as_owner.get("/api/tasks/no.such.task/").status_code == 404

@@ -57,17 +57,25 @@ def test_it_takes_and_shows_the_lost_policy(as_owner):
 
 
 def test_a_once_time_without_offset_is_local_to_the_job(as_owner):
-    response = create(as_owner, timezone="America/New_York", triggers=[{"kind": "once", "run_at": "2030-07-04T09:00:00"}])
+    response = create(
+        as_owner, timezone="America/New_York", triggers=[{"kind": "once", "run_at": "2030-07-04T09:00:00"}]
+    )
     assert response.json()["triggers"][0]["run_at"] == "2030-07-04T13:00:00Z"
 
 
 def test_the_representation_has_schedule_next_run_last_results_and_counters(as_owner, make_job, owner):
     job = make_job(owner=owner)
     now = timezone.now()
-    for minutes, status in enumerate(["succeeded", "failed", "succeeded", "timed_out", "succeeded", "succeeded", "running"]):
+    for minutes, status in enumerate(
+        ["succeeded", "failed", "succeeded", "timed_out", "succeeded", "succeeded", "running"]
+    ):
         Execution.objects.create(
-            job=job, job_name=job.name, scheduled_for=now - timedelta(minutes=60 - minutes),
-            run_after=now, status=status, started_at=now - timedelta(minutes=60 - minutes),
+            job=job,
+            job_name=job.name,
+            scheduled_for=now - timedelta(minutes=60 - minutes),
+            run_after=now,
+            status=status,
+            started_at=now - timedelta(minutes=60 - minutes),
             finished_at=None if status == "running" else now - timedelta(minutes=59 - minutes),
         )
     Job.objects.filter(pk=job.pk).update(run_count=6, failure_count=2, last_status="succeeded", last_run_at=now)
@@ -88,7 +96,9 @@ def test_the_list_costs_the_same_queries_for_one_job_or_twenty(as_owner, make_jo
         assert as_owner.get("/api/jobs/").status_code == 200
     for _ in range(19):
         job = make_job(owner=owner)
-        Execution.objects.create(job=job, job_name=job.name, scheduled_for=timezone.now(), run_after=timezone.now(), status="succeeded")
+        Execution.objects.create(
+            job=job, job_name=job.name, scheduled_for=timezone.now(), run_after=timezone.now(), status="succeeded"
+        )
     with CaptureQueriesContext(connection) as twenty:
         assert len(as_owner.get("/api/jobs/").json()["results"]) == 20
     assert len(twenty) == len(one)
@@ -176,7 +186,9 @@ def test_put_replaces_fields_and_keeps_triggers_when_none_are_given(as_owner, ma
 def test_patch_with_triggers_replaces_them_all(as_owner, make_job, owner):
     job = make_job(owner=owner)
     response = as_owner.patch(
-        f"/api/jobs/{job.pk}/", {"triggers": [{"kind": "hourly", "minute": 5}, {"kind": "daily", "at": "23:00"}]}, format="json"
+        f"/api/jobs/{job.pk}/",
+        {"triggers": [{"kind": "hourly", "minute": 5}, {"kind": "daily", "at": "23:00"}]},
+        format="json",
     )
     assert response.status_code == 200
     assert [t["preset"] for t in response.json()["triggers"]] == ["hourly", "daily"]
@@ -204,12 +216,31 @@ def test_delete_keeps_the_history(as_owner, make_job, owner):
 @pytest.fixture
 def catalogue(make_job, owner):
     return {
-        "a": make_job(name="alpha export", owner=owner, group="etl", tags=["nightly"], priority=2,
-                      triggers=[{"kind": "daily", "at": "01:00"}]),
-        "b": make_job(name="beta", owner=owner, group="etl", description="sends the export", priority=9,
-                      triggers=[{"kind": "interval", "interval_seconds": 60}], task="tempora.noop"),
-        "c": make_job(name="gamma", owner=owner, group="mail", paused=True, tags=["weekly"],
-                      triggers=[{"kind": "cron", "cron_expression": "0 0 * * 0"}]),
+        "a": make_job(
+            name="alpha export",
+            owner=owner,
+            group="etl",
+            tags=["nightly"],
+            priority=2,
+            triggers=[{"kind": "daily", "at": "01:00"}],
+        ),
+        "b": make_job(
+            name="beta",
+            owner=owner,
+            group="etl",
+            description="sends the export",
+            priority=9,
+            triggers=[{"kind": "interval", "interval_seconds": 60}],
+            task="tempora.noop",
+        ),
+        "c": make_job(
+            name="gamma",
+            owner=owner,
+            group="mail",
+            paused=True,
+            tags=["weekly"],
+            triggers=[{"kind": "cron", "cron_expression": "0 0 * * 0"}],
+        ),
     }
 
 
@@ -263,7 +294,12 @@ def test_run_records_a_manual_run_and_answers_its_id_at_once(as_owner, make_job,
     response = as_owner.post(f"/api/jobs/{job.pk}/run/")
     assert response.status_code == 202
     execution = Execution.objects.get(pk=response.json()["execution_id"])
-    assert (execution.job, execution.reason, execution.status, execution.requested_by) == (job, "manual", "scheduled", owner)
+    assert (execution.job, execution.reason, execution.status, execution.requested_by) == (
+        job,
+        "manual",
+        "scheduled",
+        owner,
+    )
     assert response.json()["url"] == f"/api/executions/{execution.pk}/"
 
 

@@ -13,9 +13,15 @@ from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
 
-JOB_BODY = {"name": "made-here", "task": "tempora.sample_job", "triggers": [{"kind": "interval", "interval_seconds": 60}]}
+JOB_BODY = {
+    "name": "made-here",
+    "task": "tempora.sample_job",
+    "triggers": [{"kind": "interval", "interval_seconds": 60}],
+}
 COMPAT_BODY = {
-    "func_name": "sample_job", "func_module": "tempora", "schedule_type": "interval",
+    "func_name": "sample_job",
+    "func_module": "tempora",
+    "schedule_type": "interval",
     "schedule_config": {"interval": 30, "unit": "seconds"},
 }
 OWN = "own"  # the owner's and team_admin's answer; another user gets 404
@@ -96,7 +102,10 @@ ROUTES = [
     R("get", "/scheduler/api/jobs/job_{job}", 200),
     R("put", "/scheduler/api/jobs/job_{job}", 200, body={"timeout": 30}),
     R("delete", "/scheduler/api/jobs/job_{job}", 200),
-    *(R("post", f"/scheduler/api/jobs/job_{{job}}/{verb}", 200) for verb in ("pause", "resume", "enable", "disable", "run", "cancel")),
+    *(
+        R("post", f"/scheduler/api/jobs/job_{{job}}/{verb}", 200)
+        for verb in ("pause", "resume", "enable", "disable", "run", "cancel")
+    ),
     R("get", "/scheduler/api/status", 200, rule="any"),
     R("get", "/scheduler/api/history", 200, rule="list"),
     R("get", "/scheduler/api/dead-letters", 200, rule="list"),
@@ -111,8 +120,12 @@ ROUTES = [
 
 def _url(path: str, world) -> str:
     return path.format(
-        job=world.job.pk, failed=world.failed.pk, pending=world.pending.pk, dead=world.dead.pk,
-        calendar=world.calendar.pk, token=world.token.pk,
+        job=world.job.pk,
+        failed=world.failed.pk,
+        pending=world.pending.pk,
+        dead=world.dead.pk,
+        calendar=world.calendar.pk,
+        token=world.token.pk,
     )
 
 
@@ -152,8 +165,16 @@ def test_team_admin(world, as_team_admin, method, path, ok, body, rule):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/jobs/", "/api/executions/", "/api/dead-letters/", "/api/groups/", "/api/tokens/", "/scheduler/api/jobs",
-     "/scheduler/api/history", "/scheduler/api/groups"],
+    [
+        "/api/jobs/",
+        "/api/executions/",
+        "/api/dead-letters/",
+        "/api/groups/",
+        "/api/tokens/",
+        "/scheduler/api/jobs",
+        "/scheduler/api/history",
+        "/scheduler/api/groups",
+    ],
 )
 def test_lists_show_the_owner_their_objects_and_team_admins_everything(world, as_owner, as_team_admin, path):
     for client in (as_owner, as_team_admin):

@@ -80,8 +80,9 @@ def history(make_job, owner):
         job = make_job(name=name, owner=owner)
         for days in (1, 10):
             at = now - timedelta(days=days)
-            rows[(name, days)] = Execution.objects.create(job=job, job_name=name, scheduled_for=at, run_after=at,
-                                                          status="succeeded", finished_at=at)
+            rows[(name, days)] = Execution.objects.create(
+                job=job, job_name=name, scheduled_for=at, run_after=at, status="succeeded", finished_at=at
+            )
     return now, rows
 
 

@@ -19,12 +19,24 @@ pytestmark = pytest.mark.django_db
 def nodes():
     now = timezone.now()
     leader = SchedulerNode.objects.create(
-        name="host:1:leader", hostname="host", pid=1, role="leader", state="running",
-        started_at=now - timedelta(hours=2), last_beat_at=now - timedelta(seconds=1),
+        name="host:1:leader",
+        hostname="host",
+        pid=1,
+        role="leader",
+        state="running",
+        started_at=now - timedelta(hours=2),
+        last_beat_at=now - timedelta(seconds=1),
     )
-    SchedulerNode.objects.create(name="host:2:standby", hostname="host", pid=2, role="standby", state="running", last_beat_at=now)
     SchedulerNode.objects.create(
-        name="host:3:dead", hostname="host", pid=3, role="standby", state="running", last_beat_at=now - timedelta(minutes=5)
+        name="host:2:standby", hostname="host", pid=2, role="standby", state="running", last_beat_at=now
+    )
+    SchedulerNode.objects.create(
+        name="host:3:dead",
+        hostname="host",
+        pid=3,
+        role="standby",
+        state="running",
+        last_beat_at=now - timedelta(minutes=5),
     )
     SchedulerState.load()
     SchedulerState.objects.filter(pk=1).update(leader=leader.name, lease_expires_at=now + timedelta(seconds=8))
@@ -38,7 +50,11 @@ def test_status(as_team_admin, nodes, make_job):
     services.job_run_now(job=job)
     body = as_team_admin.get("/api/scheduler/").json()
     assert body["state"] == "running" and body["running"] is True and body["leader"] == "host:1:leader"
-    assert {n["name"]: n["alive"] for n in body["nodes"]} == {"host:2:standby": True, "host:1:leader": True, "host:3:dead": False}
+    assert {n["name"]: n["alive"] for n in body["nodes"]} == {
+        "host:2:standby": True,
+        "host:1:leader": True,
+        "host:3:dead": False,
+    }
     assert body["jobs"] == {"total": 3, "active": 2, "paused": 1}
     assert body["waiting_executions"] == 1 and body["running_executions"] == 0
     assert body["next_wakeup"] and 7100 < body["uptime_seconds"] < 7300
@@ -59,7 +75,10 @@ def test_pause_resume_and_shutdown_write_the_state_row(as_team_admin, nodes):
 
 def test_config_get_and_put(as_team_admin):
     assert as_team_admin.get("/api/scheduler/config/").json() == {
-        "max_workers": 10, "misfire_grace_time": 60, "history_per_job": 1000, "history_days": 30,
+        "max_workers": 10,
+        "misfire_grace_time": 60,
+        "history_per_job": 1000,
+        "history_days": 30,
     }
     body = as_team_admin.put("/api/scheduler/config/", {"max_workers": 4, "history_days": 7}, format="json").json()
     assert (body["max_workers"], body["history_days"], body["history_per_job"]) == (4, 7, 1000)
@@ -82,12 +101,22 @@ def test_stats(as_owner, make_job, owner, outsider):
     for index, seconds in enumerate(durations):
         start = now - timedelta(minutes=30 + index)
         Execution.objects.create(
-            job=mine, job_name="mine", scheduled_for=start, run_after=start, started_at=start,
-            finished_at=start + timedelta(seconds=seconds), status="succeeded" if index < 4 else "failed",
+            job=mine,
+            job_name="mine",
+            scheduled_for=start,
+            run_after=start,
+            started_at=start,
+            finished_at=start + timedelta(seconds=seconds),
+            status="succeeded" if index < 4 else "failed",
         )
     Execution.objects.create(
-        job=theirs, job_name="theirs", scheduled_for=now, run_after=now, started_at=now - timedelta(seconds=9),
-        finished_at=now, status="succeeded",
+        job=theirs,
+        job_name="theirs",
+        scheduled_for=now,
+        run_after=now,
+        started_at=now - timedelta(seconds=9),
+        finished_at=now,
+        status="succeeded",
     )
     body = as_owner.get("/api/stats/").json()
     assert body["totals"]["runs"] == 5 and body["totals"]["succeeded"] == 4 and body["totals"]["failed"] == 1
@@ -96,8 +125,16 @@ def test_stats(as_owner, make_job, owner, outsider):
     assert body["duration_seconds"]["p99"] == 100.0 and body["duration_seconds"]["mean"] == 22.0
     assert len(body["runs_per_hour"]) == 24 and sum(h["runs"] for h in body["runs_per_hour"]) == 5
     assert body["per_job"] == [
-        {"job": mine.pk, "job_name": "mine", "runs": 5, "succeeded": 4, "failed": 1, "success_rate": 0.8,
-         "mean_duration_seconds": 22.0, "last_finished_at": body["per_job"][0]["last_finished_at"]}
+        {
+            "job": mine.pk,
+            "job_name": "mine",
+            "runs": 5,
+            "succeeded": 4,
+            "failed": 1,
+            "success_rate": 0.8,
+            "mean_duration_seconds": 22.0,
+            "last_finished_at": body["per_job"][0]["last_finished_at"],
+        }
     ]
     assert as_owner.get("/api/stats/?days=0").status_code == 400
 
@@ -111,8 +148,15 @@ def test_stats_cost_a_fixed_number_of_queries(as_team_admin, make_job):
     def add_runs(n):
         job = make_job()
         for i in range(n):
-            Execution.objects.create(job=job, job_name=job.name, scheduled_for=now - timedelta(seconds=i), run_after=now,
-                                     started_at=now - timedelta(seconds=i + 1), finished_at=now, status="succeeded")
+            Execution.objects.create(
+                job=job,
+                job_name=job.name,
+                scheduled_for=now - timedelta(seconds=i),
+                run_after=now,
+                started_at=now - timedelta(seconds=i + 1),
+                finished_at=now,
+                status="succeeded",
+            )
 
     add_runs(2)
     as_team_admin.get("/api/stats/")  # warm-up: the user's permissions are read once, then cached on it
@@ -141,7 +185,9 @@ def test_health_is_503_without_a_scheduler(as_owner):
 
 
 def test_health_is_503_when_the_heartbeat_is_stale(as_owner):
-    SchedulerNode.objects.create(name="old", hostname="h", pid=1, state="running", last_beat_at=timezone.now() - timedelta(minutes=2))
+    SchedulerNode.objects.create(
+        name="old", hostname="h", pid=1, state="running", last_beat_at=timezone.now() - timedelta(minutes=2)
+    )
     body = as_owner.get("/api/health/").json()
     assert body["scheduler"] == "unavailable" and "No scheduler heartbeat" in body["reason"]
 
@@ -161,8 +207,13 @@ def test_metrics_in_prometheus_text_format(as_team_admin, nodes, make_job):
     job = make_job()
     now = timezone.now()
     Execution.objects.create(
-        job=job, job_name=job.name, scheduled_for=now - timedelta(seconds=30), run_after=now,
-        started_at=now - timedelta(seconds=28), finished_at=now - timedelta(seconds=20), status="succeeded",
+        job=job,
+        job_name=job.name,
+        scheduled_for=now - timedelta(seconds=30),
+        run_after=now,
+        started_at=now - timedelta(seconds=28),
+        finished_at=now - timedelta(seconds=20),
+        status="succeeded",
     )
     response = as_team_admin.get("/metrics", HTTP_ACCEPT="application/openmetrics-text")
     assert response.status_code == 200

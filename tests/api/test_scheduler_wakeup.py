@@ -37,8 +37,9 @@ def test_a_paused_jobs_waiting_retry_is_no_wake_up(as_team_admin, upcoming, make
     # It waits for its job to be resumed: nothing will start it at its run_after.
     paused = make_job(name="paused", paused=True)
     soon = timezone.now() - timedelta(minutes=5)
-    Execution.objects.create(job=paused, job_name=paused.name, scheduled_for=soon, run_after=soon, attempt=2,
-                             reason="retry")
+    Execution.objects.create(
+        job=paused, job_name=paused.name, scheduled_for=soon, run_after=soon, attempt=2, reason="retry"
+    )
     assert wakeup(as_team_admin) == iso(upcoming)
 
 

@@ -8,7 +8,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_valid_expression_with_description_and_next_runs(as_owner):
-    body = as_owner.post("/api/cron/validate", {"expression": "30 2 * * *", "timezone": "America/New_York", "count": 3}, format="json").json()
+    body = as_owner.post(
+        "/api/cron/validate", {"expression": "30 2 * * *", "timezone": "America/New_York", "count": 3}, format="json"
+    ).json()
     assert body["valid"] is True and body["fixed_time"] is True
     assert body["description"] == "At 02:30"
     assert len(body["next_runs"]) == 3 and body["next_runs"][0]["local"].endswith("(America/New_York)")
@@ -43,7 +45,11 @@ def test_validate_needs_an_expression(as_owner):
 
 def test_presets(as_owner):
     presets = as_owner.get("/api/cron/presets").json()
-    assert {"name": "weekdays at 09:00", "expression": "0 9 * * MON-FRI", "description": "At 09:00, Monday through Friday"} in presets
+    assert {
+        "name": "weekdays at 09:00",
+        "expression": "0 9 * * MON-FRI",
+        "description": "At 09:00, Monday through Friday",
+    } in presets
     assert all(p["description"] for p in presets)
 
 
@@ -51,14 +57,23 @@ def test_preview_any_trigger_spec(as_owner):
     body = as_owner.post(
         "/api/schedules/preview",
         {
-            "triggers": [{"kind": "weekly", "days": [0], "at": "10:00"}, {"kind": "interval", "interval_seconds": 86400}],
-            "timezone": "Europe/London", "count": 4, "after": "2026-03-01T00:00:00Z", "start_at": "2026-03-01T12:00:00Z",
+            "triggers": [
+                {"kind": "weekly", "days": [0], "at": "10:00"},
+                {"kind": "interval", "interval_seconds": 86400},
+            ],
+            "timezone": "Europe/London",
+            "count": 4,
+            "after": "2026-03-01T00:00:00Z",
+            "start_at": "2026-03-01T12:00:00Z",
         },
         format="json",
     ).json()
     assert body["description"].startswith("Every Monday at 10:00 (Europe/London); Every day")
     assert [run["at"] for run in body["next_runs"]] == [
-        "2026-03-01T12:00:00Z", "2026-03-02T10:00:00Z", "2026-03-02T12:00:00Z", "2026-03-03T12:00:00Z",
+        "2026-03-01T12:00:00Z",
+        "2026-03-02T10:00:00Z",
+        "2026-03-02T12:00:00Z",
+        "2026-03-03T12:00:00Z",
     ]
 
 
@@ -68,7 +83,11 @@ def test_preview_with_a_calendar(as_owner, owner):
     calendar = services.calendar_create(name="skip", excluded_dates=["2026-03-02"], owner=owner)
     body = as_owner.post(
         "/api/schedules/preview",
-        {"triggers": [{"kind": "daily", "at": "09:00", "calendar": calendar.pk}], "count": 2, "after": "2026-03-01T10:00:00Z"},
+        {
+            "triggers": [{"kind": "daily", "at": "09:00", "calendar": calendar.pk}],
+            "count": 2,
+            "after": "2026-03-01T10:00:00Z",
+        },
         format="json",
     ).json()
     assert [run["at"] for run in body["next_runs"]] == ["2026-03-03T09:00:00Z", "2026-03-04T09:00:00Z"]
@@ -82,7 +101,14 @@ def test_preview_with_a_calendar(as_owner, owner):
         ({"triggers": [{"kind": "cron", "cron_expression": "nope"}]}, ("triggers", "0", "cron_expression")),
         ({"triggers": [{"kind": "daily", "at": "09:00"}], "timezone": "Nowhere/Land"}, ("timezone",)),
         ({"triggers": [{"kind": "daily", "at": "09:00"}], "count": 1000}, ("count",)),
-        ({"triggers": [{"kind": "daily", "at": "09:00"}], "start_at": "2026-02-01T00:00:00Z", "end_at": "2026-01-01T00:00:00Z"}, ("end_at",)),
+        (
+            {
+                "triggers": [{"kind": "daily", "at": "09:00"}],
+                "start_at": "2026-02-01T00:00:00Z",
+                "end_at": "2026-01-01T00:00:00Z",
+            },
+            ("end_at",),
+        ),
     ],
 )
 def test_preview_validation(as_owner, body, path):

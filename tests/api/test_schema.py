@@ -117,7 +117,9 @@ def admin_key(team_admin, owner, make_job):
 
 @schema.parametrize()
 @hypothesis_settings(
-    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
 )
 def test_the_api_never_fails_and_answers_as_documented(case, admin_key):

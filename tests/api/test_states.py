@@ -82,8 +82,16 @@ def test_the_schema_documents_the_state_and_its_filter(as_owner):
     schema = as_owner.get("/api/schema/?format=json").json()
     job = schema["components"]["schemas"]["Job"]["properties"]
     assert job["state"]["readOnly"] is True
-    states = {"scheduled", "not_started", "paused", "no_schedule", "finished", "ended", "no_upcoming_run",
-              "schedule_error"}
+    states = {
+        "scheduled",
+        "not_started",
+        "paused",
+        "no_schedule",
+        "finished",
+        "ended",
+        "no_upcoming_run",
+        "schedule_error",
+    }
     enums = [c for c in schema["components"]["schemas"].values() if set(c.get("enum", [])) == states]
     assert enums
     parameters = {p["name"] for p in schema["paths"]["/api/jobs/"]["get"]["parameters"]}

@@ -88,8 +88,11 @@ def test_an_unknown_query_parameter_is_a_400_naming_it(as_owner, owned_job, url,
 
 
 def test_an_unknown_parameter_of_one_jobs_endpoints_is_a_400_too(as_owner, owned_job):
-    for url in (f"/api/jobs/{owned_job.pk}/?fields=name", f"/api/jobs/{owned_job.pk}/next-runs/?counts=3",
-                f"/api/jobs/{owned_job.pk}/executions/?sort=id"):
+    for url in (
+        f"/api/jobs/{owned_job.pk}/?fields=name",
+        f"/api/jobs/{owned_job.pk}/next-runs/?counts=3",
+        f"/api/jobs/{owned_job.pk}/executions/?sort=id",
+    ):
         response = as_owner.get(url)
         assert response.status_code == 400, url
 
@@ -116,9 +119,16 @@ def test_fastscheduler_update_refuses_an_unknown_field_naming_it(as_owner, fasts
     assert response.status_code == 400 and "retries" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("url", ["/scheduler/api/jobs?grp=data_sync", "/scheduler/api/jobs?limit=5",
-                                 "/scheduler/api/history?function=x", "/scheduler/api/groups?group=x",
-                                 "/scheduler/api/status?verbose=1"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/scheduler/api/jobs?grp=data_sync",
+        "/scheduler/api/jobs?limit=5",
+        "/scheduler/api/history?function=x",
+        "/scheduler/api/groups?group=x",
+        "/scheduler/api/status?verbose=1",
+    ],
+)
 def test_fastscheduler_refuses_an_unknown_query_parameter_naming_it(as_owner, url):
     response = as_owner.get(url)
     assert response.status_code == 400
@@ -127,6 +137,9 @@ def test_fastscheduler_refuses_an_unknown_query_parameter_naming_it(as_owner, ur
 
 
 def test_fastschedulers_own_parameters_are_known(as_owner):
-    for url in ("/scheduler/api/jobs?group=x", "/scheduler/api/history?func_name=x&limit=5",
-                "/scheduler/api/dead-letters?limit=5"):
+    for url in (
+        "/scheduler/api/jobs?group=x",
+        "/scheduler/api/history?func_name=x&limit=5",
+        "/scheduler/api/dead-letters?limit=5",
+    ):
         assert as_owner.get(url).status_code == 200, url

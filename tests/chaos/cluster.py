@@ -125,16 +125,21 @@ class Monitor(threading.Thread):
     def poll(self) -> None:
         index = len(self.leaders)
         rows = list(
-            Execution.objects.filter(Q(pk__gt=self._max_id) | Q(pk__in=list(self._gaps)))
-            .values_list("pk", "worker", "reason")
+            Execution.objects.filter(Q(pk__gt=self._max_id) | Q(pk__in=list(self._gaps))).values_list(
+                "pk", "worker", "reason"
+            )
         )
         # Read after the rows: a row first seen in this poll was committed while the leader
         # was the one read here or the one read by the poll before.
         state = SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).values_list(
-            "leader", "lease_epoch").first() or ("", 0)
+            "leader", "lease_epoch"
+        ).first() or ("", 0)
         nodes = list(SchedulerNode.objects.values_list("name", "state"))
-        lost = list(Execution.objects.filter(status="lost", finished_at__gte=datetime.now(UTC) - timedelta(minutes=2))
-                    .values_list("pk", flat=True))
+        lost = list(
+            Execution.objects.filter(
+                status="lost", finished_at__gte=datetime.now(UTC) - timedelta(minutes=2)
+            ).values_list("pk", flat=True)
+        )
         now = time.time()
         for pk in lost:
             self.lost_seen.setdefault(pk, now)
@@ -221,7 +226,8 @@ class Cluster:
         host = f"127.0.0.1:{proxy.port}"
         url = urlunsplit(self._url._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
         process = self.schedulers.start(
-            drain=self.drain, lease=self.lease,
+            drain=self.drain,
+            lease=self.lease,
             env={"DATABASE_URL": url, "SCHEDULER_MAX_WORKERS": str(self.max_workers)},
         )
         node = Node(process, process.node_name(), proxy, self.drain, time.time())
@@ -233,15 +239,34 @@ class Cluster:
         log_path = self.var_dir / f"celery-worker-{len(self.workers) + 1}.log"
         with open(log_path, "wb") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "3", "--loglevel", "INFO",
-                 "--without-heartbeat", "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=self.schedulers.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--concurrency",
+                    "3",
+                    "--loglevel",
+                    "INFO",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=self.schedulers.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # a whole-worker kill -9 takes the pool with it
             )
         self.workers.append(worker)
         self.worker_logs.append(log_path)
-        self.schedulers.wait_for(lambda: "ready." in log_path.read_text(errors="replace"), timeout=60,
-                                 what=f"Celery worker {len(self.workers)} to be ready")
+        self.schedulers.wait_for(
+            lambda: "ready." in log_path.read_text(errors="replace"),
+            timeout=60,
+            what=f"Celery worker {len(self.workers)} to be ready",
+        )
         return worker
 
     def stop_all(self, *, timeout: float) -> None:
@@ -307,7 +332,9 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.schedulers.check_alive()
-            name = SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).values_list("leader", flat=True).first()
+            name = (
+                SchedulerState.objects.filter(pk=SchedulerState.SINGLETON_ID).values_list("leader", flat=True).first()
+            )
             node = self.nodes.get(name or "")
             if node is not None and node in self.live() and not node.cut_now:
                 if f"{name} leads: scheduling" in node.process.log():
@@ -387,8 +414,11 @@ class Cluster:
 
         def started_on_leader():
             rows = Execution.objects.filter(pk__in=[run.pk for run in runs], status="running")
-            return len(rows) == len(runs) and all(self._live_body(row.pk) for row in rows) and {
-                row.worker for row in rows} == {node.name}
+            return (
+                len(rows) == len(runs)
+                and all(self._live_body(row.pk) for row in rows)
+                and {row.worker for row in rows} == {node.name}
+            )
 
         self.schedulers.wait_for(started_on_leader, timeout=15, what="the long runs to start on the leader")
         self.schedulers.watch(into_body)
@@ -434,8 +464,7 @@ class Cluster:
         for pid in pids:
             self.celery_killed[pid] = event.at
         self.events.append(event)
-        self.note(f"kill -9 of the whole Celery worker {worker.pid} (pids {', '.join(map(str, pids))}), "
-                  f"{event.note}")
+        self.note(f"kill -9 of the whole Celery worker {worker.pid} (pids {', '.join(map(str, pids))}), {event.note}")
         self.start_worker()
         return event
 
@@ -464,8 +493,9 @@ class Cluster:
                     why = f"its body never started, {now - row.started_at.timestamp():.0f}s after its claim"
                 else:
                     continue
-                stuck.append(f"execution {row.pk} ({row.job_name}, started {row.started_at:%H:%M:%S}) is still "
-                             f"`running`: {why}")
+                stuck.append(
+                    f"execution {row.pk} ({row.job_name}, started {row.started_at:%H:%M:%S}) is still `running`: {why}"
+                )
             if not stuck or time.time() >= until:
                 return stuck
             time.sleep(0.5)

@@ -80,8 +80,16 @@ SCENARIOS = {
     "cut": [(0, "cut")],
     "sigterm": [(0, "sigterm")],
     "celery": [(0, "celery_pool_kill"), (15, "celery_worker_kill")],
-    "all": [(0, "kill"), (6, "celery_pool_kill"), (20, "kill"), (40, "kill"), (46, "celery_worker_kill"),
-            (60, "kill"), (80, "cut"), (104, "sigterm")],
+    "all": [
+        (0, "kill"),
+        (6, "celery_pool_kill"),
+        (20, "kill"),
+        (40, "kill"),
+        (46, "celery_worker_kill"),
+        (60, "kill"),
+        (80, "cut"),
+        (104, "sigterm"),
+    ],
 }
 
 
@@ -97,8 +105,13 @@ def create_jobs(start_at: datetime) -> list[Job]:
     jobs = []
     for spec in JOBS:
         fields = dict(
-            task="tests.chaos_trace", kwargs={"label": spec.name, "seconds": spec.seconds}, max_retries=spec.max_retries,
-            retry_backoff=1, executor=spec.executor, timeout=spec.timeout, start_at=start_at,
+            task="tests.chaos_trace",
+            kwargs={"label": spec.name, "seconds": spec.seconds},
+            max_retries=spec.max_retries,
+            retry_backoff=1,
+            executor=spec.executor,
+            timeout=spec.timeout,
+            start_at=start_at,
             lost_policy=spec.lost_policy,
         )
         triggers = [{"kind": "interval", "interval_seconds": spec.interval}] if spec.interval else []
@@ -128,8 +141,11 @@ def rows_up_to(end: float) -> bool:
         if spec.interval is None:
             continue
         job = Job.objects.get(name=spec.name)
-        have = set(Execution.objects.filter(job=job, reason__in=Execution.SCHEDULED_REASONS)
-                   .values_list("scheduled_for", flat=True))
+        have = set(
+            Execution.objects.filter(job=job, reason__in=Execution.SCHEDULED_REASONS).values_list(
+                "scheduled_for", flat=True
+            )
+        )
         if not set(owed(job, spec.interval, end_at)) <= have:
             return False
     return True
@@ -167,13 +183,18 @@ def test_chaos(scenario, chaos_cluster):
     cluster.stop_all(timeout=DRAIN + 10)
     cluster.celery_left_running = [
         f"execution {pk} ({name}) still `running` after the workers' warm shutdown"
-        for pk, name in Execution.objects.filter(job_name__in=CELERY_JOBS, status="running").values_list("pk", "job_name")
+        for pk, name in Execution.objects.filter(job_name__in=CELERY_JOBS, status="running").values_list(
+            "pk", "job_name"
+        )
     ]
     cluster.monitor.stop()
 
     verdict = Judge(cluster, JOBS, LIMITS, start=began, end=end).run()
-    verdict.figures = {"scenario": f"{scenario} ({', '.join(act for _, act in SCENARIOS[scenario])})",
-                       **verdict.figures, "setup": f"{len(JOBS)} jobs created in {creating:.1f} s"}
+    verdict.figures = {
+        "scenario": f"{scenario} ({', '.join(act for _, act in SCENARIOS[scenario])})",
+        **verdict.figures,
+        "setup": f"{len(JOBS)} jobs created in {creating:.1f} s",
+    }
     report = verdict.report()
     print(report)
     (cluster.var_dir / "chaos-report.txt").write_text(verdict.report(limit=100_000))  # every violation
@@ -182,4 +203,3 @@ def test_chaos(scenario, chaos_cluster):
         path.write_text((path.read_text() if path.exists() else "") + report + "\n")
     failed = verdict.failed()
     assert not failed, f"{len(failed)} chaos check(s) failed: {', '.join(failed)}\n{report}"
-

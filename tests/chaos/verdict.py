@@ -123,8 +123,10 @@ def _at(t: float | None) -> str:
 def _spread(values: list[float], unit: str = "s") -> str:
     if not values:
         return "none"
-    return (f"min {min(values):.2f} {unit}, median {statistics.median(values):.2f} {unit}, "
-            f"max {max(values):.2f} {unit} (n={len(values)})")
+    return (
+        f"min {min(values):.2f} {unit}, median {statistics.median(values):.2f} {unit}, "
+        f"max {max(values):.2f} {unit} (n={len(values)})"
+    )
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -140,11 +142,30 @@ class Judge:
         self.start = start
         self.end = end
         self.rows = [
-            Row(r["pk"], r["job_name"], r["scheduled_for"], r["attempt"], r["reason"], r["status"], r["worker"],
-                _ts(r["started_at"]), _ts(r["finished_at"]), r["error"])
+            Row(
+                r["pk"],
+                r["job_name"],
+                r["scheduled_for"],
+                r["attempt"],
+                r["reason"],
+                r["status"],
+                r["worker"],
+                _ts(r["started_at"]),
+                _ts(r["finished_at"]),
+                r["error"],
+            )
             for r in Execution.objects.filter(job_name__in=list(self.specs)).values(
-                "pk", "job_name", "scheduled_for", "attempt", "reason", "status", "worker", "started_at",
-                "finished_at", "error")
+                "pk",
+                "job_name",
+                "scheduled_for",
+                "attempt",
+                "reason",
+                "status",
+                "worker",
+                "started_at",
+                "finished_at",
+                "error",
+            )
         ]
         self.by_pk = {row.pk: row for row in self.rows}
         self.bodies: dict[int, Body] = {}
@@ -184,7 +205,9 @@ class Judge:
         right after it marked its leftovers lost and itself stopped. (Its exit can come
         seconds later on a loaded machine.)"""
         if node.name not in self._own_stops:
-            stopped = [line for line in node.process.log().splitlines() if " scheduler_app.engine.loop: stopped; " in line]
+            stopped = [
+                line for line in node.process.log().splitlines() if " scheduler_app.engine.loop: stopped; " in line
+            ]
             at = None
             if stopped:
                 at = datetime.strptime(stopped[-1][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
@@ -238,15 +261,21 @@ class Judge:
         self.verdict.timeline = [
             f"{_at(e.at)} {e.kind} {e.node or ''} {' '.join(map(str, e.pids))} {e.note}".replace("  ", " ").strip()
             + (f" until {_at(e.until)}" if e.until else "")
-            for e in self.cluster.events if e.kind != "start"
+            for e in self.cluster.events
+            if e.kind != "start"
         ]
         self.figure_block()
         return self.verdict
 
     def duplicates(self) -> list[str]:
-        counts = Counter((r.job, r.scheduled_for, r.attempt) for r in self.rows if r.reason in Execution.SCHEDULED_REASONS)
-        return [f"{job} {when:%H:%M:%S.%f} attempt {attempt}: {n} rows" for (job, when, attempt), n in counts.items()
-                if n > 1]
+        counts = Counter(
+            (r.job, r.scheduled_for, r.attempt) for r in self.rows if r.reason in Execution.SCHEDULED_REASONS
+        )
+        return [
+            f"{job} {when:%H:%M:%S.%f} attempt {attempt}: {n} rows"
+            for (job, when, attempt), n in counts.items()
+            if n > 1
+        ]
 
     def missing(self) -> list[str]:
         from scheduler_app.models import Job
@@ -261,8 +290,10 @@ class Judge:
             gaps = [when for when in owed(job, self.specs[job.name].interval, end) if when not in covered[job.name]]
             self.missing_count += len(gaps)
             if gaps:
-                found.append(f"{job.name}: {len(gaps)} occurrence(s) without a row, first "
-                             + ", ".join(f"{g:%H:%M:%S}" for g in gaps[:6]))
+                found.append(
+                    f"{job.name}: {len(gaps)} occurrence(s) without a row, first "
+                    + ", ".join(f"{g:%H:%M:%S}" for g in gaps[:6])
+                )
         return found
 
     def _bodies_per_occurrence(self) -> dict[tuple[str, datetime], list[Body]]:
@@ -282,13 +313,19 @@ class Judge:
                 continue
             self.twice_all += 1
             if self.specs[job].at_most_once:
-                found.append(f"{job} {when:%H:%M:%S}: {runs} bodies (executions "
-                             + ", ".join(f"{b.execution} pid {b.pid} {_at(b.start)}-{_at(b.end)}" for b in bodies) + ")")
+                found.append(
+                    f"{job} {when:%H:%M:%S}: {runs} bodies (executions "
+                    + ", ".join(f"{b.execution} pid {b.pid} {_at(b.start)}-{_at(b.end)}" for b in bodies)
+                    + ")"
+                )
         return found
 
     def redelivered(self) -> list[str]:
-        return [f"execution {b.execution} ({self.by_pk[b.execution].job}): {b.starts} starts"
-                for b in self.bodies.values() if b.starts > 1 and b.execution in self.by_pk]
+        return [
+            f"execution {b.execution} ({self.by_pk[b.execution].job}): {b.starts} starts"
+            for b in self.bodies.values()
+            if b.starts > 1 and b.execution in self.by_pk
+        ]
 
     def finished_lost(self) -> list[str]:
         found, self.lost_window_seen, self.child_after_kill = [], [], []
@@ -299,17 +336,27 @@ class Judge:
             gone = self.gone_at(row, body)
             where = f"{row.job} execution {row.pk} on {row.worker or '?'} (pid {body.pid})"
             if gone is None:
-                found.append(f"{where}: ended {_at(body.end)}, recorded lost at {_at(self.lost_at(row))}; "
-                             "its process was never killed nor cut off")
-            elif (body.end > gone and self.specs[row.job].timeout and self._how_gone(row, gone) == "killed"
-                  and body.end - gone <= self.limits.child_exit):
+                found.append(
+                    f"{where}: ended {_at(body.end)}, recorded lost at {_at(self.lost_at(row))}; "
+                    "its process was never killed nor cut off"
+                )
+            elif (
+                body.end > gone
+                and self.specs[row.job].timeout
+                and self._how_gone(row, gone) == "killed"
+                and body.end - gone <= self.limits.child_exit
+            ):
                 self.child_after_kill.append(body.end - gone)  # its lifeline had not killed it yet
             elif body.end > gone:
-                found.append(f"{where}: ended {body.end - gone:.2f}s after its process was {self._how_gone(row, gone)} "
-                             f"({_at(gone)}), recorded lost at {_at(self.lost_at(row))}")
+                found.append(
+                    f"{where}: ended {body.end - gone:.2f}s after its process was {self._how_gone(row, gone)} "
+                    f"({_at(gone)}), recorded lost at {_at(self.lost_at(row))}"
+                )
             elif gone - body.end > self.limits.lost_window:
-                found.append(f"{where}: ended {gone - body.end:.2f}s before its process went away ({_at(gone)}), "
-                             f"beyond the {self.limits.lost_window:g}s window; recorded lost at {_at(self.lost_at(row))}")
+                found.append(
+                    f"{where}: ended {gone - body.end:.2f}s before its process went away ({_at(gone)}), "
+                    f"beyond the {self.limits.lost_window:g}s window; recorded lost at {_at(self.lost_at(row))}"
+                )
             else:
                 self.lost_window_seen.append(gone - body.end)
         return found
@@ -326,11 +373,15 @@ class Judge:
             if row.status != "lost" or body is None or lost_at is None:
                 continue
             if body.start > lost_at:
-                found.append(f"{row.job} execution {row.pk}: its body started {body.start - lost_at:.2f}s "
-                             f"after its row said lost")
+                found.append(
+                    f"{row.job} execution {row.pk}: its body started {body.start - lost_at:.2f}s "
+                    f"after its row said lost"
+                )
             elif body.end is not None and body.end > lost_at:
-                found.append(f"{row.job} execution {row.pk} (pid {body.pid}): its body ran on "
-                             f"{body.end - lost_at:.2f}s after its row said lost ({_at(lost_at)})")
+                found.append(
+                    f"{row.job} execution {row.pk} (pid {body.pid}): its body ran on "
+                    f"{body.end - lost_at:.2f}s after its row said lost ({_at(lost_at)})"
+                )
         return found
 
     def live_declared_dead(self) -> list[str]:
@@ -341,10 +392,12 @@ class Judge:
             if state != "stopped" or node is None or self.down(node, at):
                 continue
             by = [other for other, text in logs.items() if other != name and f"node {name} is dead" in text]
-            found.append(f"{name} marked stopped at {_at(at)} while alive and reachable"
-                         + (f" (recovered by {', '.join(by)})" if by else "")
-                         + f" [started {_at(node.started_at)}, SIGTERM {_at(node.terminated_at)}, "
-                           f"exit {_at(node.exited_at)}]")
+            found.append(
+                f"{name} marked stopped at {_at(at)} while alive and reachable"
+                + (f" (recovered by {', '.join(by)})" if by else "")
+                + f" [started {_at(node.started_at)}, SIGTERM {_at(node.terminated_at)}, "
+                f"exit {_at(node.exited_at)}]"
+            )
         return found
 
     def live_runs_lost(self) -> list[str]:
@@ -356,16 +409,20 @@ class Judge:
             node = self.cluster.nodes.get(row.worker)
             if node is not None:
                 if self.down(node, lost_at) is None:
-                    found.append(f"{row.job} execution {row.pk} on {row.worker} marked lost at "
-                                 f"{_at(lost_at)} while its node was alive: {row.error[:120]}")
+                    found.append(
+                        f"{row.job} execution {row.pk} on {row.worker} marked lost at "
+                        f"{_at(lost_at)} while its node was alive: {row.error[:120]}"
+                    )
                 continue
             body = self.bodies.get(row.pk)
             if self.specs[row.job].executor == "celery":
                 killed = self.cluster.celery_killed.get(body.pid) if body else None
                 any_kill = any(t <= lost_at for t in self.cluster.celery_killed.values())
                 if (body and (killed is None or killed > lost_at)) or (not body and not any_kill):
-                    found.append(f"{row.job} execution {row.pk} (Celery, pid {body.pid if body else '?'}) marked "
-                                 f"lost at {_at(lost_at)} while its worker lived: {row.error[:120]}")
+                    found.append(
+                        f"{row.job} execution {row.pk} (Celery, pid {body.pid if body else '?'}) marked "
+                        f"lost at {_at(lost_at)} while its worker lived: {row.error[:120]}"
+                    )
         return found
 
     def celery_running(self) -> list[str]:
@@ -374,8 +431,14 @@ class Judge:
     def _first_pass_after(self, event: Event, until: float) -> tuple[float | None, float | None]:
         """(seconds to the lease changing hands, seconds to the first pass committed by the new leader)."""
         monitor = self.cluster.monitor
-        takeover = next((t - event.at for t, leader, _ in monitor.leaders
-                         if event.at < t < until and leader not in ("", event.node)), None)
+        takeover = next(
+            (
+                t - event.at
+                for t, leader, _ in monitor.leaders
+                if event.at < t < until and leader not in ("", event.node)
+            ),
+            None,
+        )
         for seen in sorted(monitor.seen.values(), key=lambda s: s.at):
             if not (event.at < seen.at < until) or seen.reason not in PASS_REASONS:
                 continue
@@ -394,13 +457,17 @@ class Judge:
         for event in self.kills:
             takeover, first = self._first_pass_after(event, self._next_act(event))
             if first is None:
-                found.append(f"kill of {event.node} at {_at(event.at)}: no pass by a new leader before the next act "
-                             f"(lease taken after {takeover if takeover is None else round(takeover, 2)}s)")
+                found.append(
+                    f"kill of {event.node} at {_at(event.at)}: no pass by a new leader before the next act "
+                    f"(lease taken after {takeover if takeover is None else round(takeover, 2)}s)"
+                )
                 continue
             self.failovers.append(first)
             if first > self.limits.failover:
-                found.append(f"kill of {event.node} at {_at(event.at)}: first pass of the new leader after "
-                             f"{first:.2f}s (lease taken after {takeover:.2f}s), bound {self.limits.failover:g}s")
+                found.append(
+                    f"kill of {event.node} at {_at(event.at)}: first pass of the new leader after "
+                    f"{first:.2f}s (lease taken after {takeover:.2f}s), bound {self.limits.failover:g}s"
+                )
         return found
 
     def graceful_failover(self) -> list[str]:
@@ -410,10 +477,12 @@ class Judge:
             if first is not None:
                 self.graceful.append(first)
             if first is None or first > self.limits.graceful_failover:
-                found.append(f"SIGTERM of {event.node} at {_at(event.at)}: first pass of a standby after "
-                             f"{'never' if first is None else f'{first:.2f}s'} (lease taken after "
-                             f"{'never' if takeover is None else f'{takeover:.2f}s'}), "
-                             f"bound {self.limits.graceful_failover:g}s")
+                found.append(
+                    f"SIGTERM of {event.node} at {_at(event.at)}: first pass of a standby after "
+                    f"{'never' if first is None else f'{first:.2f}s'} (lease taken after "
+                    f"{'never' if takeover is None else f'{takeover:.2f}s'}), "
+                    f"bound {self.limits.graceful_failover:g}s"
+                )
         return found
 
     def deposed_commits(self) -> list[str]:
@@ -425,9 +494,11 @@ class Judge:
             holders = {monitor.leader_at(seen.poll), monitor.leader_at(seen.poll - 1)}
             if seen.worker not in holders:
                 row = self.by_pk.get(seen.pk)
-                found.append(f"execution {seen.pk} ({row.job if row else '?'}) by {seen.worker} became visible at "
-                             f"{_at(seen.at)} while {' / '.join(sorted(h or '(nobody)' for h in holders))} "
-                             "held the lease")
+                found.append(
+                    f"execution {seen.pk} ({row.job if row else '?'}) by {seen.worker} became visible at "
+                    f"{_at(seen.at)} while {' / '.join(sorted(h or '(nobody)' for h in holders))} "
+                    "held the lease"
+                )
         return found
 
     def lost_unstarted(self) -> list[str]:
@@ -455,48 +526,66 @@ class Judge:
         events = Counter(event.kind for event in self.cluster.events)
         leaders = [leader for _, leader, _ in self.cluster.monitor.leaders if leader]
         changes = sum(1 for a, b in pairwise(leaders) if a != b)
-        lags = [row.started_at - row.scheduled_for.timestamp() for row in self.rows
-                if row.reason == "schedule" and row.started_at is not None]
+        lags = [
+            row.started_at - row.scheduled_for.timestamp()
+            for row in self.rows
+            if row.reason == "schedule" and row.started_at is not None
+        ]
         cuts = [e for e in self.cluster.events if e.kind == "cut"]
         survived = len(self.failovers)
-        figures["run"] = (f"{self.end - self.start:.0f} s of chaos, {len(self.cluster.nodes)} scheduler processes "
-                          f"(3 at a time, lease {limits.lease:g} s), {self.cluster.hog_count} CPU hogs")
-        figures["jobs"] = (f"{len(self.specs)} ({', '.join(f'{n} {k}' for k, n in self._job_kinds().items())}); "
-                           f"{len(self.bodies)} bodies ran; rows: "
-                           + ", ".join(f"{n} {status}" for status, n in statuses.most_common()))
+        figures["run"] = (
+            f"{self.end - self.start:.0f} s of chaos, {len(self.cluster.nodes)} scheduler processes "
+            f"(3 at a time, lease {limits.lease:g} s), {self.cluster.hog_count} CPU hogs"
+        )
+        figures["jobs"] = (
+            f"{len(self.specs)} ({', '.join(f'{n} {k}' for k, n in self._job_kinds().items())}); "
+            f"{len(self.bodies)} bodies ran; rows: "
+            + ", ".join(f"{n} {status}" for status, n in statuses.most_common())
+        )
         figures["kill -9 of the leader"] = f"{events['kill']}, survived {survived}"
         figures["failover after kill -9 (kill -> first pass of the new leader)"] = (
-            f"{_spread(self.failovers)}; bound {limits.failover:g} s")
+            f"{_spread(self.failovers)}; bound {limits.failover:g} s"
+        )
         figures["failover after SIGTERM with a standby"] = (
-            f"{_spread(self.graceful)}; bound {limits.graceful_failover:g} s")
+            f"{_spread(self.graceful)}; bound {limits.graceful_failover:g} s"
+        )
         for event in cuts:
             takeover, first = self._first_pass_after(event, self._next_act(event))
             figures[f"proxy cut ({event.note}) of the leader for {(event.until or self.end) - event.at:.0f} s"] = (
                 f"lease taken after {'never' if takeover is None else f'{takeover:.2f} s'}, first pass of the "
-                f"new leader after {'never' if first is None else f'{first:.2f} s'}")
-        figures["Celery kills"] = (f"{events['celery_pool_kill']} pool process, {events['celery_worker_kill']} whole "
-                                   f"worker; runs left running {len(self.celery_running())} "
-                                   f"(bound {limits.celery_recovery:g} s)")
+                f"new leader after {'never' if first is None else f'{first:.2f} s'}"
+            )
+        figures["Celery kills"] = (
+            f"{events['celery_pool_kill']} pool process, {events['celery_worker_kill']} whole "
+            f"worker; runs left running {len(self.celery_running())} "
+            f"(bound {limits.celery_recovery:g} s)"
+        )
         figures["duplicates"] = str(len(self.verdict.violations["duplicate rows for one (job, occurrence, attempt)"]))
         figures["occurrences without a row"] = str(self.missing_count)
         figures["bodies run twice"] = (
             f"{len(self.verdict.violations['at-most-once bodies run twice'])} at-most-once, "
-            f"{self.twice_all} in all (retry jobs may)")
+            f"{self.twice_all} in all (retry jobs may)"
+        )
         figures["finished bodies recorded lost"] = (
             f"{len(self.lost_window_seen)} within the window "
             f"(at most {max(self.lost_window_seen, default=0):.2f} s before the kill; window {limits.lost_window:g} s), "
             f"{len(self.verdict.violations['finished bodies recorded lost beyond the window'])} beyond it; "
             f"{len(self.child_after_kill)} child runs ended after their scheduler's kill -9 "
-            f"(at most {max(self.child_after_kill, default=0):.2f} s after; allowed {limits.child_exit:g} s)")
+            f"(at most {max(self.child_after_kill, default=0):.2f} s after; allowed {limits.child_exit:g} s)"
+        )
         figures["live nodes declared dead / live runs marked lost"] = (
             f"{len(self.verdict.violations['live nodes declared dead'])} / "
-            f"{len(self.verdict.violations['runs of live processes marked lost'])}")
+            f"{len(self.verdict.violations['runs of live processes marked lost'])}"
+        )
         figures["leader changes"] = f"{changes} for {events['kill'] + events['sigterm'] + len(cuts)} acts"
         figures["passes by a deposed leader / deadlocks"] = (
             f"{len(self.verdict.violations['passes committed by a deposed leader'])} / "
-            f"{len(self.verdict.violations['deadlocks reported by PostgreSQL'])}")
+            f"{len(self.verdict.violations['deadlocks reported by PostgreSQL'])}"
+        )
         if lags:
-            figures["start lag"] = f"p50 {_percentile(lags, 0.5) * 1000:.0f} ms, p99 {_percentile(lags, 0.99) * 1000:.0f} ms"
+            figures["start lag"] = (
+                f"p50 {_percentile(lags, 0.5) * 1000:.0f} ms, p99 {_percentile(lags, 0.99) * 1000:.0f} ms"
+            )
         if self.unattributed:
             figures["traces without a row"] = str(len(self.unattributed))
 

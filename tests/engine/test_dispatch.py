@@ -98,11 +98,18 @@ def blocked(make_dispatcher, make_job, tmp_path):
 
 def test_a_freed_worker_takes_the_highest_priority_among_runs_due_together(blocked, make_job):
     # Created (and due) in the order low, mid, high: creation order used to decide.
-    jobs = [make_job(name=name, task="tempora.noop", priority=priority) for name, priority in
-            (("low", 1), ("mid", 5), ("high", 10))]
+    jobs = [
+        make_job(name=name, task="tempora.noop", priority=priority)
+        for name, priority in (("low", 1), ("mid", 5), ("high", 10))
+    ]
     due = datetime.now(UTC)
-    ready, _ = record_fires([(SimpleNamespace(id=str(job.pk), next_run_time=None), [due]) for job in jobs],
-                            now=due, dispatcher=blocked.dispatcher, node=NODE, paused=False)
+    ready, _ = record_fires(
+        [(SimpleNamespace(id=str(job.pk), next_run_time=None), [due]) for job in jobs],
+        now=due,
+        dispatcher=blocked.dispatcher,
+        node=NODE,
+        paused=False,
+    )
     blocked.dispatcher.launch(ready)
     runs = list(Execution.objects.filter(job__in=jobs))
     time.sleep(0.1)  # all three are due and waiting behind the blocker
@@ -121,8 +128,14 @@ def test_priority_orders_waiting_run_now_requests_retries_and_due_runs(blocked, 
     high = make_job(name="run-now-high", task="tempora.noop", priority=10)
     now = datetime.now(UTC)
     services.job_run_now(job=low, now=now - timedelta(seconds=2))  # asked first
-    Execution.objects.create(job=retried, job_name=retried.name, scheduled_for=now - timedelta(seconds=30),
-                             run_after=now - timedelta(seconds=1), attempt=2, reason="retry")  # due earliest
+    Execution.objects.create(
+        job=retried,
+        job_name=retried.name,
+        scheduled_for=now - timedelta(seconds=30),
+        run_after=now - timedelta(seconds=1),
+        attempt=2,
+        reason="retry",
+    )  # due earliest
     services.job_run_now(job=high, now=now)
     assert engine.start_waiting(now) == 3
     runs = list(Execution.objects.filter(job__in=[low, retried, high]))
@@ -134,14 +147,20 @@ def test_priority_orders_waiting_run_now_requests_retries_and_due_runs(blocked, 
 # One owner's share of the workers ------------------------------------------------------------
 
 
-def test_an_owner_over_the_cap_waits_while_other_owners_runs_start(settings, make_dispatcher, make_job, owner,
-                                                                   outsider, tmp_path):
+def test_an_owner_over_the_cap_waits_while_other_owners_runs_start(
+    settings, make_dispatcher, make_job, owner, outsider, tmp_path
+):
     settings.SCHEDULER_MAX_RUNS_PER_USER = 2
     dispatcher = make_dispatcher(4)
 
     def hanging(name: str, user, priority: int = 5):
-        job = make_job(name=name, owner=user, priority=priority, task="engine_tests.waits_for_file",
-                       kwargs={"path": str(tmp_path / name)})
+        job = make_job(
+            name=name,
+            owner=user,
+            priority=priority,
+            task="engine_tests.waits_for_file",
+            kwargs={"path": str(tmp_path / name)},
+        )
         return job, (tmp_path / name).touch
 
     (first, end_first), (second, end_second) = hanging("a-1", owner), hanging("a-2", owner)
@@ -167,8 +186,9 @@ def test_jobs_without_an_owner_are_not_capped(settings, make_dispatcher, make_jo
     settings.SCHEDULER_MAX_RUNS_PER_USER = 1
     dispatcher = make_dispatcher(3)
     gate = tmp_path / "go"
-    runs = [run_now(dispatcher, make_job(task="engine_tests.waits_for_file", kwargs={"path": str(gate)}))
-            for _ in range(3)]
+    runs = [
+        run_now(dispatcher, make_job(task="engine_tests.waits_for_file", kwargs={"path": str(gate)})) for _ in range(3)
+    ]
     wait_for(lambda: all(running(run) for run in runs), what="three system runs at once")
     gate.touch()
 
@@ -189,8 +209,9 @@ def test_cancelling_a_thread_run_stops_its_python_code(make_dispatcher, make_job
     assert time.monotonic() - asked < 5  # the grace (2 s) and a tick, not the 8 s it would have spun
 
 
-def test_a_task_that_checks_for_cancel_stops_at_its_own_check_before_any_interruption(make_dispatcher, make_job,
-                                                                                       tmp_path):
+def test_a_task_that_checks_for_cancel_stops_at_its_own_check_before_any_interruption(
+    make_dispatcher, make_job, tmp_path
+):
     dispatcher = make_dispatcher(1)
     marker = tmp_path / "started"
     run = run_now(dispatcher, make_job(task="engine_tests.checks_for_cancel", kwargs={"marker": str(marker)}))
@@ -203,10 +224,13 @@ def test_a_task_that_checks_for_cancel_stops_at_its_own_check_before_any_interru
     assert time.monotonic() - asked < 1.5  # within the grace: the task's own check stopped it
 
 
-def test_cancelling_a_run_still_waiting_for_a_worker_records_it_at_once_and_it_never_starts(blocked, make_job,
-                                                                                             tmp_path):
+def test_cancelling_a_run_still_waiting_for_a_worker_records_it_at_once_and_it_never_starts(
+    blocked, make_job, tmp_path
+):
     marker = tmp_path / "started"
-    waiting = run_now(blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    waiting = run_now(
+        blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)})
+    )
     blocked.dispatcher.cancel([waiting.pk])
     [row] = wait_for(lambda: finished(waiting), timeout=2, what="the waiting run to be cancelled")
     assert (row.status, row.error, row.started_at) == ("cancelled", "Cancelled before it started.", None)
@@ -232,8 +256,9 @@ def test_a_worker_that_stopped_a_run_runs_the_next_one_normally(make_dispatcher,
 # The default time limit, in the thread ---------------------------------------------------------
 
 
-def test_a_thread_run_past_the_default_time_limit_is_stopped_and_recorded_timed_out(settings, make_dispatcher,
-                                                                                    make_job):
+def test_a_thread_run_past_the_default_time_limit_is_stopped_and_recorded_timed_out(
+    settings, make_dispatcher, make_job
+):
     settings.SCHEDULER_DEFAULT_TIMEOUT = 1
     dispatcher = make_dispatcher(1)
     job = make_job(task="engine_tests.spins", kwargs={"seconds": 8})
@@ -245,8 +270,9 @@ def test_a_thread_run_past_the_default_time_limit_is_stopped_and_recorded_timed_
     assert 1 <= row.duration.total_seconds() < 3
 
 
-def test_a_coroutine_past_the_default_time_limit_is_cancelled_and_recorded_timed_out(settings, make_dispatcher,
-                                                                                    make_job, tmp_path):
+def test_a_coroutine_past_the_default_time_limit_is_cancelled_and_recorded_timed_out(
+    settings, make_dispatcher, make_job, tmp_path
+):
     settings.SCHEDULER_DEFAULT_TIMEOUT = 1
     dispatcher = make_dispatcher(1)
     marker = tmp_path / "started"
@@ -257,8 +283,9 @@ def test_a_coroutine_past_the_default_time_limit_is_cancelled_and_recorded_timed
     assert "CancelledError" in row.traceback
 
 
-def test_a_run_blocked_in_c_past_its_limit_gets_its_worker_replaced_and_the_row_says_so(settings, make_dispatcher,
-                                                                                       make_job, tmp_path):
+def test_a_run_blocked_in_c_past_its_limit_gets_its_worker_replaced_and_the_row_says_so(
+    settings, make_dispatcher, make_job, tmp_path
+):
     settings.SCHEDULER_DEFAULT_TIMEOUT = 1
     dispatcher = make_dispatcher(1)
     marker = tmp_path / "started"
@@ -290,11 +317,14 @@ def test_a_stop_interrupts_thread_runs_which_record_themselves_lost(make_dispatc
     assert (row.status, row.error) == ("lost", "The scheduler stopped (test).")
 
 
-def test_a_stop_hands_runs_that_never_started_back_to_the_database_for_the_next_leader(blocked, make_job,
-                                                                                         tmp_path):
+def test_a_stop_hands_runs_that_never_started_back_to_the_database_for_the_next_leader(blocked, make_job, tmp_path):
     marker = tmp_path / "started"
-    waiting = run_now(blocked.dispatcher, make_job(name="waits", lost_policy="record",
-                                                   task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    waiting = run_now(
+        blocked.dispatcher,
+        make_job(
+            name="waits", lost_policy="record", task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}
+        ),
+    )
     left = blocked.dispatcher.drain(0.1, "The scheduler stopped (test).")
     assert waiting.pk not in [request.execution_id for request in left]  # not for the caller to mark lost
     blocked.dispatcher.writer.stop()
@@ -308,7 +338,9 @@ def test_a_stop_hands_runs_that_never_started_back_to_the_database_for_the_next_
 def test_abandoning_stops_every_run_and_the_waiting_ones_never_start(blocked, make_job, tmp_path):
     # Self-fencing (liveness.py): cut off from the database for too long, a node stops all it runs.
     marker = tmp_path / "started"
-    waiting = run_now(blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)}))
+    waiting = run_now(
+        blocked.dispatcher, make_job(task="engine_tests.spins", kwargs={"seconds": 0, "marker": str(marker)})
+    )
     left = blocked.dispatcher.abandon("Lost: cut off (test).")
     assert left == []  # the blocker was Python code: interrupted
     rows = wait_for(lambda: finished(blocked.run, waiting), what="both runs recorded")
@@ -331,8 +363,9 @@ def test_a_run_whose_owner_lost_the_tasks_permission_fails_without_running(make_
 
     marker = tmp_path / "ran"
     allowed = grant(owner, "scheduler_app.use_file_tasks")
-    job = services.job_create(name="guarded", task="engine_tests.guarded", owner=allowed,
-                              kwargs={"marker": str(marker)}, triggers=[])
+    job = services.job_create(
+        name="guarded", task="engine_tests.guarded", owner=allowed, kwargs={"marker": str(marker)}, triggers=[]
+    )
     allowed.user_permissions.clear()  # an admin took the right away after the job was saved
     dispatcher = make_dispatcher(1)
     execution = run_now(dispatcher, job)

@@ -57,8 +57,11 @@ def scheduler_with():
         dispatcher = Dispatcher(node=lease.node.name, writer=writer, max_workers=1)
         executor = TemporaExecutor(dispatcher=dispatcher, node=lease.node.name, is_paused=lambda: False)
         scheduler = HandRunScheduler(
-            jobstores={"default": TemporaJobStore()}, executors={"default": executor}, timezone=UTC,
-            job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1_000_000}, lease=lease,
+            jobstores={"default": TemporaJobStore()},
+            executors={"default": executor},
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1_000_000},
+            lease=lease,
         )
         scheduler.start(paused=True)
         Sync(scheduler).full(now=datetime.now(UTC))
@@ -76,8 +79,12 @@ def scheduler_with():
 
 @pytest.fixture
 def job(make_job):
-    return make_job(name="every-minute", task="tempora.noop", triggers=[{"kind": "interval", "interval_seconds": 60}],
-                    now=datetime.now(UTC))
+    return make_job(
+        name="every-minute",
+        task="tempora.noop",
+        triggers=[{"kind": "interval", "interval_seconds": 60}],
+        now=datetime.now(UTC),
+    )
 
 
 def make_due(scheduler, job) -> None:

@@ -134,8 +134,9 @@ def test_the_writer_reports_what_it_committed_and_removes_the_journal_when_it_st
     writer = Writer(journal=written)
     for run in runs:
         segment = written.started(run.pk)
-        writer.put(Outcome(execution_id=run.pk, from_statuses=("queued",), fields={"status": "running"},
-                           segment=segment))
+        writer.put(
+            Outcome(execution_id=run.pk, from_statuses=("queued",), fields={"status": "running"}, segment=segment)
+        )
     assert len(segments()) == 3
     writer.start()
     writer.stop()

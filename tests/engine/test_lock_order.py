@@ -46,7 +46,8 @@ class Statements:
     def updates(self, table: str) -> list[list]:
         """The parameter rows of each executemany UPDATE of `table`, in the order they ran."""
         return [
-            [list(row) for row in params] for sql, params, many in self.seen
+            [list(row) for row in params]
+            for sql, params, many in self.seen
             if many and sql.replace('"', "").startswith(f"UPDATE {table} ")
         ]
 
@@ -75,7 +76,9 @@ def test_the_pass_takes_jobs_in_id_order_and_inserts_in_job_order(dispatcher, ma
     jobs = [make_job() for _ in range(3)]
     statements = Statements()
     with connection.execute_wrapper(statements):
-        record_fires([fired(job, now) for job in reversed(jobs)], now=now, dispatcher=dispatcher, node=NODE, paused=False)
+        record_fires(
+            [fired(job, now) for job in reversed(jobs)], now=now, dispatcher=dispatcher, node=NODE, paused=False
+        )
     [job_rows] = statements.updates(Job._meta.db_table)
     assert [row[-1] for row in job_rows] == sorted(job.pk for job in jobs)
     inserted = list(Execution.objects.order_by("pk").values_list("job_id", flat=True))
@@ -128,9 +131,15 @@ def test_the_writer_and_a_pass_on_the_same_jobs_never_deadlock(dispatcher, make_
         holder.set_autocommit(False)
         with holder.cursor() as cursor:  # the lock an UPDATE of the job's counters takes
             cursor.execute(f"SELECT id FROM {Job._meta.db_table} WHERE id = %s FOR NO KEY UPDATE", [first.pk])
-        a_pass = in_thread(lambda: record_fires(
-            [fired(first, now), fired(second, now)], now=now, dispatcher=dispatcher, node=NODE, paused=False,
-        ))
+        a_pass = in_thread(
+            lambda: record_fires(
+                [fired(first, now), fired(second, now)],
+                now=now,
+                dispatcher=dispatcher,
+                node=NODE,
+                paused=False,
+            )
+        )
         _wait_for_waiters(1)
         writer = in_thread(lambda: apply_outcomes(batch))
         _wait_for_waiters(2)
@@ -141,5 +150,7 @@ def test_the_writer_and_a_pass_on_the_same_jobs_never_deadlock(dispatcher, make_
     writer.join(20)
     assert not a_pass.is_alive() and not writer.is_alive()
     assert errors == []
-    assert set(Execution.objects.filter(pk__in=[run.pk for run in runs]).values_list("status", flat=True)) == {"succeeded"}
+    assert set(Execution.objects.filter(pk__in=[run.pk for run in runs]).values_list("status", flat=True)) == {
+        "succeeded"
+    }
     assert Execution.objects.filter(scheduled_for=now, status="queued").count() == 2

@@ -13,9 +13,19 @@ FINISHED = NOON + timedelta(seconds=5)
 
 def request(**fields) -> RunRequest:
     values = dict(
-        execution_id=41, job_id=7, job_name="nightly", task="engine_tests.add", args=[], kwargs={},
-        timeout=None, isolate=False, scheduled_for=NOON, max_retries=2, retry_backoff=30,
-        retry_backoff_max=3600, trigger_id=3,
+        execution_id=41,
+        job_id=7,
+        job_name="nightly",
+        task="engine_tests.add",
+        args=[],
+        kwargs={},
+        timeout=None,
+        isolate=False,
+        scheduled_for=NOON,
+        max_retries=2,
+        retry_backoff=30,
+        retry_backoff_max=3600,
+        trigger_id=3,
     )
     values.update(fields)
     return RunRequest(**values)

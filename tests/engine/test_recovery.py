@@ -25,8 +25,9 @@ DEAD = 60
 
 @pytest.fixture
 def make_node(now):
-    def make(name: str, *, beat_seconds_ago: float, state: str = SchedulerNode.State.RUNNING,
-             hostname: str = "host") -> SchedulerNode:
+    def make(
+        name: str, *, beat_seconds_ago: float, state: str = SchedulerNode.State.RUNNING, hostname: str = "host"
+    ) -> SchedulerNode:
         at = now - timedelta(seconds=beat_seconds_ago)
         return SchedulerNode.objects.create(
             name=name, hostname=hostname, pid=1, started_at=at, last_beat_at=at, state=state
@@ -175,7 +176,11 @@ def test_a_lost_run_of_a_retry_job_without_retries_runs_once_more_at_once(dead, 
     recover_now(now)
     again = Execution.objects.get(job=job, attempt=2)
     assert (again.status, again.reason, again.scheduled_for, again.run_after) == (
-        "scheduled", "recovery", run.scheduled_for, now)
+        "scheduled",
+        "recovery",
+        run.scheduled_for,
+        now,
+    )
 
 
 def test_a_lost_recovery_run_is_recorded_and_not_run_a_third_time(dead, make_job, make_execution, now):
@@ -197,8 +202,7 @@ def journal_of(settings, tmp_path):
     return lambda node: Journal.open(node.name)
 
 
-def test_a_run_the_journal_saw_finish_is_recorded_as_it_finished_not_lost(dead, job, journal_of, make_execution,
-                                                                          now):
+def test_a_run_the_journal_saw_finish_is_recorded_as_it_finished_not_lost(dead, job, journal_of, make_execution, now):
     run = make_execution(job, status="running", worker=dead.name)
     written = journal_of(dead)
     written.started(run.pk)
@@ -207,7 +211,12 @@ def test_a_run_the_journal_saw_finish_is_recorded_as_it_finished_not_lost(dead, 
     assert recover_now(now) == 1
     run.refresh_from_db()
     assert (run.status, run.result, run.output, run.finished_at, run.worker) == (
-        "succeeded", {"rows": 3}, "done\n", ended, dead.name)
+        "succeeded",
+        {"rows": 3},
+        "done\n",
+        ended,
+        dead.name,
+    )
     assert not Execution.objects.filter(job=job, attempt=2).exists()  # nothing runs again
     job.refresh_from_db()
     assert (job.run_count, job.failure_count, job.last_status) == (1, 0, "succeeded")
@@ -262,8 +271,9 @@ def test_a_queued_run_the_journal_saw_start_is_lost(dead, make_job, journal_of, 
     assert run.status == "lost"
 
 
-def test_without_its_journal_a_queued_run_of_a_dead_node_is_lost(dead, make_job, settings, tmp_path,
-                                                                  make_execution, now):
+def test_without_its_journal_a_queued_run_of_a_dead_node_is_lost(
+    dead, make_job, settings, tmp_path, make_execution, now
+):
     settings.SCHEDULER_JOURNAL_DIR = tmp_path / "journal"  # the dead node ran on another host
     job = make_job(name="elsewhere", max_retries=0, lost_policy="record")
     run = make_execution(job, status="queued", worker=dead.name)
@@ -272,8 +282,9 @@ def test_without_its_journal_a_queued_run_of_a_dead_node_is_lost(dead, make_job,
     assert run.status == "lost"
 
 
-def test_a_journal_from_before_a_reboot_proves_no_run_never_started(dead, job, journal_of, make_execution,
-                                                                    monkeypatch, now):
+def test_a_journal_from_before_a_reboot_proves_no_run_never_started(
+    dead, job, journal_of, make_execution, monkeypatch, now
+):
     run = make_execution(job, status="queued", worker=dead.name)
     journal_of(dead)
     monkeypatch.setattr(journal, "boot_id", lambda: "after-the-crash")
@@ -282,13 +293,16 @@ def test_a_journal_from_before_a_reboot_proves_no_run_never_started(dead, job, j
     assert run.status == "lost"
 
 
-def test_the_dead_nodes_journal_is_deleted_once_its_runs_are_settled(dead, job, journal_of, make_execution, now,
-                                                                     django_capture_on_commit_callbacks):
+def test_the_dead_nodes_journal_is_deleted_once_its_runs_are_settled(
+    dead, job, journal_of, make_execution, now, django_capture_on_commit_callbacks
+):
     run = make_execution(job, status="running", worker=dead.name)
     journal_of(dead).finished(run.pk, RunResult("succeeded", now, now))
     with django_capture_on_commit_callbacks(execute=True):
         recover_now(now)
     assert journal.read(dead.name) is None
+
+
 # Only the truly dead -------------------------------------------------------------------------
 
 
@@ -367,9 +381,7 @@ def test_a_recovery_by_a_node_that_lost_the_lease_commits_nothing(dead, job, mak
 
 def _child_named(name: str) -> subprocess.Popen:
     """A process leading its own group under `name`, as a run's child process does."""
-    code = (
-        f"import ctypes, time; ctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0); time.sleep(60)"
-    )
+    code = f"import ctypes, time; ctypes.CDLL(None).prctl(15, {name.encode()!r}, 0, 0, 0); time.sleep(60)"
     process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.monotonic() + 10
     while open(f"/proc/{process.pid}/comm").read().strip() != name:

@@ -20,8 +20,14 @@ def run(task: str, *args, limit: int = LIMIT, **kwargs):
 
 def child_request(task: str, *args, timeout: int | None = None, **kwargs) -> RunRequest:
     return RunRequest(
-        execution_id=1, job_id=1, job_name="child-test", task=task, args=list(args), kwargs=kwargs,
-        timeout=timeout, isolate=True,
+        execution_id=1,
+        job_id=1,
+        job_name="child-test",
+        task=task,
+        args=list(args),
+        kwargs=kwargs,
+        timeout=timeout,
+        isolate=True,
     )
 
 
@@ -102,7 +108,7 @@ def test_it_reports_a_failure_with_its_error_and_traceback():
     status, result, _, error, trace = run("engine_tests.fails", "boom")
     assert (status, result, error) == ("failed", None, "ValueError: boom")
     assert trace.startswith("Traceback (most recent call last):")
-    assert 'in fails\n    raise ValueError(message)' in trace
+    assert "in fails\n    raise ValueError(message)" in trace
 
 
 def test_it_keeps_the_output_of_a_failed_task():
@@ -185,7 +191,10 @@ def test_it_kills_a_coroutine_function_that_runs_past_its_timeout_in_the_child(t
     marker = tmp_path / "started"
     result = ChildRun(child_request("engine_tests.async_waits_forever", str(marker), timeout=1)).run(datetime.now(UTC))
     assert marker.exists()  # it really ran
-    assert (result.status, result.error) == ("timed_out", "Timed out after 1s; the process and its children were killed.")
+    assert (result.status, result.error) == (
+        "timed_out",
+        "Timed out after 1s; the process and its children were killed.",
+    )
 
 
 def test_it_kills_the_processes_a_timed_out_child_started(tmp_path):

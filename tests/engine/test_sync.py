@@ -42,7 +42,9 @@ def executor():
 def scheduler(executor):
     """A real TemporaScheduler on the test database, started paused: it stores jobs but never fires."""
     scheduler = TemporaScheduler(
-        jobstores={"default": TemporaJobStore()}, executors={"default": executor}, timezone=UTC,
+        jobstores={"default": TemporaJobStore()},
+        executors={"default": executor},
+        timezone=UTC,
         job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1_000_000},
     )
     scheduler.start(paused=True)
@@ -210,8 +212,14 @@ def test_a_schedule_edit_applied_late_does_not_replan_what_the_old_schedule_reco
     sync.full(now=now)
     # The old schedule kept firing until the edit was applied: its rows up to 12:08 exist.
     for minute in range(1, 9):
-        Execution.objects.create(job=job, job_name=job.name, scheduled_for=now + minutes(minute),
-                                 run_after=now + minutes(minute), status="succeeded", created_at=now)
+        Execution.objects.create(
+            job=job,
+            job_name=job.name,
+            scheduled_for=now + minutes(minute),
+            run_after=now + minutes(minute),
+            status="succeeded",
+            created_at=now,
+        )
     services.job_update(job=job, triggers=EVERY_2_MINUTES, now=now + minutes(0.5))
     sync.changed(now=now + minutes(8.5))
     assert stored()[job.pk] == now + minutes(10)
@@ -230,8 +238,14 @@ def test_a_one_off_whose_time_passed_before_it_fired_stays_due(sync, make_job, n
 def test_a_job_that_used_up_its_runs_is_unscheduled(sync, make_job, now):
     job = make_job(triggers=EVERY_MINUTE, max_runs=1)
     sync.full(now=now)
-    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now + minutes(1),
-                             run_after=now + minutes(1), status="succeeded", created_at=now)
+    Execution.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled_for=now + minutes(1),
+        run_after=now + minutes(1),
+        status="succeeded",
+        created_at=now,
+    )
     Job.objects.filter(pk=job.pk).update(updated_at=now + minutes(1.5))  # as the loop stamps an exhausted job
     sync.changed(now=now + minutes(1.5))
     assert stored() == {}

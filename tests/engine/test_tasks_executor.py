@@ -71,7 +71,8 @@ def test_a_django_task_is_registered_under_its_dotted_path_with_its_functions_pa
     assert info.django_task is django_tasks_for_tests.greet
     assert info.description == "Say hello to someone (a Django task)."
     assert [(p.name, p.required, p.default, p.annotation) for p in info.parameters] == [
-        ("name", True, None, "str"), ("punctuation", False, "!", "str"),
+        ("name", True, None, "str"),
+        ("punctuation", False, "!", "str"),
     ]
 
 

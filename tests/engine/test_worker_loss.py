@@ -28,9 +28,14 @@ def celery_run(job, make_execution, now):
     def make(beat_seconds_ago: float, **fields):
         fields.setdefault("status", "running")
         made.append(1)  # one occurrence each, a minute apart
-        row = make_execution(job, worker="celery@host", started_at=now - timedelta(seconds=beat_seconds_ago + 60),
-                             heartbeat_at=now - timedelta(seconds=beat_seconds_ago),
-                             scheduled_for=now - timedelta(minutes=len(made)), **fields)
+        row = make_execution(
+            job,
+            worker="celery@host",
+            started_at=now - timedelta(seconds=beat_seconds_ago + 60),
+            heartbeat_at=now - timedelta(seconds=beat_seconds_ago),
+            scheduled_for=now - timedelta(minutes=len(made)),
+            **fields,
+        )
         if row.status != "queued":
             Execution.objects.filter(pk=row.pk).update(task_id=f"tempora-{row.pk}")
         return row
@@ -71,11 +76,17 @@ def test_a_recent_heartbeat_keeps_a_long_run_alive(celery_run, now):
 def test_thread_runs_queued_rows_and_runs_without_a_heartbeat_are_left_alone(job, celery_run, make_execution, now):
     thread_run = make_execution(job, worker="host:1:node", started_at=now - timedelta(hours=1))  # recovery.py's
     queued = celery_run(LOST + 1, status="queued")  # waits in the broker for a worker, maybe for long
-    old_worker = make_execution(job, worker="celery@old", task_id="tempora-x", started_at=now - timedelta(hours=1),
-                                scheduled_for=now - timedelta(hours=1))
+    old_worker = make_execution(
+        job,
+        worker="celery@old",
+        task_id="tempora-x",
+        started_at=now - timedelta(hours=1),
+        scheduled_for=now - timedelta(hours=1),
+    )
     assert watching(now).check(now) == 0
-    assert set(Execution.objects.filter(pk__in=[thread_run.pk, queued.pk, old_worker.pk]).values_list(
-        "status", flat=True)) == {"running", "queued"}
+    assert set(
+        Execution.objects.filter(pk__in=[thread_run.pk, queued.pk, old_worker.pk]).values_list("status", flat=True)
+    ) == {"running", "queued"}
 
 
 def test_nothing_is_declared_before_the_grace_after_a_gap(celery_run, now):

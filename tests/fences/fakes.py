@@ -42,8 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
-        self.server.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                     "body": body})
+        self.server.requests.append(
+            {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+        )
         path, _, query = self.path.partition("?")
         if path.startswith("/redirect"):
             # /redirect307?to=<url>: answer that status with Location <url>.
@@ -124,8 +125,15 @@ class Inbox:
 def smtp_at(settings, port: int) -> None:
     """Django's SMTP backend, plain and without a login, to 127.0.0.1:port: in MAILERS from
     Django 6.1 on, in the EMAIL_* settings before (config/settings.py, "Email")."""
-    options = {"host": "127.0.0.1", "port": port, "username": "", "password": "",
-               "use_tls": False, "use_ssl": False, "timeout": 5}
+    options = {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "",
+        "password": "",
+        "use_tls": False,
+        "use_ssl": False,
+        "timeout": 5,
+    }
     if django.VERSION >= (6, 1):
         settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
         return

@@ -25,8 +25,11 @@ def addresses(count: int, domain: str = "example.com") -> list[str]:
 
 
 def test_a_different_sender_is_refused_not_replaced(smtp):
-    with pytest.raises(ValueError, match=r"^from_email: 'ceo@bank\.example' is not the configured sender "
-                                         r"tempora@example\.com"):
+    with pytest.raises(
+        ValueError,
+        match=r"^from_email: 'ceo@bank\.example' is not the configured sender "
+        r"tempora@example\.com",
+    ):
         builtin_tasks.send_email("ops@example.com", "Invoice", "Pay now.", from_email="ceo@bank.example")
     assert (smtp.envelopes, smtp.connections) == ([], 0)
 
@@ -34,7 +37,10 @@ def test_a_different_sender_is_refused_not_replaced(smtp):
 @pytest.mark.django_db
 def test_a_different_sender_is_a_400_when_saved(smtp):
     assert "from_email: 'ceo@bank.example' is not the configured sender" in save_errors(
-        to="ops@example.com", subject="Invoice", body="Pay now.", from_email="ceo@bank.example",
+        to="ops@example.com",
+        subject="Invoice",
+        body="Pay now.",
+        from_email="ceo@bank.example",
     )
 
 
@@ -80,10 +86,16 @@ def test_bcc_recipients_get_the_message_without_being_named_in_it(smtp):
     assert message["Cc"] == "c@example.com" and "hidden" not in str(message)
 
 
-@pytest.mark.parametrize("recipient", [
-    "a@evil.example", "a@sub.example.com", "a@example.com.evil.example", '"a@example.com"@evil.example',
-    "a@example.com <b@evil.example>",
-])
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "a@evil.example",
+        "a@sub.example.com",
+        "a@example.com.evil.example",
+        '"a@example.com"@evil.example',
+        "a@example.com <b@evil.example>",
+    ],
+)
 def test_recipients_outside_the_allowed_domains_are_refused(settings, smtp, recipient):
     settings.TEMPORA_EMAIL_ALLOWED_DOMAINS = ["example.com"]
     with pytest.raises(ValueError, match=r"^bcc: .* is not in an allowed domain \(TEMPORA_EMAIL_ALLOWED_DOMAINS"):
@@ -101,21 +113,26 @@ def test_mail_to_an_allowed_domain_is_sent(settings, smtp):
 def test_a_disallowed_domain_is_a_400_when_saved(settings, smtp):
     settings.TEMPORA_EMAIL_ALLOWED_DOMAINS = ["example.com"]
     assert "to: 'x@evil.example' is not in an allowed domain" in save_errors(
-        to=["ok@example.com", "x@evil.example"], subject="Hi", body="Body",
+        to=["ok@example.com", "x@evil.example"],
+        subject="Hi",
+        body="Body",
     )
 
 
 # Header injection ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("subject", "Hi\r\nBcc: victim@evil.example"),
-    ("subject", "Hi\nX-Spam: no"),
-    ("to", "a@example.com\r\nBcc: victim@evil.example"),
-    ("to", "Ann\r\nBcc: victim@evil.example <a@example.com>"),
-    ("cc", "Ann\n <a@example.com>"),
-    ("from_email", "tempora@example.com\r\nReply-To: thief@evil.example"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "Hi\r\nBcc: victim@evil.example"),
+        ("subject", "Hi\nX-Spam: no"),
+        ("to", "a@example.com\r\nBcc: victim@evil.example"),
+        ("to", "Ann\r\nBcc: victim@evil.example <a@example.com>"),
+        ("cc", "Ann\n <a@example.com>"),
+        ("from_email", "tempora@example.com\r\nReply-To: thief@evil.example"),
+    ],
+)
 def test_line_breaks_in_headers_are_refused(smtp, field, value):
     arguments = {"to": "ok@example.com", "subject": "Hi", "body": "Body", field: value}
     with pytest.raises(ValueError, match=rf"^{field}: .*line break"):

@@ -38,9 +38,16 @@ def fence_errors() -> list[checks.CheckMessage]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("destination", [
-    "{outside}/db.sqlite3", "{outside}", "../outside/db.sqlite3", "nightly/../../outside/db.sqlite3", "..",
-])
+@pytest.mark.parametrize(
+    "destination",
+    [
+        "{outside}/db.sqlite3",
+        "{outside}",
+        "../outside/db.sqlite3",
+        "nightly/../../outside/db.sqlite3",
+        "..",
+    ],
+)
 def test_a_backup_outside_the_backup_directory_is_refused(backup_dir, outside, destination):
     before = listing(outside)
     with pytest.raises(ValueError, match=r"^destination: .*(relative to|'\.\.' is not allowed)"):
@@ -91,7 +98,8 @@ def test_a_second_backup_to_one_name_is_refused_after_the_first_succeeds(backup_
 @pytest.mark.django_db
 def test_an_absolute_destination_is_a_400_when_saved(backup_dir):
     assert "destination: '/etc/cron.d/tempora' must be a name relative to the backup directory" in save_errors(
-        "tempora.backup_database", destination="/etc/cron.d/tempora",
+        "tempora.backup_database",
+        destination="/etc/cron.d/tempora",
     )
 
 
@@ -212,7 +220,8 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(data_dir):
 @pytest.mark.django_db
 def test_an_absolute_source_is_a_400_when_saved(data_dir):
     assert "source: '/etc/passwd.csv' must be a name relative to the data directory" in save_errors(
-        "tempora.process_data", source="/etc/passwd.csv",
+        "tempora.process_data",
+        source="/etc/passwd.csv",
     )
 
 

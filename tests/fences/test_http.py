@@ -21,25 +21,56 @@ from scheduler_app.registry import registry
 
 # Every way we know to write an address of this machine's IPv4 loopback (or one that reaches it).
 LOOPBACK_SPELLINGS = [
-    "127.0.0.1", "127.1", "2130706433", "0x7f.1", "0177.0.0.1", "0x7f000001", "127.0.0.1.", "127.255.255.254",
-    "localhost", "LocalHost", "localhost.", "app.localhost", "ｌｏｃａｌｈｏｓｔ", "0.0.0.0", "0",
-    "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f.1",
+    "0177.0.0.1",
+    "0x7f000001",
+    "127.0.0.1.",
+    "127.255.255.254",
+    "localhost",
+    "LocalHost",
+    "localhost.",
+    "app.localhost",
+    "ｌｏｃａｌｈｏｓｔ",
+    "0.0.0.0",
+    "0",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
 ]
 LOOPBACK6_SPELLINGS = ["[::1]", "[0:0:0:0:0:0:0:1]", "[::]"]
 
 # Addresses no fake server answers on; each must be refused for the reason named, at save and at run.
 FORBIDDEN = {
-    "10.1.2.3": "private", "172.16.0.1": "private", "192.168.0.1": "private", "192.0.2.1": "private",
-    "198.18.0.1": "private", "[fd12::1]": "private", "[100::1]": "private",
+    "10.1.2.3": "private",
+    "172.16.0.1": "private",
+    "192.168.0.1": "private",
+    "192.0.2.1": "private",
+    "198.18.0.1": "private",
+    "[fd12::1]": "private",
+    "[100::1]": "private",
     "[2001:0:4136:e378:8000:63bf:3fff:fdd2]": "private",  # Teredo
-    "169.254.169.254": "cloud metadata", "[fd00:ec2::254]": "cloud metadata", "100.100.100.200": "cloud metadata",
-    "168.63.129.16": "cloud metadata", "192.0.0.192": "cloud metadata",
-    "169.254.1.1": "link-local", "[fe80::1]": "link-local", "[fe80::1%25eth0]": "link-local",
-    "100.64.0.1": "shared", "224.0.0.251": "multicast", "239.255.255.250": "multicast", "[ff02::1]": "multicast",
-    "240.0.0.1": "reserved", "255.255.255.255": "reserved", "[fec0::1]": "site-local",
+    "169.254.169.254": "cloud metadata",
+    "[fd00:ec2::254]": "cloud metadata",
+    "100.100.100.200": "cloud metadata",
+    "168.63.129.16": "cloud metadata",
+    "192.0.0.192": "cloud metadata",
+    "169.254.1.1": "link-local",
+    "[fe80::1]": "link-local",
+    "[fe80::1%25eth0]": "link-local",
+    "100.64.0.1": "shared",
+    "224.0.0.251": "multicast",
+    "239.255.255.250": "multicast",
+    "[ff02::1]": "multicast",
+    "240.0.0.1": "reserved",
+    "255.255.255.255": "reserved",
+    "[fec0::1]": "site-local",
     "[::127.0.0.1]": "loopback",  # IPv4-compatible
-    "[2002:7f00:1::1]": "loopback", "[2002:a00:1::]": "private",  # 6to4
-    "[64:ff9b::a00:1]": "private", "[64:ff9b:1::7f00:1]": "loopback",  # NAT64
+    "[2002:7f00:1::1]": "loopback",
+    "[2002:a00:1::]": "private",  # 6to4
+    "[64:ff9b::a00:1]": "private",
+    "[64:ff9b:1::7f00:1]": "loopback",  # NAT64
 }
 
 
@@ -50,8 +81,12 @@ def refused(*reasons: str) -> str:
 def save_errors(**kwargs) -> str:
     """The kwargs error services.job_create answers for an http_request job with these arguments."""
     with pytest.raises(ValidationError) as failure:
-        services.job_create(name="fenced", task="tempora.http_request", kwargs=kwargs,
-                            triggers=[{"kind": "interval", "interval_seconds": 60}])
+        services.job_create(
+            name="fenced",
+            task="tempora.http_request",
+            kwargs=kwargs,
+            triggers=[{"kind": "interval", "interval_seconds": 60}],
+        )
     return " ".join(failure.value.message_dict["kwargs"])
 
 
@@ -62,8 +97,13 @@ def answers(*ips: str, calls: list | None = None):
         if calls is not None:
             calls.append(host)
         return [
-            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-             (ip, port, 0, 0) if ":" in ip else (ip, port))
+            (
+                socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (ip, port, 0, 0) if ":" in ip else (ip, port),
+            )
             for ip in ips
         ]
 
@@ -120,8 +160,9 @@ def test_it_refuses_loopback_spellings_when_saved(host):
 @pytest.mark.django_db
 def test_a_name_is_only_resolved_when_the_job_runs(web4):
     # DNS answers change: a save never resolves names, the run always does.
-    job = services.job_create(name="by-name", task="tempora.http_request",
-                              kwargs={"url": f"http://{socket.gethostname()}:{web4.port}/"})
+    job = services.job_create(
+        name="by-name", task="tempora.http_request", kwargs={"url": f"http://{socket.gethostname()}:{web4.port}/"}
+    )
     with pytest.raises(ValueError, match="a loopback address"):
         registry.get(job.task)(*job.args, **job.kwargs)
     assert web4.connections == []
@@ -233,7 +274,9 @@ def test_an_allowed_redirect_is_followed_and_reported(settings, web4):
     assert (result["status_code"], result["body"], result["redirects"]) == (200, "reached", [f"{web4.base}/ok"])
 
 
-@pytest.mark.parametrize(("status", "method", "body"), [(303, "GET", ""), (307, "POST", "payload"), (308, "POST", "payload")])
+@pytest.mark.parametrize(
+    ("status", "method", "body"), [(303, "GET", ""), (307, "POST", "payload"), (308, "POST", "payload")]
+)
 def test_a_redirect_keeps_or_drops_the_method_as_its_status_says(settings, web4, status, method, body):
     settings.TEMPORA_HTTP_ALLOW_HOSTS = [web4.hostport]
     builtin_tasks.http_request(f"{web4.base}/redirect{status}?to=/echo", method="POST", body="payload")
@@ -265,9 +308,21 @@ def test_each_standard_method_reaches_an_allowed_host(settings, web4, method):
     assert [r["method"] for r in web4.requests] == [method.upper()]
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1:70/", "http:///path",
-                                 "//127.0.0.1/", "http://127.0.0.1:99999/", "http://[::1", "http://[v1.x]/",
-                                 "http://a b/", 42])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://127.0.0.1/",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:70/",
+        "http:///path",
+        "//127.0.0.1/",
+        "http://127.0.0.1:99999/",
+        "http://[::1",
+        "http://[v1.x]/",
+        "http://a b/",
+        42,
+    ],
+)
 def test_only_http_and_https_urls_with_a_host_are_taken(url):
     with pytest.raises(ValueError, match=r"^url: "):
         builtin_tasks.http_request(url)
@@ -281,8 +336,10 @@ def test_a_url_with_a_user_name_is_refused(settings, web4):
     assert web4.connections == []
 
 
-@pytest.mark.parametrize("headers", [{"X-A": "1\r\nX-Injected: 1"}, {"X-A\r\nX-B": "1"}, {"Bad Name": "1"},
-                                     {"X-A": "\n"}, {"X-A": {"nested": 1}}])
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-A": "1\r\nX-Injected: 1"}, {"X-A\r\nX-B": "1"}, {"Bad Name": "1"}, {"X-A": "\n"}, {"X-A": {"nested": 1}}],
+)
 def test_headers_cannot_smuggle_lines_or_odd_names(settings, web4, headers):
     settings.TEMPORA_HTTP_ALLOW_HOSTS = [web4.hostport]
     with pytest.raises(ValueError, match=r"^headers: "):
@@ -335,9 +392,16 @@ def test_the_api_answers_400_naming_kwargs(owner):
 
     client = APIClient()
     client.force_authenticate(grant(owner, "scheduler_app.use_network_tasks"))  # fenced even for those allowed
-    response = client.post("/api/jobs/", {"name": "steal", "task": "tempora.http_request",
-                                          "kwargs": {"url": "http://169.254.169.254/latest/meta-data/"},
-                                          "triggers": [{"kind": "interval", "interval_seconds": 60}]}, format="json")
+    response = client.post(
+        "/api/jobs/",
+        {
+            "name": "steal",
+            "task": "tempora.http_request",
+            "kwargs": {"url": "http://169.254.169.254/latest/meta-data/"},
+            "triggers": [{"kind": "interval", "interval_seconds": 60}],
+        },
+        format="json",
+    )
     assert response.status_code == 400, response.content
     [message] = response.json()["kwargs"]
     assert message.startswith("url: 169.254.169.254 is a cloud metadata address")
@@ -349,7 +413,15 @@ def test_the_console_shows_the_refusal_on_the_kwargs_field(owner):
     from tests.web.conftest import client_for
     from tests.web.test_job_form import form_data
 
-    body = client_for(grant(owner, "scheduler_app.use_network_tasks")).post("/jobs/new/", form_data(
-        task="tempora.http_request", kwargs=json.dumps({"url": "http://[::1]:6379/"}),
-    )).content.decode()
+    body = (
+        client_for(grant(owner, "scheduler_app.use_network_tasks"))
+        .post(
+            "/jobs/new/",
+            form_data(
+                task="tempora.http_request",
+                kwargs=json.dumps({"url": "http://[::1]:6379/"}),
+            ),
+        )
+        .content.decode()
+    )
     assert 'id="id_kwargs_error"' in body and "::1 is a loopback address" in body

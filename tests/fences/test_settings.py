@@ -21,8 +21,7 @@ def start(tmp_path, code: str = "", **variables: str) -> subprocess.CompletedPro
         if name not in variables:
             env.pop(name, None)
     script = f"import django; django.setup(); from django.conf import settings; {code}"
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_the_old_backup_variable_still_works_and_the_new_one_wins(tmp_path):
@@ -37,20 +36,24 @@ def test_the_environment_reaches_the_settings(tmp_path):
     done = start(
         tmp_path,
         "t = settings.TEMPORA; print(t['HTTP_ALLOW_HOSTS'], t['EMAIL_ALLOWED_DOMAINS'], t['DATA_DIR'])",
-        TEMPORA_HTTP_ALLOW_HOSTS="api.example.com:8443, [::1]:8080", TEMPORA_EMAIL_ALLOWED_DOMAINS="example.com",
+        TEMPORA_HTTP_ALLOW_HOSTS="api.example.com:8443, [::1]:8080",
+        TEMPORA_EMAIL_ALLOWED_DOMAINS="example.com",
         TEMPORA_DATA_DIR="/srv/data",
     )
     assert done.stdout.strip() == "['api.example.com:8443', '[::1]:8080'] ['example.com'] /srv/data", done.stderr
 
 
-@pytest.mark.parametrize(("name", "value", "fragment"), [
-    ("TEMPORA_HTTP_ALLOW_HOSTS", ["ok.example.com", "bad host"], "'bad host' is not"),
-    ("TEMPORA_HTTP_ALLOW_HOSTS", "api.example.com", "a list"),
-    ("TEMPORA_HTTP_MAX_TIMEOUT", 0, "at least 1"),
-    ("TEMPORA_HTTP_MAX_REDIRECTS", "5", "a whole number"),
-    ("TEMPORA_EMAIL_MAX_RECIPIENTS", True, "a whole number"),
-    ("TEMPORA_EMAIL_ALLOWED_DOMAINS", ["a@b"], "'a@b' is not"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("TEMPORA_HTTP_ALLOW_HOSTS", ["ok.example.com", "bad host"], "'bad host' is not"),
+        ("TEMPORA_HTTP_ALLOW_HOSTS", "api.example.com", "a list"),
+        ("TEMPORA_HTTP_MAX_TIMEOUT", 0, "at least 1"),
+        ("TEMPORA_HTTP_MAX_REDIRECTS", "5", "a whole number"),
+        ("TEMPORA_EMAIL_MAX_RECIPIENTS", True, "a whole number"),
+        ("TEMPORA_EMAIL_ALLOWED_DOMAINS", ["a@b"], "'a@b' is not"),
+    ],
+)
 def test_a_host_projects_bad_value_is_a_system_check_error(settings, name, value, fragment):
     setattr(settings, name, value)
     [error] = [message for message in checks.run_checks() if message.id.startswith("tempora.E")]

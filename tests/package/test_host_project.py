@@ -47,8 +47,17 @@ from django.views.generic import TemplateView
 
 urlpatterns.append(path("", TemplateView.as_view(template_name="base.html")))
 """
-CONSOLE_PAGES = ["", "jobs/", "jobs/new/", "executions/", "dead-letters/", "calendar/", "scheduler/", "tokens/",
-                 "calendars/new/"]
+CONSOLE_PAGES = [
+    "",
+    "jobs/",
+    "jobs/new/",
+    "executions/",
+    "dead-letters/",
+    "calendar/",
+    "scheduler/",
+    "tokens/",
+    "calendars/new/",
+]
 # Paged lists, and the two that answer a plain list (few rows, computed: groups, tasks).
 API_PAGES = ["jobs", "executions", "dead-letters", "calendars", "tokens"]
 API_LISTS = [*API_PAGES, "groups", "tasks"]
@@ -59,8 +68,10 @@ def readme_snippet(name: str) -> str:
     text = (ROOT / "README.md").read_text()
     found = re.findall(rf"<!-- host-{name}:start -->\s*```python\n(.*?)```\s*<!-- host-{name}:end -->", text, re.S)
     if len(found) != 1:
-        pytest.fail(f"README.md needs exactly one ```python block between <!-- host-{name}:start --> and "
-                    f"<!-- host-{name}:end -->; found {len(found)}")
+        pytest.fail(
+            f"README.md needs exactly one ```python block between <!-- host-{name}:start --> and "
+            f"<!-- host-{name}:end -->; found {len(found)}"
+        )
     return found[0]
 
 
@@ -75,18 +86,34 @@ class Host:
     @property
     def env(self) -> dict[str, str]:
         # Nothing of this repository's environment: not its settings module, its path or its venv.
-        return {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(self.root)),
-                "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
+        return {
+            "PATH": f"{self.venv / 'bin'}:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", str(self.root)),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+        }
 
     def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.venv / "bin" / "python"), "manage.py", *args], cwd=self.root, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(self.venv / "bin" / "python"), "manage.py", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def start(self, label: str, *args: str) -> subprocess.Popen:
         log = self.root / f"{label}.log"
         with log.open("w") as out:
-            popen = subprocess.Popen([str(self.venv / "bin" / "python"), "manage.py", *args], cwd=self.root,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(
+                [str(self.venv / "bin" / "python"), "manage.py", *args],
+                cwd=self.root,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.started.append((label, popen, log))
         return popen
 
@@ -105,8 +132,9 @@ class Browser:
     def logs(self) -> list[tuple[str, str]]:
         return self.host.logs()
 
-    def request(self, path: str, *, data: dict | None = None, body: dict | None = None,
-                headers: dict | None = None) -> tuple[int, dict, str]:
+    def request(
+        self, path: str, *, data: dict | None = None, body: dict | None = None, headers: dict | None = None
+    ) -> tuple[int, dict, str]:
         headers = {**(headers or {})}
         payload = None
         if data is not None:
@@ -144,11 +172,18 @@ def host(wheel, tmp_path_factory) -> Host:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     # The wheel's own dependencies only, resolved by pip (its cache and the machine's configured
     # indexes and find-links make a second run quick); no test tool goes in.
-    pip_env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("DJANGO", "PYTHON", "VIRTUAL_ENV", "DATABASE_URL", "TEMPORA"))}
-    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                                "--disable-pip-version-check", str(wheel)],
-                               env=pip_env, capture_output=True, text=True, timeout=600)
+    pip_env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO", "PYTHON", "VIRTUAL_ENV", "DATABASE_URL", "TEMPORA"))
+    }
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        env=pip_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     project = root / "project"
     project.mkdir()
@@ -164,8 +199,10 @@ def host(wheel, tmp_path_factory) -> Host:
     settings.write_text(text + HOSTILE_REST_FRAMEWORK + "\n" + settings_snippet)
     (project / "host" / "urls.py").write_text(urls_snippet + HOST_HOME)
 
-    for step in (["migrate", "--noinput"],
-                 ["createsuperuser", "--noinput", "--username", "owner", "--email", "owner@example.com"]):
+    for step in (
+        ["migrate", "--noinput"],
+        ["createsuperuser", "--noinput", "--username", "owner", "--email", "owner@example.com"],
+    ):
         done = made.manage(*step)
         assert done.returncode == 0, f"{' '.join(step)}:\n{done.stdout}{done.stderr}"
     yield made
@@ -199,7 +236,8 @@ def signed_in(server, host) -> Browser:
     assert status == 200 and 'name="csrfmiddlewaretoken"' in page, f"/ops/login/: {status}\n{page[:3000]}"
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     status, _headers, page = browser.request(
-        "/ops/login/", data={"username": "owner", "password": PASSWORD, "next": "/ops/", "csrfmiddlewaretoken": token})
+        "/ops/login/", data={"username": "owner", "password": PASSWORD, "next": "/ops/", "csrfmiddlewaretoken": token}
+    )
     assert status == 200 and "Sign out" in page, page[:2000]  # followed the redirect to the dashboard
     return browser
 
@@ -258,10 +296,16 @@ def test_every_api_list_answers_in_tempora_s_shape_whatever_the_hosts_rest_frame
 
 
 def test_a_job_made_through_the_api_is_run_by_the_hosts_runscheduler(signed_in, host):
-    job = signed_in.json("/ops/api/jobs/", expect=201, body={
-        "name": "host-smoke", "task": "tempora.sample_job", "kwargs": {"message": "from the host"},
-        "triggers": [{"kind": "once", "delay_seconds": 2}],
-    })
+    job = signed_in.json(
+        "/ops/api/jobs/",
+        expect=201,
+        body={
+            "name": "host-smoke",
+            "task": "tempora.sample_job",
+            "kwargs": {"message": "from the host"},
+            "triggers": [{"kind": "once", "delay_seconds": 2}],
+        },
+    )
     scheduler = host.start("runscheduler", "runscheduler")
     deadline, runs = time.monotonic() + 60, []
     while time.monotonic() < deadline and not any(run["status"] == "succeeded" for run in runs):

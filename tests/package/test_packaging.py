@@ -66,14 +66,20 @@ def test_the_constraints_agree_with_every_pin_and_pin_all_that_is_installed():
     assert {name: version for name, version in wanted.items() if constrained.get(name) != version} == {}
     if metadata.version("django") != constrained["django"]:
         return  # .venv-django6 (make test-django6) resolves without them, by design
-    installed = {canonical(dist.metadata["Name"]) for dist in metadata.distributions()} - {"pip", "setuptools", "tempora"}
+    installed = {canonical(dist.metadata["Name"]) for dist in metadata.distributions()} - {
+        "pip",
+        "setuptools",
+        "tempora",
+    }
     assert sorted(installed - constrained.keys()) == []
 
 
 def test_the_django_range_admits_both_versions_the_repository_tests():
     """`make test` runs on requirements.txt's Django (5.2 LTS), `make test-django6` on Django 6."""
-    tested = {"requirements.txt": pins(ROOT / "requirements.txt")["django"],
-              "requirements-django6.txt": pins(ROOT / "requirements-django6.txt")["django"]}
+    tested = {
+        "requirements.txt": pins(ROOT / "requirements.txt")["django"],
+        "requirements-django6.txt": pins(ROOT / "requirements-django6.txt")["django"],
+    }
     assert Version(tested["requirements.txt"]).release[:2] == (5, 2)
     assert Version(tested["requirements-django6.txt"]).major == 6
     (django,) = [requirement for requirement in declared() if canonical(requirement.name) == "django"]
@@ -96,8 +102,9 @@ def test_every_app_the_checks_require_comes_with_the_package_itself():
     # installs would be an E010 the host cannot fix by following the message.
     plain = {canonical(Requirement(item).name) for item in project()["dependencies"]}
     owners = packages_distributions()
-    missing = [app for app in REQUIRED_APPS
-               if not plain & {canonical(name) for name in owners.get(app.split(".")[0], [])}]
+    missing = [
+        app for app in REQUIRED_APPS if not plain & {canonical(name) for name in owners.get(app.split(".")[0], [])}
+    ]
     assert missing == []
 
 
@@ -127,8 +134,14 @@ def test_the_wheel_declares_its_dependencies_and_extras(wheel):
         metadata = Parser().parsestr(archive.read(meta).decode())
     requires = [Requirement(item) for item in metadata.get_all("Requires-Dist")]
     plain = {canonical(r.name) for r in requires if r.marker is None}
-    assert {"django", "djangorestframework", "django-apscheduler", "croniter", "django-htmx",
-            "drf-spectacular-sidecar"} <= plain
+    assert {
+        "django",
+        "djangorestframework",
+        "django-apscheduler",
+        "croniter",
+        "django-htmx",
+        "drf-spectacular-sidecar",
+    } <= plain
     assert {"celery", "postgres", "tasks"} <= set(metadata.get_all("Provides-Extra"))
     assert canonical("django-celery-results") in {
         canonical(r.name) for r in requires if r.marker and "celery" in str(r.marker)

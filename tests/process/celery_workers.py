@@ -63,11 +63,28 @@ class CeleryWorkers:
         log_path = self.schedulers.var_dir / f"{label}.log"
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", str(concurrency),
-                 "--loglevel", "INFO", "-n", f"{label}@%h", "--without-heartbeat", "--without-mingle",
-                 "--without-gossip"],
-                cwd=ROOT, env={**self.schedulers.env, "CELERY_BROKER_URL": self.broker, **(env or {})},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--concurrency",
+                    str(concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    f"{label}@%h",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env={**self.schedulers.env, "CELERY_BROKER_URL": self.broker, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         worker = CeleryWorker(popen, log_path)
         self.workers.append(worker)

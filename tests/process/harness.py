@@ -159,7 +159,9 @@ class Schedulers:
 
     # Starting -------------------------------------------------------------------------
 
-    def start(self, *, drain: float = 2, lease: int | None = None, env: dict[str, str] | None = None) -> SchedulerProcess:
+    def start(
+        self, *, drain: float = 2, lease: int | None = None, env: dict[str, str] | None = None
+    ) -> SchedulerProcess:
         """Start one runscheduler; it registers its node row before this returns."""
         label = f"scheduler-{len(self.processes) + 1}"
         log_path = self.var_dir / f"{label}.log"
@@ -169,7 +171,10 @@ class Schedulers:
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
                 [sys.executable, "manage.py", "runscheduler", "--drain", str(drain)],
-                cwd=ROOT, env={**self.env, **extra}, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**self.env, **extra},
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         process = SchedulerProcess(popen, log_path, label)
         self.processes.append(process)
@@ -187,8 +192,10 @@ class Schedulers:
         name = process.node_name()
         began = time.monotonic()
         self.wait_for(
-            lambda: SchedulerState.objects.filter(leader=name).exists() and f"{name} leads: scheduling" in process.log(),
-            timeout=timeout, what=f"{process.label} to lead",
+            lambda: SchedulerState.objects.filter(leader=name).exists()
+            and f"{name} leads: scheduling" in process.log(),
+            timeout=timeout,
+            what=f"{process.label} to lead",
         )
         return time.monotonic() - began
 
@@ -266,7 +273,9 @@ class Schedulers:
 
 def every(name: str, seconds: int, *, task: str = "tempora.noop", **fields) -> Job:
     """A job created through the services that fires every `seconds`."""
-    return services.job_create(name=name, task=task, triggers=[{"kind": "interval", "interval_seconds": seconds}], **fields)
+    return services.job_create(
+        name=name, task=task, triggers=[{"kind": "interval", "interval_seconds": seconds}], **fields
+    )
 
 
 def occurrences(job: Job | str) -> list[Execution]:
@@ -281,9 +290,8 @@ def assert_one_row_per_occurrence(rows: list[Execution], *, every_seconds: int) 
     times = [row.scheduled_for for row in rows]
     assert len(set(times)) == len(times), f"an occurrence was recorded twice: {times}"
     steps = {b - a for a, b in pairwise(times)}
-    assert steps <= {timedelta(seconds=every_seconds)}, (
-        "occurrences are missing (or off the grid): "
-        + ", ".join(f"{a:%H:%M:%S}->{b:%H:%M:%S}" for a, b in pairwise(times) if b - a != timedelta(seconds=every_seconds))
+    assert steps <= {timedelta(seconds=every_seconds)}, "occurrences are missing (or off the grid): " + ", ".join(
+        f"{a:%H:%M:%S}->{b:%H:%M:%S}" for a, b in pairwise(times) if b - a != timedelta(seconds=every_seconds)
     )
 
 
@@ -293,7 +301,9 @@ def assert_no_duplicate_occurrences() -> None:
 
     doubles = (
         Execution.objects.filter(reason__in=Execution.SCHEDULED_REASONS)
-        .values("job_name", "scheduled_for", "attempt").annotate(n=Count("id")).filter(n__gt=1)
+        .values("job_name", "scheduled_for", "attempt")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
     )
     assert not list(doubles)
 

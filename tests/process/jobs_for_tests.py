@@ -87,7 +87,10 @@ def side_effect(label: str, seconds: float = 0, first_seconds: float = 0) -> str
     return label
 
 
-@task(name="tests.stall_scheduler", description="Hold the scheduler's job-store lock for `seconds`: its pass and main loop stall.")
+@task(
+    name="tests.stall_scheduler",
+    description="Hold the scheduler's job-store lock for `seconds`: its pass and main loop stall.",
+)
 def stall_scheduler(seconds: float = 10) -> str:
     # The lock a slow pass holds; found by type, as this runs inside the scheduler process.
     import gc
@@ -100,7 +103,10 @@ def stall_scheduler(seconds: float = 10) -> str:
     return "stalled"
 
 
-@task(name="tests.note_run", description="Append 'start' to `path`, sleep `seconds`, append 'end': a body's real side effects.")
+@task(
+    name="tests.note_run",
+    description="Append 'start' to `path`, sleep `seconds`, append 'end': a body's real side effects.",
+)
 def note_run(path: str, seconds: float = 20) -> float:
     with open(path, "a") as notes:
         notes.write(f"start {os.getpid()} {time.time()}\n")
@@ -110,7 +116,10 @@ def note_run(path: str, seconds: float = 20) -> float:
     return seconds
 
 
-@task(name="tests.tick_forever", description="Append the time to `path` every 50 ms, forever, beside a sleeping grandchild.")
+@task(
+    name="tests.tick_forever",
+    description="Append the time to `path` every 50 ms, forever, beside a sleeping grandchild.",
+)
 def tick_forever(path: str, label: str = "tick") -> None:
     _note_pid(f"{label}-child", os.getpid())
     grandchild = subprocess.Popen(["sleep", "600"])

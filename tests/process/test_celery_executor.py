@@ -41,7 +41,8 @@ def test_a_celery_job_runs_on_a_worker_and_its_outcome_is_recorded(schedulers, c
     # Celery's own record of the task, through django-celery-results. The worker stores it
     # after the task returns, so a moment after our row says succeeded.
     schedulers.wait_for(
-        lambda: TaskResult.objects.filter(task_id=row.task_id, status="SUCCESS").exists(), timeout=10,
+        lambda: TaskResult.objects.filter(task_id=row.task_id, status="SUCCESS").exists(),
+        timeout=10,
         what="django-celery-results' record of the task",
     )
 
@@ -49,13 +50,19 @@ def test_a_celery_job_runs_on_a_worker_and_its_outcome_is_recorded(schedulers, c
 def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, celery_worker, settings):
     settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1:9"]
     job = every(
-        "fails-on-a-worker", 60, task="tempora.http_request", kwargs={"url": "http://127.0.0.1:9/"},
-        executor="celery", max_retries=1, retry_backoff=1,
+        "fails-on-a-worker",
+        60,
+        task="tempora.http_request",
+        kwargs={"url": "http://127.0.0.1:9/"},
+        executor="celery",
+        max_retries=1,
+        retry_backoff=1,
     )
     schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
     services.job_run_now(job=job)
     last = schedulers.wait_for(
-        lambda: Execution.objects.filter(job=job, attempt=2, status="failed").first(), timeout=30,
+        lambda: Execution.objects.filter(job=job, attempt=2, status="failed").first(),
+        timeout=30,
         what="the retry to fail on the worker",
     )
     first = Execution.objects.get(job=job, attempt=1)
@@ -65,12 +72,14 @@ def test_a_failing_celery_job_is_retried_then_becomes_a_dead_letter(schedulers, 
 
 
 def test_a_coroutine_function_runs_on_a_worker(schedulers, celery_worker):
-    job = services.job_create(name="async-on-a-worker", task="tests.async_nap", kwargs={"seconds": 0.2},
-                              executor="celery")
+    job = services.job_create(
+        name="async-on-a-worker", task="tests.async_nap", kwargs={"seconds": 0.2}, executor="celery"
+    )
     schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
     run = services.job_run_now(job=job)
     row = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=30,
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(),
+        timeout=30,
         what="the coroutine's run on the worker",
     )
     assert (row.status, row.result) == ("succeeded", {"napped": 0.2})
@@ -81,12 +90,16 @@ def test_cancelling_a_run_on_a_worker_stops_it(schedulers, celery_worker):
     job = services.job_create(name="busy-on-a-worker", task="tests.busy", kwargs={"seconds": 60}, executor="celery")
     schedulers.start_leader(env={"CELERY_BROKER_URL": BROKER})
     run = services.job_run_now(job=job)
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=30,
-                        what="the run to be running on the worker")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists(),
+        timeout=30,
+        what="the run to be running on the worker",
+    )
     asked = services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
     assert asked.status == "running" and asked.cancel_requested_at is not None
     row = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=10,
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(),
+        timeout=10,
         what="the worker to stop the run",
     )
     assert (row.status, row.error) == ("cancelled", "Cancelled (cancel requested); the run stopped.")

@@ -54,8 +54,10 @@ def _assert_recorded_by_policy(jobs: dict[str, Job], *, down_from, down_until) -
         assert gap, job.name
         grace = timedelta(seconds=job.misfire_grace_time)
         late = [row for row in rows if row.created_at - row.scheduled_for > grace]
-        print(f"{job.name}: {len(gap)} occurrences in the gap: "
-              f"{sorted({(row.reason, row.status) for row in gap})}, {len(late)} recorded past their grace")
+        print(
+            f"{job.name}: {len(gap)} occurrences in the gap: "
+            f"{sorted({(row.reason, row.status) for row in gap})}, {len(late)} recorded past their grace"
+        )
         if key == "grace":
             assert {(row.reason, row.status) for row in gap} == {("schedule", "succeeded")}
             continue
@@ -105,7 +107,8 @@ def test_it_survives_postgresql_stopped_for_30_seconds(schedulers):
     jobs = _outage_jobs(short_grace=5)  # created after the start: no occurrence is late before the outage
     schedulers.wait_for(
         lambda: all(Execution.objects.filter(job=job, status="succeeded").count() >= 2 for job in jobs.values()),
-        timeout=5, what="two runs of every job",
+        timeout=5,
+        what="two runs of every job",
     )
 
     connection.close()  # this process's connection dies with the server too
@@ -120,16 +123,22 @@ def test_it_survives_postgresql_stopped_for_30_seconds(schedulers):
 
     schedulers.wait_for(
         lambda: all(
-            Execution.objects.filter(job=job, status="succeeded", scheduled_for__gt=down_until + timedelta(seconds=1))
-            .exists()
+            Execution.objects.filter(
+                job=job, status="succeeded", scheduled_for__gt=down_until + timedelta(seconds=1)
+            ).exists()
             for job in jobs.values()
         ),
-        timeout=20, what="every job firing again after the outage", db_errors_ok=True,
+        timeout=20,
+        what="every job firing again after the outage",
+        db_errors_ok=True,
     )
-    print(f"PostgreSQL back at {down_until:%H:%M:%S}; firing again {(utcnow() - down_until).total_seconds():.1f}s later")
+    print(
+        f"PostgreSQL back at {down_until:%H:%M:%S}; firing again {(utcnow() - down_until).total_seconds():.1f}s later"
+    )
     schedulers.wait_for(
         lambda: not Execution.objects.filter(status__in=Execution.ACTIVE, scheduled_for__lt=down_until).exists(),
-        timeout=10, what="every run of the outage finished",
+        timeout=10,
+        what="every run of the outage finished",
     )
     assert scheduler.alive()
     scheduler.terminate()
@@ -150,7 +159,8 @@ def test_it_waits_out_a_locked_sqlite_database(schedulers):
     jobs = _outage_jobs(short_grace=1)  # created after the start: no occurrence is late before the lock
     schedulers.wait_for(
         lambda: all(Execution.objects.filter(job=job, status="succeeded").count() >= 2 for job in jobs.values()),
-        timeout=5, what="two runs of every job",
+        timeout=5,
+        what="two runs of every job",
     )
 
     locker = sqlite3.connect(connection.settings_dict["NAME"], timeout=10, isolation_level=None)
@@ -166,15 +176,18 @@ def test_it_waits_out_a_locked_sqlite_database(schedulers):
 
     schedulers.wait_for(
         lambda: all(
-            Execution.objects.filter(job=job, status="succeeded", scheduled_for__gt=down_until + timedelta(seconds=1))
-            .exists()
+            Execution.objects.filter(
+                job=job, status="succeeded", scheduled_for__gt=down_until + timedelta(seconds=1)
+            ).exists()
             for job in jobs.values()
         ),
-        timeout=10, what="every job firing again after the lock",
+        timeout=10,
+        what="every job firing again after the lock",
     )
     schedulers.wait_for(
         lambda: not Execution.objects.filter(status__in=Execution.ACTIVE, scheduled_for__lt=down_until).exists(),
-        timeout=5, what="every run of the locked time finished",
+        timeout=5,
+        what="every run of the locked time finished",
     )
     assert scheduler.alive()
     scheduler.terminate()

@@ -14,9 +14,12 @@ from scheduler_app.registry import register_django_tasks
 from tests import django_tasks_for_tests
 from tests.process.harness import PROCESS, ROOT, TASK_MODULE, every, stop
 
-pytestmark = [*PROCESS, pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("django_tasks_db"), reason="needs django-tasks-db (requirements.txt)"
-)]
+pytestmark = [
+    *PROCESS,
+    pytest.mark.skipif(
+        not __import__("importlib").util.find_spec("django_tasks_db"), reason="needs django-tasks-db (requirements.txt)"
+    ),
+]
 
 # Both processes find the Django tasks as runscheduler finds ours: in the task modules.
 MODULES = {"TEMPORA_TASK_MODULES": f"{TASK_MODULE},tests.django_tasks_for_tests"}
@@ -29,7 +32,10 @@ def db_worker(schedulers):
     with open(log_path, "wb") as log:
         popen = subprocess.Popen(
             [sys.executable, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay"],
-            cwd=ROOT, env={**schedulers.env, **MODULES}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**schedulers.env, **MODULES},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield popen
@@ -42,12 +48,18 @@ def test_a_django_task_fires_on_its_schedule_and_a_db_worker_runs_and_records_it
     from django_tasks_db.models import DBTaskResult
 
     register_django_tasks(django_tasks_for_tests)  # the job is validated here, in the test process
-    job = every("django-task-on-a-worker", 2, task="tests.django_tasks_for_tests.greet",
-                kwargs={"name": "worker"}, executor="django_tasks")
+    job = every(
+        "django-task-on-a-worker",
+        2,
+        task="tests.django_tasks_for_tests.greet",
+        kwargs={"name": "worker"},
+        executor="django_tasks",
+    )
     schedulers.start_leader(env=MODULES)
 
     row = schedulers.wait_for(
-        lambda: Execution.objects.filter(job=job, status="succeeded").first(), timeout=30,
+        lambda: Execution.objects.filter(job=job, status="succeeded").first(),
+        timeout=30,
         what="a scheduled run, done by the db_worker",
     )
     assert row.reason == "schedule"
@@ -57,7 +69,8 @@ def test_a_django_task_fires_on_its_schedule_and_a_db_worker_runs_and_records_it
     assert db_worker.poll() is None
     # The backend's own record of our wrapper, the one the row names.
     record = schedulers.wait_for(
-        lambda: DBTaskResult.objects.filter(id=row.task_id, status="SUCCESSFUL").first(), timeout=10,
+        lambda: DBTaskResult.objects.filter(id=row.task_id, status="SUCCESSFUL").first(),
+        timeout=10,
         what="django-tasks-db's record of the run",
     )
     assert record.task_path == "scheduler_app.engine.tasks_executor.run_execution"

@@ -32,12 +32,14 @@ def test_two_schedulers_record_each_occurrence_once_across_a_kill_9_of_the_leade
     leader_name, standby_name = leader.node_name(), standby.node_name()
     schedulers.wait_for(
         lambda: SchedulerNode.objects.filter(name=standby_name, role="standby", state="running").exists(),
-        timeout=LEASE, what="the second scheduler to stand by",
+        timeout=LEASE,
+        what="the second scheduler to stand by",
     )
     long_run = services.job_run_now(job=long_job)
     schedulers.wait_for(
         lambda: Execution.objects.filter(pk=long_run.pk, status="running", worker=leader_name).exists(),
-        timeout=3, what="the long run to start on the leader",
+        timeout=3,
+        what="the long run to start on the leader",
     )
 
     schedulers.watch(RUN_FOR / 2 - (time.monotonic() - began))
@@ -56,11 +58,13 @@ def test_two_schedulers_record_each_occurrence_once_across_a_kill_9_of_the_leade
     assert takeover <= LEASE + LEASE / 3 + 1
     schedulers.wait_for(
         lambda: SchedulerNode.objects.filter(name=leader_name, state="stopped").exists(),
-        timeout=LEASE + 2, what="recovery to mark the dead node stopped",
+        timeout=LEASE + 2,
+        what="recovery to mark the dead node stopped",
     )
     lost = schedulers.wait_for(
         lambda: Execution.objects.filter(pk=long_run.pk, status="lost").first(),
-        timeout=LEASE + 2, what="the dead node's running run marked lost",
+        timeout=LEASE + 2,
+        what="the dead node's running run marked lost",
     )
     assert "stopped sending heartbeats" in lost.error and leader_name in lost.error
     assert lost.started_at is not None and lost.finished_at is not None

@@ -24,12 +24,16 @@ def test_one_users_hanging_runs_leave_workers_for_everybody_else(schedulers, own
     def count(status: str) -> int:
         return Execution.objects.filter(pk__in=ids, status=status).count()
 
-    schedulers.wait_for(lambda: count("running") == 5 and count("queued") == 5, timeout=10,
-                        what="five of the user's runs running, five waiting their turn")
+    schedulers.wait_for(
+        lambda: count("running") == 5 and count("queued") == 5,
+        timeout=10,
+        what="five of the user's runs running, five waiting their turn",
+    )
     other = services.job_create(name="someone-else", task="tempora.noop", owner=outsider)
     asked = services.job_run_now(job=other)
     done = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=asked.pk, status="succeeded").first(), timeout=5,
+        lambda: Execution.objects.filter(pk=asked.pk, status="succeeded").first(),
+        timeout=5,
         what="another user's run",
     )
     waited = (done.started_at - asked.created_at).total_seconds()
@@ -39,8 +43,10 @@ def test_one_users_hanging_runs_leave_workers_for_everybody_else(schedulers, own
 
     rows = schedulers.wait_for(
         lambda: list(Execution.objects.filter(pk__in=ids, status="succeeded").select_related("job"))
-        if count("succeeded") == 10 else None,
-        timeout=30, what="all ten of the user's runs, five at a time",
+        if count("succeeded") == 10
+        else None,
+        timeout=30,
+        what="all ten of the user's runs, five at a time",
     )
     first_wave = {row.job.priority for row in rows if row.started_at < done.started_at}
     assert first_wave == {10, 9, 8, 7, 6}  # the highest priorities went first

@@ -19,11 +19,16 @@ def web4():
 
 
 def _run_once(schedulers, web4, allow: str) -> Execution:
-    job = services.job_create(name="call-home", task="tempora.http_request", kwargs={"url": f"{web4.base}/hook"},
-                              triggers=[{"kind": "once", "delay_seconds": 1}])
+    job = services.job_create(
+        name="call-home",
+        task="tempora.http_request",
+        kwargs={"url": f"{web4.base}/hook"},
+        triggers=[{"kind": "once", "delay_seconds": 1}],
+    )
     schedulers.start_leader(env={"TEMPORA_HTTP_ALLOW_HOSTS": allow})
     return schedulers.wait_for(
-        lambda: Execution.objects.filter(job=job, status__in=["succeeded", "failed"]).first(), timeout=15,
+        lambda: Execution.objects.filter(job=job, status__in=["succeeded", "failed"]).first(),
+        timeout=15,
         what="the run to finish",
     )
 

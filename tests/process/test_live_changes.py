@@ -18,7 +18,8 @@ SECOND = timedelta(seconds=1)
 def _finished(job: Job, **filters) -> Execution | None:
     return (
         Execution.objects.filter(job=job, status=Execution.Status.SUCCEEDED, **filters)
-        .order_by("scheduled_for").first()
+        .order_by("scheduled_for")
+        .first()
     )
 
 
@@ -40,14 +41,16 @@ def test_it_fires_pauses_runs_now_resumes_and_deletes_a_job_while_running(schedu
     )
     schedulers.stays(
         lambda: not Execution.objects.filter(job=job, scheduled_for__gt=paused_at + SECOND).exists(),
-        seconds=2.5, what="no runs after the pause",
+        seconds=2.5,
+        what="no runs after the pause",
     )
 
     # Run now works on a paused job: it is the user's explicit request.
     requested = services.job_run_now(job=job)
     manual = schedulers.wait_for(
         lambda: Execution.objects.filter(pk=requested.pk, status=Execution.Status.SUCCEEDED).first(),
-        timeout=3, what="the run-now request to finish",
+        timeout=3,
+        what="the run-now request to finish",
     )
     print(f"run now requested -> started: {seconds(manual.started_at - requested.created_at):.3f}s")
     assert manual.started_at - requested.created_at <= 1.25 * SECOND
@@ -68,7 +71,8 @@ def test_it_fires_pauses_runs_now_resumes_and_deletes_a_job_while_running(schedu
     services.job_delete(job=job)
     schedulers.stays(
         lambda: not Execution.objects.filter(job_name=name, scheduled_for__gt=deleted_at + SECOND).exists(),
-        seconds=3, what="no runs after the delete",
+        seconds=3,
+        what="no runs after the delete",
     )
     # History outlives the job.
     assert Execution.objects.filter(job_name=name, job__isnull=True, status="succeeded").count() >= 3
@@ -99,6 +103,7 @@ def test_it_stops_jobs_paused_by_a_bulk_update_that_stamps_updated_at(schedulers
     Job.objects.filter(pk__in=[job.pk for job in jobs]).update(paused=True, updated_at=paused_at)
     schedulers.stays(
         lambda: not Execution.objects.filter(job__in=jobs, scheduled_for__gt=paused_at + SECOND).exists(),
-        seconds=3, what="no runs after the bulk pause",
+        seconds=3,
+        what="no runs after the bulk pause",
     )
     assert not DjangoJob.objects.filter(id__in=[str(job.pk) for job in jobs]).exists()

@@ -39,7 +39,8 @@ def start_pair(schedulers, **options):
     name = second.node_name()
     schedulers.wait_for(
         lambda: SchedulerNode.objects.filter(name=name, role="standby", state="running").exists(),
-        timeout=LEASE * 2, what="the second scheduler to stand by",
+        timeout=LEASE * 2,
+        what="the second scheduler to stand by",
     )
     return first, second
 
@@ -53,15 +54,19 @@ def test_a_leader_whose_pass_and_main_loop_stall_keeps_its_lease(schedulers):
     held = leader()
     stall = services.job_create(name="stall", task="tests.stall_scheduler", kwargs={"seconds": 4 * LEASE})
     run = services.job_run_now(job=stall)
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(),
-                        timeout=5, what="the stall to begin")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=5, what="the stall to begin"
+    )
     began = beat_at(name)
 
     # The pass and the main loop wait for the job-store lock; the heartbeat and lease do not.
     schedulers.stays(lambda: leader() == held, seconds=3 * LEASE, what="the same leader in the same epoch")
     assert beat_at(name) > began + timedelta(seconds=2 * LEASE), "the heartbeat stopped with the loop"
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="succeeded").exists(),
-                        timeout=2 * LEASE, what="the stall to end")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="succeeded").exists(),
+        timeout=2 * LEASE,
+        what="the stall to end",
+    )
     assert leader() == held
     assert "stands by" not in first.log() and "now the leader" not in second.log()
 
@@ -85,13 +90,21 @@ def test_a_leader_whose_pass_waits_on_a_locked_table_keeps_its_lease(schedulers)
 
 def test_sigterm_hands_the_lease_over_in_about_a_second_and_the_draining_run_finishes(schedulers, tmp_path):
     notes = tmp_path / "notes.txt"
-    job = services.job_create(name="twenty-seconds", task="tests.note_run",
-                              kwargs={"path": str(notes), "seconds": 20}, max_retries=2, retry_backoff=1)
+    job = services.job_create(
+        name="twenty-seconds",
+        task="tests.note_run",
+        kwargs={"path": str(notes), "seconds": 20},
+        max_retries=2,
+        retry_backoff=1,
+    )
     first, second = start_pair(schedulers, drain=30)
     draining, standby = first.node_name(), second.node_name()
     run = services.job_run_now(job=job)
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running", worker=draining).exists(),
-                        timeout=5, what="the run to start on the leader")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running", worker=draining).exists(),
+        timeout=5,
+        what="the run to start on the leader",
+    )
     _epoch = leader()[1]
 
     first.terminate()
@@ -107,7 +120,8 @@ def test_sigterm_hands_the_lease_over_in_about_a_second_and_the_draining_run_fin
     schedulers.stays(
         lambda: SchedulerNode.objects.get(name=draining).state == "draining"
         and Execution.objects.get(pk=run.pk).status == "running",
-        seconds=3 * LEASE, what="the draining node left alone",
+        seconds=3 * LEASE,
+        what="the draining node left alone",
     )
     first.wait_exit(30)
     run.refresh_from_db()
@@ -136,7 +150,8 @@ def test_kill_9_of_the_leader_fails_over_within_the_lease_plus_one_pass(schedule
             lambda name=next_name, since=killed_at: Execution.objects.filter(
                 job=ticking, worker=name, created_at__gt=since
             ).exists(),
-            timeout=5, what="the new leader's first pass",
+            timeout=5,
+            what="the new leader's first pass",
         )
         first_pass = time.monotonic() - killed
         measured.append((took_over, first_pass))
@@ -155,31 +170,48 @@ def test_kill_9_of_the_leader_fails_over_within_the_lease_plus_one_pass(schedule
 def test_a_child_run_dies_with_its_scheduler_and_is_recorded_lost_after_a_restart(schedulers, tmp_path):
     ticks = tmp_path / "ticks.txt"
     # A timeout of its own: the run goes to a child process.
-    job = services.job_create(name="ticking-child", task="tests.tick_forever", timeout=600,
-                              kwargs={"path": str(ticks), "label": "orphan"}, max_retries=1, retry_backoff=1)
+    job = services.job_create(
+        name="ticking-child",
+        task="tests.tick_forever",
+        timeout=600,
+        kwargs={"path": str(ticks), "label": "orphan"},
+        max_retries=1,
+        retry_backoff=1,
+    )
     scheduler = schedulers.start_leader(lease=LEASE)
     run = services.job_run_now(job=job)
-    schedulers.wait_for(lambda: ticks.exists() and ticks.read_text().count("\n") >= 3, timeout=10,
-                        what="the child to tick")
+    schedulers.wait_for(
+        lambda: ticks.exists() and ticks.read_text().count("\n") >= 3, timeout=10, what="the child to tick"
+    )
     pids = {path.name.split("-")[1]: int(path.read_text()) for path in schedulers.pid_dir.glob("orphan-*")}
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, process_group=pids["child"]).exists(),
-                        timeout=5, what="the child's process group on its row")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, process_group=pids["child"]).exists(),
+        timeout=5,
+        what="the child's process group on its row",
+    )
 
     scheduler.kill()
     killed = time.monotonic()
-    schedulers.wait_for(lambda: process_gone(pids["child"]) and process_gone(pids["grandchild"]), timeout=2,
-                        what="the child and its grandchild to die with the scheduler")
+    schedulers.wait_for(
+        lambda: process_gone(pids["child"]) and process_gone(pids["grandchild"]),
+        timeout=2,
+        what="the child and its grandchild to die with the scheduler",
+    )
     print(f"kill -9 of the scheduler -> its child run's processes gone after {time.monotonic() - killed:.2f}s")
     last_tick = float(ticks.read_text().splitlines()[-1].split()[1])
     size = ticks.stat().st_size
     schedulers.stays(lambda: ticks.stat().st_size == size, seconds=1, what="no side effect after the kill")
 
     schedulers.start_leader(lease=LEASE)
-    lost = schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="lost").first(),
-                               timeout=LEASE + 5, what="the killed run recorded lost")
+    lost = schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="lost").first(),
+        timeout=LEASE + 5,
+        what="the killed run recorded lost",
+    )
     assert "stopped sending heartbeats" in lost.error
-    retry = schedulers.wait_for(lambda: Execution.objects.filter(job=job, attempt=2, status="running").first(),
-                                timeout=10, what="the retry")
+    retry = schedulers.wait_for(
+        lambda: Execution.objects.filter(job=job, attempt=2, status="running").first(), timeout=10, what="the retry"
+    )
     assert retry.started_at.timestamp() > last_tick  # never two bodies at once
 
 
@@ -193,31 +225,50 @@ def test_a_node_cut_off_from_the_database_for_30_seconds_is_not_declared_dead(sc
     settings = connection.settings_dict
     host, port = settings.get("HOST") or "127.0.0.1", int(settings.get("PORT") or 5432)
     notes = tmp_path / "notes.txt"
-    job = services.job_create(name="forty-seconds", task="tests.note_run",
-                              kwargs={"path": str(notes), "seconds": 40}, max_retries=2, retry_backoff=1)
+    job = services.job_create(
+        name="forty-seconds",
+        task="tests.note_run",
+        kwargs={"path": str(notes), "seconds": 40},
+        max_retries=2,
+        retry_backoff=1,
+    )
     every("ticking", 1)
     with Proxy((host, port)) as proxy:
         through_proxy = database_url().replace(f":{port}/", f":{proxy.port}/")
         # Its own var directory: as if on another host, so only the dead threshold can decide.
         elsewhere = tmp_path / "elsewhere"
-        cut = schedulers.start_leader(lease=LEASE, env={"DATABASE_URL": through_proxy, "TEMPORA_VAR_DIR": str(elsewhere)})
+        cut = schedulers.start_leader(
+            lease=LEASE, env={"DATABASE_URL": through_proxy, "TEMPORA_VAR_DIR": str(elsewhere)}
+        )
         other = schedulers.start(lease=LEASE)
         name = cut.node_name()
         run = services.job_run_now(job=job)
-        schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running", worker=name).exists(),
-                            timeout=5, what="the long run to start on the node to cut off")
+        schedulers.wait_for(
+            lambda: Execution.objects.filter(pk=run.pk, status="running", worker=name).exists(),
+            timeout=5,
+            what="the long run to start on the node to cut off",
+        )
         down_from = utcnow()
         getattr(proxy, mode)()
         schedulers.wait_for(lambda: leader()[0] == other.node_name(), timeout=LEASE + 35, what="the other node to lead")
         remaining = 30 - (utcnow() - down_from).total_seconds()
-        schedulers.stays(lambda: SchedulerNode.objects.get(name=name).state != "stopped",
-                         seconds=max(remaining, 0), what="the cut-off node not declared dead")
+        schedulers.stays(
+            lambda: SchedulerNode.objects.get(name=name).state != "stopped",
+            seconds=max(remaining, 0),
+            what="the cut-off node not declared dead",
+        )
         proxy.resume()
         print(f"cut off ({mode}) for {(utcnow() - down_from).total_seconds():.1f}s")
-        schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="succeeded").exists(),
-                            timeout=30, what="the long run to finish and be recorded")
-        schedulers.wait_for(lambda: beat_at(name) > utcnow() - timedelta(seconds=LEASE), timeout=15,
-                            what="the cut-off node to beat again")
+        schedulers.wait_for(
+            lambda: Execution.objects.filter(pk=run.pk, status="succeeded").exists(),
+            timeout=30,
+            what="the long run to finish and be recorded",
+        )
+        schedulers.wait_for(
+            lambda: beat_at(name) > utcnow() - timedelta(seconds=LEASE),
+            timeout=15,
+            what="the cut-off node to beat again",
+        )
     node = SchedulerNode.objects.get(name=name)
     assert (node.state, node.role) == ("running", "standby")
     assert not Execution.objects.filter(worker=name, status="lost").exists()

@@ -29,13 +29,17 @@ def marks(schedulers, event: str) -> dict[str, int]:
     if not path.exists():
         return {}
     suffix = f".{event}"
-    return {entry.name[: -len(suffix)]: entry.stat().st_size for entry in os.scandir(path) if entry.name.endswith(suffix)}
+    return {
+        entry.name[: -len(suffix)]: entry.stat().st_size for entry in os.scandir(path) if entry.name.endswith(suffix)
+    }
 
 
 def end_times(schedulers) -> dict[str, float]:
     """label -> when its (last) body ended, from the mark's modification time."""
     path = schedulers.var_dir / "marks"
-    return {entry.name[: -len(".end")]: entry.stat().st_mtime for entry in os.scandir(path) if entry.name.endswith(".end")}
+    return {
+        entry.name[: -len(".end")]: entry.stat().st_mtime for entry in os.scandir(path) if entry.name.endswith(".end")
+    }
 
 
 def ended(schedulers) -> int:
@@ -59,8 +63,13 @@ def restart_and_recover(schedulers, dead: str):
 
 
 def one_off(name: str, at, **fields) -> Job:
-    return services.job_create(name=name, task="tests.side_effect", kwargs={"label": name, **fields.pop("kwargs", {})},
-                               triggers=[{"kind": "once", "run_at": at.isoformat()}], **fields)
+    return services.job_create(
+        name=name,
+        task="tests.side_effect",
+        kwargs={"label": name, **fields.pop("kwargs", {})},
+        triggers=[{"kind": "once", "run_at": at.isoformat()}],
+        **fields,
+    )
 
 
 def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_never_run_again(schedulers):
@@ -68,8 +77,9 @@ def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_ne
     # gathering a batch; the kill comes while at least 20 finished bodies are not recorded.
     # max_retries=1: a body wrongly recorded `lost` would run a second time.
     far = utcnow() + timedelta(days=1)
-    jobs = [one_off(f"burst-{n:03d}", far, kwargs={"seconds": 0.005}, max_retries=1, retry_backoff=1)
-            for n in range(300)]
+    jobs = [
+        one_off(f"burst-{n:03d}", far, kwargs={"seconds": 0.005}, max_retries=1, retry_backoff=1) for n in range(300)
+    ]
     # Planned before the scheduler starts (creating them takes seconds): its first sync
     # stores them as they are, 10 ms apart from 4 s on.
     base = utcnow() + timedelta(seconds=4)
@@ -84,23 +94,28 @@ def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_ne
         gap = ended(schedulers) - Execution.objects.filter(status="succeeded").count()
         return gap if gap >= 20 else 0
 
-    gap = schedulers.wait_for(unrecorded, timeout=30, what="finished bodies whose outcomes are still in the writer's queue")
+    gap = schedulers.wait_for(
+        unrecorded, timeout=30, what="finished bodies whose outcomes are still in the writer's queue"
+    )
     killed_at = time.time()
     leader.kill()
     began, finished = marks(schedulers, "begin"), marks(schedulers, "end")
     # The documented window (docs/engine.md): a body that had returned but whose end was not
     # yet in the journal. Measured at most a millisecond; a loaded machine gets a margin.
     in_window = {label for label, at in end_times(schedulers).items() if at > killed_at - WINDOW}
-    print(f"killed with about {gap} finished bodies not yet recorded; {len(finished)} bodies had finished, "
-          f"{len(in_window)} in the last {WINDOW * 1000:.0f} ms")
+    print(
+        f"killed with about {gap} finished bodies not yet recorded; {len(finished)} bodies had finished, "
+        f"{len(in_window)} in the last {WINDOW * 1000:.0f} ms"
+    )
     assert len(finished) < len(jobs), "the kill came after every run: nothing to test"
     assert len(finished) - len(in_window) >= 10, "too few bodies finished before the window"
 
     restart_and_recover(schedulers, dead)
     schedulers.wait_for(
-        lambda: not Execution.objects.filter(status__in=["scheduled", "queued", "running"]).exists() and
-        Execution.objects.filter(job__in=jobs).count() >= len(jobs),
-        timeout=60, what="every one-off to be settled",
+        lambda: not Execution.objects.filter(status__in=["scheduled", "queued", "running"]).exists()
+        and Execution.objects.filter(job__in=jobs).count() >= len(jobs),
+        timeout=60,
+        what="every one-off to be settled",
     )
     cut_short = {label for label in began if label not in finished} | in_window  # killed around the body
     for job in jobs:
@@ -111,19 +126,32 @@ def test_bodies_that_finished_just_before_a_kill_9_are_recorded_succeeded_and_ne
     assert again <= in_window, f"bodies that had finished ran again: {sorted(again - in_window)}"
     lost = set(Execution.objects.filter(status="lost").values_list("job__name", flat=True))
     assert lost <= cut_short, f"finished or unstarted runs recorded lost: {sorted(lost - cut_short)}"
-    schedulers.wait_for(lambda: not journal_of(schedulers, dead).exists(), timeout=5,
-                        what="the dead node's journal to be deleted once its runs were settled")
+    schedulers.wait_for(
+        lambda: not journal_of(schedulers, dead).exists(),
+        timeout=5,
+        what="the dead node's journal to be deleted once its runs were settled",
+    )
 
 
 def test_a_record_job_killed_mid_run_is_recorded_lost_and_never_run_again(schedulers):
     leader = schedulers.start_leader(lease=LEASE)
     dead = leader.node_name()
-    job = services.job_create(name="at-most-once", task="tests.side_effect", triggers=[],
-                              kwargs={"label": "at-most-once", "seconds": 60}, max_retries=2, retry_backoff=1,
-                              lost_policy="record")
+    job = services.job_create(
+        name="at-most-once",
+        task="tests.side_effect",
+        triggers=[],
+        kwargs={"label": "at-most-once", "seconds": 60},
+        max_retries=2,
+        retry_backoff=1,
+        lost_policy="record",
+    )
     run = services.job_run_now(job=job)
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists()
-                        and marks(schedulers, "begin").get("at-most-once"), timeout=10, what="the body to start")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists()
+        and marks(schedulers, "begin").get("at-most-once"),
+        timeout=10,
+        what="the body to start",
+    )
     leader.kill()
     restart_and_recover(schedulers, dead)
     row = Execution.objects.get(pk=run.pk)
@@ -137,15 +165,23 @@ def test_a_record_job_killed_mid_run_is_recorded_lost_and_never_run_again(schedu
 def test_a_retry_job_without_retries_killed_mid_run_runs_once_more(schedulers):
     leader = schedulers.start_leader(lease=LEASE)
     dead = leader.node_name()
-    job = services.job_create(name="at-least-once", task="tests.side_effect", triggers=[],
-                              kwargs={"label": "at-least-once", "first_seconds": 60}, max_retries=0,
-                              lost_policy="retry")
+    job = services.job_create(
+        name="at-least-once",
+        task="tests.side_effect",
+        triggers=[],
+        kwargs={"label": "at-least-once", "first_seconds": 60},
+        max_retries=0,
+        lost_policy="retry",
+    )
     run = services.job_run_now(job=job)
     schedulers.wait_for(lambda: marks(schedulers, "begin").get("at-least-once"), timeout=10, what="the body to start")
     leader.kill()
     restart_and_recover(schedulers, dead)
-    schedulers.wait_for(lambda: Execution.objects.filter(job=job, attempt=2, status="succeeded").exists(),
-                        timeout=15, what="the recovery run to succeed")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(job=job, attempt=2, status="succeeded").exists(),
+        timeout=15,
+        what="the recovery run to succeed",
+    )
     rows = list(Execution.objects.filter(job=job).order_by("attempt").values_list("pk", "attempt", "reason", "status"))
     assert rows[0] == (run.pk, 1, "manual", "lost")
     assert rows[1][1:] == (2, "recovery", "succeeded")
@@ -159,18 +195,25 @@ def test_runs_queued_ahead_by_a_killed_leader_are_planned_again_and_run_once(sch
     # would never run.
     leader = schedulers.start_leader(lease=LEASE, env={"SCHEDULER_MAX_WORKERS": "1"})
     dead = leader.node_name()
-    blocker = services.job_create(name="blocker", task="tests.side_effect", triggers=[],
-                                  kwargs={"label": "blocker", "seconds": 60})
+    blocker = services.job_create(
+        name="blocker", task="tests.side_effect", triggers=[], kwargs={"label": "blocker", "seconds": 60}
+    )
     blocking = services.job_run_now(job=blocker)
     schedulers.wait_for(lambda: marks(schedulers, "begin").get("blocker"), timeout=10, what="the blocker to start")
     jobs = [one_off(f"ahead-{n}", utcnow() + timedelta(seconds=2)) for n in range(20)]
-    schedulers.wait_for(lambda: Execution.objects.filter(job__in=jobs, status="queued", worker=dead).count() == len(jobs),
-                        timeout=10, what="the runs to be queued on the leader")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(job__in=jobs, status="queued", worker=dead).count() == len(jobs),
+        timeout=10,
+        what="the runs to be queued on the leader",
+    )
     leader.kill()
     assert set(marks(schedulers, "begin")) == {"blocker"}
     successor = restart_and_recover(schedulers, dead)
-    schedulers.wait_for(lambda: Execution.objects.filter(job__in=jobs, status="succeeded").count() == len(jobs),
-                        timeout=20, what="the planned-again runs to run")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(job__in=jobs, status="succeeded").count() == len(jobs),
+        timeout=20,
+        what="the planned-again runs to run",
+    )
     rows = list(Execution.objects.filter(job__in=jobs).values_list("attempt", "reason", "status", "worker"))
     assert rows == [(1, "schedule", "succeeded", successor.node_name())] * len(jobs)
     assert marks(schedulers, "begin") == {"blocker": 1, **{job.name: 1 for job in jobs}}

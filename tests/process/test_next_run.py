@@ -24,16 +24,19 @@ def test_one_offs_that_ran_windows_that_ended_and_used_up_max_runs_leave_no_next
     def ran(job, times):
         return Execution.objects.filter(job=job, status="succeeded").count() >= times
 
-    schedulers.wait_for(lambda: ran(one_off, 1) and ran(ended, 1) and ran(used_up, 2), timeout=20,
-                        what="each job's last run")
     schedulers.wait_for(
-        lambda: utcnow() > ended.end_at and not Job.objects.filter(pk__in=[j.pk for j in jobs], next_run_at__isnull=False)
-        .exists(),
-        timeout=10, what="every finished job's next_run_at to be NULL",
+        lambda: ran(one_off, 1) and ran(ended, 1) and ran(used_up, 2), timeout=20, what="each job's last run"
+    )
+    schedulers.wait_for(
+        lambda: utcnow() > ended.end_at
+        and not Job.objects.filter(pk__in=[j.pk for j in jobs], next_run_at__isnull=False).exists(),
+        timeout=10,
+        what="every finished job's next_run_at to be NULL",
     )
     schedulers.stays(  # and it stays so: nothing puts a stale time back
         lambda: not Job.objects.filter(pk__in=[j.pk for j in jobs], next_run_at__isnull=False).exists(),
-        seconds=2, what="no next run for the finished jobs",
+        seconds=2,
+        what="no next run for the finished jobs",
     )
     assert Execution.objects.filter(job=used_up).exclude(status="skipped").count() == 2
 

@@ -37,7 +37,8 @@ def kill_9_and_restart(schedulers, make_jobs: Callable[[], list[Job]]) -> dict[s
     jobs = make_jobs()  # after the start, so no occurrence is late before the kill
     schedulers.wait_for(
         lambda: all(Execution.objects.filter(job=job, status="succeeded").count() >= 2 for job in jobs),
-        timeout=8, what="two runs of every job",
+        timeout=8,
+        what="two runs of every job",
     )
     first_node = first.node_name()
     first.kill()
@@ -51,13 +52,15 @@ def kill_9_and_restart(schedulers, make_jobs: Callable[[], list[Job]]) -> dict[s
             Execution.objects.filter(job=job, status="succeeded", scheduled_for__gt=restarted_at + GRACE).exists()
             for job in jobs
         ),
-        timeout=8, what="every job firing on time again",
+        timeout=8,
+        what="every job firing on time again",
     )
     # The killed node's unfinished rows are recovered: one recorded ahead and never started is
     # planned again (its journal says so), and by the restart it is past its grace: missed.
     schedulers.wait_for(
         lambda: not Execution.objects.filter(status__in=Execution.ACTIVE, scheduled_for__lt=restarted_at).exists(),
-        timeout=5, what="every row before the restart to be finished or recovered",
+        timeout=5,
+        what="every row before the restart to be finished or recovered",
     )
     assert SchedulerNode.objects.get(name=first_node).state == SchedulerNode.State.STOPPED
     second.terminate()
@@ -91,11 +94,14 @@ def kill_9_and_restart(schedulers, make_jobs: Callable[[], list[Job]]) -> dict[s
 def test_kill_9_then_restart_catches_up_as_each_policy_says(schedulers):
     # A 1 s grace, so the occurrences of the downtime are late when the next scheduler starts.
     # "all" here allows overlapping runs; the next test has the default overlap policy.
-    after = kill_9_and_restart(schedulers, lambda: [
-        every("catch-up-once", 2, catch_up="once", misfire_grace_time=1),
-        every("catch-up-none", 2, catch_up="none", misfire_grace_time=1),
-        every("catch-up-all", 2, catch_up="all", misfire_grace_time=1, overlap_policy="allow", max_instances=10),
-    ])
+    after = kill_9_and_restart(
+        schedulers,
+        lambda: [
+            every("catch-up-once", 2, catch_up="once", misfire_grace_time=1),
+            every("catch-up-none", 2, catch_up="none", misfire_grace_time=1),
+            every("catch-up-all", 2, catch_up="all", misfire_grace_time=1, overlap_policy="allow", max_instances=10),
+        ],
+    )
 
     none = after["catch-up-none"]
     assert {row.status for row in none.backlog} == {"missed"}
@@ -114,9 +120,12 @@ def test_kill_9_then_restart_catches_up_as_each_policy_says(schedulers):
 
 
 def test_every_late_occurrence_runs_under_the_default_overlap_policy(schedulers):
-    after = kill_9_and_restart(schedulers, lambda: [
-        every("catch-up-all", 2, catch_up="all", misfire_grace_time=1),
-        every("within-grace", 2, misfire_grace_time=60),
-    ])
+    after = kill_9_and_restart(
+        schedulers,
+        lambda: [
+            every("catch-up-all", 2, catch_up="all", misfire_grace_time=1),
+            every("within-grace", 2, misfire_grace_time=60),
+        ],
+    )
     assert {(row.reason, row.status) for row in after["catch-up-all"].backlog} == {("catch_up", "succeeded")}
     assert {(row.reason, row.status) for row in after["within-grace"].backlog} == {("schedule", "succeeded")}

@@ -26,8 +26,10 @@ def test_a_job_past_its_timeout_is_killed_with_its_children_and_the_next_occurre
 
     rows = schedulers.wait_for(
         lambda: list(Execution.objects.filter(job=job, status="timed_out").order_by("scheduled_for")[:2])
-        if Execution.objects.filter(job=job, status="timed_out").count() >= 2 else None,
-        timeout=12, what="two timed-out runs",
+        if Execution.objects.filter(job=job, status="timed_out").count() >= 2
+        else None,
+        timeout=12,
+        what="two timed-out runs",
     )
     for row, limit in zip(rows, [4, 1.75], strict=True):
         # The first run's time includes booting the forkserver (the clock starts once the
@@ -42,13 +44,15 @@ def test_a_job_past_its_timeout_is_killed_with_its_children_and_the_next_occurre
     # Once nothing runs any more, no process a run started is left: children and grandchildren.
     services.job_pause(job=job)
     schedulers.wait_for(
-        lambda: not Execution.objects.filter(job=job, status__in=Execution.ACTIVE).exists(), timeout=4,
+        lambda: not Execution.objects.filter(job=job, status__in=Execution.ACTIVE).exists(),
+        timeout=4,
         what="the last run to time out",
     )
     pids = _pids(schedulers, "spin")
     assert len(pids) >= 4  # a child and a grandchild per run
     schedulers.wait_for(
-        lambda: all(process_gone(pid) for pid in pids), timeout=3,
+        lambda: all(process_gone(pid) for pid in pids),
+        timeout=3,
         what="every timed-out run's process and grandchild killed",
     )
     job.refresh_from_db()
@@ -60,13 +64,19 @@ def test_retries_wait_their_backoff_and_the_last_failure_is_a_dead_letter(schedu
     settings.TEMPORA_HTTP_ALLOW_HOSTS = ["127.0.0.1"]  # here and in the scheduler: loopback is fenced off
     schedulers.start_leader(env={"TEMPORA_HTTP_ALLOW_HOSTS": "127.0.0.1"})
     job = services.job_create(
-        name="flaky", task="tempora.http_request", kwargs={"url": url, "timeout": 2},
-        max_retries=2, retry_backoff=1, triggers=[{"kind": "once", "delay_seconds": 1}],
+        name="flaky",
+        task="tempora.http_request",
+        kwargs={"url": url, "timeout": 2},
+        max_retries=2,
+        retry_backoff=1,
+        triggers=[{"kind": "once", "delay_seconds": 1}],
     )
     attempts = schedulers.wait_for(
         lambda: list(Execution.objects.filter(job=job, status="failed").order_by("attempt"))
-        if Execution.objects.filter(job=job, status="failed").count() == 3 else None,
-        timeout=12, what="three failed attempts",
+        if Execution.objects.filter(job=job, status="failed").count() == 3
+        else None,
+        timeout=12,
+        what="three failed attempts",
     )
     assert [row.attempt for row in attempts] == [1, 2, 3]
     assert [row.reason for row in attempts] == ["schedule", "retry", "retry"]
@@ -76,7 +86,9 @@ def test_retries_wait_their_backoff_and_the_last_failure_is_a_dead_letter(schedu
     for failed, retry, backoff in [(attempts[0], attempts[1], 1), (attempts[1], attempts[2], 2)]:
         wait = seconds(retry.run_after - failed.finished_at)
         started_late = seconds(retry.started_at - retry.run_after)
-        print(f"attempt {retry.attempt}: waited {wait:.2f}s (backoff {backoff}s), started {started_late:.3f}s after run_after")
+        print(
+            f"attempt {retry.attempt}: waited {wait:.2f}s (backoff {backoff}s), started {started_late:.3f}s after run_after"
+        )
         assert 0.8 * backoff <= wait <= 1.2 * backoff
         assert 0 <= started_late <= 1  # the loop looks for waiting rows every half second
     assert all("Connection" in row.error or "refused" in row.error for row in attempts), attempts[0].error
@@ -96,7 +108,8 @@ def test_sigterm_waits_for_the_drain_then_marks_running_runs_lost_and_stops_the_
     schedulers.wait_for(
         lambda: Execution.objects.filter(pk__in=[run.pk for run in runs], status="running").count() == 2
         and len(_pids(schedulers, "drain")) == 2,
-        timeout=5, what="both long runs running",
+        timeout=5,
+        what="both long runs running",
     )
 
     scheduler.terminate()
@@ -112,7 +125,8 @@ def test_sigterm_waits_for_the_drain_then_marks_running_runs_lost_and_stops_the_
         assert run.started_at is not None and run.finished_at is not None
     # The child run's process (and its grandchild) did not outlive the scheduler.
     schedulers.wait_for(
-        lambda: all(process_gone(pid) for pid in _pids(schedulers, "drain")), timeout=3,
+        lambda: all(process_gone(pid) for pid in _pids(schedulers, "drain")),
+        timeout=3,
         what="the child run's processes killed",
     )
     stopped = SchedulerNode.objects.get(name=node)
@@ -125,17 +139,21 @@ def test_cancelling_a_running_run_kills_its_process_within_a_round(schedulers):
     schedulers.start_leader()
     run = services.job_run_now(job=job)
     schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status="running").exists() and len(_pids(schedulers, "cancel")) == 2,
-        timeout=8, what="the run to be running in its child process",
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists()
+        and len(_pids(schedulers, "cancel")) == 2,
+        timeout=8,
+        what="the run to be running in its child process",
     )
     services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
     cancelled = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status="cancelled").first(), timeout=3,
+        lambda: Execution.objects.filter(pk=run.pk, status="cancelled").first(),
+        timeout=3,
         what="the scheduler to stop the run",
     )
     assert cancelled.error == "Cancelled (cancel requested); the process was killed."
     schedulers.wait_for(
-        lambda: all(process_gone(pid) for pid in _pids(schedulers, "cancel")), timeout=3,
+        lambda: all(process_gone(pid) for pid in _pids(schedulers, "cancel")),
+        timeout=3,
         what="the run's process and its child killed",
     )
 
@@ -145,12 +163,16 @@ def test_cancelling_a_run_in_a_thread_stops_it_and_it_ends_cancelled(schedulers)
     job = services.job_create(name="busy-in-thread", task="tests.busy", kwargs={"seconds": 30})
     schedulers.start_leader()
     run = services.job_run_now(job=job)
-    schedulers.wait_for(lambda: Execution.objects.filter(pk=run.pk, status="running").exists(), timeout=8,
-                        what="the run to be running in a thread")
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=run.pk, status="running").exists(),
+        timeout=8,
+        what="the run to be running in a thread",
+    )
     asked = services.execution_cancel(execution=Execution.objects.get(pk=run.pk))
     assert asked.status == "running" and asked.cancel_requested_at is not None
     cancelled = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=8,
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(),
+        timeout=8,
         what="the scheduler to stop the thread run",
     )
     print(f"cancel asked -> stopped after {seconds(cancelled.finished_at - asked.cancel_requested_at):.2f}s")
@@ -163,7 +185,8 @@ def test_the_default_time_limit_stops_a_thread_run(schedulers):
     schedulers.start_leader(env={"SCHEDULER_DEFAULT_TIMEOUT": "2"})
     run = services.job_run_now(job=job)
     row = schedulers.wait_for(
-        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(), timeout=10,
+        lambda: Execution.objects.filter(pk=run.pk, status__in=Execution.FINISHED).first(),
+        timeout=10,
         what="the run to reach its time limit",
     )
     assert (row.status, row.error) == ("timed_out", "Timed out after 2s; the run was stopped.")
@@ -176,6 +199,7 @@ def test_a_coroutine_function_runs_in_a_thread_and_in_a_child_process(schedulers
     timed_out = services.job_create(name="async-timeout", task="tests.async_nap", kwargs={"seconds": 30}, timeout=1)
     schedulers.start_leader()
     runs = [services.job_run_now(job=job) for job in (in_thread, in_child, timed_out)]
+
     def all_finished():
         rows = list(Execution.objects.filter(pk__in=[r.pk for r in runs], status__in=Execution.FINISHED).order_by("pk"))
         return rows if len(rows) == 3 else None

@@ -12,10 +12,12 @@ pytestmark = PROCESS
 
 
 def test_run_now_with_its_own_arguments_runs_with_them_in_a_thread_and_in_a_child(schedulers):
-    in_thread = services.job_create(name="greet-in-thread", task="tempora.sample_job",
-                                    kwargs={"message": "from the job"})
-    in_child = services.job_create(name="greet-in-child", task="tempora.sample_job",
-                                   kwargs={"message": "from the job"}, timeout=30)
+    in_thread = services.job_create(
+        name="greet-in-thread", task="tempora.sample_job", kwargs={"message": "from the job"}
+    )
+    in_child = services.job_create(
+        name="greet-in-child", task="tempora.sample_job", kwargs={"message": "from the job"}, timeout=30
+    )
     schedulers.start_leader()
     given = {
         services.job_run_now(job=job, kwargs={"message": f"given to {job.name}"}).pk: f"given to {job.name}"
@@ -25,7 +27,9 @@ def test_run_now_with_its_own_arguments_runs_with_them_in_a_thread_and_in_a_chil
     expected = {**given, own: "from the job"}
     rows = schedulers.wait_for(
         lambda: list(Execution.objects.filter(pk__in=expected, status="succeeded"))
-        if Execution.objects.filter(pk__in=expected, status="succeeded").count() == 3 else None,
-        timeout=20, what="the three runs to succeed",
+        if Execution.objects.filter(pk__in=expected, status="succeeded").count() == 3
+        else None,
+        timeout=20,
+        what="the three runs to succeed",
     )
     assert {row.pk: row.result["message"] for row in rows} == expected

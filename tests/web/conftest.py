@@ -45,8 +45,14 @@ def team_admin_client(team_admin):
 
 @pytest.fixture
 def job(make_job, owner):
-    return make_job(name="nightly-report", owner=owner, group="reports", tags=["etl"],
-                    triggers=[{"kind": "cron", "cron_expression": "0 9 * * 1-5"}], timezone="Europe/Berlin")
+    return make_job(
+        name="nightly-report",
+        owner=owner,
+        group="reports",
+        tags=["etl"],
+        triggers=[{"kind": "cron", "cron_expression": "0 9 * * 1-5"}],
+        timezone="Europe/Berlin",
+    )
 
 
 @pytest.fixture
@@ -54,12 +60,27 @@ def hostile_job(make_job, owner, now):
     """A job, a run and a dead letter whose user-written text is markup."""
     # process_data touches files: its owner needs the permission (the job is only shown here).
     job = make_job(
-        name=XSS, owner=grant(owner, "scheduler_app.use_file_tasks"), description=XSS, task="tempora.process_data", args=[[XSS]], kwargs={"field": XSS},
+        name=XSS,
+        owner=grant(owner, "scheduler_app.use_file_tasks"),
+        description=XSS,
+        task="tempora.process_data",
+        args=[[XSS]],
+        kwargs={"field": XSS},
         triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}],
     )
     execution = Execution.objects.create(
-        job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed", finished_at=now,
-        started_at=now, result={"html": XSS}, output=XSS, error=XSS, traceback=XSS, dead_letter=True,
+        job=job,
+        job_name=job.name,
+        scheduled_for=now,
+        run_after=now,
+        status="failed",
+        finished_at=now,
+        started_at=now,
+        result={"html": XSS},
+        output=XSS,
+        error=XSS,
+        traceback=XSS,
+        dead_letter=True,
     )
     services.calendar_create(name=XSS, description=XSS, excluded_dates=["2026-12-25"], owner=owner)
     return job, execution

@@ -26,8 +26,15 @@ from tests.web.conftest import XSS
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 PASSWORD = "browser-pass-123"
 
@@ -59,8 +66,11 @@ def scheduler(transactional_db, tmp_path):
     log = open(tmp_path / "runscheduler.log", "w")
     env = {**os.environ, "DATABASE_URL": database_url(), "SCHEDULER_LEASE_SECONDS": "3", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "runscheduler", "--drain", "2"], cwd=settings.BASE_DIR, env=env,
-        stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "manage.py", "runscheduler", "--drain", "2"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while not SchedulerNode.objects.filter(role="leader").exists():
@@ -134,8 +144,9 @@ class Watch:
         page.on("dialog", lambda dialog: (self.alerts.append(dialog.message), dialog.dismiss()))
         page.expose_function("__cspViolation", lambda text: self.violations.append(f"{page.url}: {text}"))
         page.add_init_script(REPORT_VIOLATIONS)
-        page.on("console", lambda message: message.type == "error" and self.console.append(
-            f"{page.url}: {message.text}"))
+        page.on(
+            "console", lambda message: message.type == "error" and self.console.append(f"{page.url}: {message.text}")
+        )
         page.on("request", self._request)
         return page
 
@@ -170,8 +181,9 @@ def test_build_run_watch_pause_and_delete_a_job(scheduler, live_server, browser,
     django_user_model.objects.create_user("ada", "ada@example.com", PASSWORD, is_staff=True)
     base = live_server.url
     watch = Watch()
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light",
-                                  timezone_id="Europe/Berlin")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="light", timezone_id="Europe/Berlin"
+    )
     page = watch.attach(context.new_page())
     page.goto(f"{base}/login/")
     shot(page, "01-login")
@@ -249,32 +261,64 @@ def test_build_run_watch_pause_and_delete_a_job(scheduler, live_server, browser,
     context.close()
 
 
-def test_every_page_with_hostile_text_themes_languages_and_a_phone(transactional_db, live_server, browser, django_user_model,
-                                                                   now):
+def test_every_page_with_hostile_text_themes_languages_and_a_phone(
+    transactional_db, live_server, browser, django_user_model, now
+):
     user = django_user_model.objects.create_user("ada", "ada@example.com", PASSWORD, is_staff=True)
     hostile = services.job_create(
-        name=XSS, task="tempora.sample_job", description=XSS, kwargs={"message": XSS}, owner=user, group="hostile",
-        tags=["xss"], triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}], timezone="Asia/Shanghai",
+        name=XSS,
+        task="tempora.sample_job",
+        description=XSS,
+        kwargs={"message": XSS},
+        owner=user,
+        group="hostile",
+        tags=["xss"],
+        triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}],
+        timezone="Asia/Shanghai",
     )
-    services.job_create(name="nightly-report", task="tempora.sample_job", owner=user, group="reports",
-                        triggers=[{"kind": "daily", "at": "02:30"}, {"kind": "weekly", "days": [0], "at": "09:00"}])
-    run = Execution.objects.create(job=hostile, job_name=hostile.name, scheduled_for=now, run_after=now, started_at=now,
-                                   finished_at=now, status="failed", error=XSS, output=XSS, traceback=XSS,
-                                   result={"html": XSS}, dead_letter=True)
+    services.job_create(
+        name="nightly-report",
+        task="tempora.sample_job",
+        owner=user,
+        group="reports",
+        triggers=[{"kind": "daily", "at": "02:30"}, {"kind": "weekly", "days": [0], "at": "09:00"}],
+    )
+    run = Execution.objects.create(
+        job=hostile,
+        job_name=hostile.name,
+        scheduled_for=now,
+        run_after=now,
+        started_at=now,
+        finished_at=now,
+        status="failed",
+        error=XSS,
+        output=XSS,
+        traceback=XSS,
+        result={"html": XSS},
+        dead_letter=True,
+    )
     services.calendar_create(name="holidays", excluded_dates=["2026-12-25", "2026-12-26"], owner=user)
     services.token_create(user=user, name=XSS)
     base = live_server.url
     watch = Watch()
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light",
-                                  timezone_id="America/New_York")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="light", timezone_id="America/New_York"
+    )
     page = watch.attach(context.new_page())
     sign_in(page, base, "ada")
     pages = [
-        ("dashboard", "/"), ("jobs", "/jobs/"), ("job-detail", f"/jobs/{hostile.pk}/"),
-        ("job-edit", f"/jobs/{hostile.pk}/edit/"), ("executions", "/executions/"),
-        ("execution-detail", f"/executions/{run.pk}/"), ("dead-letters", "/dead-letters/"),
-        ("calendar", "/calendar/"), ("calendar-new", "/calendars/new/"), ("scheduler", "/scheduler/"),
-        ("tokens", "/tokens/"), ("job-delete-confirm", f"/jobs/{hostile.pk}/delete/"),
+        ("dashboard", "/"),
+        ("jobs", "/jobs/"),
+        ("job-detail", f"/jobs/{hostile.pk}/"),
+        ("job-edit", f"/jobs/{hostile.pk}/edit/"),
+        ("executions", "/executions/"),
+        ("execution-detail", f"/executions/{run.pk}/"),
+        ("dead-letters", "/dead-letters/"),
+        ("calendar", "/calendar/"),
+        ("calendar-new", "/calendars/new/"),
+        ("scheduler", "/scheduler/"),
+        ("tokens", "/tokens/"),
+        ("job-delete-confirm", f"/jobs/{hostile.pk}/delete/"),
     ]
     for name, path in pages:
         page.goto(base + path)
@@ -296,8 +340,12 @@ def test_every_page_with_hostile_text_themes_languages_and_a_phone(transactional
     page.goto(base + "/jobs/")
     assert page.evaluate("document.documentElement.getAttribute('data-theme')") == "dark"
     expect(page.locator("[data-theme-toggle]")).to_have_attribute("aria-pressed", "true")
-    for name, path in [("dashboard", "/"), ("jobs", "/jobs/"), ("job-form", "/jobs/new/"),
-                       ("execution-detail", f"/executions/{run.pk}/")]:
+    for name, path in [
+        ("dashboard", "/"),
+        ("jobs", "/jobs/"),
+        ("job-form", "/jobs/new/"),
+        ("execution-detail", f"/executions/{run.pk}/"),
+    ]:
         page.goto(base + path)
         shot(page, f"20-dark-{name}")
     page.click("[data-theme-toggle]")
@@ -307,20 +355,35 @@ def test_every_page_with_hostile_text_themes_languages_and_a_phone(transactional
     page.select_option("select[name=language]", "zh-hans")
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(page.locator("nav.sections")).to_contain_text("仪表盘")
-    for name, path in [("dashboard", "/"), ("jobs", "/jobs/"), ("job-form", "/jobs/new/"), ("calendar", "/calendar/"),
-                       ("scheduler", "/scheduler/")]:
+    for name, path in [
+        ("dashboard", "/"),
+        ("jobs", "/jobs/"),
+        ("job-form", "/jobs/new/"),
+        ("calendar", "/calendar/"),
+        ("scheduler", "/scheduler/"),
+    ]:
         page.goto(base + path)
         shot(page, f"30-zh-{name}")
     page.select_option("select[name=language]", "en")
     expect(page.locator("nav.sections")).to_contain_text("Dashboard")
 
     # A phone.
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                device_scale_factor=2, color_scheme="dark")
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        color_scheme="dark",
+    )
     mobile = watch.attach(phone.new_page())
     sign_in(mobile, base, "ada")
-    for name, path in [("dashboard", "/"), ("jobs", "/jobs/"), ("job-form", "/jobs/new/"),
-                       ("job-detail", f"/jobs/{hostile.pk}/"), ("calendar", "/calendar/")]:
+    for name, path in [
+        ("dashboard", "/"),
+        ("jobs", "/jobs/"),
+        ("job-form", "/jobs/new/"),
+        ("job-detail", f"/jobs/{hostile.pk}/"),
+        ("calendar", "/calendar/"),
+    ]:
         mobile.goto(base + path)
         width = mobile.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, (path, width)  # nothing wider than the phone: tables scroll inside
@@ -357,9 +420,23 @@ def test_keyboard_only_use(transactional_db, live_server, browser, django_user_m
 # Console routes that are actions, not pages: each is exercised below through the page that
 # posts to it (so htmx's requests and answers run under the policy too), or is a fragment of one.
 ACTIONS = {
-    "logout", "set-zone", "jobs-bulk", "job-preview", "task-info", "job-run", "job-pause", "job-resume",
-    "job-duplicate", "execution-retry", "execution-cancel", "dead-letters-acknowledge", "scheduler-pause",
-    "scheduler-resume", "scheduler-shutdown", "scheduler-settings", "token-revoke",
+    "logout",
+    "set-zone",
+    "jobs-bulk",
+    "job-preview",
+    "task-info",
+    "job-run",
+    "job-pause",
+    "job-resume",
+    "job-duplicate",
+    "execution-retry",
+    "execution-cancel",
+    "dead-letters-acknowledge",
+    "scheduler-pause",
+    "scheduler-resume",
+    "scheduler-shutdown",
+    "scheduler-settings",
+    "token-revoke",
 }
 
 
@@ -384,17 +461,35 @@ def post_form(page, url: str, **fields: str) -> None:
     page.wait_for_load_state()
 
 
-def test_every_page_passes_the_content_security_policy(transactional_db, live_server, browser, django_user_model,
-                                                       settings, now):
+def test_every_page_passes_the_content_security_policy(
+    transactional_db, live_server, browser, django_user_model, settings, now
+):
     from scheduler_app.urls.console import urlpatterns as console_routes
 
     user = django_user_model.objects.create_superuser("ada", "ada@example.com", PASSWORD)
-    job = services.job_create(name="nightly-report", task="tempora.sample_job", owner=user, group="reports",
-                              kwargs={"message": XSS}, triggers=[{"kind": "daily", "at": "02:30"}])
-    failed = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, started_at=now,
-                                      finished_at=now, status="failed", error=XSS, output=XSS, dead_letter=True)
-    running = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, started_at=now,
-                                       status="running", attempt=2)
+    job = services.job_create(
+        name="nightly-report",
+        task="tempora.sample_job",
+        owner=user,
+        group="reports",
+        kwargs={"message": XSS},
+        triggers=[{"kind": "daily", "at": "02:30"}],
+    )
+    failed = Execution.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled_for=now,
+        run_after=now,
+        started_at=now,
+        finished_at=now,
+        status="failed",
+        error=XSS,
+        output=XSS,
+        dead_letter=True,
+    )
+    running = Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, started_at=now, status="running", attempt=2
+    )
     calendar = services.calendar_create(name="holidays", excluded_dates=["2026-12-25"], owner=user)
     services.token_create(user=user, name="ci")
     base = live_server.url
@@ -412,12 +507,22 @@ def test_every_page_passes_the_content_security_policy(transactional_db, live_se
     visit("/admin/login/")
     sign_in(page, base, "ada")
     pages = {
-        "dashboard": "/", "jobs": "/jobs/", "job-create": "/jobs/new/", "job": f"/jobs/{job.pk}/",
-        "job-edit": f"/jobs/{job.pk}/edit/", "job-delete": f"/jobs/{job.pk}/delete/", "executions": "/executions/",
-        "execution": f"/executions/{failed.pk}/", "dead-letters": "/dead-letters/", "calendar": "/calendar/",
-        "calendar-day": f"/calendar/{now.date().isoformat()}/", "calendar-create": "/calendars/new/",
-        "calendar-edit": f"/calendars/{calendar.pk}/edit/", "calendar-delete": f"/calendars/{calendar.pk}/delete/",
-        "scheduler": "/scheduler/", "tokens": "/tokens/",
+        "dashboard": "/",
+        "jobs": "/jobs/",
+        "job-create": "/jobs/new/",
+        "job": f"/jobs/{job.pk}/",
+        "job-edit": f"/jobs/{job.pk}/edit/",
+        "job-delete": f"/jobs/{job.pk}/delete/",
+        "executions": "/executions/",
+        "execution": f"/executions/{failed.pk}/",
+        "dead-letters": "/dead-letters/",
+        "calendar": "/calendar/",
+        "calendar-day": f"/calendar/{now.date().isoformat()}/",
+        "calendar-create": "/calendars/new/",
+        "calendar-edit": f"/calendars/{calendar.pk}/edit/",
+        "calendar-delete": f"/calendars/{calendar.pk}/delete/",
+        "scheduler": "/scheduler/",
+        "tokens": "/tokens/",
     }
     names = {pattern.name for pattern in console_routes}
     assert names - {"login"} == set(pages) | ACTIONS, "a new console route: add it here"

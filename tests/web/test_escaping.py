@@ -14,17 +14,32 @@ ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
 
 def pages(job, execution):
     return [
-        ("/", None), ("/", "dashboard-live"),
-        ("/jobs/", None), ("/jobs/", "jobs-table"), (f"/jobs/?q={XSS}", None), (f"/jobs/?group={XSS}", "jobs-table"),
-        (f"/jobs/{job.pk}/", None), (f"/jobs/{job.pk}/", "job-summary"), (f"/jobs/{job.pk}/", "job-history"),
-        (f"/jobs/{job.pk}/", "job-next-runs"), (f"/jobs/{job.pk}/edit/", None), (f"/jobs/{job.pk}/edit/", "job-form-area"),
+        ("/", None),
+        ("/", "dashboard-live"),
+        ("/jobs/", None),
+        ("/jobs/", "jobs-table"),
+        (f"/jobs/?q={XSS}", None),
+        (f"/jobs/?group={XSS}", "jobs-table"),
+        (f"/jobs/{job.pk}/", None),
+        (f"/jobs/{job.pk}/", "job-summary"),
+        (f"/jobs/{job.pk}/", "job-history"),
+        (f"/jobs/{job.pk}/", "job-next-runs"),
+        (f"/jobs/{job.pk}/edit/", None),
+        (f"/jobs/{job.pk}/edit/", "job-form-area"),
         (f"/jobs/{job.pk}/delete/", None),
-        ("/executions/", None), ("/executions/", "executions-table"), (f"/executions/?q={XSS}", None),
-        (f"/executions/{execution.pk}/", None), (f"/executions/{execution.pk}/", "execution-summary"),
-        ("/dead-letters/", None), ("/dead-letters/", "dead-letters-table"),
-        ("/calendar/", None), ("/calendar/", "calendar-grid"), ("/calendar/2099-01-01/", "day-panel"),
+        ("/executions/", None),
+        ("/executions/", "executions-table"),
+        (f"/executions/?q={XSS}", None),
+        (f"/executions/{execution.pk}/", None),
+        (f"/executions/{execution.pk}/", "execution-summary"),
+        ("/dead-letters/", None),
+        ("/dead-letters/", "dead-letters-table"),
+        ("/calendar/", None),
+        ("/calendar/", "calendar-grid"),
+        ("/calendar/2099-01-01/", "day-panel"),
         ("/scheduler/", None),
-        (f"/jobs/task/?task={XSS}", None), (f"/jobs/task/?task={XSS}", "task-info"),
+        (f"/jobs/task/?task={XSS}", None),
+        (f"/jobs/task/?task={XSS}", "task-info"),
     ]
 
 
@@ -47,11 +62,26 @@ def test_hostile_text_is_escaped_on_every_page_and_fragment(hostile_job, owner):
 @pytest.mark.django_db
 def test_hostile_text_in_the_job_form_and_its_preview_is_escaped(hostile_job, owner):
     client = client_for(owner)
-    data = {"name": XSS, "task": XSS, "timezone": XSS, "args": XSS, "kwargs": XSS, "group": XSS, "tags": XSS,
-            "triggers-TOTAL_FORMS": 1, "triggers-INITIAL_FORMS": 0, "triggers-0-kind": "cron",
-            "triggers-0-cron_expression": XSS, "_source": "triggers-0-cron_expression"}
-    for url, target in [("/jobs/new/", None), ("/jobs/new/", "job-form-area"), ("/jobs/preview/", "preview"),
-                        ("/jobs/preview/", None)]:
+    data = {
+        "name": XSS,
+        "task": XSS,
+        "timezone": XSS,
+        "args": XSS,
+        "kwargs": XSS,
+        "group": XSS,
+        "tags": XSS,
+        "triggers-TOTAL_FORMS": 1,
+        "triggers-INITIAL_FORMS": 0,
+        "triggers-0-kind": "cron",
+        "triggers-0-cron_expression": XSS,
+        "_source": "triggers-0-cron_expression",
+    }
+    for url, target in [
+        ("/jobs/new/", None),
+        ("/jobs/new/", "job-form-area"),
+        ("/jobs/preview/", "preview"),
+        ("/jobs/preview/", None),
+    ]:
         body = client.post(url, data, **(htmx(target) if target else {})).content.decode()
         assert "<img src=x" not in body, (url, target)
 

@@ -56,12 +56,17 @@ def test_the_job_pages_history_refuses_an_unknown_status(owner_client, runs):
 
 
 def test_the_filters_the_pages_offer_still_work(owner_client, runs):
-    assert owner_client.get("/jobs/?status=scheduled&sort=-next_run_at&q=night&group=reports&tag=etl&page=1").status_code == 200
+    assert (
+        owner_client.get("/jobs/?status=scheduled&sort=-next_run_at&q=night&group=reports&tag=etl&page=1").status_code
+        == 200
+    )
     page = owner_client.get("/executions/?status=failed&reason=schedule&from=2026-02-27&to=2026-03-01&dead=&q=&page=1")
     assert page.status_code == 200
 
 
-@pytest.mark.parametrize(("query", "shown"), [("job_name=nightly-report", 2), ("job_name=NIGHTLY", 2), ("job_name=other", 0)])
+@pytest.mark.parametrize(
+    ("query", "shown"), [("job_name=nightly-report", 2), ("job_name=NIGHTLY", 2), ("job_name=other", 0)]
+)
 def test_the_executions_page_filters_by_job_name(owner_client, runs, query, shown):
     body = owner_client.get(f"/executions/?{query}").content.decode()
     assert f"{shown} runs ·" in body

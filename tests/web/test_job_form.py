@@ -12,13 +12,29 @@ from tests.web.conftest import htmx
 
 def form_data(**overrides) -> dict:
     data = {
-        "name": "report", "task": "tempora.sample_job", "group": "default", "tags": "etl, Nightly", "priority": 5,
-        "timezone": "Europe/Berlin", "max_retries": 2, "retry_backoff": 30, "retry_backoff_max": 3600,
-        "overlap_policy": "skip", "max_instances": 1, "misfire_grace_time": 60, "catch_up": "once",
-        "executor": "thread", "args": "[]", "kwargs": '{"message": "hi"}',
-        "triggers-TOTAL_FORMS": 1, "triggers-INITIAL_FORMS": 0, "triggers-MIN_NUM_FORMS": 0,
+        "name": "report",
+        "task": "tempora.sample_job",
+        "group": "default",
+        "tags": "etl, Nightly",
+        "priority": 5,
+        "timezone": "Europe/Berlin",
+        "max_retries": 2,
+        "retry_backoff": 30,
+        "retry_backoff_max": 3600,
+        "overlap_policy": "skip",
+        "max_instances": 1,
+        "misfire_grace_time": 60,
+        "catch_up": "once",
+        "executor": "thread",
+        "args": "[]",
+        "kwargs": '{"message": "hi"}',
+        "triggers-TOTAL_FORMS": 1,
+        "triggers-INITIAL_FORMS": 0,
+        "triggers-MIN_NUM_FORMS": 0,
         "triggers-MAX_NUM_FORMS": 20,
-        "triggers-0-kind": "cron", "triggers-0-cron_expression": "30 9 * * 1-5", "triggers-0-jitter_seconds": 0,
+        "triggers-0-kind": "cron",
+        "triggers-0-cron_expression": "30 9 * * 1-5",
+        "triggers-0-jitter_seconds": 0,
         "triggers-0-interval_unit": "60",
     }
     data.update(overrides)
@@ -26,16 +42,26 @@ def form_data(**overrides) -> dict:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("trigger, expected", [
-    ({"triggers-0-kind": "cron", "triggers-0-cron_expression": "30 9 * * 1-5"}, ("cron", "30 9 * * 1-5", "")),
-    ({"triggers-0-kind": "daily", "triggers-0-at": "07:15"}, ("cron", "15 7 * * *", "daily")),
-    ({"triggers-0-kind": "weekly", "triggers-0-at": "10:00", "triggers-0-days": ["0", "4"]},
-     ("cron", "0 10 * * 1,5", "weekly")),
-    ({"triggers-0-kind": "hourly", "triggers-0-minute": "45"}, ("cron", "45 * * * *", "hourly")),
-    ({"triggers-0-kind": "interval", "triggers-0-interval_value": "5", "triggers-0-interval_unit": "60"},
-     ("interval", 300, "")),
-    ({"triggers-0-kind": "once", "triggers-0-run_at": "2099-12-25T09:00"}, ("once", "2099-12-25 08:00:00+00:00", "")),
-])
+@pytest.mark.parametrize(
+    "trigger, expected",
+    [
+        ({"triggers-0-kind": "cron", "triggers-0-cron_expression": "30 9 * * 1-5"}, ("cron", "30 9 * * 1-5", "")),
+        ({"triggers-0-kind": "daily", "triggers-0-at": "07:15"}, ("cron", "15 7 * * *", "daily")),
+        (
+            {"triggers-0-kind": "weekly", "triggers-0-at": "10:00", "triggers-0-days": ["0", "4"]},
+            ("cron", "0 10 * * 1,5", "weekly"),
+        ),
+        ({"triggers-0-kind": "hourly", "triggers-0-minute": "45"}, ("cron", "45 * * * *", "hourly")),
+        (
+            {"triggers-0-kind": "interval", "triggers-0-interval_value": "5", "triggers-0-interval_unit": "60"},
+            ("interval", 300, ""),
+        ),
+        (
+            {"triggers-0-kind": "once", "triggers-0-run_at": "2099-12-25T09:00"},
+            ("once", "2099-12-25 08:00:00+00:00", ""),
+        ),
+    ],
+)
 def test_it_creates_a_job_with_each_kind_of_trigger(owner_client, owner, trigger, expected):
     response = owner_client.post("/jobs/new/", form_data(**trigger))
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -58,9 +84,18 @@ def test_it_sets_the_lost_policy_and_keeps_the_default_when_none_is_posted(owner
 
 @pytest.mark.django_db
 def test_it_shows_errors_next_to_the_field_they_name(owner_client):
-    response = owner_client.post("/jobs/new/", form_data(**{
-        "triggers-0-cron_expression": "0 25 * * *", "args": "[1,", "timezone": "Mars/Base", "priority": 11,
-    }), **htmx("job-form-area"))
+    response = owner_client.post(
+        "/jobs/new/",
+        form_data(
+            **{
+                "triggers-0-cron_expression": "0 25 * * *",
+                "args": "[1,",
+                "timezone": "Mars/Base",
+                "priority": 11,
+            }
+        ),
+        **htmx("job-form-area"),
+    )
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
     assert "The hour field &#x27;25&#x27; is not valid" in body
@@ -97,8 +132,11 @@ def test_it_validates_arguments_with_the_models_validators(owner_client):
 @pytest.mark.django_db
 def test_editing_leaves_unchanged_triggers_alone(owner_client, job):
     trigger_id = job.triggers.get().pk
-    data = form_data(name="renamed", timezone="Europe/Berlin", **{
-        "triggers-INITIAL_FORMS": 1, "triggers-0-cron_expression": "0 9 * * 1-5"})
+    data = form_data(
+        name="renamed",
+        timezone="Europe/Berlin",
+        **{"triggers-INITIAL_FORMS": 1, "triggers-0-cron_expression": "0 9 * * 1-5"},
+    )
     assert owner_client.post(f"/jobs/{job.pk}/edit/", data).status_code == 302
     job.refresh_from_db()
     assert job.name == "renamed" and job.triggers.get().pk == trigger_id
@@ -138,8 +176,9 @@ def test_a_code_defined_job_is_not_edited_here(owner_client, make_job, owner):
 
 @pytest.mark.django_db
 def test_the_preview_describes_the_schedule_and_lists_the_next_runs(owner_client):
-    response = owner_client.post("/jobs/preview/", form_data(**{"triggers-0-cron_expression": "0 9 * * 1-5"}),
-                                 **htmx("preview"))
+    response = owner_client.post(
+        "/jobs/preview/", form_data(**{"triggers-0-cron_expression": "0 9 * * 1-5"}), **htmx("preview")
+    )
     body = response.content.decode()
     assert "At 09:00, Monday through Friday (Europe/Berlin)" in body
     assert (body.count("<li>") >= 5 and "CET" in body) or "CEST" in body
@@ -147,19 +186,27 @@ def test_the_preview_describes_the_schedule_and_lists_the_next_runs(owner_client
 
 @pytest.mark.django_db
 def test_the_preview_reports_a_bad_expression(owner_client):
-    body = owner_client.post("/jobs/preview/", form_data(**{"triggers-0-cron_expression": "0 0 30 2 *"}),
-                             **htmx("preview")).content.decode()
+    body = owner_client.post(
+        "/jobs/preview/", form_data(**{"triggers-0-cron_expression": "0 0 30 2 *"}), **htmx("preview")
+    ).content.decode()
     assert "never fires" in body and "day 30 does not exist in February" in body
 
 
 @pytest.mark.django_db
 def test_a_picker_writes_the_expression_out_of_band(owner_client):
-    data = form_data(**{
-        "_source": "triggers-0-cb_minute_mode", "triggers-0-cb_minute_mode": "step", "triggers-0-cb_minute_step": "15",
-        "triggers-0-cb_hour_mode": "specific", "triggers-0-cb_hour": ["9", "10", "11", "17"],
-        "triggers-0-cb_day_mode": "every", "triggers-0-cb_month_mode": "every",
-        "triggers-0-cb_weekday_mode": "specific", "triggers-0-cb_weekday": ["1", "2", "3", "4", "5"],
-    })
+    data = form_data(
+        **{
+            "_source": "triggers-0-cb_minute_mode",
+            "triggers-0-cb_minute_mode": "step",
+            "triggers-0-cb_minute_step": "15",
+            "triggers-0-cb_hour_mode": "specific",
+            "triggers-0-cb_hour": ["9", "10", "11", "17"],
+            "triggers-0-cb_day_mode": "every",
+            "triggers-0-cb_month_mode": "every",
+            "triggers-0-cb_weekday_mode": "specific",
+            "triggers-0-cb_weekday": ["1", "2", "3", "4", "5"],
+        }
+    )
     body = owner_client.post("/jobs/preview/", data, **htmx("preview")).content.decode()
     assert 'id="id_triggers-0-cron_expression"' in body and 'hx-swap-oob="true"' in body
     assert 'value="*/15 9-11,17 * * 1-5"' in body

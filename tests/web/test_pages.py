@@ -29,8 +29,16 @@ def page_urls(job, execution):
 
 @pytest.fixture
 def execution(job, now):
-    return Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
-                                    finished_at=now, error="boom", dead_letter=True)
+    return Execution.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled_for=now,
+        run_after=now,
+        status="failed",
+        finished_at=now,
+        error="boom",
+        dead_letter=True,
+    )
 
 
 @pytest.mark.django_db
@@ -84,8 +92,12 @@ def test_it_signs_in_a_user_who_is_not_staff(client, owner):
 @pytest.mark.django_db
 def test_it_filters_sorts_and_pages_the_jobs(owner_client, make_job, owner):
     for index in range(30):
-        make_job(name=f"bulk-{index:02d}", owner=owner, group="bulk" if index % 2 else "other",
-                 tags=["even"] if index % 2 == 0 else [])
+        make_job(
+            name=f"bulk-{index:02d}",
+            owner=owner,
+            group="bulk" if index % 2 else "other",
+            tags=["even"] if index % 2 == 0 else [],
+        )
     page = owner_client.get("/jobs/?group=bulk&sort=-name", **htmx("jobs-table")).content.decode()
     assert "bulk-29" in page and "bulk-28" not in page
     assert page.index("bulk-29") < page.index("bulk-27")
@@ -98,10 +110,18 @@ def test_it_filters_sorts_and_pages_the_jobs(owner_client, make_job, owner):
 
 @pytest.mark.django_db
 def test_it_filters_executions_by_status_reason_and_text(owner_client, job, now):
-    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
-                             error="disk full")
-    Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="succeeded",
-                             output="all fine", reason="manual")
+    Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed", error="disk full"
+    )
+    Execution.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled_for=now,
+        run_after=now,
+        status="succeeded",
+        output="all fine",
+        reason="manual",
+    )
     failed = owner_client.get("/executions/?status=failed").content.decode()
     assert "disk full" in failed and "all fine" not in failed
     found = owner_client.get("/executions/?q=fine&reason=manual").content.decode()
@@ -160,7 +180,9 @@ def test_bulk_delete_of_a_selection_with_a_code_defined_job_deletes_nothing_and_
         "/jobs/bulk/", {"action": "delete", "confirm": "yes", "ids": [plain.pk, in_code.pk]}, **htmx()
     )
     assert response.status_code == 204
-    assert "zulu-from-code" in response.headers["HX-Trigger"] and "Nothing was deleted" in response.headers["HX-Trigger"]
+    assert (
+        "zulu-from-code" in response.headers["HX-Trigger"] and "Nothing was deleted" in response.headers["HX-Trigger"]
+    )
     assert Job.objects.filter(pk__in=[plain.pk, in_code.pk]).count() == 2
 
 
@@ -174,7 +196,9 @@ def test_the_dashboard_chart_counts_each_finished_run_in_its_hour(make_job, now)
     job = make_job()
     for status, ago in [("succeeded", 30), ("failed", 40), ("timed_out", 90), ("succeeded", 25 * 60), ("skipped", 10)]:
         at = now - timedelta(minutes=ago)
-        Execution.objects.create(job=job, job_name=job.name, scheduled_for=at, run_after=at, finished_at=at, status=status)
+        Execution.objects.create(
+            job=job, job_name=job.name, scheduled_for=at, run_after=at, finished_at=at, status=status
+        )
     bars = stats.runs_per_hour(Execution.objects.all(), now + timedelta(minutes=5), ZoneInfo("Asia/Kolkata"))
     assert len(bars) == 24
     # 10:00, 11:00 and the current 12:00 hour (UTC); skipped runs are not drawn.
@@ -192,8 +216,15 @@ def test_a_list_page_costs_the_same_queries_for_three_jobs_as_for_twelve(owner_c
     def add_jobs(count: int) -> None:
         for _ in range(count):
             job = make_job(owner=owner, triggers=[{"kind": "cron", "cron_expression": "*/5 * * * *"}])
-            Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, finished_at=now,
-                                     status="failed", dead_letter=True)
+            Execution.objects.create(
+                job=job,
+                job_name=job.name,
+                scheduled_for=now,
+                run_after=now,
+                finished_at=now,
+                status="failed",
+                dead_letter=True,
+            )
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:

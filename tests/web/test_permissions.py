@@ -31,50 +31,92 @@ ROUTES = [
     Route("delete", lambda o: f"/jobs/{o['job'].pk}/delete/", lambda o: {"confirm": "yes"}, post_only=False),
     Route("duplicate", lambda o: f"/jobs/{o['job'].pk}/duplicate/"),
     Route("edit", lambda o: f"/jobs/{o['job'].pk}/edit/", lambda o: edit_data(o["job"]), post_only=False),
-    Route("preview", lambda o: "/jobs/preview/", lambda o: {**edit_data(o["job"]), "job_pk": o["job"].pk},
-          post_only=False),
+    Route(
+        "preview", lambda o: "/jobs/preview/", lambda o: {**edit_data(o["job"]), "job_pk": o["job"].pk}, post_only=False
+    ),
     Route("retry", lambda o: f"/executions/{o['failed'].pk}/retry/"),
     Route("cancel", lambda o: f"/executions/{o['waiting'].pk}/cancel/", lambda o: {"confirm": "yes"}),
-    Route("calendar-edit", lambda o: f"/calendars/{o['calendar'].pk}/edit/",
-          lambda o: {"name": "holidays", "excluded_dates": "2026-12-25"}, post_only=False),
-    Route("calendar-delete", lambda o: f"/calendars/{o['calendar'].pk}/delete/", lambda o: {"confirm": "yes"},
-          post_only=False),
+    Route(
+        "calendar-edit",
+        lambda o: f"/calendars/{o['calendar'].pk}/edit/",
+        lambda o: {"name": "holidays", "excluded_dates": "2026-12-25"},
+        post_only=False,
+    ),
+    Route(
+        "calendar-delete",
+        lambda o: f"/calendars/{o['calendar'].pk}/delete/",
+        lambda o: {"confirm": "yes"},
+        post_only=False,
+    ),
     Route("token-revoke", lambda o: f"/tokens/{o['token'].pk}/revoke/"),
     Route("token-create", lambda o: "/tokens/", lambda o: {"name": "ci"}, owned=False, post_only=False),
     Route("bulk", lambda o: "/jobs/bulk/", lambda o: {"action": "pause", "ids": [o["job"].pk]}, owned=False),
-    Route("create", lambda o: "/jobs/new/", lambda o: {**edit_data(o["job"]), "name": "brand-new"}, owned=False,
-          post_only=False),
+    Route(
+        "create",
+        lambda o: "/jobs/new/",
+        lambda o: {**edit_data(o["job"]), "name": "brand-new"},
+        owned=False,
+        post_only=False,
+    ),
     Route("calendar-create", lambda o: "/calendars/new/", lambda o: {"name": "new-cal"}, owned=False, post_only=False),
     Route("acknowledge", lambda o: "/dead-letters/acknowledge/", lambda o: {"ids": [o["failed"].pk]}, owned=False),
     Route("zone", lambda o: "/preferences/zone/", lambda o: {"zone": "Europe/Paris"}, owned=False),
     Route("scheduler-pause", lambda o: "/scheduler/pause/", owned=False, team_admin=True),
     Route("scheduler-resume", lambda o: "/scheduler/resume/", owned=False, team_admin=True),
-    Route("scheduler-shutdown", lambda o: "/scheduler/shutdown/", lambda o: {"confirm": "yes"}, owned=False, team_admin=True),
-    Route("scheduler-settings", lambda o: "/scheduler/settings/", lambda o: {
-        "max_workers": 4, "misfire_grace_time": 30, "history_per_job": 100, "history_days": 7}, owned=False, team_admin=True),
+    Route(
+        "scheduler-shutdown",
+        lambda o: "/scheduler/shutdown/",
+        lambda o: {"confirm": "yes"},
+        owned=False,
+        team_admin=True,
+    ),
+    Route(
+        "scheduler-settings",
+        lambda o: "/scheduler/settings/",
+        lambda o: {"max_workers": 4, "misfire_grace_time": 30, "history_per_job": 100, "history_days": 7},
+        owned=False,
+        team_admin=True,
+    ),
 ]
 IDS = [route.name for route in ROUTES]
 
 
 def edit_data(job: Job) -> dict:
     return {
-        "name": job.name, "task": job.task, "group": job.group, "tags": "", "priority": 5, "timezone": "UTC",
-        "max_retries": 0, "retry_backoff": 30, "retry_backoff_max": 3600, "overlap_policy": "skip",
-        "max_instances": 1, "misfire_grace_time": 60, "catch_up": "once", "executor": "thread",
-        "args": "[]", "kwargs": "{}",
-        "triggers-TOTAL_FORMS": 1, "triggers-INITIAL_FORMS": 1, "triggers-MIN_NUM_FORMS": 0,
-        "triggers-MAX_NUM_FORMS": 20, "triggers-0-kind": "cron", "triggers-0-cron_expression": "*/10 * * * *",
-        "triggers-0-jitter_seconds": 0, "triggers-0-interval_unit": "60",
+        "name": job.name,
+        "task": job.task,
+        "group": job.group,
+        "tags": "",
+        "priority": 5,
+        "timezone": "UTC",
+        "max_retries": 0,
+        "retry_backoff": 30,
+        "retry_backoff_max": 3600,
+        "overlap_policy": "skip",
+        "max_instances": 1,
+        "misfire_grace_time": 60,
+        "catch_up": "once",
+        "executor": "thread",
+        "args": "[]",
+        "kwargs": "{}",
+        "triggers-TOTAL_FORMS": 1,
+        "triggers-INITIAL_FORMS": 1,
+        "triggers-MIN_NUM_FORMS": 0,
+        "triggers-MAX_NUM_FORMS": 20,
+        "triggers-0-kind": "cron",
+        "triggers-0-cron_expression": "*/10 * * * *",
+        "triggers-0-jitter_seconds": 0,
+        "triggers-0-interval_unit": "60",
     }
 
 
 @pytest.fixture
 def objects(make_job, owner, now):
     job = make_job(name="owned", owner=owner)
-    failed = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed",
-                                      finished_at=now, dead_letter=True)
-    waiting = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now,
-                                       reason="manual")
+    failed = Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, status="failed", finished_at=now, dead_letter=True
+    )
+    waiting = Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, reason="manual")
     calendar = services.calendar_create(name="owner-cal", owner=owner)
     token, _key = services.token_create(user=owner, name="owner-token")
     return {"job": job, "failed": failed, "waiting": waiting, "calendar": calendar, "token": token}
@@ -139,10 +181,16 @@ def test_every_page_and_fragment_of_another_users_job_is_a_404(objects, outsider
     client = client_for(outsider)
     job, execution = objects["job"], objects["failed"]
     for url, target in [
-        (f"/jobs/{job.pk}/", None), (f"/jobs/{job.pk}/", "job-summary"), (f"/jobs/{job.pk}/", "job-history"),
-        (f"/jobs/{job.pk}/", "job-next-runs"), (f"/jobs/{job.pk}/edit/", None), (f"/jobs/{job.pk}/edit/", "job-form-area"),
-        (f"/jobs/{job.pk}/delete/", None), (f"/executions/{execution.pk}/", None),
-        (f"/executions/{execution.pk}/", "execution-summary"), (f"/calendars/{objects['calendar'].pk}/edit/", None),
+        (f"/jobs/{job.pk}/", None),
+        (f"/jobs/{job.pk}/", "job-summary"),
+        (f"/jobs/{job.pk}/", "job-history"),
+        (f"/jobs/{job.pk}/", "job-next-runs"),
+        (f"/jobs/{job.pk}/edit/", None),
+        (f"/jobs/{job.pk}/edit/", "job-form-area"),
+        (f"/jobs/{job.pk}/delete/", None),
+        (f"/executions/{execution.pk}/", None),
+        (f"/executions/{execution.pk}/", "execution-summary"),
+        (f"/calendars/{objects['calendar'].pk}/edit/", None),
     ]:
         headers = htmx(target) if target else {}
         assert client.get(url, **headers).status_code == 404, (url, target)
@@ -164,8 +212,9 @@ def test_lists_show_only_the_users_own_jobs_and_runs(objects, outsider, make_job
 @pytest.mark.django_db
 def test_bulk_actions_touch_only_the_users_jobs(objects, outsider):
     client, token = csrf_client(outsider)
-    response = client.post("/jobs/bulk/", {"action": "pause", "ids": [objects["job"].pk]}, HTTP_X_CSRFTOKEN=token,
-                           **htmx())
+    response = client.post(
+        "/jobs/bulk/", {"action": "pause", "ids": [objects["job"].pk]}, HTTP_X_CSRFTOKEN=token, **htmx()
+    )
     assert response.status_code == 204
     assert '"level": "error"' in response["HX-Trigger"]
     objects["job"].refresh_from_db()
@@ -193,8 +242,9 @@ def test_a_shared_calendar_is_usable_but_only_calendar_editors_edit_it(owner, te
 @pytest.mark.django_db
 def test_next_is_never_an_outside_address(objects, owner):
     client, token = csrf_client(owner)
-    response = client.post(f"/jobs/{objects['job'].pk}/pause/", {"next": "https://evil.example/"},
-                           HTTP_X_CSRFTOKEN=token)
+    response = client.post(
+        f"/jobs/{objects['job'].pk}/pause/", {"next": "https://evil.example/"}, HTTP_X_CSRFTOKEN=token
+    )
     assert response.status_code == 302 and response["Location"] == f"/jobs/{objects['job'].pk}/"
 
 

@@ -19,8 +19,9 @@ def node(now):
 
 @pytest.fixture
 def running(job, node, now):
-    return Execution.objects.create(job=job, job_name=job.name, scheduled_for=now, run_after=now, status="running",
-                                    started_at=now, worker=node.name)
+    return Execution.objects.create(
+        job=job, job_name=job.name, scheduled_for=now, run_after=now, status="running", started_at=now, worker=node.name
+    )
 
 
 def cancel(client, execution):
@@ -28,7 +29,7 @@ def cancel(client, execution):
 
 
 def test_cancelling_a_running_run_says_cancel_requested_and_the_page_shows_it(owner_client, running, settings):
-    settings.SCHEDULER_LEASE_SECONDS = 10 ** 9  # the node row's heartbeat is `now`, a fixed instant
+    settings.SCHEDULER_LEASE_SECONDS = 10**9  # the node row's heartbeat is `now`, a fixed instant
     response = cancel(owner_client, running)
     assert response.status_code == 204
     assert "Cancel requested for nightly-report" in response["HX-Trigger"]

@@ -31,22 +31,32 @@ def world(make_job, owner, now):
         "b": make_job(name="etl-b", owner=owner, group="etl", task="tempora.noop"),
         "c": make_job(name="web-c", owner=owner, group="web", tags=["nightly"]),
     }
-    for index, (job, status, reason) in enumerate([
-        (jobs["a"], "failed", "schedule"), (jobs["a"], "succeeded", "manual"), (jobs["b"], "failed", "manual"),
-    ]):
+    for index, (job, status, reason) in enumerate(
+        [
+            (jobs["a"], "failed", "schedule"),
+            (jobs["a"], "succeeded", "manual"),
+            (jobs["b"], "failed", "manual"),
+        ]
+    ):
         at = now - timedelta(minutes=index)
-        Execution.objects.create(job=job, job_name=job.name, scheduled_for=at, run_after=at, status=status, reason=reason)
+        Execution.objects.create(
+            job=job, job_name=job.name, scheduled_for=at, run_after=at, status=status, reason=reason
+        )
     return jobs
 
 
-@pytest.mark.parametrize("query", ["group=etl", "tag=nightly", "task=tempora.noop", "group=etl&tag=nightly", "group=none"])
+@pytest.mark.parametrize(
+    "query", ["group=etl", "tag=nightly", "task=tempora.noop", "group=etl&tag=nightly", "group=none"]
+)
 def test_the_console_and_the_api_list_the_same_jobs(owner_client, owner, world, query):
     console = {job.name for job in owner_client.get(f"/jobs/?{query}").context["page"].object_list}
     api = {job["name"] for job in _client(owner).get(f"/api/jobs/?{query}").json()["results"]}
     assert console == api
 
 
-@pytest.mark.parametrize("query", ["status=failed", "reason=manual", "group=etl&status=failed", "job_name=ETL-A", "status="])
+@pytest.mark.parametrize(
+    "query", ["status=failed", "reason=manual", "group=etl&status=failed", "job_name=ETL-A", "status="]
+)
 def test_the_console_and_the_api_list_the_same_runs(owner_client, owner, world, query):
     api_query = query.replace("job_name=", "job_name_contains=")
     console = {run.pk for run in owner_client.get(f"/executions/?{query}").context["page"].object_list}

@@ -62,7 +62,9 @@ def test_the_page_says_why_a_schedule_cannot_be_computed(owner_client, state_job
     "trigger",
     [
         pytest.param({"triggers-TOTAL_FORMS": 0}, id="no-trigger"),
-        pytest.param({"triggers-0-kind": "once", "triggers-0-run_at": "2026-03-02T12:00"}, id="one-off-whose-time-passed"),
+        pytest.param(
+            {"triggers-0-kind": "once", "triggers-0-run_at": "2026-03-02T12:00"}, id="one-off-whose-time-passed"
+        ),
         pytest.param({"end_at": "2026-03-01T00:00", "start_at": "2026-02-01T00:00"}, id="window-ended"),
     ],
 )
@@ -118,8 +120,9 @@ def test_the_month_calendar_answers_when_one_schedule_cannot_be_computed(request
 
 @pytest.mark.parametrize("month", ["9999-11", "9980-06"])
 @pytest.mark.parametrize("client_name", ["owner_client", "team_admin_client"])
-def test_the_month_calendar_answers_for_months_whose_runs_reach_beyond_year_9999(request, make_job, owner, at_now,
-                                                                                 month, client_name):
+def test_the_month_calendar_answers_for_months_whose_runs_reach_beyond_year_9999(
+    request, make_job, owner, at_now, month, client_name
+):
     make_job(owner=owner, triggers=[{"kind": "cron", "cron_expression": "0 9 * * *"}], now=NOW)
     response = request.getfixturevalue(client_name).get(f"/calendar/?month={month}")
     assert response.status_code == 200

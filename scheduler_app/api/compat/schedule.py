@@ -1,12 +1,12 @@
 """FastScheduler's schedule_type/schedule_config and job/history shapes, translated to and from Tempora's.
 
-    interval  {"interval": 30, "unit": "seconds"}   → {"kind": "interval", "interval_seconds": 30}
-    daily     {"time": "02:00"}                      → {"kind": "daily", "at": "02:00"}
-    weekly    {"time": "10:00", "days": [0, 4]}      → {"kind": "weekly", "at": "10:00", "days": [0, 4]}
-    hourly    {"time": "30"} (or ":30", "HH:30")     → {"kind": "hourly", "at": ":30"}
-    cron      {"expression": "*/5 * * * *"}          → {"kind": "cron", "cron_expression": "*/5 * * * *"}
-    once      {"delay": 10, "unit": "seconds"}       → {"kind": "once", "delay_seconds": 10}
-              {"run_at": "2026-12-25 00:00:00"}      → {"kind": "once", "run_at": "2026-12-25 00:00:00"} (an extension)
+interval  {"interval": 30, "unit": "seconds"}   → {"kind": "interval", "interval_seconds": 30}
+daily     {"time": "02:00"}                      → {"kind": "daily", "at": "02:00"}
+weekly    {"time": "10:00", "days": [0, 4]}      → {"kind": "weekly", "at": "10:00", "days": [0, 4]}
+hourly    {"time": "30"} (or ":30", "HH:30")     → {"kind": "hourly", "at": ":30"}
+cron      {"expression": "*/5 * * * *"}          → {"kind": "cron", "cron_expression": "*/5 * * * *"}
+once      {"delay": 10, "unit": "seconds"}       → {"kind": "once", "delay_seconds": 10}
+          {"run_at": "2026-12-25 00:00:00"}      → {"kind": "once", "run_at": "2026-12-25 00:00:00"} (an extension)
 """
 
 from __future__ import annotations
@@ -20,13 +20,26 @@ from scheduler_app import triggers
 from scheduler_app.models import Execution, Job
 
 SCHEDULE_TYPES = ("interval", "daily", "weekly", "hourly", "cron", "once")
-UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+UNITS = {
+    "second": 1,
+    "seconds": 1,
+    "minute": 60,
+    "minutes": 60,
+    "hour": 3600,
+    "hours": 3600,
+    "day": 86400,
+    "days": 86400,
+}
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # The schedule_config keys of each type: any other is refused by name, not silently ignored
 # (a misspelt "units" would otherwise run every 30 seconds instead of every 30 minutes).
 CONFIG_KEYS = {
-    "interval": ("interval", "unit"), "daily": ("time",), "weekly": ("time", "days"), "hourly": ("time",),
-    "cron": ("expression",), "once": ("delay", "unit", "run_at", "at", "datetime"),
+    "interval": ("interval", "unit"),
+    "daily": ("time",),
+    "weekly": ("time", "days"),
+    "hourly": ("time",),
+    "cron": ("expression",),
+    "once": ("delay", "unit", "run_at", "at", "datetime"),
 }
 ONCE_AT = ("run_at", "at", "datetime")
 _MINUTE = re.compile(r"^\d{1,2}$")
@@ -80,8 +93,10 @@ def trigger_for(schedule_type, config) -> dict:
         raise CompatError("schedule_config must be an object.")
     unknown = sorted(set(config) - set(CONFIG_KEYS[schedule_type]))
     if unknown:
-        raise CompatError(f"schedule_config.{unknown[0]} is not a setting of {schedule_type}; "
-                          f"it takes {', '.join(CONFIG_KEYS[schedule_type])}.")
+        raise CompatError(
+            f"schedule_config.{unknown[0]} is not a setting of {schedule_type}; "
+            f"it takes {', '.join(CONFIG_KEYS[schedule_type])}."
+        )
     if schedule_type == "interval":
         seconds = _seconds(config.get("interval", 60), config.get("unit", "seconds"), "interval", minimum=1)
         return {"kind": "interval", "interval_seconds": seconds}
@@ -233,16 +248,28 @@ def job_data(job: Job, *, running: bool = False, retry_count: int = 0, detail: b
         schedule_type, config = schedule_of(job)
         data.update(
             timeout=float(job.timeout) if job.timeout is not None else None,
-            schedule_type=schedule_type, schedule_config=config, max_retries=job.max_retries,
-            timezone=job.timezone, enabled=not job.paused, args=job.args, kwargs=job.kwargs,
+            schedule_type=schedule_type,
+            schedule_config=config,
+            max_retries=job.max_retries,
+            timezone=job.timezone,
+            enabled=not job.paused,
+            args=job.args,
+            kwargs=job.kwargs,
         )
     return data
 
 
 HISTORY_STATUS = {
-    "succeeded": "completed", "failed": "failed", "timed_out": "failed", "lost": "failed",
-    "running": "running", "queued": "running", "scheduled": "scheduled", "missed": "missed",
-    "skipped": "missed", "cancelled": "cancelled",
+    "succeeded": "completed",
+    "failed": "failed",
+    "timed_out": "failed",
+    "lost": "failed",
+    "running": "running",
+    "queued": "running",
+    "scheduled": "scheduled",
+    "missed": "missed",
+    "skipped": "missed",
+    "cancelled": "cancelled",
 }
 
 

@@ -13,13 +13,21 @@ RETRIES = validators.field_bounds(Job, "max_retries")
 
 
 class CompatJobCreateSerializer(StrictSerializer):
-    func_name = serializers.CharField(max_length=200, help_text="Function name (registered as a task under func_module.func_name).")
-    func_module = serializers.CharField(max_length=200, allow_blank=True, help_text='Function module, e.g. "dev.test_app".')
-    job_name = serializers.CharField(max_length=200, required=False, allow_null=True, help_text="Human-friendly job name (unique).")
+    func_name = serializers.CharField(
+        max_length=200, help_text="Function name (registered as a task under func_module.func_name)."
+    )
+    func_module = serializers.CharField(
+        max_length=200, allow_blank=True, help_text='Function module, e.g. "dev.test_app".'
+    )
+    job_name = serializers.CharField(
+        max_length=200, required=False, allow_null=True, help_text="Human-friendly job name (unique)."
+    )
     schedule_type = serializers.CharField(max_length=20, help_text="interval, daily, weekly, hourly, cron or once.")
     schedule_config = SafeJSONField(help_text='e.g. {"interval": 30, "unit": "seconds"} or {"time": "02:00"}.')
     max_retries = serializers.IntegerField(default=3, **RETRIES)
-    timeout = serializers.FloatField(required=False, allow_null=True, min_value=0.001, max_value=30 * 86_400, help_text="Seconds (rounded up).")
+    timeout = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.001, max_value=30 * 86_400, help_text="Seconds (rounded up)."
+    )
     timezone = serializers.CharField(max_length=64, required=False, allow_null=True, help_text='e.g. "Asia/Shanghai".')
     enabled = serializers.BooleanField(default=True)
     args = SafeJSONField(required=False, help_text="Function arguments (a list).")
@@ -35,7 +43,9 @@ class CompatJobUpdateSerializer(StrictSerializer):
     timeout = serializers.FloatField(required=False, allow_null=True, min_value=0.001, max_value=30 * 86_400)
     timezone = serializers.CharField(max_length=64, required=False, allow_null=True)
     enabled = serializers.BooleanField(required=False, allow_null=True)
-    schedule_type = serializers.CharField(max_length=20, required=False, allow_null=True, help_text="An extension: change the schedule's type.")
+    schedule_type = serializers.CharField(
+        max_length=20, required=False, allow_null=True, help_text="An extension: change the schedule's type."
+    )
 
 
 class MessageSerializer(serializers.Serializer):

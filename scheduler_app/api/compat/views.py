@@ -36,7 +36,12 @@ GROUP = OpenApiParameter("group", OpenApiTypes.STR, OpenApiParameter.PATH, descr
 ERRORS = {400: shapes.DetailSerializer, 404: shapes.ErrorSerializer}
 # Tempora's names for what FastScheduler's callers wrote, so an error names their field.
 FIELD_NAMES = {"task": "func_name", "name": "job_name", "paused": "enabled", "triggers": "schedule_config"}
-TRIGGER_FIELDS = {"interval_seconds": "interval", "cron_expression": "expression", "at": "time", "delay_seconds": "delay"}
+TRIGGER_FIELDS = {
+    "interval_seconds": "interval",
+    "cron_expression": "expression",
+    "at": "time",
+    "delay_seconds": "delay",
+}
 
 
 class BadRequest(APIException):
@@ -75,7 +80,9 @@ def _messages(errors, prefix: str = "") -> list[tuple[str, str]]:
 
 def bad_request(errors) -> BadRequest:
     pairs = _messages(errors)
-    detail = "; ".join(f"{field}: {message}" if field and field != "non_field_errors" else message for field, message in pairs)
+    detail = "; ".join(
+        f"{field}: {message}" if field and field != "non_field_errors" else message for field, message in pairs
+    )
     fields: dict[str, list[str]] = {}
     for field, message in pairs:
         fields.setdefault(field or "non_field_errors", []).append(message)
@@ -106,7 +113,9 @@ def _listing(jobs) -> list[dict]:
     and its clients read every `next_run` as a time. Such jobs are still found by their id."""
     jobs = list(jobs.prefetch_related("triggers__calendar").order_by("next_run_at", "id"))
     Job.count_runs_used(jobs)
-    jobs = sorted((job for job in jobs if schedule.next_run(job) is not None), key=lambda job: (schedule.next_run(job), job.pk))
+    jobs = sorted(
+        (job for job in jobs if schedule.next_run(job) is not None), key=lambda job: (schedule.next_run(job), job.pk)
+    )
     ids = [job.pk for job in jobs]
     active = (
         Execution.objects.filter(job_id__in=ids, status__in=Execution.ACTIVE)
@@ -165,7 +174,9 @@ class JobsView(CompatView):
     query_serializer_class = shapes.JobsQuerySerializer
 
     @extend_schema(
-        tags=TAGS, summary="List all jobs", operation_id="fastscheduler_jobs_list",
+        tags=TAGS,
+        summary="List all jobs",
+        operation_id="fastscheduler_jobs_list",
         description="Jobs that will run again, soonest first, as FastScheduler lists them: a job that never "
         "will (a one-off that ran, an ended window, no schedule) is left out; GET /jobs/{job_id} still answers it.",
         parameters=[OpenApiParameter("group", OpenApiTypes.STR, description="Only jobs in this group.")],
@@ -177,7 +188,10 @@ class JobsView(CompatView):
         return Response({"jobs": _listing(jobs)})
 
     @extend_schema(
-        tags=TAGS, summary="Create a new job", operation_id="fastscheduler_jobs_create", request=shapes.CompatJobCreateSerializer,
+        tags=TAGS,
+        summary="Create a new job",
+        operation_id="fastscheduler_jobs_create",
+        request=shapes.CompatJobCreateSerializer,
         responses={201: shapes.CreatedSerializer, 400: shapes.DetailSerializer},
     )
     def post(self, request):
@@ -190,9 +204,14 @@ class JobsView(CompatView):
             raise BadRequest({"detail": exc.detail}) from None
         task = _task_name(data["func_module"], data["func_name"])
         fields = {
-            "name": data.get("job_name") or _free_name(data["func_name"]), "task": task, "group": data["group"],
-            "max_retries": data["max_retries"], "paused": not data["enabled"], "triggers": [trigger],
-            "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
+            "name": data.get("job_name") or _free_name(data["func_name"]),
+            "task": task,
+            "group": data["group"],
+            "max_retries": data["max_retries"],
+            "paused": not data["enabled"],
+            "triggers": [trigger],
+            "args": data.get("args", []),
+            "kwargs": data.get("kwargs", {}),
             "timezone": zone,
         }
         if data.get("timeout") is not None:
@@ -203,7 +222,13 @@ class JobsView(CompatView):
 
 
 class JobView(CompatView):
-    @extend_schema(tags=TAGS, summary="Get a specific job", operation_id="fastscheduler_job_get", parameters=[JOB_ID], responses={200: shapes.JobEnvelopeSerializer, 404: shapes.ErrorSerializer})
+    @extend_schema(
+        tags=TAGS,
+        summary="Get a specific job",
+        operation_id="fastscheduler_job_get",
+        parameters=[JOB_ID],
+        responses={200: shapes.JobEnvelopeSerializer, 404: shapes.ErrorSerializer},
+    )
     def get(self, request, job_id: str):
         job = _job(request, job_id)
         running = job.executions.filter(status=Execution.Status.RUNNING).exists()
@@ -211,8 +236,13 @@ class JobView(CompatView):
         return Response({"job": schedule.job_data(job, running=running, retry_count=attempt - 1, detail=True)})
 
     @extend_schema(
-        tags=TAGS, summary="Update a job", operation_id="fastscheduler_job_update", description="Only the fields given change; null means unchanged.",
-        parameters=[JOB_ID], request=shapes.CompatJobUpdateSerializer, responses={200: shapes.MessageSerializer, **ERRORS},
+        tags=TAGS,
+        summary="Update a job",
+        operation_id="fastscheduler_job_update",
+        description="Only the fields given change; null means unchanged.",
+        parameters=[JOB_ID],
+        request=shapes.CompatJobUpdateSerializer,
+        responses={200: shapes.MessageSerializer, **ERRORS},
     )
     def put(self, request, job_id: str):
         job = _job(request, job_id)
@@ -236,7 +266,13 @@ class JobView(CompatView):
         _save(JobSerializer(job, data=fields, partial=True, context={"request": request}))
         return Response({"success": True, "message": f"Job {job_id} updated successfully"})
 
-    @extend_schema(tags=TAGS, summary="Delete a job", operation_id="fastscheduler_job_delete", parameters=[JOB_ID], responses={200: shapes.MessageSerializer, 404: shapes.ErrorSerializer})
+    @extend_schema(
+        tags=TAGS,
+        summary="Delete a job",
+        operation_id="fastscheduler_job_delete",
+        parameters=[JOB_ID],
+        responses={200: shapes.MessageSerializer, 404: shapes.ErrorSerializer},
+    )
     def delete(self, request, job_id: str):
         services.job_delete(job=_job(request, job_id), actor=request.user)
         return Response({"success": True, "message": f"Job {job_id} deleted successfully"})
@@ -278,16 +314,29 @@ def _verb_view(verb: str) -> type[JobVerbView]:
         return JobVerbView.post(self, request, job_id)
 
     post = extend_schema(
-        tags=TAGS, summary=summary, operation_id=f"fastscheduler_job_{verb}", parameters=[JOB_ID], request=None, responses={200: answer, 404: shapes.ErrorSerializer}
+        tags=TAGS,
+        summary=summary,
+        operation_id=f"fastscheduler_job_{verb}",
+        parameters=[JOB_ID],
+        request=None,
+        responses={200: answer, 404: shapes.ErrorSerializer},
     )(post)
-    return type(f"Job{verb.title()}View", (JobVerbView,), {"verb": verb, "done": done, "__doc__": summary, "post": post})
+    return type(
+        f"Job{verb.title()}View", (JobVerbView,), {"verb": verb, "done": done, "__doc__": summary, "post": post}
+    )
 
 
 VERB_VIEWS = {verb: _verb_view(verb) for verb in VERBS}
 
 
 class StatusView(CompatView):
-    @extend_schema(tags=TAGS, summary="Scheduler status and statistics", operation_id="fastscheduler_status", description="Statistics cover the jobs you can see.", responses=shapes.StatusSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="Scheduler status and statistics",
+        operation_id="fastscheduler_status",
+        description="Statistics cover the jobs you can see.",
+        responses=shapes.StatusSerializer,
+    )
     def get(self, request):
         now = timezone.now()
         liveness = services.scheduler_liveness()
@@ -299,14 +348,25 @@ class StatusView(CompatView):
             retries=Count("id", filter=Q(reason=Execution.Reason.RETRY)),
         )
         per_job = (
-            runs.filter(status__in=("succeeded", *Execution.FAILURES)).order_by().values("job_name")
-            .annotate(completed=Count("id", filter=Q(status="succeeded")), failed=Count("id", filter=Q(status__in=Execution.FAILURES)), total=Count("id"))
+            runs.filter(status__in=("succeeded", *Execution.FAILURES))
+            .order_by()
+            .values("job_name")
+            .annotate(
+                completed=Count("id", filter=Q(status="succeeded")),
+                failed=Count("id", filter=Q(status__in=Execution.FAILURES)),
+                total=Count("id"),
+            )
         )
         leader = liveness.leader
         statistics = {
-            "total_runs": totals["runs"], "total_failures": totals["failures"], "total_retries": totals["retries"],
+            "total_runs": totals["runs"],
+            "total_failures": totals["failures"],
+            "total_retries": totals["retries"],
             "start_time": leader.started_at.timestamp() if leader else None,
-            "per_job": {row["job_name"]: {"completed": row["completed"], "failed": row["failed"], "total_runs": row["total"]} for row in per_job},
+            "per_job": {
+                row["job_name"]: {"completed": row["completed"], "failed": row["failed"], "total_runs": row["total"]}
+                for row in per_job
+            },
             "active_jobs": _jobs(request).active().count(),
         }
         if leader:
@@ -319,7 +379,10 @@ class HistoryView(CompatView):
     query_serializer_class = shapes.HistoryQuerySerializer
 
     @extend_schema(
-        tags=TAGS, summary="Execution history", operation_id="fastscheduler_history", description="The last `limit` runs (default 50), oldest first.",
+        tags=TAGS,
+        summary="Execution history",
+        operation_id="fastscheduler_history",
+        description="The last `limit` runs (default 50), oldest first.",
         parameters=[
             OpenApiParameter("func_name", OpenApiTypes.STR, description="Only runs of this function (or job name)."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="How many (1-10000, default 50)."),
@@ -343,8 +406,12 @@ class DeadLettersView(CompatView):
         return Execution.objects.visible_to(request.user).dead_letters()
 
     @extend_schema(
-        tags=TAGS, summary="Dead letter queue (failed jobs)", operation_id="fastscheduler_dead_letters_list",
-        parameters=[OpenApiParameter("limit", OpenApiTypes.INT, description="How many (1-10000, default 100), newest first.")],
+        tags=TAGS,
+        summary="Dead letter queue (failed jobs)",
+        operation_id="fastscheduler_dead_letters_list",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="How many (1-10000, default 100), newest first.")
+        ],
         responses={200: shapes.DeadLettersSerializer, 400: shapes.DetailSerializer},
     )
     def get(self, request):
@@ -353,41 +420,78 @@ class DeadLettersView(CompatView):
         shown = letters.order_by("-finished_at", "-id")[: query.get("limit", 100)]
         return Response({"dead_letters": [schedule.history_data(run) for run in shown], "total": letters.count()})
 
-    @extend_schema(tags=TAGS, summary="Clear the dead letter queue", operation_id="fastscheduler_dead_letters_clear", description="Acknowledges them; the runs stay in the history.", responses=shapes.ClearedSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="Clear the dead letter queue",
+        operation_id="fastscheduler_dead_letters_clear",
+        description="Acknowledges them; the runs stay in the history.",
+        responses=shapes.ClearedSerializer,
+    )
     def delete(self, request):
         cleared = services.dead_letter_acknowledge(executions=self._letters(request), actor=request.user)
         return Response({"success": True, "cleared": cleared})
 
 
 class GroupsView(CompatView):
-    @extend_schema(tags=TAGS, summary="List all job groups", operation_id="fastscheduler_groups_list", responses=shapes.GroupsSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="List all job groups",
+        operation_id="fastscheduler_groups_list",
+        responses=shapes.GroupsSerializer,
+    )
     def get(self, request):
         names = _jobs(request).order_by("group").values_list("group", flat=True).distinct()
         return Response({"groups": list(names)})
 
 
 class GroupJobsView(CompatView):
-    @extend_schema(tags=TAGS, summary="List all jobs in a group", operation_id="fastscheduler_group_jobs", parameters=[GROUP], responses=shapes.GroupJobsSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="List all jobs in a group",
+        operation_id="fastscheduler_group_jobs",
+        parameters=[GROUP],
+        responses=shapes.GroupJobsSerializer,
+    )
     def get(self, request, group: str):
         return Response({"jobs": _listing(_group_jobs(request, group)), "group": group})
 
 
 class GroupPauseView(CompatView):
-    @extend_schema(tags=TAGS, summary="Pause all jobs in a group", operation_id="fastscheduler_group_pause", parameters=[GROUP], request=None, responses=shapes.GroupPausedSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="Pause all jobs in a group",
+        operation_id="fastscheduler_group_pause",
+        parameters=[GROUP],
+        request=None,
+        responses=shapes.GroupPausedSerializer,
+    )
     def post(self, request, group: str):
         count = services.jobs_pause(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "paused": count, "message": f"Paused {count} job(s) in group: {group}"})
 
 
 class GroupResumeView(CompatView):
-    @extend_schema(tags=TAGS, summary="Resume all paused jobs in a group", operation_id="fastscheduler_group_resume", parameters=[GROUP], request=None, responses=shapes.GroupResumedSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="Resume all paused jobs in a group",
+        operation_id="fastscheduler_group_resume",
+        parameters=[GROUP],
+        request=None,
+        responses=shapes.GroupResumedSerializer,
+    )
     def post(self, request, group: str):
         count = services.jobs_resume(jobs=_group_jobs(request, group), actor=request.user)
         return Response({"success": True, "resumed": count, "message": f"Resumed {count} job(s) in group: {group}"})
 
 
 class GroupView(CompatView):
-    @extend_schema(tags=TAGS, summary="Cancel all jobs in a group", operation_id="fastscheduler_group_cancel", parameters=[GROUP], responses=shapes.GroupCancelledSerializer)
+    @extend_schema(
+        tags=TAGS,
+        summary="Cancel all jobs in a group",
+        operation_id="fastscheduler_group_cancel",
+        parameters=[GROUP],
+        responses=shapes.GroupCancelledSerializer,
+    )
     def delete(self, request, group: str):
         jobs = _group_jobs(request, group)
         count = services.group_cancel(group=group, jobs=jobs, actor=request.user) if jobs.exists() else 0

@@ -16,14 +16,18 @@ class CalendarSerializer(StrictModelSerializer):
     also re-plan the jobs that use it."""
 
     excluded_dates = serializers.ListField(
-        child=serializers.DateField(), required=False, max_length=MAX_DATES,
+        child=serializers.DateField(),
+        required=False,
+        max_length=MAX_DATES,
         help_text='Local dates to skip, e.g. ["2026-12-25", "2026-12-26"].',
     )
     owner = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="The owner; null for a shared calendar."
     )
     shared = serializers.BooleanField(
-        write_only=True, required=False, default=False,
+        write_only=True,
+        required=False,
+        default=False,
         help_text="Create it shared (no owner, everyone may link it); needs the add_calendar permission.",
     )
     used_by = serializers.SerializerMethodField(help_text="How many triggers use this calendar.")
@@ -31,8 +35,16 @@ class CalendarSerializer(StrictModelSerializer):
     class Meta:
         model = Calendar
         fields = [
-            "id", "name", "description", "excluded_dates", "business_days_only", "owner", "shared", "used_by",
-            "created_at", "updated_at",
+            "id",
+            "name",
+            "description",
+            "excluded_dates",
+            "business_days_only",
+            "owner",
+            "shared",
+            "used_by",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {"description": {"max_length": 10_000}}

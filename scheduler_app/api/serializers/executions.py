@@ -22,9 +22,31 @@ class ExecutionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Execution
         fields = [
-            "id", "job", "job_name", "trigger", "status", "reason", "attempt", "args", "kwargs", "scheduled_for", "run_after",
-            "queued_at", "started_at", "finished_at", "duration_seconds", "lag_seconds", "worker", "task_id",
-            "error", "dead_letter", "acknowledged_at", "cancel_requested_at", "cancel_pending", "requested_by", "created_at",
+            "id",
+            "job",
+            "job_name",
+            "trigger",
+            "status",
+            "reason",
+            "attempt",
+            "args",
+            "kwargs",
+            "scheduled_for",
+            "run_after",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "lag_seconds",
+            "worker",
+            "task_id",
+            "error",
+            "dead_letter",
+            "acknowledged_at",
+            "cancel_requested_at",
+            "cancel_pending",
+            "requested_by",
+            "created_at",
         ]
         read_only_fields = fields
 

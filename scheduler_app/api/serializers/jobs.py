@@ -63,15 +63,19 @@ class JobSerializer(StrictModelSerializer):
     """
 
     args = SafeJSONField(
-        required=False, validators=[validators.validate_args],
+        required=False,
+        validators=[validators.validate_args],
         help_text='Positional arguments for the task, a JSON list, e.g. ["hello", 3].',
     )
     kwargs = SafeJSONField(
-        required=False, validators=[validators.validate_kwargs],
+        required=False,
+        validators=[validators.validate_kwargs],
         help_text='Keyword arguments for the task, a JSON object, e.g. {"message": "hi"}.',
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=validators.MAX_TAGS,
+        child=serializers.CharField(max_length=50),
+        required=False,
+        max_length=validators.MAX_TAGS,
         help_text='Lowercase labels, e.g. ["etl", "nightly"].',
     )
     owner = OwnerField(required=False, help_text="The owner's username; defaults to you.")
@@ -89,22 +93,64 @@ class JobSerializer(StrictModelSerializer):
     next_run_at = serializers.SerializerMethodField(
         help_text="When it runs next; null when it will not run (paused, finished, ended, no schedule...)."
     )
-    schedule = serializers.SerializerMethodField(help_text="Every trigger in words, e.g. 'At 09:00, Monday through Friday (UTC)'.")
+    schedule = serializers.SerializerMethodField(
+        help_text="Every trigger in words, e.g. 'At 09:00, Monday through Friday (UTC)'."
+    )
     last_results = serializers.SerializerMethodField(help_text="The last five finished runs, newest first.")
 
     class Meta:
         model = Job
         fields = [
-            "id", "name", "description", "task", "args", "kwargs", "group", "tags", "priority", "owner",
-            "timezone", "timeout", "max_retries", "retry_backoff", "retry_backoff_max", "overlap_policy",
-            "max_instances", "misfire_grace_time", "catch_up", "executor", "lost_policy", "start_at", "end_at",
+            "id",
+            "name",
+            "description",
+            "task",
+            "args",
+            "kwargs",
+            "group",
+            "tags",
+            "priority",
+            "owner",
+            "timezone",
+            "timeout",
+            "max_retries",
+            "retry_backoff",
+            "retry_backoff_max",
+            "overlap_policy",
+            "max_instances",
+            "misfire_grace_time",
+            "catch_up",
+            "executor",
+            "lost_policy",
+            "start_at",
+            "end_at",
             "max_runs",
-            "paused", "status", "state", "state_error", "code_defined", "import_error", "triggers", "schedule", "next_run_at",
-            "last_run_at", "last_status", "run_count", "failure_count", "last_results", "created_at", "updated_at",
+            "paused",
+            "status",
+            "state",
+            "state_error",
+            "code_defined",
+            "import_error",
+            "triggers",
+            "schedule",
+            "next_run_at",
+            "last_run_at",
+            "last_status",
+            "run_count",
+            "failure_count",
+            "last_results",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = [
-            "code_defined", "import_error", "last_run_at", "last_status", "run_count",
-            "failure_count", "created_at", "updated_at",
+            "code_defined",
+            "import_error",
+            "last_run_at",
+            "last_status",
+            "run_count",
+            "failure_count",
+            "created_at",
+            "updated_at",
         ]
         list_serializer_class = JobListSerializer
         # Bounds and lengths come from the model's fields (their validators).
@@ -167,7 +213,9 @@ class RunNowSerializer(StrictSerializer):
     """A run's own arguments; each replaces the job's whole, for this run only. No body: the job's own."""
 
     args = SafeJSONField(required=False, help_text='Positional arguments for this run, a JSON list, e.g. ["hello", 3].')
-    kwargs = SafeJSONField(required=False, help_text='Keyword arguments for this run, a JSON object, e.g. {"message": "hi"}.')
+    kwargs = SafeJSONField(
+        required=False, help_text='Keyword arguments for this run, a JSON object, e.g. {"message": "hi"}.'
+    )
 
 
 class RunAcceptedSerializer(serializers.Serializer):
@@ -178,7 +226,9 @@ class RunAcceptedSerializer(serializers.Serializer):
 
 class NextRunSerializer(serializers.Serializer):
     at = serializers.DateTimeField(help_text="The instant, UTC.")
-    local = serializers.CharField(help_text="The same instant on the job's wall clock, e.g. '2026-03-08 03:00 EDT (America/New_York)'.")
+    local = serializers.CharField(
+        help_text="The same instant on the job's wall clock, e.g. '2026-03-08 03:00 EDT (America/New_York)'."
+    )
 
 
 class NextRunsSerializer(serializers.Serializer):

@@ -59,7 +59,9 @@ class SchedulerStatusSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="How long the leader has been running (view_schedulernode)."
     )
     config = serializers.DictField(
-        child=serializers.IntegerField(), required=False, help_text="The runtime settings in effect (view_schedulernode)."
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="The runtime settings in effect (view_schedulernode).",
     )
 
 

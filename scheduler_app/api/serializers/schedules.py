@@ -23,7 +23,9 @@ class CronValidateResponseSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     expression = serializers.CharField()
     timezone = serializers.CharField()
-    field = serializers.CharField(allow_null=True, help_text="When invalid: which input is wrong (cron_expression or timezone).")
+    field = serializers.CharField(
+        allow_null=True, help_text="When invalid: which input is wrong (cron_expression or timezone)."
+    )
     error = serializers.CharField(allow_null=True, help_text="When invalid: why.")
     description = serializers.CharField(allow_null=True, help_text="The expression in words.")
     fixed_time = serializers.BooleanField(

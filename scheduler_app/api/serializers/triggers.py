@@ -75,34 +75,49 @@ class TriggerSerializer(StrictSerializer):
         required=False, allow_blank=True, max_length=200, help_text="For kind cron, e.g. '0 9 * * MON-FRI'."
     )
     interval_seconds = serializers.IntegerField(
-        required=False, allow_null=True, **INTERVAL,
+        required=False,
+        allow_null=True,
+        **INTERVAL,
         help_text="For kind interval: seconds between runs, above 0, e.g. 300.",
     )
     run_at = RunAtField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text="For kind once: when to run, e.g. '2026-12-25T00:00:00Z' (no offset: the job's local time).",
     )
     delay_seconds = serializers.IntegerField(
-        write_only=True, required=False, **INTERVAL,
+        write_only=True,
+        required=False,
+        **INTERVAL,
         help_text="For kind once: run this many seconds from now instead of at run_at.",
     )
     at = serializers.CharField(
-        write_only=True, required=False, max_length=5,
+        write_only=True,
+        required=False,
+        max_length=5,
         help_text="For daily and weekly: the local time as HH:MM, e.g. '09:00'. For hourly: ':MM', e.g. ':30'.",
     )
     days = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=6), write_only=True, required=False,
-        min_length=1, max_length=7, help_text="For weekly: weekdays, 0 = Monday … 6 = Sunday, e.g. [0, 4].",
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        write_only=True,
+        required=False,
+        min_length=1,
+        max_length=7,
+        help_text="For weekly: weekdays, 0 = Monday … 6 = Sunday, e.g. [0, 4].",
     )
     minute = serializers.IntegerField(
         write_only=True, required=False, min_value=0, max_value=59, help_text="For hourly: the minute past the hour."
     )
     preset = serializers.ChoiceField(
-        choices=["", "daily", "weekly", "hourly"], required=False, allow_blank=True,
+        choices=["", "daily", "weekly", "hourly"],
+        required=False,
+        allow_blank=True,
         help_text="How a cron trigger was entered (daily, weekly, hourly), kept for its description.",
     )
     jitter_seconds = serializers.IntegerField(
-        required=False, default=0, **validators.field_bounds(Trigger, "jitter_seconds"),
+        required=False,
+        default=0,
+        **validators.field_bounds(Trigger, "jitter_seconds"),
         help_text="Delay each run by a stable pseudo-random 0..N seconds, e.g. 30.",
     )
     calendar = CalendarField(
@@ -139,12 +154,16 @@ def compile_definitions(definitions: list[dict], zone: ZoneInfo, now: datetime) 
     return compiled
 
 
-def specs_for_preview(definitions: list[dict], compiled: list[dict], *, now: datetime, start_at=None) -> list[triggers.TriggerSpec]:
+def specs_for_preview(
+    definitions: list[dict], compiled: list[dict], *, now: datetime, start_at=None
+) -> list[triggers.TriggerSpec]:
     """TriggerSpecs for triggers that are not saved yet, from unsaved rows as the console's
     preview builds them: intervals count from start_at, else as if saved now."""
     job = Job(start_at=start_at)
     columns = ("kind", "cron_expression", "interval_seconds", "run_at", "preset", "jitter_seconds")
     return [
-        Trigger(job=job, created_at=now, calendar=data.get("calendar"), **{name: fields[name] for name in columns}).spec()
+        Trigger(
+            job=job, created_at=now, calendar=data.get("calendar"), **{name: fields[name] for name in columns}
+        ).spec()
         for data, fields in zip(definitions, compiled, strict=True)
     ]

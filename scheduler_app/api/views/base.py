@@ -86,5 +86,13 @@ class ModelViewSet(BodyLimitMixin, StrictQueryMixin, TemporaLists, viewsets.Mode
     pass
 
 
-__all__ = ["AUTHENTICATION", "ApiView", "GenericViewSet", "ModelViewSet", "ReadOnlyModelViewSet", "TemporaAPI",
-           "ViewSet", "mixins"]
+__all__ = [
+    "AUTHENTICATION",
+    "ApiView",
+    "GenericViewSet",
+    "ModelViewSet",
+    "ReadOnlyModelViewSet",
+    "TemporaAPI",
+    "ViewSet",
+    "mixins",
+]

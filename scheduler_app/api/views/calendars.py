@@ -14,8 +14,12 @@ from scheduler_app.models import Calendar
 
 @extend_schema(tags=["calendars"])
 @extend_schema_view(
-    list=extend_schema(summary="List calendars", description="Yours and the shared ones (all with the view_calendar permission)."),
-    create=extend_schema(summary="Create a calendar", description="Yours; a shared one (no owner) needs the add_calendar permission."),
+    list=extend_schema(
+        summary="List calendars", description="Yours and the shared ones (all with the view_calendar permission)."
+    ),
+    create=extend_schema(
+        summary="Create a calendar", description="Yours; a shared one (no owner) needs the add_calendar permission."
+    ),
     retrieve=extend_schema(summary="One calendar"),
     update=extend_schema(summary="Replace a calendar", description="Jobs using it re-plan at once."),
     partial_update=extend_schema(summary="Change a calendar"),
@@ -30,7 +34,11 @@ class CalendarViewSet(ModelViewSet):
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
-        return Calendar.objects.visible_to(self.request.user).select_related("owner").annotate(trigger_count=Count("triggers"))
+        return (
+            Calendar.objects.visible_to(self.request.user)
+            .select_related("owner")
+            .annotate(trigger_count=Count("triggers"))
+        )
 
     def perform_destroy(self, calendar: Calendar) -> None:
         services.calendar_delete(calendar=calendar, actor=self.request.user)

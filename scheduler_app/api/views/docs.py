@@ -33,6 +33,7 @@ class _Ours:
 
 class SchemaView(BodyLimitMixin, _Ours, SpectacularAPIView):
     permission_classes = [IsAuthenticated]
+
     @extend_schema(exclude=True)  # the schema does not describe itself
     def get(self, request, *args, **kwargs):
         with tempora_schema():
@@ -59,8 +60,10 @@ class SwaggerView(_SignInFirst, SpectacularSwaggerView):
 # of the empty element it first inserts. Its search index runs in a worker made from a blob: URL.
 # A new drf-spectacular-sidecar may change the CSS: the browser test then names the new hash.
 REDOC_POLICY = {
-    "style-src": ["'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
-                  "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"],
+    "style-src": [
+        "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    ],
     "worker-src": [SELF, "blob:"],
 }
 

@@ -34,7 +34,10 @@ class _ExecutionsBase:
 
 @extend_schema(tags=["executions"])
 @extend_schema_view(
-    list=extend_schema(summary="List runs", description="Runs of your jobs (all runs with the view_job permission), newest first. Search in error and output."),
+    list=extend_schema(
+        summary="List runs",
+        description="Runs of your jobs (all runs with the view_job permission), newest first. Search in error and output.",
+    ),
     retrieve=extend_schema(summary="One run with its result, output and traceback"),
 )
 class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
@@ -68,17 +71,26 @@ class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         execution = services.execution_cancel(execution=self.get_object(), actor=request.user)
-        return Response(ExecutionDetailSerializer(execution).data,
-                        status=status.HTTP_202_ACCEPTED if execution.cancel_pending else status.HTTP_200_OK)
+        return Response(
+            ExecutionDetailSerializer(execution).data,
+            status=status.HTTP_202_ACCEPTED if execution.cancel_pending else status.HTTP_200_OK,
+        )
 
 
 @extend_schema(tags=["dead letters"])
 @extend_schema_view(
-    list=extend_schema(summary="List dead letters", description="Runs that failed with no retries left, newest first; new ones unless ?acknowledged=true."),
+    list=extend_schema(
+        summary="List dead letters",
+        description="Runs that failed with no retries left, newest first; new ones unless ?acknowledged=true.",
+    ),
     retrieve=extend_schema(summary="One dead letter with its error and traceback"),
-    destroy=extend_schema(summary="Acknowledge one dead letter", description="It leaves the queue; the run stays in the history."),
+    destroy=extend_schema(
+        summary="Acknowledge one dead letter", description="It leaves the queue; the run stays in the history."
+    ),
 )
-class DeadLetterViewSet(_ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
+class DeadLetterViewSet(
+    _ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet
+):
     filterset_class = DeadLetterFilter
     ordering = ["-finished_at", "-id"]
 
@@ -120,5 +132,7 @@ class DeadLetterViewSet(_ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveM
     )
     def clear(self, request):
         letters = self.filter_queryset(self.get_queryset())
-        cleared = services.dead_letter_acknowledge(executions=Execution.objects.filter(pk__in=letters.values("pk")), actor=request.user)
+        cleared = services.dead_letter_acknowledge(
+            executions=Execution.objects.filter(pk__in=letters.values("pk")), actor=request.user
+        )
         return Response({"cleared": cleared})

@@ -28,8 +28,11 @@ def _summaries(jobs):
         jobs.order_by()
         .values("group")
         .annotate(
-            jobs_count=Count("id"), active=Count("id", filter=Q(paused=False)), paused_count=Count("id", filter=Q(paused=True)),
-            runs=Coalesce(Sum("run_count"), 0), failures=Coalesce(Sum("failure_count"), 0),
+            jobs_count=Count("id"),
+            active=Count("id", filter=Q(paused=False)),
+            paused_count=Count("id", filter=Q(paused=True)),
+            runs=Coalesce(Sum("run_count"), 0),
+            failures=Coalesce(Sum("failure_count"), 0),
             next_run=Min("next_run_at", filter=Q(paused=False)),
         )
         .order_by("group")
@@ -38,8 +41,13 @@ def _summaries(jobs):
 
 def _shape(row) -> dict:
     return {
-        "name": row["group"], "jobs": row["jobs_count"], "active": row["active"], "paused": row["paused_count"],
-        "runs": row["runs"], "failures": row["failures"], "next_run_at": row["next_run"],
+        "name": row["group"],
+        "jobs": row["jobs_count"],
+        "active": row["active"],
+        "paused": row["paused_count"],
+        "runs": row["runs"],
+        "failures": row["failures"],
+        "next_run_at": row["next_run"],
     }
 
 
@@ -65,13 +73,17 @@ class GroupViewSet(ViewSet):
     def retrieve(self, request, name=None):
         return Response(_shape(_summaries(self._jobs(name)).get()))
 
-    @extend_schema(summary="Pause every job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer)
+    @extend_schema(
+        summary="Pause every job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer
+    )
     @action(detail=True, methods=["post"])
     def pause(self, request, name=None):
         count = services.group_pause(group=name, jobs=self._jobs(name), actor=request.user)
         return Response({"group": name, "paused": count})
 
-    @extend_schema(summary="Resume every paused job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer)
+    @extend_schema(
+        summary="Resume every paused job in a group", parameters=[NAME], request=None, responses=GroupChangeSerializer
+    )
     @action(detail=True, methods=["post"])
     def resume(self, request, name=None):
         count = services.group_resume(group=name, jobs=self._jobs(name), actor=request.user)

@@ -30,8 +30,13 @@ class HealthSerializer(serializers.Serializer):
 
 def _unavailable(reason: str, **fields) -> Response:
     body = {
-        "status": "unavailable", "database": "ok", "scheduler": "unknown", "alive_nodes": None,
-        "last_heartbeat_age_seconds": None, "reason": reason, **fields,
+        "status": "unavailable",
+        "database": "ok",
+        "scheduler": "unknown",
+        "alive_nodes": None,
+        "last_heartbeat_age_seconds": None,
+        "reason": reason,
+        **fields,
     }
     return Response(body, status=503)
 
@@ -61,10 +66,16 @@ class HealthView(ApiView):
             else:
                 reason = f"No scheduler holds the leader lease ({alive} live node(s) stand by or drain)."
             return _unavailable(reason, scheduler="unavailable", alive_nodes=alive, last_heartbeat_age_seconds=age)
-        return Response({
-            "status": "ok", "database": "ok", "scheduler": "ok", "alive_nodes": alive,
-            "last_heartbeat_age_seconds": age, "reason": None,
-        })
+        return Response(
+            {
+                "status": "ok",
+                "database": "ok",
+                "scheduler": "ok",
+                "alive_nodes": alive,
+                "last_heartbeat_age_seconds": age,
+                "reason": None,
+            }
+        )
 
     def handle_exception(self, exc):
         # Authentication reads the database too: if it is down, say so as a health answer.

@@ -33,10 +33,17 @@ class NextRunsQuerySerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List jobs", description="Your jobs (every job with the view_job permission). Filter, search in name and description, order, paginate."),
-    create=extend_schema(summary="Create a job", description="With nested `triggers` (see the Trigger schema for every shape)."),
+    list=extend_schema(
+        summary="List jobs",
+        description="Your jobs (every job with the view_job permission). Filter, search in name and description, order, paginate.",
+    ),
+    create=extend_schema(
+        summary="Create a job", description="With nested `triggers` (see the Trigger schema for every shape)."
+    ),
     retrieve=extend_schema(summary="A job with its triggers, schedule, next run, last five results and counters"),
-    update=extend_schema(summary="Replace a job's fields", description="`triggers`, when given, replaces all triggers."),
+    update=extend_schema(
+        summary="Replace a job's fields", description="`triggers`, when given, replaces all triggers."
+    ),
     partial_update=extend_schema(summary="Change some of a job's fields"),
     destroy=extend_schema(summary="Delete a job", description="Its history stays; runs not yet started are cancelled."),
 )
@@ -45,7 +52,16 @@ class JobViewSet(ModelViewSet):
     serializer_class = JobSerializer
     filterset_class = JobFilter
     search_fields = ["name", "description"]
-    ordering_fields = ["name", "priority", "next_run_at", "last_run_at", "created_at", "updated_at", "run_count", "failure_count"]
+    ordering_fields = [
+        "name",
+        "priority",
+        "next_run_at",
+        "last_run_at",
+        "created_at",
+        "updated_at",
+        "run_count",
+        "failure_count",
+    ]
     ordering = ["name"]
     lookup_value_regex = r"[0-9]+"
 
@@ -72,7 +88,12 @@ class JobViewSet(ModelViewSet):
         job = services.job_pause(job=self.get_object(), actor=request.user)
         return self._changed(job)
 
-    @extend_schema(summary="Resume a paused job", description="It plans from now: runs missed while paused are not caught up.", request=None, responses=JobSerializer)
+    @extend_schema(
+        summary="Resume a paused job",
+        description="It plans from now: runs missed while paused are not caught up.",
+        request=None,
+        responses=JobSerializer,
+    )
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         job = services.job_resume(job=self.get_object(), actor=request.user)
@@ -125,25 +146,35 @@ class JobViewSet(ModelViewSet):
 
     @extend_schema(
         summary="The next runs of a job",
-        parameters=[OpenApiParameter("count", OpenApiTypes.INT, description=f"How many (1-{MAX_NEXT_RUNS}, default 10).")],
+        parameters=[
+            OpenApiParameter("count", OpenApiTypes.INT, description=f"How many (1-{MAX_NEXT_RUNS}, default 10).")
+        ],
         responses=NextRunsSerializer,
         filters=False,
     )
-    @action(detail=True, methods=["get"], url_path="next-runs", filter_backends=[], pagination_class=None,
-            query_serializer_class=NextRunsQuerySerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="next-runs",
+        filter_backends=[],
+        pagination_class=None,
+        query_serializer_class=NextRunsQuerySerializer,
+    )
     def next_runs(self, request, pk=None):
         job = self.get_object()
         query = NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         now = timezone.now()
         runs, error = job.next_runs_or_error(after=now, count=query.validated_data["count"])
-        return Response({
-            "timezone": job.timezone,
-            "schedule": job.schedule_description(),
-            "state": job.schedule_state(now=now).value,
-            "error": error,
-            "next_runs": [{"at": at, "local": triggers.format_local(at, job.zone)} for at in runs],
-        })
+        return Response(
+            {
+                "timezone": job.timezone,
+                "schedule": job.schedule_description(),
+                "state": job.schedule_state(now=now).value,
+                "error": error,
+                "next_runs": [{"at": at, "local": triggers.format_local(at, job.zone)} for at in runs],
+            }
+        )
 
 
 @extend_schema(tags=["jobs"])

@@ -44,7 +44,9 @@ def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
     alive = {node.pk for node in liveness.alive}
     # Aggregate names must not be field names ("paused"): Django would read Q(paused=...) as the aggregate.
     jobs = Job.objects.aggregate(
-        n_total=Count("id"), n_active=Count("id", filter=Q(paused=False)), n_paused=Count("id", filter=Q(paused=True)),
+        n_total=Count("id"),
+        n_active=Count("id", filter=Q(paused=False)),
+        n_paused=Count("id", filter=Q(paused=True)),
     )
     executions = Execution.objects.aggregate(
         running=Count("id", filter=Q(status=Execution.Status.RUNNING)),
@@ -70,9 +72,15 @@ def status_data(now: datetime | None = None, *, details: bool = True) -> dict:
         "lease_expires_at": state.lease_expires_at,
         "nodes": [
             {
-                "name": node.name, "hostname": node.hostname, "pid": node.pid, "role": node.role, "state": node.state,
-                "started_at": node.started_at, "last_beat_at": node.last_beat_at,
-                "heartbeat_age_seconds": round((now - node.last_beat_at).total_seconds(), 3), "alive": node.pk in alive,
+                "name": node.name,
+                "hostname": node.hostname,
+                "pid": node.pid,
+                "role": node.role,
+                "state": node.state,
+                "started_at": node.started_at,
+                "last_beat_at": node.last_beat_at,
+                "heartbeat_age_seconds": round((now - node.last_beat_at).total_seconds(), 3),
+                "alive": node.pk in alive,
             }
             for node in nodes
         ],
@@ -90,7 +98,7 @@ class SchedulerStatusView(ApiView):
     @extend_schema(
         summary="Scheduler status",
         description="Running or paused, counts, next wake-up; with the view_schedulernode permission also the "
-                    "nodes with heartbeat age and role, the leader, uptime and the runtime settings.",
+        "nodes with heartbeat age and role, the leader, uptime and the runtime settings.",
         responses=SchedulerStatusSerializer,
     )
     def get(self, request):
@@ -106,7 +114,12 @@ class SchedulerViewSet(ViewSet):
             return [*super().get_permissions(), MayViewNodes()]
         return super().get_permissions()
 
-    @extend_schema(summary="Pause the scheduler", description="Nothing fires until resumed; runs already started finish.", request=None, responses=SchedulerStatusSerializer)
+    @extend_schema(
+        summary="Pause the scheduler",
+        description="Nothing fires until resumed; runs already started finish.",
+        request=None,
+        responses=SchedulerStatusSerializer,
+    )
     @action(detail=False, methods=["post"])
     def pause(self, request):
         services.scheduler_pause(actor=request.user)
@@ -131,9 +144,11 @@ class SchedulerViewSet(ViewSet):
 
     @extend_schema(methods=["GET"], summary="Runtime settings in effect", responses=SchedulerConfigSerializer)
     @extend_schema(
-        methods=["PUT", "PATCH"], summary="Change runtime settings",
+        methods=["PUT", "PATCH"],
+        summary="Change runtime settings",
         description="Give any subset; each overrides its TEMPORA setting (MAX_WORKERS, ...).",
-        request=SchedulerConfigSerializer, responses=SchedulerConfigSerializer,
+        request=SchedulerConfigSerializer,
+        responses=SchedulerConfigSerializer,
     )
     @action(detail=False, methods=["get", "put", "patch"])
     def config(self, request):

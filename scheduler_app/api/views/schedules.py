@@ -50,8 +50,14 @@ class CronValidateView(ApiView):
         form.is_valid(raise_exception=True)
         expression, zone_name, count = (form.validated_data[k] for k in ("expression", "timezone", "count"))
         answer = {
-            "valid": False, "expression": expression, "timezone": zone_name, "field": None, "error": None,
-            "description": None, "fixed_time": None, "next_runs": [],
+            "valid": False,
+            "expression": expression,
+            "timezone": zone_name,
+            "field": None,
+            "error": None,
+            "description": None,
+            "fixed_time": None,
+            "next_runs": [],
         }
         try:
             zone = triggers.validate_timezone(zone_name)
@@ -59,10 +65,15 @@ class CronValidateView(ApiView):
         except triggers.ScheduleError as exc:
             answer.update(field=exc.field, error=exc.message)
             return Response(answer)
-        runs = triggers.next_runs([triggers.TriggerSpec(kind="cron", cron_expression=cron.expression)], zone, timezone.now(), count)
+        runs = triggers.next_runs(
+            [triggers.TriggerSpec(kind="cron", cron_expression=cron.expression)], zone, timezone.now(), count
+        )
         answer.update(
-            valid=True, expression=cron.expression, description=triggers.describe_cron(cron.expression),
-            fixed_time=cron.fixed_time, next_runs=_next_runs(runs, zone),
+            valid=True,
+            expression=cron.expression,
+            description=triggers.describe_cron(cron.expression),
+            fixed_time=cron.fixed_time,
+            next_runs=_next_runs(runs, zone),
         )
         return Response(answer)
 
@@ -89,10 +100,12 @@ class CronValidateView(ApiView):
 class CronPresetsView(ApiView):
     @extend_schema(summary="Common cron expressions with their descriptions", responses=CronPresetSerializer(many=True))
     def get(self, request):
-        return Response([
-            {"name": name, "expression": expression, "description": triggers.describe_cron(expression)}
-            for name, expression in PRESETS
-        ])
+        return Response(
+            [
+                {"name": name, "expression": expression, "description": triggers.describe_cron(expression)}
+                for name, expression in PRESETS
+            ]
+        )
 
 
 @extend_schema(tags=["schedules"])
@@ -125,12 +138,19 @@ class SchedulePreviewView(ApiView):
         window = triggers.Window(start_at=start_at, end_at=end_at)
         runs = triggers.next_runs(specs, zone, data.get("after") or now, data["count"], window)
         described = [triggers.describe(spec, zone) for spec in specs]
-        return Response({
-            "timezone": zone.key,
-            "description": "; ".join(described),
-            "triggers": [
-                {"kind": spec.kind, "cron_expression": spec.cron_expression, "preset": spec.preset, "description": text}
-                for spec, text in zip(specs, described, strict=True)
-            ],
-            "next_runs": _next_runs(runs, zone),
-        })
+        return Response(
+            {
+                "timezone": zone.key,
+                "description": "; ".join(described),
+                "triggers": [
+                    {
+                        "kind": spec.kind,
+                        "cron_expression": spec.cron_expression,
+                        "preset": spec.preset,
+                        "description": text,
+                    }
+                    for spec, text in zip(specs, described, strict=True)
+                ],
+                "next_runs": _next_runs(runs, zone),
+            }
+        )

@@ -19,8 +19,15 @@ from scheduler_app.models import Execution, Job
 
 
 class StatsQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(default=7, min_value=1, max_value=3650, help_text="The window for totals, durations and per-job figures (default 7).")
-    limit = serializers.IntegerField(default=100, min_value=1, max_value=1000, help_text="At most this many jobs in per_job (busiest first).")
+    days = serializers.IntegerField(
+        default=7,
+        min_value=1,
+        max_value=3650,
+        help_text="The window for totals, durations and per-job figures (default 7).",
+    )
+    limit = serializers.IntegerField(
+        default=100, min_value=1, max_value=1000, help_text="At most this many jobs in per_job (busiest first)."
+    )
 
 
 class TotalsSerializer(serializers.Serializer):
@@ -67,7 +74,9 @@ class StatsSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
     totals = TotalsSerializer()
-    success_rate = serializers.FloatField(allow_null=True, help_text="succeeded / (succeeded + failed), 0-1; null without runs.")
+    success_rate = serializers.FloatField(
+        allow_null=True, help_text="succeeded / (succeeded + failed), 0-1; null without runs."
+    )
     duration_seconds = DurationsSerializer()
     runs_per_hour = HourSerializer(many=True, help_text="The last 24 hours, oldest first.")
     per_job = JobStatsSerializer(many=True)
@@ -90,18 +99,24 @@ class StatsView(ApiView):
         failed = sum(by_status[s] for s in Execution.FAILURES)
         current = statistics.status_counts(visible.filter(status__in=Execution.ACTIVE))
         jobs = Job.objects.visible_to(request.user)
-        return Response({
-            "since": since,
-            "until": now,
-            "totals": {
-                "runs": succeeded + failed, "succeeded": succeeded, "failed": failed, "by_status": by_status,
-                "running": current[Execution.Status.RUNNING],
-                "waiting": current[Execution.Status.SCHEDULED] + current[Execution.Status.QUEUED],
-                "dead_letters": visible.dead_letters().count(),
-                "jobs": jobs.count(), "active_jobs": jobs.active().count(),
-            },
-            "success_rate": statistics.success_rate(succeeded, failed),
-            "duration_seconds": statistics.duration_summary(window.filter(statistics.ENDED)),
-            "runs_per_hour": statistics.runs_per_hour(visible, now=now),
-            "per_job": statistics.per_job(window.filter(statistics.ENDED), limit=query.validated_data["limit"]),
-        })
+        return Response(
+            {
+                "since": since,
+                "until": now,
+                "totals": {
+                    "runs": succeeded + failed,
+                    "succeeded": succeeded,
+                    "failed": failed,
+                    "by_status": by_status,
+                    "running": current[Execution.Status.RUNNING],
+                    "waiting": current[Execution.Status.SCHEDULED] + current[Execution.Status.QUEUED],
+                    "dead_letters": visible.dead_letters().count(),
+                    "jobs": jobs.count(),
+                    "active_jobs": jobs.active().count(),
+                },
+                "success_rate": statistics.success_rate(succeeded, failed),
+                "duration_seconds": statistics.duration_summary(window.filter(statistics.ENDED)),
+                "runs_per_hour": statistics.runs_per_hour(visible, now=now),
+                "per_job": statistics.per_job(window.filter(statistics.ENDED), limit=query.validated_data["limit"]),
+            }
+        )

@@ -31,8 +31,11 @@ def task_data(info: TaskInfo) -> dict:
         "description": info.description,
         "parameters": [
             {
-                "name": p.name, "kind": p.kind, "required": p.required,
-                "default": _json_default(p.default), "annotation": p.annotation,
+                "name": p.name,
+                "kind": p.kind,
+                "required": p.required,
+                "default": _json_default(p.default),
+                "annotation": p.annotation,
             }
             for p in info.parameters
         ],
@@ -44,13 +47,19 @@ class TaskViewSet(ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[^/]+"
 
-    @extend_schema(summary="List the tasks you may schedule", description="Tasks that declare a permission you lack are left out.", responses=TaskSerializer(many=True))
+    @extend_schema(
+        summary="List the tasks you may schedule",
+        description="Tasks that declare a permission you lack are left out.",
+        responses=TaskSerializer(many=True),
+    )
     def list(self, request):
         return Response([task_data(info) for info in permissions.tasks_for(request.user)])
 
     @extend_schema(
         summary="One registered task",
-        parameters=[OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. tempora.sample_job")],
+        parameters=[
+            OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. tempora.sample_job")
+        ],
         responses=TaskSerializer,
     )
     def retrieve(self, request, name=None):

@@ -26,9 +26,14 @@ class TokenCreateSerializer(StrictSerializer):
 
 @extend_schema(tags=["tokens"])
 @extend_schema_view(
-    list=extend_schema(summary="List your API tokens", description="Every user's with the view_apitoken permission. Keys are never shown again."),
+    list=extend_schema(
+        summary="List your API tokens",
+        description="Every user's with the view_apitoken permission. Keys are never shown again.",
+    ),
     retrieve=extend_schema(summary="One API token"),
-    destroy=extend_schema(summary="Revoke an API token", description="It stops working at once; the row stays for the record."),
+    destroy=extend_schema(
+        summary="Revoke an API token", description="It stops working at once; the row stays for the record."
+    ),
 )
 class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet):
     serializer_class = TokenSerializer

@@ -31,11 +31,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--drain", type=float, default=30.0, metavar="SECONDS",
+            "--drain",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
             help="On SIGTERM/SIGINT, wait this long for running jobs before marking them lost (default 30).",
         )
         parser.add_argument(
-            "--max-workers", type=int, default=None, metavar="N",
+            "--max-workers",
+            type=int,
+            default=None,
+            metavar="N",
             help="Threads running jobs (default: the runtime setting, else TEMPORA['MAX_WORKERS']).",
         )
 

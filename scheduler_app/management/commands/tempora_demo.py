@@ -49,8 +49,10 @@ DEMO_JOBS = [
 
 
 class Command(BaseCommand):
-    help = ("For the demo only: create the 'admin' superuser (password from TEMPORA_ADMIN_PASSWORD, else generated "
-            "and shown once) and the demo jobs, on first run. Idempotent. Not for a host project.")
+    help = (
+        "For the demo only: create the 'admin' superuser (password from TEMPORA_ADMIN_PASSWORD, else generated "
+        "and shown once) and the demo jobs, on first run. Idempotent. Not for a host project."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--no-demo", action="store_true", help="Do not create the demo jobs.")

@@ -10,7 +10,9 @@ class Command(BaseCommand):
     help = "Show Tempora's shipped groups (viewers, operators, editors, admins); --reset restores them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--reset", action="store_true", help="Give each shipped group exactly its shipped permissions.")
+        parser.add_argument(
+            "--reset", action="store_true", help="Give each shipped group exactly its shipped permissions."
+        )
 
     def handle(self, *args, reset: bool = False, **options):
         touched = ensure_roles(reset=reset, using=options.get("database") or "default")

@@ -24,8 +24,13 @@ class LoginView(auth_views.LoginView):
 def locked_out(request: HttpRequest, response=None, credentials=None):
     """django-axes' answer to a locked-out login (settings.AXES_LOCKOUT_CALLABLE), for the
     console's and the admin's login forms: a page saying how long, status 429."""
-    return base.too_many(request, title=_("Signing in is paused"), message=lockout_message(),
-                         wait=lockout_seconds(), back_url=reverse("tempora:login"))
+    return base.too_many(
+        request,
+        title=_("Signing in is paused"),
+        message=lockout_message(),
+        wait=lockout_seconds(),
+        back_url=reverse("tempora:login"),
+    )
 
 
 class LogoutView(auth_views.LogoutView):
@@ -42,7 +47,8 @@ def set_zone(request: HttpRequest):
         triggers.validate_timezone(name)
     except triggers.ScheduleError as exc:
         return base.done(request, exc.message, next_url=next_url, level="error")
-    response = base.done(request, _("Times are now shown in %(zone)s.") % {"zone": name}, next_url=next_url,
-                         redirect=True)
+    response = base.done(
+        request, _("Times are now shown in %(zone)s.") % {"zone": name}, next_url=next_url, redirect=True
+    )
     response.set_cookie(base.ZONE_COOKIE, name, max_age=365 * 86400, samesite="Lax")
     return response

@@ -82,7 +82,8 @@ def month(request: HttpRequest):
     error = ""
     if first is None:
         error = _("The calendar cannot show %(month)s: give a month from 1970-01 to 9999-11, as YYYY-MM.") % {
-            "month": repr(asked)}
+            "month": repr(asked)
+        }
         first = today.replace(day=1)
     last = first.replace(day=pycalendar.monthrange(first.year, first.month)[1])
     start = max(now, datetime.combine(first, time(), zone))
@@ -104,11 +105,18 @@ def month(request: HttpRequest):
     grid = [[days[d] for d in week] for week in weeks]
     for week in grid:
         for cell in week:
-            cell.entries = sorted(((names[pk], n, pk in cell.frequent) for pk, n in cell.runs.items()),
-                                  key=lambda item: (-item[1], item[0].name))
+            cell.entries = sorted(
+                ((names[pk], n, pk in cell.frequent) for pk, n in cell.runs.items()),
+                key=lambda item: (-item[1], item[0].name),
+            )
     calendars = usable_calendars(request).annotate(used=Count("triggers"))
     context = {
-        "now": now, "zone": zone, "first": first, "grid": grid, "error": error, "unplanned": unplanned,
+        "now": now,
+        "zone": zone,
+        "first": first,
+        "grid": grid,
+        "error": error,
+        "unplanned": unplanned,
         "weekdays": [pycalendar.day_abbr[i] for i in range(7)],
         "previous": _month_link((first - timedelta(days=1)).replace(day=1)),
         "next": _month_link(last + timedelta(days=1)),
@@ -116,8 +124,9 @@ def month(request: HttpRequest):
         "calendars": calendars,
         "editable": set(Calendar.objects.editable_by(request.user).values_list("pk", flat=True)),
     }
-    return base.render_page(request, "scheduler_app/calendar/month.html", context, fragments=["calendar-grid"],
-                            status=400 if error else 200)
+    return base.render_page(
+        request, "scheduler_app/calendar/month.html", context, fragments=["calendar-grid"], status=400 if error else 200
+    )
 
 
 @base.console_view
@@ -160,21 +169,33 @@ def _calendar_form(request: HttpRequest, calendar: Calendar | None):
                     for message in messages:
                         form.add_error(key if key in form.fields else None, message)
             else:
-                return base.done(request, _("Saved calendar %(name)s.") % {"name": saved.name},
-                                 next_url=reverse("tempora:calendar"), redirect=True)
-        response = base.render_page(request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar},
-                                    fragments=["calendar-form"])
+                return base.done(
+                    request,
+                    _("Saved calendar %(name)s.") % {"name": saved.name},
+                    next_url=reverse("tempora:calendar"),
+                    redirect=True,
+                )
+        response = base.render_page(
+            request,
+            "scheduler_app/calendar/form.html",
+            {"form": form, "calendar": calendar},
+            fragments=["calendar-form"],
+        )
         if request.htmx:
             base.toast(response, _("Please correct the errors shown."), "error", changed=False)
         return response
     initial = {}
     if calendar is not None:
-        initial = {"name": calendar.name, "description": calendar.description,
-                   "excluded_dates": "\n".join(calendar.excluded_dates),
-                   "business_days_only": calendar.business_days_only}
+        initial = {
+            "name": calendar.name,
+            "description": calendar.description,
+            "excluded_dates": "\n".join(calendar.excluded_dates),
+            "business_days_only": calendar.business_days_only,
+        }
     form = CalendarForm(initial=initial)
-    return base.render_page(request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar},
-                            fragments=["calendar-form"])
+    return base.render_page(
+        request, "scheduler_app/calendar/form.html", {"form": form, "calendar": calendar}, fragments=["calendar-form"]
+    )
 
 
 @base.console_view
@@ -197,5 +218,6 @@ def calendar_delete(request: HttpRequest, pk: int):
         services.calendar_delete(calendar=calendar, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("tempora:calendar"))
-    return base.done(request, _("Deleted calendar %(name)s.") % {"name": name},
-                     next_url=reverse("tempora:calendar"), redirect=True)
+    return base.done(
+        request, _("Deleted calendar %(name)s.") % {"name": name}, next_url=reverse("tempora:calendar"), redirect=True
+    )

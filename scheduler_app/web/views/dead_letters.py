@@ -38,5 +38,8 @@ def dead_letter_acknowledge(request: HttpRequest):
         count = services.dead_letter_acknowledge(executions=rows, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
-    return base.done(request, ngettext("Acknowledged %(n)d dead letter.", "Acknowledged %(n)d dead letters.", count)
-                     % {"n": count}, next_url=next_url)
+    return base.done(
+        request,
+        ngettext("Acknowledged %(n)d dead letter.", "Acknowledged %(n)d dead letters.", count) % {"n": count},
+        next_url=next_url,
+    )

@@ -44,19 +44,33 @@ def execution_list(request: HttpRequest):
         "jobs": jobs.only("id", "name").order_by("name")[:500],
         "groups": jobs.order_by("group").values_list("group", flat=True).distinct(),
     }
-    return base.render_page(request, "scheduler_app/executions/list.html", context, fragments=["executions-table"],
-                            status=400 if problems else 200)
+    return base.render_page(
+        request,
+        "scheduler_app/executions/list.html",
+        context,
+        fragments=["executions-table"],
+        status=400 if problems else 200,
+    )
 
 
 @base.console_view
 def execution_detail(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
     attempts = (
-        base.visible_executions(request).filter(job_id=execution.job_id, scheduled_for=execution.scheduled_for)
-        .exclude(pk=execution.pk).order_by("attempt") if execution.job_id else []
+        base.visible_executions(request)
+        .filter(job_id=execution.job_id, scheduled_for=execution.scheduled_for)
+        .exclude(pk=execution.pk)
+        .order_by("attempt")
+        if execution.job_id
+        else []
     )
-    context = {"now": timezone.now(), "execution": execution, "attempts": attempts,
-               "job_zone": execution.job.zone if execution.job else None, "viewer_zone": base.viewer_zone(request)}
+    context = {
+        "now": timezone.now(),
+        "execution": execution,
+        "attempts": attempts,
+        "job_zone": execution.job.zone if execution.job else None,
+        "viewer_zone": base.viewer_zone(request),
+    }
     return base.render_page(request, "scheduler_app/executions/detail.html", context, fragments=["execution-summary"])
 
 
@@ -69,8 +83,12 @@ def execution_retry(request: HttpRequest, pk: int):
         retry = services.execution_retry(execution=execution, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=next_url)
-    return base.done(request, _("Retry requested for %(name)s (attempt %(attempt)d).") % {
-        "name": execution.job_name, "attempt": retry.attempt}, next_url=next_url)
+    return base.done(
+        request,
+        _("Retry requested for %(name)s (attempt %(attempt)d).")
+        % {"name": execution.job_name, "attempt": retry.attempt},
+        next_url=next_url,
+    )
 
 
 @require_POST
@@ -79,7 +97,9 @@ def execution_cancel(request: HttpRequest, pk: int):
     execution = base.get_execution(request, pk)
     next_url = base.safe_next(request, reverse("tempora:execution", args=[pk]))
     if request.POST.get("confirm") != "yes":
-        return base.render_page(request, "scheduler_app/executions/confirm_cancel.html", {"execution": execution, "next": next_url})
+        return base.render_page(
+            request, "scheduler_app/executions/confirm_cancel.html", {"execution": execution, "next": next_url}
+        )
     try:
         execution = services.execution_cancel(execution=execution, actor=request.user)
     except ValidationError as exc:
@@ -87,5 +107,6 @@ def execution_cancel(request: HttpRequest, pk: int):
     if execution.cancel_pending:
         message = _("Cancel requested for %(name)s: it stops within seconds, or when a call it is blocked in returns.")
         return base.done(request, message % {"name": execution.job_name}, next_url=next_url, level="info")
-    return base.done(request, _("Cancelled %(name)s before it started.") % {"name": execution.job_name},
-                     next_url=next_url)
+    return base.done(
+        request, _("Cancelled %(name)s before it started.") % {"name": execution.job_name}, next_url=next_url
+    )

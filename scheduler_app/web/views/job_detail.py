@@ -52,8 +52,13 @@ def job_detail(request: HttpRequest, pk: int):
         "running": job.executions.filter(status__in=list(Execution.ACTIVE)).count(),
         "run_form": RunNowForm(),
     }
-    return base.render_page(request, "scheduler_app/jobs/detail.html", context,
-                            fragments=["job-summary", "job-history", "job-next-runs"], status=400 if problems else 200)
+    return base.render_page(
+        request,
+        "scheduler_app/jobs/detail.html",
+        context,
+        fragments=["job-summary", "job-history", "job-next-runs"],
+        status=400 if problems else 200,
+    )
 
 
 def _job_action(request: HttpRequest, pk: int, action, message: str):
@@ -73,11 +78,16 @@ def job_run(request: HttpRequest, pk: int):
     form = RunNowForm(request.POST)
     if not form.is_valid():
         job = base.get_job(request, pk)
-        return base.refused(request, form.errors_text(),
-                            next_url=base.safe_next(request, reverse("tempora:job", args=[job.pk])))
+        return base.refused(
+            request, form.errors_text(), next_url=base.safe_next(request, reverse("tempora:job", args=[job.pk]))
+        )
     given = {name: value for name, value in form.cleaned_data.items() if value is not None}
-    return _job_action(request, pk, lambda job: services.job_run_now(job=job, actor=request.user, **given),
-                       _("Run requested for %(name)s; the scheduler starts it within a second or so."))
+    return _job_action(
+        request,
+        pk,
+        lambda job: services.job_run_now(job=job, actor=request.user, **given),
+        _("Run requested for %(name)s; the scheduler starts it within a second or so."),
+    )
 
 
 @require_POST
@@ -89,7 +99,9 @@ def job_pause(request: HttpRequest, pk: int):
 @require_POST
 @base.console_view
 def job_resume(request: HttpRequest, pk: int):
-    return _job_action(request, pk, lambda job: services.job_resume(job=job, actor=request.user), _("Resumed %(name)s."))
+    return _job_action(
+        request, pk, lambda job: services.job_resume(job=job, actor=request.user), _("Resumed %(name)s.")
+    )
 
 
 @base.console_view
@@ -103,8 +115,12 @@ def job_delete(request: HttpRequest, pk: int):
         services.job_delete(job=job, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("tempora:job", args=[pk]))
-    return base.done(request, _("Deleted %(name)s; its history is kept.") % {"name": name},
-                     next_url=reverse("tempora:jobs"), redirect=True)
+    return base.done(
+        request,
+        _("Deleted %(name)s; its history is kept.") % {"name": name},
+        next_url=reverse("tempora:jobs"),
+        redirect=True,
+    )
 
 
 @require_POST
@@ -118,5 +134,9 @@ def job_duplicate(request: HttpRequest, pk: int):
         copy = services.job_duplicate(job=job, actor=request.user)
     except ValidationError as exc:
         return base.refused(request, exc, next_url=reverse("tempora:job", args=[pk]))
-    return base.done(request, _("Copied %(name)s as %(copy)s (paused until you resume it).") % {
-        "name": job.name, "copy": copy.name}, next_url=reverse("tempora:job-edit", args=[copy.pk]), redirect=True)
+    return base.done(
+        request,
+        _("Copied %(name)s as %(copy)s (paused until you resume it).") % {"name": job.name, "copy": copy.name},
+        next_url=reverse("tempora:job-edit", args=[copy.pk]),
+        redirect=True,
+    )

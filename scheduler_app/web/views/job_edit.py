@@ -48,8 +48,9 @@ def _forms(request: HttpRequest, job: Job | None, data=None):
         job_form = JobForm(initial=JobForm.initial_for(job), user=request.user)
         zone = job.zone
         trigger_initial = [TriggerForm.initial_for(t, zone) for t in job.triggers.select_related("calendar")]
-    formset = TriggerFormSet(initial=trigger_initial, prefix=PREFIX, calendars=usable_calendars(request),
-                             zone=zone, now=now)
+    formset = TriggerFormSet(
+        initial=trigger_initial, prefix=PREFIX, calendars=usable_calendars(request), zone=zone, now=now
+    )
     return job_form, formset
 
 
@@ -75,12 +76,17 @@ def _preview_for(request: HttpRequest, job: Job | None, job_form: JobForm, forms
             form.cleaned_data = {**{name: field.initial for name, field in form.fields.items()}, **form.initial}
             if form.cleaned_data.get("calendar") is not None and not hasattr(form.cleaned_data["calendar"], "pk"):
                 form.cleaned_data["calendar"] = Calendar.objects.filter(pk=form.cleaned_data["calendar"]).first()
-        job_form.cleaned_data = {
-            name: getattr(job, name, None) for name in ("start_at", "end_at", "max_runs")
-        } if job else {}
+        job_form.cleaned_data = (
+            {name: getattr(job, name, None) for name in ("start_at", "end_at", "max_runs")} if job else {}
+        )
         job_form.data = {"timezone": job.timezone if job else "UTC"}
-    return preview.build(job_form=job_form, trigger_forms=live, job_pk=job.pk if job else None,
-                         now=timezone.now(), viewer_zone=base.viewer_zone(request))
+    return preview.build(
+        job_form=job_form,
+        trigger_forms=live,
+        job_pk=job.pk if job else None,
+        now=timezone.now(),
+        viewer_zone=base.viewer_zone(request),
+    )
 
 
 def _with_extra_trigger(data):
@@ -106,8 +112,12 @@ def _check_triggers(request: HttpRequest, job_form: JobForm, formset) -> None:
     """The job's own fields have errors, so nothing is saved: the service still checks the
     triggers, so that their errors show at the same time."""
     try:
-        services.job_triggers_check(definitions=formset.definitions(), timezone=job_form.zone().key,
-                                    start_at=job_form.cleaned_data.get("start_at"), actor=request.user)
+        services.job_triggers_check(
+            definitions=formset.definitions(),
+            timezone=job_form.zone().key,
+            start_at=job_form.cleaned_data.get("start_at"),
+            actor=request.user,
+        )
     except ValidationError as exc:
         _put_errors(job_form, formset, exc)
 
@@ -137,7 +147,9 @@ def _as_typed(request: HttpRequest, job: Job | None, data, *, error: str = "", s
     _hide_errors(job_form, formset)
     if error:
         job_form.add_error(None, error)
-    return base.render_page(request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"], status=status)
+    return base.render_page(
+        request, "scheduler_app/jobs/form.html", context, fragments=["job-form-area"], status=status
+    )
 
 
 def _edit(request: HttpRequest, job: Job | None):
@@ -154,8 +166,12 @@ def _edit(request: HttpRequest, job: Job | None):
                 _put_errors(job_form, formset, exc)
             else:
                 message = _("Created %(name)s.") if job is None else _("Saved %(name)s.")
-                return base.done(request, message % {"name": saved.name},
-                                 next_url=reverse("tempora:job", args=[saved.pk]), redirect=True)
+                return base.done(
+                    request,
+                    message % {"name": saved.name},
+                    next_url=reverse("tempora:job", args=[saved.pk]),
+                    redirect=True,
+                )
         else:
             _check_triggers(request, job_form, formset)
         context = _context(request, job, job_form, formset)
@@ -212,4 +228,6 @@ def task_info(request: HttpRequest):
     """The chosen task's description and parameters, beside the task field."""
     name = request.GET.get("task", "")
     info = base.task_view(name)
-    return base.render_page(request, "scheduler_app/jobs/task_info.html", {"info": info, "name": name}, fragments=["task-info"])
+    return base.render_page(
+        request, "scheduler_app/jobs/task_info.html", {"info": info, "name": name}, fragments=["task-info"]
+    )

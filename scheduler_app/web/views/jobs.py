@@ -49,16 +49,25 @@ def job_list(request: HttpRequest):
         "query": base.query_without(request, "page", "ids"),
         "checked": request.GET.getlist("ids"),
     }
-    return base.render_page(request, "scheduler_app/jobs/list.html", context, fragments=["jobs-table"],
-                            status=400 if problems else 200)
+    return base.render_page(
+        request, "scheduler_app/jobs/list.html", context, fragments=["jobs-table"], status=400 if problems else 200
+    )
 
 
 def _apply(action: str, jobs, group: str, request: HttpRequest) -> int:
     visible, actor = base.visible_jobs(request), request.user
     if action == "pause":
-        return services.group_pause(group=group, jobs=visible, actor=actor) if group else services.jobs_pause(jobs=jobs, actor=actor)
+        return (
+            services.group_pause(group=group, jobs=visible, actor=actor)
+            if group
+            else services.jobs_pause(jobs=jobs, actor=actor)
+        )
     if action == "resume":
-        return services.group_resume(group=group, jobs=visible, actor=actor) if group else services.jobs_resume(jobs=jobs, actor=actor)
+        return (
+            services.group_resume(group=group, jobs=visible, actor=actor)
+            if group
+            else services.jobs_resume(jobs=jobs, actor=actor)
+        )
     if action == "delete" and group:
         return services.group_cancel(group=group, jobs=visible, actor=actor)
     if action == "run":
@@ -70,7 +79,9 @@ MESSAGES = {
     "run": lambda n: ngettext("Run requested for %(n)d job.", "Run requested for %(n)d jobs.", n),
     "pause": lambda n: ngettext("Paused %(n)d job.", "Paused %(n)d jobs.", n),
     "resume": lambda n: ngettext("Resumed %(n)d job.", "Resumed %(n)d jobs.", n),
-    "delete": lambda n: ngettext("Deleted %(n)d job; its history is kept.", "Deleted %(n)d jobs; their history is kept.", n),
+    "delete": lambda n: ngettext(
+        "Deleted %(n)d job; its history is kept.", "Deleted %(n)d jobs; their history is kept.", n
+    ),
 }
 
 
@@ -97,9 +108,16 @@ def bulk(request: HttpRequest):
     if not jobs.exists():
         return base.refused(request, _("No job selected."), next_url=next_url)
     if action == "delete" and request.POST.get("confirm") != "yes":
-        return base.render_page(request, "scheduler_app/jobs/bulk_confirm.html", {
-            "jobs": jobs, "group": group, "action": action, "next": next_url,
-        })
+        return base.render_page(
+            request,
+            "scheduler_app/jobs/bulk_confirm.html",
+            {
+                "jobs": jobs,
+                "group": group,
+                "action": action,
+                "next": next_url,
+            },
+        )
     try:
         count = _apply(action, jobs, group, request)
     except ValidationError as exc:

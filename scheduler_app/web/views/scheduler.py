@@ -33,15 +33,21 @@ def _context(request: HttpRequest, form=None) -> dict:
         for node in nodes:
             node.alive = node.is_alive(now=now)
             node.age = now - node.last_beat_at
-    return {"now": now, "summary": stats.scheduler_summary(now), "nodes": nodes,
-            "may_view_nodes": permissions.may_view_nodes(request.user),
-            "may_control": permissions.may_control_scheduler(request.user),
-            "settings_form": form or _settings_form()}
+    return {
+        "now": now,
+        "summary": stats.scheduler_summary(now),
+        "nodes": nodes,
+        "may_view_nodes": permissions.may_view_nodes(request.user),
+        "may_control": permissions.may_control_scheduler(request.user),
+        "settings_form": form or _settings_form(),
+    }
 
 
 @base.console_view
 def scheduler(request: HttpRequest):
-    return base.render_page(request, "scheduler_app/scheduler.html", _context(request), fragments=["scheduler-status", "scheduler-settings"])
+    return base.render_page(
+        request, "scheduler_app/scheduler.html", _context(request), fragments=["scheduler-status", "scheduler-settings"]
+    )
 
 
 def _act(request: HttpRequest, action, message: str):
@@ -56,7 +62,11 @@ def _act(request: HttpRequest, action, message: str):
 @require_POST
 @base.console_view
 def scheduler_pause(request: HttpRequest):
-    return _act(request, lambda: services.scheduler_pause(actor=request.user), _("The scheduler is paused: no job fires until you resume it."))
+    return _act(
+        request,
+        lambda: services.scheduler_pause(actor=request.user),
+        _("The scheduler is paused: no job fires until you resume it."),
+    )
 
 
 @require_POST
@@ -71,8 +81,11 @@ def scheduler_shutdown(request: HttpRequest):
     base.require(permissions.may_control_scheduler(request.user), _("You may not control the scheduler."))
     if request.POST.get("confirm") != "yes":
         return base.render_page(request, "scheduler_app/confirm_shutdown.html", {})
-    return _act(request, lambda: services.scheduler_shutdown_request(actor=request.user),
-                _("Shutdown requested: every scheduler process drains its running jobs and stops."))
+    return _act(
+        request,
+        lambda: services.scheduler_shutdown_request(actor=request.user),
+        _("Shutdown requested: every scheduler process drains its running jobs and stops."),
+    )
 
 
 @require_POST
@@ -88,7 +101,9 @@ def scheduler_settings(request: HttpRequest):
                     form.add_error(key if key in form.fields else None, message)
         else:
             return base.done(request, _("Runtime settings saved."), next_url=reverse("tempora:scheduler"))
-    response = base.render_page(request, "scheduler_app/scheduler.html", _context(request, form), fragments=["scheduler-settings"])
+    response = base.render_page(
+        request, "scheduler_app/scheduler.html", _context(request, form), fragments=["scheduler-settings"]
+    )
     if request.htmx:
         base.toast(response, _("Please correct the errors shown."), "error", changed=False)
     return response

@@ -22,13 +22,17 @@ from scheduler_app.web import base
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100,
-                           help_text=gettext_lazy("What the token is for, e.g. ci-deploy"))
+    name = forms.CharField(
+        label=gettext_lazy("Name"), max_length=100, help_text=gettext_lazy("What the token is for, e.g. ci-deploy")
+    )
 
 
 def _render(request: HttpRequest, form: TokenForm, *, key: str = "", created: ApiToken | None = None, status=200):
     context = {
-        "now": timezone.now(), "form": form, "key": key, "created": created,
+        "now": timezone.now(),
+        "form": form,
+        "key": key,
+        "created": created,
         "tokens": permissions.tokens_for(request.user, ApiToken.objects.select_related("user")),
     }
     return base.render_page(request, "scheduler_app/tokens.html", context, fragments=["tokens-area"], status=status)
@@ -50,8 +54,11 @@ def token_list(request: HttpRequest):
         else:
             response = _render(request, TokenForm(), key=key, created=token)
             if request.htmx:
-                base.toast(response, _("Created the token %(name)s: copy its key now, it is shown only once.")
-                           % {"name": token.name}, changed=False)
+                base.toast(
+                    response,
+                    _("Created the token %(name)s: copy its key now, it is shown only once.") % {"name": token.name},
+                    changed=False,
+                )
             return response
     response = _render(request, form)
     if request.htmx:
@@ -64,8 +71,9 @@ def token_list(request: HttpRequest):
 def token_revoke(request: HttpRequest, pk: int):
     token = get_object_or_404(permissions.tokens_for(request.user, ApiToken.objects.all()), pk=pk)
     services.token_revoke(token=token, actor=request.user)
-    return base.done(request, _("Revoked the token %(name)s.") % {"name": token.name},
-                     next_url=reverse("tempora:tokens"))
+    return base.done(
+        request, _("Revoked the token %(name)s.") % {"name": token.name}, next_url=reverse("tempora:tokens")
+    )
 
 
 urlpatterns = [
