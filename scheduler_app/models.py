@@ -588,6 +588,9 @@ class Execution(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
+    # When the statistics' fold (tallies.py) counted this finished run into the tallies; NULL
+    # until then. Nullable, so adding it to a big table is instant.
+    tallied_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ExecutionQuerySet.as_manager()
 
@@ -625,6 +628,8 @@ class Execution(models.Model):
                 condition=Q(status__in=["queued", "running"], cancel_requested_at__isnull=False),
                 name="execution_cancel_pending",
             ),
+            # tallies.py: the runs not yet counted (the fold's work, and what reads add to the tallies).
+            models.Index(fields=["id"], condition=Q(tallied_at__isnull=True), name="execution_untallied"),
         ]
 
     def __str__(self) -> str:
@@ -774,3 +779,73 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class RunTally(models.Model):
+    """Finished runs of one UTC hour, status and owner, counted by the fold (tallies.py).
+
+    The statistics read these instead of the executions: a week is 168 rows per status, whatever
+    the number of runs. `owner` is the job owner's user id when the run was counted (0: no owner),
+    or EVERYONE for the row every run is also counted into. The durations of ended runs are kept
+    as a histogram beside (DurationTally), from which percentiles are estimated within 10 %.
+    """
+
+    EVERYONE = -1
+    NO_OWNER = 0
+
+    hour = models.DateTimeField()
+    owner = models.IntegerField()
+    status = models.CharField(max_length=10, choices=Execution.Status.choices)
+    count = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0, help_text=_("Ended runs with a start and an end."))
+    retries = models.PositiveIntegerField(default=0, help_text=_("Of `count`, the runs that were retries."))
+    seconds = models.FloatField(default=0.0, help_text=_("The sum of the timed runs' durations."))
+    shortest = models.FloatField(null=True)
+    longest = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "hour", "status"], name="run_tally_key")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.status} owner={self.owner}: {self.count}"
+
+
+class DurationTally(models.Model):
+    """How many runs that ended in one UTC hour, for one owner (as RunTally), took a duration in
+    one histogram bucket (tallies.bucket): a row per bucket seen, so a fold only ever adds."""
+
+    hour = models.DateTimeField()
+    owner = models.IntegerField()
+    bucket = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "hour", "bucket"], name="duration_tally_key")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} bucket {self.bucket} owner={self.owner}: {self.count}"
+
+
+class JobDayTally(models.Model):
+    """One job's finished runs of one UTC day, counted by the fold: the per-job statistics.
+
+    `job_id` is a plain number, not a key: the figures outlive the job (0: runs whose job was gone).
+    """
+
+    day = models.DateField()
+    job_id = models.IntegerField()
+    owner = models.IntegerField()
+    job_name = models.CharField(max_length=200)
+    runs = models.PositiveIntegerField(default=0, help_text=_("Runs that ended (succeeded or failed)."))
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    last_finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "job_id"], name="job_day_tally_key")]
+        indexes = [models.Index(fields=["owner", "day"], name="job_day_tally_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} {self.day}: {self.runs}"

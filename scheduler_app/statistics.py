@@ -1,20 +1,24 @@
-"""Run statistics over a set of executions, in a fixed number of queries whatever the size.
+"""Run statistics in a fixed number of queries whatever the size of the history.
 
-Used by /api/stats/, /metrics, the FastScheduler-compatible /status and the console's dashboard. Every function takes
-an Execution queryset already narrowed to what the caller may see.
+Used by /api/stats/, /metrics, the FastScheduler-compatible /status and the console's dashboard.
+Figures over time come from the tallies (`Tallied`, for one user); the functions that take an
+Execution queryset (already narrowed to what the caller may see) count what is small: the runs
+active now, the last hour's histograms.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 
-from scheduler_app.models import Execution
+from scheduler_app import tallies
+from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, RunTally
 
 PERCENTILES = (50, 90, 95, 99)
+PENDING_LIMIT = 20_000
 FAILED = Q(status__in=Execution.FAILURES)
 SUCCEEDED = Q(status=Execution.Status.SUCCEEDED)
 ENDED = Q(status__in=(Execution.Status.SUCCEEDED, *Execution.FAILURES))  # it ran to an end
@@ -48,80 +52,156 @@ def success_rate(succeeded: int, failed: int) -> float | None:
     return round(succeeded / total, 4) if total else None
 
 
-def duration_summary(executions: QuerySet[Execution]) -> dict[str, float | None]:
-    """Percentiles (nearest rank), mean and max of run durations in seconds.
-
-    One aggregate plus one indexed slice per percentile: the database sorts, Python never
-    sees the rows.
-    """
-    timed = with_duration(executions).order_by()
-    agg = timed.aggregate(n=Count("id"), mean=Avg("run_duration"), longest=Max("run_duration"))
-    summary: dict[str, float | None] = {f"p{p}": None for p in PERCENTILES}
-    summary.update(count=agg["n"], mean=_seconds(agg["mean"]), max=_seconds(agg["longest"]))
-    if agg["n"]:
-        ordered = timed.order_by("run_duration", "id").values_list("run_duration", flat=True)
-        for p in PERCENTILES:
-            rank = max(math.ceil(p / 100 * agg["n"]), 1) - 1
-            summary[f"p{p}"] = _seconds(ordered[rank])
+def duration_summary(figures: tallies.Figures) -> dict[str, float | None]:
+    """Percentiles (nearest rank, estimated within 10 % from the tallies' histogram), mean and max in seconds."""
+    summary: dict[str, float | None] = {f"p{p}": figures.percentile(p) for p in PERCENTILES}
+    mean = figures.seconds / figures.timed if figures.timed else None
+    summary.update(count=figures.timed, mean=mean, max=figures.longest)
     return summary
 
 
-def runs_per_hour(executions: QuerySet[Execution], *, now: datetime, hours: int = 24) -> list[dict]:
-    """Finished runs per UTC hour for the last `hours` hours, oldest first, empty hours included."""
-    current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    start = current - timedelta(hours=hours - 1)
-    rows = (
-        executions.filter(finished_at__gte=start, finished_at__lte=now)
-        .annotate(hour=TruncHour("finished_at", tzinfo=UTC))
-        .order_by()
-        .values("hour")
-        .annotate(runs=Count("id"), succeeded=Count("id", filter=SUCCEEDED), failed=Count("id", filter=FAILED))
-    )
-    by_hour = {row["hour"].astimezone(UTC): row for row in rows}
-    result = []
-    for index in range(hours):
-        hour = start + timedelta(hours=index)
-        row = by_hour.get(hour, {})
-        result.append(
-            {
-                "hour": hour,
-                "runs": row.get("runs", 0),
-                "succeeded": row.get("succeeded", 0),
-                "failed": row.get("failed", 0),
-            }
+class Tallied:
+    """What one user may see of the run figures, from the tallies plus the runs not yet folded.
+
+    The tallies hold what the fold counted (tallies.py); the few finished runs it has not reached
+    yet are read raw (index execution_untallied), once per instance, and added, so every figure is
+    exact at `now`. Only a backlog (after an upgrade, or while no scheduler runs) larger than
+    PENDING_LIMIT is not read whole: its newest runs are added, and `up_to_date` says the rest
+    are not. Windows start on a whole UTC hour (`since`). Runs count for the owner their job had
+    when they were counted.
+    """
+
+    def __init__(self, user, *, now: datetime) -> None:
+        self.key = tallies.owner_key(user)
+        self.now = now
+        self.up_to_date = True  # False once `pending` finds more than PENDING_LIMIT runs to add
+
+    @classmethod
+    def everyone(cls, *, now: datetime) -> Tallied:
+        """Every run's figures, for callers that are not a user (a Prometheus scraper on an allowed address)."""
+        tallied = cls(None, now=now)
+        tallied.key = RunTally.EVERYONE
+        return tallied
+
+    @cached_property
+    def pending(self) -> list[tuple]:
+        """(job_id, job_name, status, reason, started_at, finished_at) of finished runs not yet counted."""
+        if self.key is None:
+            return []
+        rows = list(
+            Execution.objects.filter(tallied_at__isnull=True, status__in=Execution.FINISHED)
+            .order_by("-id")
+            .values_list("job_id", "job_name", "status", "reason", "started_at", "finished_at")[: PENDING_LIMIT + 1]
         )
-    return result
+        self.up_to_date = len(rows) <= PENDING_LIMIT
+        del rows[PENDING_LIMIT:]
+        if self.key != RunTally.EVERYONE:
+            mine = set(
+                Job.objects.filter(pk__in={row[0] for row in rows}, owner_id=self.key).values_list("pk", flat=True)
+            )
+            rows = [row for row in rows if row[0] in mine]
+        return [row for row in rows if row[5] is not None]
 
+    def _hours(self, since: datetime | None):
+        if self.key is None:
+            return RunTally.objects.none()
+        rows = RunTally.objects.filter(owner=self.key)
+        return rows.filter(hour__gte=since) if since else rows
 
-def per_job(executions: QuerySet[Execution], *, limit: int = 100) -> list[dict]:
-    """Per job: runs, successes, failures, success rate, mean duration; busiest first (one query)."""
-    rows = (
-        with_duration(executions)
-        .order_by()
-        .values("job_id")
-        .annotate(
+    def figures(self, since: datetime | None = None) -> tallies.Figures:
+        """Counts by status and durations of the runs that finished since `since` (None: the tallies' whole span)."""
+        figures = tallies.Figures()
+        for row in self._hours(since).values_list(
+            "status", "count", "retries", "timed", "seconds", "shortest", "longest"
+        ):
+            status, count, retries, timed, seconds, shortest, longest = row
+            figures.by_status[status] += count
+            figures.retries += retries
+            figures.add_durations(timed, seconds, shortest, longest, {})
+        if self.key is not None:
+            buckets = DurationTally.objects.filter(owner=self.key)
+            buckets = buckets.filter(hour__gte=since) if since else buckets
+            for index, n in buckets.order_by().values_list("bucket").annotate(n=Sum("count")):
+                figures.durations[index] += n
+        for _job, _name, status, reason, started_at, finished_at in self.pending:
+            if since is None or finished_at >= since:
+                figures.add_run(status, tallies.duration_of(started_at, finished_at), retry=reason == "retry")
+        return figures
+
+    def runs_per_hour(self, hours: int = 24) -> list[dict]:
+        """Runs that ended per UTC hour for the last `hours` hours, oldest first, empty hours included."""
+        start = tallies.hour_of(self.now) - timedelta(hours=hours - 1)
+        by_hour: dict[datetime, dict[str, int]] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0})
+
+        def add(hour: datetime, status: str, n: int) -> None:
+            if status in tallies.ENDED:
+                counts = by_hour[hour]
+                counts["runs"] += n
+                counts["succeeded" if status == Execution.Status.SUCCEEDED else "failed"] += n
+
+        for hour, status, count in self._hours(start).values_list("hour", "status", "count"):
+            add(hour.astimezone(UTC), status, count)
+        for *_head, status, _reason, _started_at, finished_at in self.pending:
+            if finished_at >= start:
+                add(tallies.hour_of(finished_at), status, 1)
+        return [
+            {"hour": hour, **by_hour.get(hour, {"runs": 0, "succeeded": 0, "failed": 0})}
+            for hour in (start + timedelta(hours=index) for index in range(hours))
+        ]
+
+    def per_job(self, since: date, *, limit: int = 100) -> list[dict]:
+        """Per job, over the UTC days from `since`: runs that ended, successes, failures, success
+        rate, mean duration; busiest first. The tallies' top `limit`, and the jobs with runs not
+        yet counted, are summed; then the busiest `limit` of those are answered."""
+        if self.key is None:
+            return []
+        days = JobDayTally.objects.filter(day__gte=since)
+        if self.key != RunTally.EVERYONE:
+            days = days.filter(owner=self.key)
+        sums = dict(
             job_name=Max("job_name"),
-            runs=Count("id"),
-            succeeded=Count("id", filter=SUCCEEDED),
-            failed=Count("id", filter=FAILED),
-            mean=Avg("run_duration"),
-            last_finished_at=Max("finished_at"),
+            runs=Sum("runs"),
+            succeeded=Sum("succeeded"),
+            failed=Sum("failed"),
+            timed=Sum("timed"),
+            seconds=Sum("seconds"),
+            last_finished_at=Max("last_finished_at"),
         )
-        .order_by("-runs", "job_id")[:limit]
-    )
-    return [
-        {
-            "job": row["job_id"],
-            "job_name": row["job_name"],
-            "runs": row["runs"],
-            "succeeded": row["succeeded"],
-            "failed": row["failed"],
-            "success_rate": success_rate(row["succeeded"], row["failed"]),
-            "mean_duration_seconds": _seconds(row["mean"]),
-            "last_finished_at": row["last_finished_at"],
-        }
-        for row in rows
-    ]
+        grouped = days.order_by().values("job_id").annotate(**sums)
+        start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+        pending = [row for row in self.pending if row[5] >= start and row[2] in tallies.ENDED]
+        rows = {row["job_id"]: row for row in grouped.order_by("-runs", "job_id")[:limit]}
+        extra = {row[0] or 0 for row in pending} - set(rows)
+        if extra:
+            rows.update({row["job_id"]: row for row in grouped.filter(job_id__in=extra)})
+        for job_id, name, status, _reason, started_at, finished_at in pending:
+            row = rows.setdefault(
+                job_id or 0,
+                {"job_id": job_id or 0, "job_name": name, "runs": 0, "succeeded": 0, "failed": 0}
+                | {"timed": 0, "seconds": 0.0, "last_finished_at": None},
+            )
+            row["runs"] += 1
+            row["succeeded" if status == Execution.Status.SUCCEEDED else "failed"] += 1
+            if (duration := tallies.duration_of(started_at, finished_at)) is not None:
+                row["timed"] += 1
+                row["seconds"] += duration
+            if row["last_finished_at"] is None or finished_at > row["last_finished_at"]:
+                row["last_finished_at"] = finished_at
+        busiest = sorted(rows.values(), key=lambda row: (-row["runs"], row["job_id"]))[:limit]
+        existing = set(Job.objects.filter(pk__in=[row["job_id"] for row in busiest]).values_list("pk", flat=True))
+        return [
+            {
+                "job": row["job_id"] if row["job_id"] in existing else None,
+                "job_name": row["job_name"],
+                "runs": row["runs"],
+                "succeeded": row["succeeded"],
+                "failed": row["failed"],
+                "success_rate": success_rate(row["succeeded"], row["failed"]),
+                "mean_duration_seconds": row["seconds"] / row["timed"] if row["timed"] else None,
+                "last_finished_at": row["last_finished_at"],
+            }
+            for row in busiest
+        ]
 
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)

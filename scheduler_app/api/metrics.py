@@ -1,8 +1,8 @@
 """/metrics: Prometheus text format (exposition format 0.0.4).
 
-Users with view_schedulernode, or a scraper whose address is on METRICS_ALLOWED_IPS. Counts come from the rows, in a
-fixed number of aggregate queries; execution counts are gauges because retention prunes
-old history.
+Users with view_schedulernode, or a scraper whose address is on METRICS_ALLOWED_IPS. Counts come from the run
+tallies and the rows active now, histograms from the last hour's rows (index execution_finished_at), in a fixed
+number of aggregate queries; execution counts are gauges because old tallies are pruned.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from scheduler_app import services, statistics
+from scheduler_app import services, statistics, tallies
 from scheduler_app.api.permissions import MayViewNodesOrAllowedAddress
 from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
@@ -71,11 +71,13 @@ class _Lines:
 def render_metrics() -> str:
     now = timezone.now()
     out = _Lines()
-    counts = statistics.status_counts(Execution.objects.all())
+    counts = statistics.Tallied.everyone(now=now).figures().by_status
+    active = statistics.status_counts(Execution.objects.active())
+    counts.update({status: active[status] for status in Execution.ACTIVE})
     out.metric(
         "tempora_executions",
         "gauge",
-        "Executions in the history by status (retention prunes old rows).",
+        f"Executions by status: active ones now, finished ones over the last {tallies.KEEP_DAYS} days (the tallies).",
         [({"status": status}, n) for status, n in counts.items()],
     )
     recent = Execution.objects.filter(finished_at__gte=now - RECENT)

@@ -4,8 +4,8 @@ The heartbeat and the lease are not the loop's: they run on the liveness thread
 (liveness.py), so a slow round never costs the lease. Each round: reconnect if needed,
 start or stop APScheduler as the lease came or went, stop runs whose cancellation was
 asked for, then — while holding the lease — apply changed jobs, start waiting runs (run
-now, retries, queued behind a running one), and every so often recover dead nodes and
-prune history. APScheduler's own thread wakes up for due jobs in between. A database error
+now, retries, queued behind a running one), count finished runs into the statistics'
+tallies, and every so often recover dead nodes and prune history. APScheduler's own thread wakes up for due jobs in between. A database error
 never ends the loop: it logs, backs off, reconnects and carries on. SIGTERM/SIGINT stop
 firing and hand the lease over at once; then running jobs get `--drain` seconds to finish
 while the node keeps beating (`draining`).
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from scheduler_app import services
+from scheduler_app import services, tallies
 from scheduler_app.conf import tempora_settings
 from scheduler_app.engine import capture, outcomes, recovery, retention, worker_loss
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
@@ -38,6 +38,7 @@ from scheduler_app.engine.writer import Writer
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 logger = logging.getLogger(__name__)
+FOLD_SECONDS = 0.1
 
 
 def utcnow() -> datetime:
@@ -177,6 +178,7 @@ class Engine:
                     now=now, lease_seconds=tempora_settings.LEASE_SECONDS, me=self.node.name, fence=self.lease.fence
                 )
         self._lost_celery_runs.check(now)
+        self._fold_tallies()
         if self._prune.due():
             with writing():
                 retention.prune(
@@ -184,8 +186,19 @@ class Engine:
                     days=services.scheduler_setting("history_days"),
                     per_job=services.scheduler_setting("history_per_job"),
                 )
+                tallies.prune(now=now)
         if self._reconcile.due() and self.sync.cursor is not None:
             self.sync.full(now=now)
+
+    def _fold_tallies(self) -> None:
+        """Count finished runs into the statistics' tallies: a batch per round, more while a
+        backlog lasts, within FOLD_SECONDS so the round never holds firing up for long."""
+        deadline = time.monotonic() + FOLD_SECONDS
+        while True:
+            with writing():
+                folded = tallies.fold(now=utcnow())
+            if folded < tallies.BATCH or time.monotonic() > deadline:
+                return
 
     def _lead(self, now: datetime) -> None:
         """Became the leader: load code-defined jobs, start APScheduler, sync the store."""

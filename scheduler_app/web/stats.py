@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
-from scheduler_app import services, statistics
+from scheduler_app import services, statistics, tallies
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 FAILED = list(Execution.FAILURES)
@@ -32,22 +32,20 @@ class Totals:
         return round(100 * self.succeeded_24h / decided, 1) if decided else None
 
 
-def totals(jobs, executions, now: datetime) -> Totals:
+def totals(jobs, executions, figures: statistics.Tallied) -> Totals:
+    """The counts for the dashboard: jobs now, runs over the last 24 whole hours (from the tallies)."""
     job_counts = jobs.aggregate(total=Count("id"), paused=Count("id", filter=Q(paused=True)))
-    since = now - timedelta(hours=24)
-    day = executions.filter(finished_at__gte=since).aggregate(
-        runs=Count("id", filter=~Q(status__in=["skipped", "missed", "cancelled"])),
-        ok=Count("id", filter=Q(status="succeeded")),
-        bad=Count("id", filter=Q(status__in=FAILED)),
-    )
+    day = figures.figures(tallies.hour_of(figures.now) - timedelta(hours=23)).by_status
+    succeeded = day[Execution.Status.SUCCEEDED]
+    failed = sum(day[status] for status in FAILED)
     return Totals(
         jobs=job_counts["total"],
         paused=job_counts["paused"],
         active=job_counts["total"] - job_counts["paused"],
         running=executions.filter(status="running").count(),
-        runs_24h=day["runs"],
-        succeeded_24h=day["ok"],
-        failed_24h=day["bad"],
+        runs_24h=succeeded + failed,
+        succeeded_24h=succeeded,
+        failed_24h=failed,
         dead_letters=executions.dead_letters().count(),
     )
 
@@ -104,11 +102,11 @@ def scale(bars: list[Bar], *, height: float = 100.0, width: float = 10.0) -> int
     return top
 
 
-def runs_per_hour(executions, now: datetime, zone: ZoneInfo) -> list[Bar]:
+def runs_per_hour(figures: statistics.Tallied, zone: ZoneInfo) -> list[Bar]:
     """24 hourly buckets (UTC hours, labelled in the viewer's zone), oldest first: the API's
-    series (statistics.runs_per_hour), drawn as bars."""
+    series (statistics.Tallied.runs_per_hour), drawn as bars."""
     bars = []
-    for row in statistics.runs_per_hour(executions, now=now):
+    for row in figures.runs_per_hour():
         local = row["hour"].astimezone(zone)
         bars.append(
             Bar(

@@ -191,6 +191,7 @@ def test_the_dashboard_chart_counts_each_finished_run_in_its_hour(make_job, now)
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
+    from scheduler_app import statistics, tallies
     from scheduler_app.web import stats
 
     job = make_job()
@@ -199,13 +200,17 @@ def test_the_dashboard_chart_counts_each_finished_run_in_its_hour(make_job, now)
         Execution.objects.create(
             job=job, job_name=job.name, scheduled_for=at, run_after=at, finished_at=at, status=status
         )
-    bars = stats.runs_per_hour(Execution.objects.all(), now + timedelta(minutes=5), ZoneInfo("Asia/Kolkata"))
-    assert len(bars) == 24
-    # 10:00, 11:00 and the current 12:00 hour (UTC); skipped runs are not drawn.
-    assert [(bar.succeeded, bar.failed) for bar in bars[-3:]] == [(0, 1), (1, 1), (0, 0)]
-    assert sum(bar.succeeded for bar in bars) == 1  # the run 25 hours ago is outside the chart
-    assert bars[-1].label == "17"  # 12:00 UTC is 17:30 IST: labelled by its local hour
-    assert bars[-1].title.endswith("IST")
+    for counted in (False, True):  # the runs read raw, then counted into the tallies by the fold
+        if counted:
+            assert tallies.fold_all(now=now) == 5
+        figures = statistics.Tallied.everyone(now=now + timedelta(minutes=5))
+        bars = stats.runs_per_hour(figures, ZoneInfo("Asia/Kolkata"))
+        assert len(bars) == 24
+        # 10:00, 11:00 and the current 12:00 hour (UTC); skipped runs are not drawn.
+        assert [(bar.succeeded, bar.failed) for bar in bars[-3:]] == [(0, 1), (1, 1), (0, 0)]
+        assert sum(bar.succeeded for bar in bars) == 1  # the run 25 hours ago is outside the chart
+        assert bars[-1].label == "17"  # 12:00 UTC is 17:30 IST: labelled by its local hour
+        assert bars[-1].title.endswith("IST")
 
 
 @pytest.mark.parametrize("url", ["/", "/jobs/", "/executions/", "/dead-letters/"])

@@ -20,7 +20,7 @@ from rest_framework import status as http
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
-from scheduler_app import services, validators
+from scheduler_app import services, statistics, tallies, validators
 from scheduler_app.api.compat import schedule
 from scheduler_app.api.compat import serializers as shapes
 from scheduler_app.api.errors import validation_errors
@@ -31,6 +31,7 @@ from scheduler_app.models import Execution, Job
 from scheduler_app.registry import registry
 
 TAGS = ["fastscheduler"]
+MAX_PER_JOB = 1000  # /status names the busiest jobs, not every job ever run
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. job_12")
 GROUP = OpenApiParameter("group", OpenApiTypes.STR, OpenApiParameter.PATH, description="e.g. data_sync")
 ERRORS = {400: shapes.DetailSerializer, 404: shapes.ErrorSerializer}
@@ -341,38 +342,30 @@ class StatusView(CompatView):
         now = timezone.now()
         liveness = services.scheduler_liveness()
         running = liveness.status == "running"
-        runs = Execution.objects.visible_to(request.user)
-        totals = runs.aggregate(
-            runs=Count("id", filter=Q(status__in=("succeeded", *Execution.FAILURES))),
-            failures=Count("id", filter=Q(status__in=Execution.FAILURES)),
-            retries=Count("id", filter=Q(reason=Execution.Reason.RETRY)),
-        )
-        per_job = (
-            runs.filter(status__in=("succeeded", *Execution.FAILURES))
-            .order_by()
-            .values("job_name")
-            .annotate(
-                completed=Count("id", filter=Q(status="succeeded")),
-                failed=Count("id", filter=Q(status__in=Execution.FAILURES)),
-                total=Count("id"),
-            )
-        )
+        tallied = statistics.Tallied(request.user, now=now)
+        figures = tallied.figures()
+        failures = sum(figures.by_status[status] for status in Execution.FAILURES)
+        runs = figures.by_status[Execution.Status.SUCCEEDED] + failures
+        per_job = tallied.per_job(now.date() - timedelta(days=tallies.KEEP_DAYS), limit=MAX_PER_JOB)
         leader = liveness.leader
-        statistics = {
-            "total_runs": totals["runs"],
-            "total_failures": totals["failures"],
-            "total_retries": totals["retries"],
+        figures_by_name: dict[str, dict[str, int]] = {}
+        for row in per_job:
+            named = figures_by_name.setdefault(row["job_name"], {"completed": 0, "failed": 0, "total_runs": 0})
+            named["completed"] += row["succeeded"]
+            named["failed"] += row["failed"]
+            named["total_runs"] += row["runs"]
+        answer = {
+            "total_runs": runs,
+            "total_failures": failures,
+            "total_retries": figures.retries,
             "start_time": leader.started_at.timestamp() if leader else None,
-            "per_job": {
-                row["job_name"]: {"completed": row["completed"], "failed": row["failed"], "total_runs": row["total"]}
-                for row in per_job
-            },
+            "per_job": figures_by_name,
             "active_jobs": _jobs(request).active().count(),
         }
         if leader:
             uptime = (now - leader.started_at).total_seconds()
-            statistics.update(uptime_seconds=uptime, uptime_readable=str(timedelta(seconds=int(uptime))))
-        return Response({"running": running, "statistics": statistics})
+            answer.update(uptime_seconds=uptime, uptime_readable=str(timedelta(seconds=int(uptime))))
+        return Response({"running": running, "statistics": answer})
 
 
 class HistoryView(CompatView):

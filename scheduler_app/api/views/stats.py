@@ -1,7 +1,7 @@
 """/api/stats/: totals, success rate, duration percentiles, runs per hour and per job.
 
-Computed by the database in a fixed number of queries (api/statistics.py), over the runs
-the user may see.
+Read from the run tallies (statistics.Tallied) in a fixed number of queries whatever the
+history, over the runs the user may see.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from scheduler_app import statistics
+from scheduler_app import statistics, tallies
 from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job
@@ -22,8 +22,11 @@ class StatsQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(
         default=7,
         min_value=1,
-        max_value=3650,
-        help_text="The window for totals, durations and per-job figures (default 7).",
+        max_value=tallies.KEEP_DAYS,
+        help_text=(
+            "The window for totals and durations: this many days back from the start of the current UTC hour "
+            "(default 7). Per-job figures cover the whole UTC days from the window's first."
+        ),
     )
     limit = serializers.IntegerField(
         default=100, min_value=1, max_value=1000, help_text="At most this many jobs in per_job (busiest first)."
@@ -43,13 +46,13 @@ class TotalsSerializer(serializers.Serializer):
 
 
 class DurationsSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Runs that ended with a start and an end.")
     mean = serializers.FloatField(allow_null=True)
     max = serializers.FloatField(allow_null=True)
-    p50 = serializers.FloatField(allow_null=True)
-    p90 = serializers.FloatField(allow_null=True)
-    p95 = serializers.FloatField(allow_null=True)
-    p99 = serializers.FloatField(allow_null=True)
+    p50 = serializers.FloatField(allow_null=True, help_text="Estimated within 10 % (a histogram of durations).")
+    p90 = serializers.FloatField(allow_null=True, help_text="Estimated within 10 %.")
+    p95 = serializers.FloatField(allow_null=True, help_text="Estimated within 10 %.")
+    p99 = serializers.FloatField(allow_null=True, help_text="Estimated within 10 %.")
 
 
 class HourSerializer(serializers.Serializer):
@@ -71,14 +74,21 @@ class JobStatsSerializer(serializers.Serializer):
 
 
 class StatsSerializer(serializers.Serializer):
-    since = serializers.DateTimeField()
+    since = serializers.DateTimeField(help_text="The window's start: a whole UTC hour, `days` before the current one.")
     until = serializers.DateTimeField()
+    up_to_date = serializers.BooleanField(
+        help_text=(
+            "False while a backlog of finished runs waits to be counted into the statistics (after an upgrade, "
+            "or while no scheduler runs): the figures then leave out its oldest runs."
+        )
+    )
     totals = TotalsSerializer()
     success_rate = serializers.FloatField(
         allow_null=True, help_text="succeeded / (succeeded + failed), 0-1; null without runs."
     )
     duration_seconds = DurationsSerializer()
     runs_per_hour = HourSerializer(many=True, help_text="The last 24 hours, oldest first.")
+    per_job_since = serializers.DateField(help_text="The first UTC day per_job covers.")
     per_job = JobStatsSerializer(many=True)
 
 
@@ -91,18 +101,21 @@ class StatsView(ApiView):
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         now = timezone.now()
-        since = now - timedelta(days=query.validated_data["days"])
-        visible = Execution.objects.visible_to(request.user)
-        window = visible.filter(finished_at__gte=since)
-        by_status = statistics.status_counts(window)
+        days = query.validated_data["days"]
+        since = tallies.hour_of(now) - timedelta(days=days)
+        figures = statistics.Tallied(request.user, now=now)
+        window = figures.figures(since)
+        by_status = window.by_status
         succeeded = by_status[Execution.Status.SUCCEEDED]
         failed = sum(by_status[s] for s in Execution.FAILURES)
+        visible = Execution.objects.visible_to(request.user)
         current = statistics.status_counts(visible.filter(status__in=Execution.ACTIVE))
         jobs = Job.objects.visible_to(request.user)
         return Response(
             {
                 "since": since,
                 "until": now,
+                "up_to_date": figures.up_to_date,
                 "totals": {
                     "runs": succeeded + failed,
                     "succeeded": succeeded,
@@ -115,8 +128,9 @@ class StatsView(ApiView):
                     "active_jobs": jobs.active().count(),
                 },
                 "success_rate": statistics.success_rate(succeeded, failed),
-                "duration_seconds": statistics.duration_summary(window.filter(statistics.ENDED)),
-                "runs_per_hour": statistics.runs_per_hour(visible, now=now),
-                "per_job": statistics.per_job(window.filter(statistics.ENDED), limit=query.validated_data["limit"]),
+                "duration_seconds": statistics.duration_summary(window),
+                "runs_per_hour": figures.runs_per_hour(),
+                "per_job_since": since.date(),
+                "per_job": figures.per_job(since.date(), limit=query.validated_data["limit"]),
             }
         )

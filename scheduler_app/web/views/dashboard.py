@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils import timezone
 
+from scheduler_app import statistics
 from scheduler_app.web import base, stats
 
 
@@ -18,16 +19,18 @@ def dashboard(request: HttpRequest):
     zone = base.viewer_zone(request)
     jobs = base.visible_jobs(request)
     executions = base.visible_executions(request)
-    bars = stats.runs_per_hour(executions, now, zone)
+    figures = statistics.Tallied(request.user, now=now)
+    bars = stats.runs_per_hour(figures, zone)
     upcoming, unplanned = stats.upcoming(jobs, now)
     context = {
         "now": now,
-        "totals": stats.totals(jobs, executions, now),
+        "totals": stats.totals(jobs, executions, figures),
         "scheduler": stats.scheduler_summary(now),
         "bars": bars,
         "bars_top": stats.scale(bars),
         "upcoming": upcoming,
         "unplanned": unplanned,
-        "latest": executions.select_related("job").order_by("-created_at", "-id")[:10],
+        # Newest first by id (rows are numbered as they are created): the primary key's order, no sort.
+        "latest": executions.select_related("job").order_by("-id")[:10],
     }
     return base.render_page(request, "scheduler_app/dashboard.html", context, fragments=["dashboard-live"])
