@@ -72,8 +72,7 @@ def render_metrics() -> str:
     now = timezone.now()
     out = _Lines()
     counts = statistics.Tallied.everyone(now=now).figures().by_status
-    active = statistics.status_counts(Execution.objects.active())
-    counts.update({status: active[status] for status in Execution.ACTIVE})
+    counts.update(Execution.objects.active_counts())
     out.metric(
         "tempora_executions",
         "gauge",

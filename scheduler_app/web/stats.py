@@ -42,7 +42,7 @@ def totals(jobs, executions, figures: statistics.Tallied) -> Totals:
         jobs=job_counts["total"],
         paused=job_counts["paused"],
         active=job_counts["total"] - job_counts["paused"],
-        running=executions.filter(status="running").count(),
+        running=executions.running().count(),
         runs_24h=succeeded + failed,
         succeeded_24h=succeeded,
         failed_24h=failed,

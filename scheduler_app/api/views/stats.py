@@ -109,7 +109,7 @@ class StatsView(ApiView):
         succeeded = by_status[Execution.Status.SUCCEEDED]
         failed = sum(by_status[s] for s in Execution.FAILURES)
         visible = Execution.objects.visible_to(request.user)
-        current = statistics.status_counts(visible.filter(status__in=Execution.ACTIVE))
+        current = visible.active_counts()
         jobs = Job.objects.visible_to(request.user)
         return Response(
             {
