@@ -10,10 +10,34 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField, MultipleChoiceField
 
 from scheduler_app.models import Execution, Job
+
+# Search reads text columns no index serves (error, output, ...), so it looks only among the newest
+# SEARCH_WINDOW runs that match the other filters: a search costs the same at any history size.
+# The console's page and the API's docs say so.
+SEARCH_WINDOW = 10_000
+
+
+def newest_runs(runs, count: int | None = None) -> tuple[models.QuerySet, bool]:
+    """The newest `count` (SEARCH_WINDOW) of `runs` by scheduled_for then id, still a QuerySet to
+    filter further; and whether that left older runs out (False: there were no more than that).
+
+    The edge is found by walking an index in the lists' order (execution_recent, or
+    execution_status_recent / execution_job_history under those filters) `count` rows deep.
+    """
+    count = count or SEARCH_WINDOW
+    edge = list(runs.order_by("-scheduled_for", "-id").values_list("scheduled_for", "id")[count - 1 : count])
+    if not edge:
+        return runs, False
+    at, pk = edge[0]
+    # The range on scheduled_for alone lets the database start from the index; the OR only drops ties.
+    return runs.filter(Q(scheduled_for__gt=at) | Q(id__gte=pk), scheduled_for__gte=at), True
+
 
 TRIGGER_KINDS = [
     ("cron", "cron (presets included)"),
