@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.apps import apps
 from django.db import models
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from scheduler_app import permissions
@@ -123,6 +123,20 @@ class ExecutionQuerySet(models.QuerySet):
     def visible_to(self, user) -> ExecutionQuerySet:
         """Runs of the jobs `user` sees (runs of deleted jobs: only with view_job)."""
         return _scoped(self, permissions.execution_scope(user, permissions.JobAction.VIEW))
+
+    def listed_for(self, user) -> ExecutionQuerySet:
+        """visible_to(user) for the run-history lists: the same runs, with the owner's scope as
+        "its job is one they see" (a correlated EXISTS on the job's primary key) instead of a join.
+
+        Given the join, SQLite's planner starts from the owner's jobs and sorts all their runs
+        (0.3 s at a million runs); given EXISTS, it walks the list's ordering index and stops
+        at a page (tests/test_query_plans.py).
+        """
+        scope = permissions.job_scope(user, permissions.JobAction.VIEW)
+        if scope is None or scope is permissions.NOTHING:
+            return _scoped(self, scope)
+        Job = apps.get_model("scheduler_app", "Job")  # models.py imports this module
+        return self.filter(Exists(Job.objects.filter(scope, pk=OuterRef("job_id"))))
 
     def counting_against_max_runs(self) -> ExecutionQuerySet:
         """Scheduled runs that use up a job's max_runs: started or about to, not missed or skipped."""

@@ -45,8 +45,10 @@ class _ExecutionsBase:
     lookup_value_regex = r"[0-9]+"
 
     def visible(self):
-        runs = Execution.objects.visible_to(self.request.user).select_related("requested_by")
-        return runs.defer(*LIST_DEFERRED) if self.action == "list" else runs
+        if self.action != "list":
+            return Execution.objects.visible_to(self.request.user).select_related("requested_by")
+        # The same runs, in the form that keeps a page on its index (querysets.py).
+        return Execution.objects.listed_for(self.request.user).select_related("requested_by").defer(*LIST_DEFERRED)
 
     def get_serializer_class(self):
         return ExecutionDetailSerializer if self.action == "retrieve" else ExecutionSerializer

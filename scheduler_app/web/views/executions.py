@@ -9,8 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from scheduler_app import services
-from scheduler_app.filtersets import SEARCH_WINDOW
+from scheduler_app import filtersets, services
 from scheduler_app.models import Execution
 from scheduler_app.web import base, keyset
 from scheduler_app.web.filters import ExecutionListFilter
@@ -24,7 +23,8 @@ def filtered_executions(request: HttpRequest):
     """The visible runs the query asks for, what is wrong with the query (then no run), and,
     after a search, whether it left older runs out (None without a search)."""
     # No select_related: the rows show the job's name as it ran and link by job_id.
-    rows = base.visible_executions(request).defer(*LIST_DEFERRED)
+    # base.visible_executions' runs, in the form that keeps a page on its index (querysets.py).
+    rows = Execution.objects.listed_for(request.user).defer(*LIST_DEFERRED)
     # Dates are the viewer's local days.
     filters = ExecutionListFilter(request.GET, queryset=rows, request=request, zone=base.viewer_zone(request))
     problems = filters.problems()
@@ -48,7 +48,7 @@ def execution_list(request: HttpRequest):
         "problems": problems,
         "filters": request.GET,
         "search_bounded": search_bounded,
-        "search_window": SEARCH_WINDOW,
+        "search_window": filtersets.SEARCH_WINDOW,
         "statuses": Execution.Status.choices,
         "reasons": Execution.Reason.choices,
         "jobs": jobs.only("id", "name").order_by("name")[:500],
