@@ -68,7 +68,14 @@ class AnyOfField(MultipleChoiceField):
 
 
 class AnyOfFilter(django_filters.MultipleChoiceFilter):
+    """One or more choices of a column of the row itself: no join repeats a row, so no DISTINCT
+    (django-filter's default), which PostgreSQL answers by sorting every matching row."""
+
     field_class = AnyOfField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
