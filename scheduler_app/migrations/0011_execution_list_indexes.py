@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scheduler_app", "0010_django_tasks_executor"),
+        ("scheduler_app", "0011_run_tallies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
