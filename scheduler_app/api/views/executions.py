@@ -23,7 +23,7 @@ from scheduler_app.models import Execution
 LIST_DEFERRED = ("result", "output", "traceback", "process_group", "heartbeat_at")
 
 PAGING = (
-    "Paged by a cursor, newest first: follow `next` (older runs) and `previous` (newer ones); "
+    "Paged by a cursor: follow `next` (older runs) and `previous` (newer ones); "
     "`page_size` 1-500, 50 by default. There is no total count."
 )
 
