@@ -10,10 +10,34 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField, MultipleChoiceField
 
 from scheduler_app.models import Execution, Job
+
+# Search reads text columns no index serves (error, output, ...), so it looks only among the newest
+# SEARCH_WINDOW runs that match the other filters: a search costs the same at any history size.
+# The console's page and the API's docs say so.
+SEARCH_WINDOW = 10_000
+
+
+def newest_runs(runs, count: int | None = None) -> tuple[models.QuerySet, bool]:
+    """The newest `count` (SEARCH_WINDOW) of `runs` by scheduled_for then id, still a QuerySet to
+    filter further; and whether that left older runs out (False: there were no more than that).
+
+    The edge is found by walking an index in the lists' order (execution_recent, or
+    execution_status_recent / execution_job_history under those filters) `count` rows deep.
+    """
+    count = count or SEARCH_WINDOW
+    edge = list(runs.order_by("-scheduled_for", "-id").values_list("scheduled_for", "id")[count - 1 : count])
+    if not edge:
+        return runs, False
+    at, pk = edge[0]
+    # The range on scheduled_for alone lets the database start from the index; the OR only drops ties.
+    return runs.filter(Q(scheduled_for__gt=at) | Q(id__gte=pk), scheduled_for__gte=at), True
+
 
 TRIGGER_KINDS = [
     ("cron", "cron (presets included)"),
@@ -44,7 +68,14 @@ class AnyOfField(MultipleChoiceField):
 
 
 class AnyOfFilter(django_filters.MultipleChoiceFilter):
+    """One or more choices of a column of the row itself: no join repeats a row, so no DISTINCT
+    (django-filter's default), which PostgreSQL answers by sorting every matching row."""
+
     field_class = AnyOfField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
@@ -134,9 +165,11 @@ class ExecutionFilter(django_filters.FilterSet):
         choices=Execution.Reason.choices, label=_("Reason"), help_text="Why the run happened."
     )
     group = django_filters.CharFilter(
-        field_name="job__group", label=_("Group"), help_text="Runs of jobs in this group."
+        method="filter_job_field", field_name="group", label=_("Group"), help_text="Runs of jobs in this group."
     )
-    task = django_filters.CharFilter(field_name="job__task", help_text="Runs of jobs running this task.")
+    task = django_filters.CharFilter(
+        method="filter_job_field", field_name="task", help_text="Runs of jobs running this task."
+    )
     scheduled_after = InstantFilter(
         field_name="scheduled_for",
         lookup_expr="gte",
@@ -167,6 +200,12 @@ class ExecutionFilter(django_filters.FilterSet):
             "finished_before",
             "dead_letter",
         ]
+
+    def filter_job_field(self, queryset, name, value):
+        # "Its job has ...", as EXISTS on the job's primary key rather than a join: a join lets
+        # SQLite start from the matching jobs and sort all their runs; this keeps the list on its
+        # ordering index (tests/test_query_plans.py).
+        return queryset.filter(Exists(Job.objects.filter(pk=OuterRef("job_id"), **{name: value})))
 
 
 class DeadLetterFilter(ExecutionFilter):

@@ -616,12 +616,19 @@ class Execution(models.Model):
             models.Index(
                 fields=["job", "status"], condition=Q(status__in=["queued", "running"]), name="execution_active"
             ),
-            # Job history pages and retention by count per job.
-            models.Index(fields=["job", "-scheduled_for"], name="execution_job_history"),
+            # The run-history lists walk these in their order (-scheduled_for, -id), a page at a
+            # time from a cursor, so no list sorts or counts the table (tests/test_query_plans.py):
+            # /executions/ and /api/executions/ (every run, or an owner's: a join to their jobs),
+            models.Index(fields=["-scheduled_for", "-id"], name="execution_recent"),
+            # the same filtered by one status (?status=failed),
+            models.Index(fields=["status", "-scheduled_for", "-id"], name="execution_status_recent"),
+            # a job's history (its page, /api/jobs/{id}/executions/), retention by count per job
+            # (engine/retention.py) and the sync's last occurrence (engine/sync.py).
+            models.Index(fields=["job", "-scheduled_for", "-id"], name="execution_job_history"),
             # Retention by age and the executions page's date filter.
             models.Index(fields=["finished_at"], name="execution_finished_at"),
-            # The dead-letter list.
-            models.Index(fields=["-finished_at"], condition=Q(dead_letter=True), name="execution_dead_letters"),
+            # The dead-letter lists (/dead-letters/, /api/dead-letters/), newest failure first.
+            models.Index(fields=["-finished_at", "-id"], condition=Q(dead_letter=True), name="execution_dead_letters"),
             # engine/loop.py: Execution.objects.cancel_requested(), every round (almost always empty).
             models.Index(
                 fields=["cancel_requested_at"],
@@ -629,7 +636,9 @@ class Execution(models.Model):
                 name="execution_cancel_pending",
             ),
             # tallies.py: the runs not yet counted (the fold's work, and what reads add to the tallies).
-            models.Index(fields=["id"], condition=Q(tallied_at__isnull=True), name="execution_untallied"),
+            # Status first: a query for the finished ones probes it per status, where an index of
+            # ids alone lost to a walk of the whole table in id order (SQLite).
+            models.Index(fields=["status", "id"], condition=Q(tallied_at__isnull=True), name="execution_untallied"),
         ]
 
     def __str__(self) -> str:

@@ -6,9 +6,8 @@ import json
 from datetime import datetime
 
 from django.apps import apps
-from django.db import connection, models
-from django.db.models import BooleanField, Count, Prefetch, Q
-from django.db.models.expressions import RawSQL
+from django.db import models
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 
 from scheduler_app import permissions
@@ -111,25 +110,20 @@ class ExecutionQuerySet(models.QuerySet):
         to stop (index execution_cancel_requested)."""
         return self.filter(status__in=["queued", "running"], cancel_requested_at__isnull=False).order_by()
 
-    def held(self) -> ExecutionQuerySet:
-        """Queued or running (index execution_active).
-
-        The condition is spelled out in the SQL as the index's is: SQLite uses a partial index
-        only for a WHERE that contains its condition, and a list of bound parameters does not
-        count, so `status__in=[...]` scans every run.
-        """
-        column = f'{connection.ops.quote_name(self.model._meta.db_table)}."status"'
-        return self.filter(RawSQL(f"{column} IN ('queued', 'running')", (), output_field=BooleanField()))
-
     def running(self) -> ExecutionQuerySet:
-        return self.held().filter(status="running")
+        return self.filter(status="running")
 
     def active_counts(self) -> dict[str, int]:
-        """{scheduled, queued, running: count} now, each from its partial index (two queries)."""
-        counts = {"scheduled": self.filter(status="scheduled").order_by().count()}  # execution_claimable
-        held = self.held().order_by().values_list("status").annotate(n=Count("id"))
-        counts.update({"queued": 0, "running": 0} | dict(held))
+        """{scheduled, queued, running: count} now (index execution_status_recent: a few rows)."""
+        counts = dict.fromkeys(["scheduled", "queued", "running"], 0)
+        rows = self.filter(status__in=list(counts)).order_by().values_list("status").annotate(n=Count("id"))
+        counts.update(dict(rows))
         return counts
+
+    def untallied(self) -> ExecutionQuerySet:
+        """Finished runs the statistics' fold has not counted yet (index execution_untallied)."""
+        finished = ["succeeded", "failed", "timed_out", "cancelled", "lost", "skipped", "missed"]
+        return self.filter(tallied_at__isnull=True, status__in=finished)
 
     def active(self) -> ExecutionQuerySet:
         return self.filter(status__in=["scheduled", "queued", "running"])
@@ -141,6 +135,20 @@ class ExecutionQuerySet(models.QuerySet):
     def visible_to(self, user) -> ExecutionQuerySet:
         """Runs of the jobs `user` sees (runs of deleted jobs: only with view_job)."""
         return _scoped(self, permissions.execution_scope(user, permissions.JobAction.VIEW))
+
+    def listed_for(self, user) -> ExecutionQuerySet:
+        """visible_to(user) for the run-history lists: the same runs, with the owner's scope as
+        "its job is one they see" (a correlated EXISTS on the job's primary key) instead of a join.
+
+        Given the join, SQLite's planner starts from the owner's jobs and sorts all their runs
+        (0.3 s at a million runs); given EXISTS, it walks the list's ordering index and stops
+        at a page (tests/test_query_plans.py).
+        """
+        scope = permissions.job_scope(user, permissions.JobAction.VIEW)
+        if scope is None or scope is permissions.NOTHING:
+            return _scoped(self, scope)
+        Job = apps.get_model("scheduler_app", "Job")  # models.py imports this module
+        return self.filter(Exists(Job.objects.filter(scope, pk=OuterRef("job_id"))))
 
     def counting_against_max_runs(self) -> ExecutionQuerySet:
         """Scheduled runs that use up a job's max_runs: started or about to, not missed or skipped."""

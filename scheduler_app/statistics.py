@@ -66,8 +66,8 @@ class Tallied:
     The tallies hold what the fold counted (tallies.py); the few finished runs it has not reached
     yet are read raw (index execution_untallied), once per instance, and added, so every figure is
     exact at `now`. Only a backlog (after an upgrade, or while no scheduler runs) larger than
-    PENDING_LIMIT is not read whole: its newest runs are added, and `up_to_date` says the rest
-    are not. Windows start on a whole UTC hour (`since`). Runs count for the owner their job had
+    PENDING_LIMIT is not read whole: that many of its runs are added, and `up_to_date` says the
+    rest are not. Windows start on a whole UTC hour (`since`). Runs count for the owner their job had
     when they were counted.
     """
 
@@ -89,8 +89,8 @@ class Tallied:
         if self.key is None:
             return []
         rows = list(
-            Execution.objects.filter(tallied_at__isnull=True, status__in=Execution.FINISHED)
-            .order_by("-id")
+            Execution.objects.untallied()
+            .order_by()  # no order: a backlog past the limit is not sorted whole, any part of it is as true
             .values_list("job_id", "job_name", "status", "reason", "started_at", "finished_at")[: PENDING_LIMIT + 1]
         )
         self.up_to_date = len(rows) <= PENDING_LIMIT

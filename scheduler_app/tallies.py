@@ -122,9 +122,10 @@ def _mark(now: datetime, batch: int) -> list[tuple]:
     finished = ", ".join(["%s"] * len(Execution.FINISHED))
     # Conditional twice over: the inner select picks candidates, the outer condition is checked
     # again under the row lock (PostgreSQL), so two folds never both mark, and so count, a row.
+    # Any candidates will do: an order would sort the whole backlog after an upgrade.
     sql = (
         f"UPDATE {table} SET tallied_at = %s WHERE tallied_at IS NULL AND id IN "
-        f"(SELECT id FROM {table} WHERE tallied_at IS NULL AND status IN ({finished}) ORDER BY id LIMIT %s) "
+        f"(SELECT id FROM {table} WHERE tallied_at IS NULL AND status IN ({finished}) LIMIT %s) "
         "RETURNING job_id, job_name, status, reason, started_at, finished_at"
     )
     stamp = now if connection.vendor != "sqlite" else now.astimezone(UTC).replace(tzinfo=None).isoformat(" ")

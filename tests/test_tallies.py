@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import timedelta
 
 import pytest
 from django.db import close_old_connections, connection
+from django.db.models import Count
 
 from scheduler_app import statistics, tallies
 from scheduler_app.models import Execution, JobDayTally, RunTally
@@ -214,3 +216,64 @@ def test_stats_read_the_tallies_in_a_fixed_number_of_queries(client, django_user
     with CaptureQueriesContext(connection) as many:
         client.get("/api/stats/")
     assert len(many) == len(few)
+
+
+def test_the_runs_the_fold_counts_are_the_runs_the_reads_add():
+    where = Execution.objects.untallied().query.where
+    statuses = next(child.rhs for child in where.children if child.lhs.target.name == "status")
+    assert set(statuses) == set(Execution.FINISHED)
+
+
+# The queries behind the statistics, as sent (bound parameters: SQLite uses a partial index only
+# for a condition it can read in the SQL, so a plan of the SQL with its values inlined would lie).
+STATISTICS_QUERIES = {
+    # name: (the query, the index SQLite must search)
+    "finished runs not yet counted": (
+        lambda now: Execution.objects.untallied().order_by()[:20001],
+        "execution_untallied",
+    ),
+    "running now": (lambda now: Execution.objects.running().order_by(), "execution_status_recent"),
+    "active, by status": (
+        lambda now: Execution.objects.filter(status__in=Execution.ACTIVE)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id")),
+        "execution_status_recent",
+    ),
+    "dead letters": (lambda now: Execution.objects.dead_letters().order_by(), "execution_dead_letters"),
+    "the last hour's runs": (
+        lambda now: Execution.objects.filter(finished_at__gte=now - timedelta(hours=1)).order_by(),
+        "execution_finished_at",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", STATISTICS_QUERIES)
+def test_statistics_never_scan_the_history(name, make_job, now):
+    job = make_job()
+    Execution.objects.bulk_create(
+        Execution(
+            job=job,
+            job_name=job.name,
+            scheduled_for=now - timedelta(minutes=n),
+            run_after=now,
+            finished_at=now - timedelta(minutes=n),
+            status="succeeded",
+            tallied_at=now,
+        )
+        for n in range(300)
+    )
+    query, index = STATISTICS_QUERIES[name]
+    sql, params = query(now).query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("ANALYZE")
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+            assert not re.search(r"SCAN scheduler_app_execution$", plan, re.MULTILINE), plan
+            assert f"INDEX {index}" in plan, plan
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # as ten million rows price a scan
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan on scheduler_app_execution" not in plan, plan

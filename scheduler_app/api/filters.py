@@ -6,6 +6,8 @@ from __future__ import annotations
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
+from scheduler_app.filtersets import SEARCH_WINDOW, newest_runs
+
 
 class SearchFilter(filters.SearchFilter):
     """DRF's search, with a malformed term answered as {"search": [...]} like any other parameter."""
@@ -21,3 +23,18 @@ class SearchFilter(filters.SearchFilter):
 
 class OrderingFilter(filters.OrderingFilter):
     ordering_param = "ordering"
+
+
+class HistorySearchFilter(SearchFilter):
+    """Search in a run history: among the newest SEARCH_WINDOW runs that match the other filters
+    (which ran before it), so a search never reads the whole history to fill a page."""
+
+    search_description = (
+        f"Text in the run's error or output, any case; looked for among the newest {SEARCH_WINDOW:,} runs "
+        "that match the other filters."
+    )
+
+    def filter_queryset(self, request, queryset, view):
+        if not self.get_search_terms(request):
+            return queryset
+        return super().filter_queryset(request, newest_runs(queryset)[0], view)

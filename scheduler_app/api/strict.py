@@ -49,6 +49,7 @@ def known_query_params(view) -> set[str]:
             name
             for name in (
                 getattr(paginator, "page_query_param", None),
+                getattr(paginator, "cursor_query_param", None),
                 getattr(paginator, "page_size_query_param", None),
             )
             if name

@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="execution",
             index=models.Index(
-                condition=models.Q(("tallied_at__isnull", True)), fields=["id"], name="execution_untallied"
+                condition=models.Q(("tallied_at__isnull", True)), fields=["status", "id"], name="execution_untallied"
             ),
         ),
         migrations.AddConstraint(

@@ -12,8 +12,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_app.filtersets import ExecutionFilter, JobFilter
+from scheduler_app.filtersets import ExecutionFilter, JobFilter, newest_runs
 from scheduler_app.models import Execution, Job
+from scheduler_app.web import keyset
 
 JOB_SORTS = ("name", "group", "next_run_at", "last_run_at", "priority", "task")
 # What the jobs list's status filter takes besides the states of Job.schedule_state.
@@ -89,6 +90,7 @@ class ExecutionListFilter(ConsoleFilters, ExecutionFilter):
     # The API's filters the console does not offer.
     job_name_contains = task = scheduled_after = scheduled_before = finished_after = finished_before = None
     dead_letter = None
+    other_params = keyset.PARAMS
 
     class Meta:
         model = Execution
@@ -96,9 +98,19 @@ class ExecutionListFilter(ConsoleFilters, ExecutionFilter):
 
     def __init__(self, data=None, *args, zone=None, **kwargs):
         self.zone = zone
+        # After a search: whether it left older runs out (the page says which runs it searched).
+        self.search_bounded: bool | None = None
         super().__init__(data, *args, **kwargs)
 
     def filter_q(self, queryset, name, value):
+        return queryset  # applied last, in filter_queryset: the window is of the runs the other filters chose
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        value = self.form.cleaned_data.get("q")
+        if not value:
+            return queryset
+        queryset, self.search_bounded = newest_runs(queryset)
         return queryset.filter(
             Q(error__icontains=value)
             | Q(output__icontains=value)
@@ -127,6 +139,7 @@ class HistoryFilter(ConsoleFilters, ExecutionFilter):
 
     job = job_name = job_name_contains = reason = group = task = None
     scheduled_after = scheduled_before = finished_after = finished_before = dead_letter = None
+    other_params = keyset.PARAMS
 
     class Meta:
         model = Execution

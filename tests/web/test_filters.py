@@ -60,7 +60,7 @@ def test_the_filters_the_pages_offer_still_work(owner_client, runs):
         owner_client.get("/jobs/?status=scheduled&sort=-next_run_at&q=night&group=reports&tag=etl&page=1").status_code
         == 200
     )
-    page = owner_client.get("/executions/?status=failed&reason=schedule&from=2026-02-27&to=2026-03-01&dead=&q=&page=1")
+    page = owner_client.get("/executions/?status=failed&reason=schedule&from=2026-02-27&to=2026-03-01&dead=&q=")
     assert page.status_code == 200
 
 
@@ -69,9 +69,9 @@ def test_the_filters_the_pages_offer_still_work(owner_client, runs):
 )
 def test_the_executions_page_filters_by_job_name(owner_client, runs, query, shown):
     body = owner_client.get(f"/executions/?{query}").content.decode()
-    assert f"{shown} runs ·" in body
+    assert body.count('aria-label="Run ') == shown  # one per row (the page has no total: issue 11)
 
 
 def test_the_executions_page_filters_by_date(owner_client, runs, now):
     body = owner_client.get(f"/executions/?from={now:%Y-%m-%d}&to={now:%Y-%m-%d}&job_name=nightly").content.decode()
-    assert "1 run ·" in body
+    assert body.count('aria-label="Run ') == 1

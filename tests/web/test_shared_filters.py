@@ -59,7 +59,7 @@ def test_the_console_and_the_api_list_the_same_jobs(owner_client, owner, world, 
 )
 def test_the_console_and_the_api_list_the_same_runs(owner_client, owner, world, query):
     api_query = query.replace("job_name=", "job_name_contains=")
-    console = {run.pk for run in owner_client.get(f"/executions/?{query}").context["page"].object_list}
+    console = {run.pk for run in owner_client.get(f"/executions/?{query}").context["page"].rows}
     response = _client(owner).get(f"/api/executions/?{api_query}")
     assert response.status_code == 200, response.json()
     assert console == {run["id"] for run in response.json()["results"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import status
@@ -9,20 +10,45 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from scheduler_app import services
+from scheduler_app.api.filters import HistorySearchFilter, OrderingFilter
+from scheduler_app.api.pagination import HistoryPagination
 from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.serializers.executions import ClearedSerializer, ExecutionDetailSerializer, ExecutionSerializer
 from scheduler_app.api.views.base import GenericViewSet, ReadOnlyModelViewSet, mixins
-from scheduler_app.filtersets import DeadLetterFilter, ExecutionFilter
+from scheduler_app.filtersets import SEARCH_WINDOW, DeadLetterFilter, ExecutionFilter
 from scheduler_app.models import Execution
+
+# What a list leaves out (ExecutionSerializer does not show them): the bulky text and JSON, and
+# the liveness columns only recovery reads.
+LIST_DEFERRED = ("result", "output", "traceback", "process_group", "heartbeat_at")
+
+PAGING = (
+    "Paged by a cursor: follow `next` (older runs) and `previous` (newer ones); "
+    "`page_size` 1-500, 50 by default. There is no total count."
+)
+
+
+class HistoryList:
+    """A run history's list: paged by cursor (api/pagination.py) in an order an index serves,
+    searched among the newest runs only (api/filters.py)."""
+
+    pagination_class = HistoryPagination
+    filter_backends = (DjangoFilterBackend, HistorySearchFilter, OrderingFilter)
+    search_fields = ["error", "output"]
+    # Orders an index serves without a sort, and a cursor can follow (no nulls).
+    ordering_fields = ["scheduled_for", "id"]
+    ordering = ["-scheduled_for", "-id"]
 
 
 class _ExecutionsBase:
     search_fields = ["error", "output"]
-    ordering_fields = ["scheduled_for", "started_at", "finished_at", "id"]
     lookup_value_regex = r"[0-9]+"
 
     def visible(self):
-        return Execution.objects.visible_to(self.request.user).select_related("requested_by")
+        if self.action != "list":
+            return Execution.objects.visible_to(self.request.user).select_related("requested_by")
+        # The same runs, in the form that keeps a page on its index (querysets.py).
+        return Execution.objects.listed_for(self.request.user).select_related("requested_by").defer(*LIST_DEFERRED)
 
     def get_serializer_class(self):
         return ExecutionDetailSerializer if self.action == "retrieve" else ExecutionSerializer
@@ -36,13 +62,16 @@ class _ExecutionsBase:
 @extend_schema_view(
     list=extend_schema(
         summary="List runs",
-        description="Runs of your jobs (all runs with the view_job permission), newest first. Search in error and output.",
+        description=(
+            "Runs of your jobs (all runs with the view_job permission), newest first. "
+            f"{PAGING} `search` looks in error and output among the newest {SEARCH_WINDOW:,} runs that match "
+            "the other filters."
+        ),
     ),
     retrieve=extend_schema(summary="One run with its result, output and traceback"),
 )
-class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
+class ExecutionViewSet(HistoryList, _ExecutionsBase, ReadOnlyModelViewSet):
     filterset_class = ExecutionFilter
-    ordering = ["-scheduled_for", "-id"]
 
     def get_queryset(self):
         return self.visible()
@@ -81,7 +110,10 @@ class ExecutionViewSet(_ExecutionsBase, ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List dead letters",
-        description="Runs that failed with no retries left, newest first; new ones unless ?acknowledged=true.",
+        description=(
+            "Runs that failed with no retries left, newest failure first; new ones unless ?acknowledged=true. "
+            "Paged by a cursor: follow `next` and `previous`; `page_size` 1-500, 50 by default."
+        ),
     ),
     retrieve=extend_schema(summary="One dead letter with its error and traceback"),
     destroy=extend_schema(
@@ -92,6 +124,10 @@ class DeadLetterViewSet(
     _ExecutionsBase, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, GenericViewSet
 ):
     filterset_class = DeadLetterFilter
+    pagination_class = HistoryPagination
+    # The index execution_dead_letters serves this order; a cursor follows finished_at, which a
+    # dead letter always has.
+    ordering_fields = ["finished_at", "id"]
     ordering = ["-finished_at", "-id"]
 
     def get_queryset(self):

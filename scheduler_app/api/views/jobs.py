@@ -22,6 +22,7 @@ from scheduler_app.api.serializers.jobs import (
     RunNowSerializer,
 )
 from scheduler_app.api.views.base import GenericViewSet, ModelViewSet, mixins
+from scheduler_app.api.views.executions import LIST_DEFERRED, HistoryList
 from scheduler_app.filtersets import ExecutionFilter, JobFilter
 from scheduler_app.models import Execution, Job
 
@@ -181,19 +182,16 @@ class JobViewSet(ModelViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="One job's history",
-        description="Its executions, newest first; the same filters as /api/executions/.",
+        description="Its executions, newest first; the same filters, paging and search as /api/executions/.",
         parameters=[OpenApiParameter("job_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The job's id.")],
     )
 )
-class JobExecutionViewSet(mixins.ListModelMixin, GenericViewSet):
+class JobExecutionViewSet(HistoryList, mixins.ListModelMixin, GenericViewSet):
     serializer_class = ExecutionSerializer
     filterset_class = ExecutionFilter
-    search_fields = ["error", "output"]
-    ordering_fields = ["scheduled_for", "started_at", "finished_at", "id"]
-    ordering = ["-scheduled_for", "-id"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Execution.objects.none()
         job = get_object_or_404(Job.objects.visible_to(self.request.user), pk=self.kwargs["job_pk"])
-        return Execution.objects.filter(job=job).select_related("requested_by")
+        return Execution.objects.filter(job=job).select_related("requested_by").defer(*LIST_DEFERRED)

@@ -11,14 +11,21 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from scheduler_app import services
-from scheduler_app.web import base
+from scheduler_app.models import Execution
+from scheduler_app.web import base, keyset
+from scheduler_app.web.views.executions import LIST_DEFERRED
 
 
 @base.console_view
 def dead_letter_list(request: HttpRequest):
-    rows = base.visible_executions(request).dead_letters().select_related("job").order_by("-finished_at", "-id")
-    context = {"now": timezone.now(), "page": base.paginate(request, rows, per_page=50)}
-    return base.render_page(request, "scheduler_app/dead_letters.html", context, fragments=["dead-letters-table"])
+    # The rows show the error; the job is for the Retry button's permission check.
+    rows = Execution.objects.listed_for(request.user).dead_letters().select_related("job").defer(*LIST_DEFERRED)
+    page, problems = keyset.page_or_problems(request, rows, per_page=50, field="finished_at")
+    context = {"now": timezone.now(), "page": page, "problems": problems}
+    status = 400 if problems else 200
+    return base.render_page(
+        request, "scheduler_app/dead_letters.html", context, fragments=["dead-letters-table"], status=status
+    )
 
 
 @require_POST

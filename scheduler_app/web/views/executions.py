@@ -9,36 +9,46 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from scheduler_app import services
+from scheduler_app import filtersets, services
 from scheduler_app.models import Execution
-from scheduler_app.web import base
+from scheduler_app.web import base, keyset
 from scheduler_app.web.filters import ExecutionListFilter
+
+# What the console's run lists do not show (partials/execution_rows.html, dead_letters.html):
+# left in the database.
+LIST_DEFERRED = ("args", "kwargs", "result", "output", "traceback", "process_group", "heartbeat_at")
 
 
 def filtered_executions(request: HttpRequest):
-    """The visible runs the query asks for, and what is wrong with the query (then no run)."""
-    rows = base.visible_executions(request).select_related("job")
+    """The visible runs the query asks for, what is wrong with the query (then no run), and,
+    after a search, whether it left older runs out (None without a search)."""
+    # No select_related: the rows show the job's name as it ran and link by job_id.
+    # base.visible_executions' runs, in the form that keeps a page on its index (querysets.py).
+    rows = Execution.objects.listed_for(request.user).defer(*LIST_DEFERRED)
     # Dates are the viewer's local days.
     filters = ExecutionListFilter(request.GET, queryset=rows, request=request, zone=base.viewer_zone(request))
     problems = filters.problems()
     if problems:
-        return rows.none(), problems
+        return rows.none(), problems, None
     try:
         rows = filters.qs
     except OverflowError:  # 9999-12-31 has no next day
-        return rows.none(), [_("The dates must be before 9999-12-31.")]
-    return rows.order_by("-scheduled_for", "-id"), []
+        return rows.none(), [_("The dates must be before 9999-12-31.")], None
+    return rows, [], filters.search_bounded
 
 
 @base.console_view
 def execution_list(request: HttpRequest):
     jobs = base.visible_jobs(request)
-    rows, problems = filtered_executions(request)
+    rows, problems, search_bounded = filtered_executions(request)
+    page, problems = keyset.page_or_problems(request, rows, per_page=50, problems=problems)
     context = {
         "now": timezone.now(),
-        "page": base.paginate(request, rows, per_page=50),
+        "page": page,
         "problems": problems,
         "filters": request.GET,
+        "search_bounded": search_bounded,
+        "search_window": filtersets.SEARCH_WINDOW,
         "statuses": Execution.Status.choices,
         "reasons": Execution.Reason.choices,
         "jobs": jobs.only("id", "name").order_by("name")[:500],

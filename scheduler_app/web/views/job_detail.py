@@ -14,19 +14,22 @@ from django.views.decorators.http import require_POST
 from scheduler_app import services
 from scheduler_app.api import throttling
 from scheduler_app.models import Execution
-from scheduler_app.web import base, stats
+from scheduler_app.web import base, keyset, stats
 from scheduler_app.web.filters import HistoryFilter
 from scheduler_app.web.forms import RunNowForm
+from scheduler_app.web.views.executions import LIST_DEFERRED
 
 
 @base.console_view
 def job_detail(request: HttpRequest, pk: int):
     job = base.get_job(request, pk)
     now = timezone.now()
-    history = job.executions.all().order_by("-scheduled_for", "-id")
+    # Read from the index execution_job_history a page at a time (web/keyset.py); the rows show
+    # neither the output nor the traceback.
+    history = job.executions.defer(*LIST_DEFERRED)
     filters = HistoryFilter(request.GET, queryset=history, request=request)
     problems = filters.problems()
-    history = history.none() if problems else filters.qs
+    page, problems = keyset.page_or_problems(request, filters.qs, per_page=20, problems=problems)
     status = "" if problems else request.GET.get("status", "")  # the select shows one
     bars, longest = stats.durations(job.executions.all())
     rate, decided = stats.success_rate(job.executions.all())
@@ -41,7 +44,7 @@ def job_detail(request: HttpRequest, pk: int):
         "next_runs": next_runs,
         "schedule_error": schedule_error,
         "viewer_zone": base.viewer_zone(request),
-        "page": base.paginate(request, history, per_page=20),
+        "page": page,
         "status": status,
         "problems": problems,
         "statuses": Execution.Status.choices,
