@@ -80,6 +80,7 @@ class Engine:
         self._recover = Every(max(tempora_settings.LEASE_SECONDS / 2, 1))
         self._lost_celery_runs = worker_loss.WorkerLossCheck()  # its own timer: every few seconds
         self._prune = Every(60)
+        self._prune_backlog = False
         self._reconcile = Every(300, first_now=False)
 
     # Life cycle -----------------------------------------------------------------------
@@ -179,14 +180,17 @@ class Engine:
                 )
         self._lost_celery_runs.check(now)
         self._fold_tallies()
-        if self._prune.due():
+        # Once a minute; and while a pass finds a full batch, every round, a batch at a time, so
+        # that pruning keeps up with a thousand runs a second without holding a round up.
+        if self._prune.due() or self._prune_backlog:
             with writing():
-                retention.prune(
+                deleted = retention.prune(
                     now=now,
                     days=services.scheduler_setting("history_days"),
                     per_job=services.scheduler_setting("history_per_job"),
                 )
                 tallies.prune(now=now)
+            self._prune_backlog = deleted >= retention.BATCH
         if self._reconcile.due() and self.sync.cursor is not None:
             self.sync.full(now=now)
 
