@@ -5,14 +5,16 @@
     .venv/bin/python -m bench.run burst 1000
     .venv/bin/python -m bench.run scale 10000 100000
 
-Each scenario gets a fresh SQLite database in a temporary directory, jobs created through
-the services (bulk rows for the scale scenario), and a real `manage.py runscheduler`
-process whose CPU and memory are read from /proc. Prints a Markdown table.
+Each scenario runs on SQLite and on PostgreSQL (`--database` picks one): a fresh SQLite database
+in a temporary directory, or a PostgreSQL database of its own on BENCH_POSTGRES's server, jobs
+created through the services (bulk rows for the scale scenario), and a real `manage.py
+runscheduler` process whose CPU and memory are read from /proc. Prints JSON lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import signal
@@ -29,17 +31,39 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+# The PostgreSQL server the PostgreSQL scenarios use: each creates its own database there and
+# drops it afterwards (BENCH_POSTGRES names the server's maintenance database).
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+DATABASES = ("sqlite", "postgresql")
+
+
+def _postgres(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(statement)
+
+
 class Project:
-    """A throwaway Tempora database and a runscheduler process against it."""
+    """A throwaway Tempora database (a SQLite file, or a PostgreSQL database of its own) and a
+    runscheduler process against it."""
 
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="tempora-bench-")
         self.env = {**os.environ, "TEMPORA_VAR_DIR": self.dir, "DJANGO_SETTINGS_MODULE": "config.settings"}
         self.env.pop("DATABASE_URL", None)
+        if os.environ.get("BENCH_DATABASE") == "postgresql":
+            name = f"tempora_bench_{os.getpid()}"
+            _postgres(f'DROP DATABASE IF EXISTS "{name}"')
+            _postgres(f'CREATE DATABASE "{name}"')
+            atexit.register(_postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.env["DATABASE_URL"] = f"{POSTGRES.rsplit('/', 1)[0]}/{name}"
         subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
         os.environ.update({k: self.env[k] for k in ("TEMPORA_VAR_DIR", "DJANGO_SETTINGS_MODULE")})
         os.environ["LOG_LEVEL"] = "WARNING"  # this process only creates jobs and reads results
         os.environ.pop("DATABASE_URL", None)
+        if "DATABASE_URL" in self.env:
+            os.environ["DATABASE_URL"] = self.env["DATABASE_URL"]
         import django
 
         django.setup()
@@ -199,31 +223,43 @@ def main() -> None:
     parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "all"])
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument(
+        "--database", choices=DATABASES, action="append", help="sqlite, postgresql or both (repeat it); default both"
+    )
     options = parser.parse_args()
+    databases = options.database or list(DATABASES)
     scenarios = ["fire-lag", "burst", "scale"] if options.scenario == "all" else [options.scenario]
     for scenario in scenarios:
         if scenario == "fire-lag":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
-                ours, base = _isolated("fire-lag", n, options.seconds), floor("fire-lag", str(n), str(options.seconds))
-                print(
-                    json.dumps({"scenario": f"fire-lag {n}", "tempora": ours, "apscheduler_in_memory": base}),
-                    flush=True,
-                )
+                base = floor("fire-lag", str(n), str(options.seconds))
+                for database in databases:
+                    ours = _isolated("fire-lag", n, options.seconds, database=database)
+                    _print(f"fire-lag {n}", database, ours, base)
         elif scenario == "burst":
-            for n in options.sizes if options.scenario != "all" and options.sizes else (1000,):
-                ours, base = _isolated("burst", n), floor("burst", str(n))
-                print(
-                    json.dumps({"scenario": f"burst {n}", "tempora": ours, "apscheduler_in_memory": base}), flush=True
-                )
+            for n in options.sizes if options.scenario != "all" and options.sizes else (1000, 10_000):
+                base = floor("burst", str(n))
+                for database in databases:
+                    _print(f"burst {n}", database, _isolated("burst", n, database=database), base)
         else:
             for n in options.sizes if options.scenario != "all" and options.sizes else (10_000, 100_000):
-                print(json.dumps({"scenario": f"scale {n}", "tempora": _isolated("scale", n)}), flush=True)
+                for database in databases:
+                    _print(f"scale {n}", database, _isolated("scale", n, database=database))
 
 
-def _isolated(kind: str, n: int, seconds: int | None = None) -> dict:
+def _print(scenario: str, database: str, ours: dict, floor: dict | None = None) -> None:
+    line = {"scenario": scenario, "database": database, "tempora": ours}
+    if floor is not None:
+        line["apscheduler_in_memory"] = floor
+    print(json.dumps(line), flush=True)
+
+
+def _isolated(kind: str, n: int, seconds: int | None = None, *, database: str = "sqlite") -> dict:
     """Each scenario in its own process: Django is set up once per process, per database."""
     args = [PYTHON, "-m", "bench.run", "--one", kind, str(n), str(seconds or 0)]
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "BENCH_DATABASE": database}
+    )
     if done.returncode:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
