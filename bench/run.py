@@ -154,13 +154,15 @@ def burst(n: int) -> dict:
     later = datetime.now(UTC) + timedelta(days=1)
     for i in range(n):
         services.job_create(name=f"once-{i}", task="tempora.noop", triggers=[{"kind": "once", "run_at": later}])
-    # All due at one instant a few seconds after the scheduler is up (creating them took a while).
+    # All due at one instant a few seconds after the scheduler is up and in sync (creating them
+    # and a first start both take a while): moved by one bulk UPDATE stamping updated_at, which
+    # the running scheduler applies, a second ahead per 2,000 jobs.
     from scheduler_app.models import Job, Trigger
 
-    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    project.start()
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3 + n // 2000)
     Trigger.objects.update(run_at=at)
     Job.objects.update(next_run_at=at, updated_at=datetime.now(UTC))
-    project.start()
     _sleep_until(at + timedelta(seconds=5))
     project.stop()
     started = list(Execution.objects.filter(started_at__isnull=False).values_list("started_at", flat=True))

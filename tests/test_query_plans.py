@@ -183,3 +183,14 @@ def test_the_lists_scope_is_the_same_runs_as_visible_to(history, outsider):
     for user in (history["admin"], history["owner"], outsider, anonymous):
         listed = set(Execution.objects.listed_for(user).values_list("id", flat=True))
         assert listed == set(Execution.objects.visible_to(user).values_list("id", flat=True)), user
+
+
+@pytest.mark.parametrize("role", ["admin", "owner"])
+def test_the_dashboards_latest_runs_are_read_newest_first_without_sorting(history, role):
+    with CaptureQueriesContext(connection) as captured:
+        assert _client(history[role]).get("/").status_code == 200
+    latest = [q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"] and "LIMIT 10" in q["sql"]]
+    assert latest, "no latest-runs query seen"
+    for sql in latest:
+        plan = _plan(sql)
+        assert not _sorts(plan), f"{sql}\n{plan}"

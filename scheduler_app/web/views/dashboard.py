@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from scheduler_app import statistics
+from scheduler_app.models import Execution
 from scheduler_app.web import base, stats
 
 
@@ -31,6 +32,6 @@ def dashboard(request: HttpRequest):
         "upcoming": upcoming,
         "unplanned": unplanned,
         # Newest first by id (rows are numbered as they are created): the primary key's order, no sort.
-        "latest": executions.select_related("job").order_by("-id")[:10],
+        "latest": Execution.objects.listed_for(request.user).select_related("job").order_by("-id")[:10],
     }
     return base.render_page(request, "scheduler_app/dashboard.html", context, fragments=["dashboard-live"])
