@@ -30,6 +30,8 @@ REQUESTS = 20
 PAGES = [
     "/",
     "/jobs/",
+    # The state filter (JobQuerySet.in_state); the console names it `status`, the API `state`.
+    "/jobs/?status=scheduled",
     "/jobs/{job}/",
     "/executions/",
     "/executions/?status=failed",
@@ -37,6 +39,7 @@ PAGES = [
     "/dead-letters/",
     "/calendar/",
     "/api/jobs/",
+    "/api/jobs/?state=scheduled",
     "/api/executions/",
     "/api/executions/?status=failed",
     "/api/executions/?search=malformed",
