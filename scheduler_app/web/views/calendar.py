@@ -1,4 +1,6 @@
-"""The month grid of upcoming runs across jobs, one day's runs, and the exclusion calendars."""
+"""The month grid of upcoming runs across jobs, one day's runs, and the exclusion calendars.
+
+The counting, bounded whatever the number of jobs, is scheduler_app/web/calendar_runs.py."""
 
 from __future__ import annotations
 
@@ -15,13 +17,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scheduler_app import services
-from scheduler_app.models import Calendar, Job
-from scheduler_app.web import base
+from scheduler_app.models import Calendar
+from scheduler_app.web import base, calendar_runs
 from scheduler_app.web.forms import CalendarForm
 from scheduler_app.web.views.job_edit import usable_calendars
 
-RUNS_PER_JOB = 600  # a job firing more often than this in the month shows as "frequent"
-MAX_JOBS = 300
+
+@dataclass
+class Entry:
+    """One job's runs on one day, as a cell lists it."""
+
+    pk: int
+    name: str
+    runs: int
+    capped: bool  # more than calendar_runs.CAP: the count reads "24+"
+    last_status: str
 
 
 @dataclass
@@ -30,12 +40,22 @@ class Day:
     in_month: bool
     past: bool
     today: bool
-    runs: dict[int, int] = field(default_factory=dict)  # job id → runs that day
-    frequent: set[int] = field(default_factory=set)
+    entries: list[Entry] = field(default_factory=list)
+    total: int = 0  # runs counted that day
+    capped: bool = False  # some job's runs were cut at the cap: total is a lower bound
+    jobs: int = 0  # jobs counted running that day
 
     @property
-    def total(self) -> int:
-        return sum(self.runs.values())
+    def shown(self) -> list[Entry]:
+        return self.entries[:SHOWN_PER_DAY]
+
+    @property
+    def more(self) -> int:
+        """Jobs running that day the cell does not name."""
+        return self.jobs - len(self.shown)
+
+
+SHOWN_PER_DAY = 3
 
 
 # The days the calendar can show: the grid of the last one still needs its next day.
@@ -56,20 +76,28 @@ def _month_link(first: date) -> str | None:
     return first.strftime("%Y-%m") if FIRST_DAY <= first <= LAST_DAY else None
 
 
-def _runs_between(jobs, start: datetime, end: datetime, per_job: int = RUNS_PER_JOB):
-    """([(job, its runs in [start, end), more than per_job?)], [jobs whose schedule cannot be computed])
-    for the active jobs: one that cannot be planned is listed as such, never breaking the page."""
-    active = list(jobs.filter(paused=False).prefetch_related("triggers__calendar")[:MAX_JOBS])
-    Job.count_runs_used(active)
-    rows, unplanned = [], []
-    for job in active:
-        runs, error = job.next_runs_or_error(after=start - timedelta(microseconds=1), count=per_job)
-        if error:
-            unplanned.append(job)
-            continue
-        runs = [run for run in runs if run < end]
-        rows.append((job, runs, len(runs) >= per_job))
-    return rows, unplanned
+def _fill(days: dict[date, Day], rows: list[calendar_runs.Row]) -> None:
+    for row in rows:
+        for day, (runs, capped) in row.days.items():
+            cell = days.get(day)
+            if cell is None:
+                continue
+            cell.entries.append(Entry(row.pk, row.name, len(runs), capped, row.last_status))
+            cell.total += len(runs) * row.jobs
+            cell.capped = cell.capped or capped
+            cell.jobs += row.jobs
+    for cell in days.values():
+        cell.entries.sort(key=lambda entry: (-entry.runs, entry.name))
+
+
+def _notices(rows: list[calendar_runs.Row], own_total: int, own_rows: int) -> dict:
+    """What the grid could not count, in words the template turns into notices: never silent."""
+    return {
+        "unplanned": [row for row in rows if row.error],
+        "uncounted": sum(row.jobs for row in rows if not row.counted and not row.error),
+        "own_left_out": max(own_total - own_rows, 0),
+        "max_runs_ignored": [row for row in rows if row.max_runs_ignored],
+    }
 
 
 @base.console_view
@@ -90,25 +118,19 @@ def month(request: HttpRequest):
     end = datetime.combine(last + timedelta(days=1), time(), zone)
     weeks = pycalendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
     days = {d: Day(d, d.month == first.month, d < today, d == today) for week in weeks for d in week}
-    names: dict[int, Job] = {}
-    unplanned: list[Job] = []
+    rows: list[calendar_runs.Row] = []
+    own_total = own_shown = 0
     if end > now:
-        rows, unplanned = _runs_between(base.visible_jobs(request), start, end)
-        for job, runs, frequent in rows:
-            names[job.pk] = job
-            for run in runs:
-                cell = days.get(run.astimezone(zone).date())
-                if cell is not None:
-                    cell.runs[job.pk] = cell.runs.get(job.pk, 0) + 1
-                    if frequent:
-                        cell.frequent.add(job.pk)
+        jobs = calendar_runs.can_fire(base.visible_jobs(request), start, end)
+        shared = calendar_runs.shared_rows(jobs, start, end)
+        own, own_total = calendar_runs.own_rows(jobs, start, end)
+        rows = shared + own
+        own_shown = len(own)
+        work = calendar_runs.Work()
+        for row in rows:
+            calendar_runs.count(row, zone, first, last, now, calendar_runs.CAP, work)
+        _fill(days, rows)
     grid = [[days[d] for d in week] for week in weeks]
-    for week in grid:
-        for cell in week:
-            cell.entries = sorted(
-                ((names[pk], n, pk in cell.frequent) for pk, n in cell.runs.items()),
-                key=lambda item: (-item[1], item[0].name),
-            )
     calendars = usable_calendars(request).annotate(used=Count("triggers"))
     context = {
         "now": now,
@@ -116,7 +138,9 @@ def month(request: HttpRequest):
         "first": first,
         "grid": grid,
         "error": error,
-        "unplanned": unplanned,
+        "cap": calendar_runs.CAP,
+        "max_own": calendar_runs.MAX_OWN,
+        **_notices(rows, own_total, own_shown),
         "weekdays": [pycalendar.day_abbr[i] for i in range(7)],
         "previous": _month_link((first - timedelta(days=1)).replace(day=1)),
         "next": _month_link(last + timedelta(days=1)),
@@ -127,6 +151,9 @@ def month(request: HttpRequest):
     return base.render_page(
         request, "scheduler_app/calendar/month.html", context, fragments=["calendar-grid"], status=400 if error else 200
     )
+
+
+DAY_PAGE = 25  # jobs per page of a day's panel
 
 
 @base.console_view
@@ -141,12 +168,31 @@ def day(request: HttpRequest, value: str):
     now = timezone.now()
     start = max(now, datetime.combine(chosen, time(), zone))
     end = datetime.combine(chosen + timedelta(days=1), time(), zone)
-    rows, unplanned = [], []
+    rows, page, idle = [], None, 0
     if end > now:
-        found, unplanned = _runs_between(base.visible_jobs(request), start, end, per_job=200)
-        rows = [row for row in found if row[1]]
-    rows.sort(key=lambda row: row[1][0])
-    context = {"now": now, "zone": zone, "day": chosen, "rows": rows, "past": end <= now, "unplanned": unplanned}
+        # The jobs that may fire that day, a page at a time by name; each one's runs that day.
+        jobs = calendar_runs.can_fire(base.visible_jobs(request), start, end).order_by("name")
+        page = base.paginate(request, jobs, DAY_PAGE)
+        work = calendar_runs.Work()
+        for job in calendar_runs.with_triggers(jobs.filter(pk__in=[job.pk for job in page.object_list])):
+            row = calendar_runs.job_row(job)
+            calendar_runs.count(row, zone, chosen, chosen, now, calendar_runs.DAY_CAP, work)
+            rows.append(row)
+        rows.sort(key=lambda row: row.name)
+        idle = sum(1 for row in rows if row.counted and not row.days)
+    shown = [(row, *row.days[chosen]) for row in rows if chosen in row.days]
+    context = {
+        "now": now,
+        "zone": zone,
+        "day": chosen,
+        "rows": shown,
+        "page": page,
+        "idle": idle,
+        "target": "day-panel",
+        "cap": calendar_runs.DAY_CAP,
+        "past": end <= now,
+        **_notices(rows, 0, 0),
+    }
     return base.render_page(request, "scheduler_app/calendar/day.html", context, fragments=["day-panel"])
 
 
