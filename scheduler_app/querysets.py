@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.apps import apps
+from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from scheduler_app import permissions
+from scheduler_app import permissions, triggers
 
 # How many finished runs a job list shows per job ("last results").
 RECENT_RESULTS = 5
@@ -82,22 +86,165 @@ class JobQuerySet(models.QuerySet):
         return self.filter(group=group)
 
     def in_state(self, state: str, *, now: datetime | None = None) -> JobQuerySet:
-        """Jobs whose Job.schedule_state is `state` at `now`.
+        """Jobs whose Job.schedule_state is `state` at `now`, decided by the database where it can.
 
-        The model decides (one definition); the database only narrows the candidates by the
-        paused flag, which the state puts first. It computes every candidate's next run, so it
-        costs a moment per thousand jobs.
+        Job.schedule_state is the definition; this is the same rules as a query (tests check the
+        two against each other over every kind of job, tests/test_job_state.py):
+        - paused, no_schedule, ended by end_at, finished by max_runs: columns and counts only;
+        - scheduled / not_started for a job that surely has a next run: no end_at, a zone that
+          exists, every trigger computable, and one that fires forever (a cron expression known
+          to fire, an interval, a one-off still ahead, none on a calendar), start_at before 9000;
+        - finished for a job of one-off triggers all more than a day past (beyond any jitter).
+        Python computes only what is left: jobs with an end_at still ahead, triggers all on
+        calendars, a schedule that cannot be computed, and the like. Besides those, it checks
+        each distinct cron expression and zone once (cached for the day), not each job.
         """
         now = now or timezone.now()
-        candidates = self.filter(paused=(state == "paused"))
-        rows = list(candidates.prefetch_related("triggers__calendar"))
+        rules = _StateRules(self, now)
+        staged = self.annotate(_stage=rules.stage())
+        if state in ("paused", "no_schedule"):
+            return self.filter(pk__in=staged.filter(_stage=state).values("pk"))
+        decided = {
+            "scheduled": rules.surely() & (Q(start_at__isnull=True) | Q(start_at__lte=now)),
+            "not_started": rules.surely() & Q(start_at__gt=now),
+            "finished": rules.one_offs_long_past(),
+        }.get(state, Q(pk__in=[]))
+        by_sql = staged.filter(Q(_stage=state) | Q(_stage="computed") & decided).values("pk")
+        # What the database could not decide, narrowed by what the state needs: Python's part.
+        left = (
+            staged.filter(_stage="computed")
+            .exclude(rules.surely() | rules.one_offs_long_past())
+            .filter(rules.could_be(state))
+        )
+        rows = list(self.model.objects.filter(pk__in=left.values("pk")).prefetch_related("triggers__calendar"))
         self.model.count_runs_used(rows)
-        matched = [job.pk for job in rows if job.schedule_state(now=now).value == state]
-        # The shorter list of ids: the database bounds how many values one query may carry.
-        if len(matched) <= len(rows) // 2:
-            return self.filter(pk__in=matched)
-        matched_set = set(matched)
-        return candidates.exclude(pk__in=[job.pk for job in rows if job.pk not in matched_set])
+        by_python = [job.pk for job in rows if job.schedule_state(now=now).value == state]
+        return self.filter(Q(pk__in=by_sql) | Q(pk__in=by_python))
+
+
+# Far enough from the end of time (year 9999) that a firing schedule still has a run after it.
+FAR_START = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def _fires(expression: str, zone: str, day: date) -> bool:
+    """Whether a cron expression computes a next run in `zone` from `day` (kept for the day)."""
+    try:
+        spec = triggers.TriggerSpec(kind="cron", cron_expression=expression)
+        after = datetime.combine(day, datetime.min.time(), UTC)
+        return bool(triggers.next_runs([spec], ZoneInfo(zone), after, 1))
+    except (ValueError, OverflowError, ZoneInfoNotFoundError):
+        return False
+
+
+class _StateRules:
+    """Job.schedule_state's rules as query expressions (see JobQuerySet.in_state)."""
+
+    def __init__(self, jobs: JobQuerySet, now: datetime):
+        self.jobs, self.now = jobs, now
+        self.Trigger = apps.get_model("scheduler_app", "Trigger")
+        self.Execution = apps.get_model("scheduler_app", "Execution")
+        # The longest jitter a trigger may have: its field's bound (MAX_JITTER_SECONDS).
+        bounds = self.Trigger._meta.get_field("jitter_seconds").validators
+        self.max_jitter = timedelta(seconds=max(v.limit_value for v in bounds if isinstance(v, MaxValueValidator)))
+        self._sound: Q | None = None
+
+    def triggers(self):
+        return self.Trigger.objects.filter(job=OuterRef("pk"))
+
+    def stage(self) -> Case:
+        """The first rules of Job.schedule_state, in its order; "computed" when the next run decides."""
+        runs_used = (
+            self.Execution.objects.filter(job=OuterRef("pk"))
+            .counting_against_max_runs()
+            .order_by()
+            .values("job")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Case(
+            When(paused=True, then=Value("paused")),
+            When(~Exists(self.triggers()), then=Value("no_schedule")),
+            When(end_at__lte=self.now, then=Value("ended")),
+            When(Q(max_runs__isnull=False) & Q(max_runs__lte=Coalesce(Subquery(runs_used), 0)), then=Value("finished")),
+            default=Value("computed"),
+            output_field=models.CharField(),
+        )
+
+    def sound(self) -> Q:
+        """Jobs whose fire times compute without error: a zone that exists, cron expressions
+        that fire, calendars whose dates read. Checked once per distinct value, not per job."""
+        if self._sound is None:
+            self._sound = self._check_sound(self.jobs)
+        return self._sound
+
+    def _check_sound(self, jobs) -> Q:
+        Calendar = apps.get_model("scheduler_app", "Calendar")
+        pairs = (
+            self.Trigger.objects.filter(kind="cron", job__in=jobs.order_by().values("pk"))
+            .order_by()
+            .values_list("cron_expression", "job__timezone")
+            .distinct()
+        )
+        good = Q(pk__in=[])
+        by_zone: dict[str, list[str]] = {}
+        for expression, zone in pairs:
+            if _fires(expression, zone, self.now.date()):
+                by_zone.setdefault(zone, []).append(expression)
+        for zone, expressions in by_zone.items():
+            good |= Q(job__timezone=zone, cron_expression__in=expressions)
+        bad_calendars = []
+        for calendar in Calendar.objects.all():
+            try:
+                calendar.excluded  # noqa: B018 - reading the dates is the check
+            except (ValueError, TypeError):
+                bad_calendars.append(calendar.pk)
+        zones = jobs.order_by().values_list("timezone", flat=True).distinct()
+        bad_zones = [zone for zone in zones if not _zone_exists(zone)]
+        unsound = self.triggers().filter((Q(kind="cron") & ~good) | Q(calendar_id__in=bad_calendars))
+        return ~Q(timezone__in=bad_zones) & ~Exists(unsound)
+
+    def surely(self) -> Q:
+        """Jobs that surely have a next run: unlimited in time, computable, one trigger firing forever."""
+        forever = Q(calendar__isnull=True) & (
+            Q(kind="cron")  # sound() checked that it fires
+            | Q(kind="interval")
+            | Q(kind="once", run_at__gt=self.now, job__start_at__isnull=True)
+            | Q(kind="once", run_at__gt=self.now, job__start_at__lte=self.now)
+        )
+        return (
+            Q(end_at__isnull=True)
+            & (Q(start_at__isnull=True) | Q(start_at__lt=FAR_START))
+            & self.sound()
+            & Exists(self.triggers().filter(forever))
+        )
+
+    def one_offs_long_past(self) -> Q:
+        """Jobs of one-off triggers only, each further past than any jitter reaches: finished."""
+        recent = self.triggers().filter(
+            ~Q(kind="once") | Q(run_at__gt=self.now - self.max_jitter) | Q(jitter_seconds__gt=self.max_jitter.seconds)
+        )
+        return self.sound() & ~Exists(recent)
+
+    def could_be(self, state: str) -> Q:
+        """What a job needs for Job.schedule_state to answer `state` once its next run is known."""
+        now = self.now
+        return {
+            "scheduled": Q(start_at__isnull=True) | Q(start_at__lte=now),
+            "not_started": Q(start_at__gt=now),
+            "finished": ~Exists(self.triggers().exclude(kind="once")),
+            "ended": Q(end_at__isnull=False),
+            "no_upcoming_run": Q(end_at__isnull=True),
+            "schedule_error": Q(),
+        }.get(state, Q(pk__in=[]))
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return False
+    return True
 
 
 class ExecutionQuerySet(models.QuerySet):

@@ -98,3 +98,85 @@ def test_nextruns_says_a_stored_jobs_schedule_cannot_be_computed(state_jobs):
 
     with pytest.raises(CommandError, match="cannot be computed"):
         call_command("nextruns", "--job", state_jobs["schedule_error"].name)
+
+
+def more_kinds(owner) -> dict[str, Job]:
+    """Jobs the database and the model must place alike, beyond tests/job_states.py's one per state."""
+    from scheduler_app import services
+    from scheduler_app.models import Trigger
+
+    def make(name: str, triggers: list, **fields) -> Job:
+        return services.job_create(
+            name=name, task="tempora.sample_job", owner=owner, triggers=triggers, now=NOW, **fields
+        )
+
+    hourly = [{"kind": "cron", "cron_expression": "0 * * * *"}]
+    weekdays = services.calendar_create(name="kinds: weekdays", business_days_only=True, owner=owner)
+    jobs = {
+        "interval": make("kinds-interval", [{"kind": "interval", "interval_seconds": 600}]),
+        "interval-later": make(
+            "kinds-interval-later", [{"kind": "interval", "interval_seconds": 600}], start_at=NOW + timedelta(days=2)
+        ),
+        "once-ahead": make("kinds-once-ahead", [{"kind": "once", "run_at": NOW + timedelta(hours=2)}]),
+        "once-ahead-after-start": make(
+            "kinds-once-before-start",
+            [{"kind": "once", "run_at": NOW + timedelta(days=3)}],
+            start_at=NOW + timedelta(days=1),
+        ),
+        "once-past-jittered": make(
+            "kinds-once-jittered", [{"kind": "once", "run_at": NOW - timedelta(minutes=1), "jitter_seconds": 3600}]
+        ),
+        "on-a-calendar": make(
+            "kinds-weekdays", [{"kind": "cron", "cron_expression": "0 9 * * *", "calendar": weekdays.pk}]
+        ),
+        "ends-later": make("kinds-ends-later", hourly, end_at=NOW + timedelta(days=1)),
+        "runs-left": make("kinds-runs-left", hourly, max_runs=5),
+        "jittered-cron": make(
+            "kinds-jittered", [{"kind": "cron", "cron_expression": "0 * * * *", "jitter_seconds": 60}]
+        ),
+        "two-triggers": make("kinds-two", [*hourly, {"kind": "once", "run_at": NOW - timedelta(days=2)}]),
+        "lost-zone": make("kinds-lost-zone", hourly),
+        "paused-broken": make("kinds-paused-broken", hourly, paused=True),
+        "broken-beside-good": make("kinds-broken-beside", [*hourly, {"kind": "cron", "cron_expression": "5 * * * *"}]),
+        "berlin": make("kinds-berlin", hourly, timezone="Europe/Berlin"),
+    }
+    Job.objects.filter(pk=jobs["lost-zone"].pk).update(timezone="Mars/Olympus")
+    Trigger.objects.filter(job=jobs["paused-broken"]).update(cron_expression="61 * * * *")
+    broken = Trigger.objects.filter(job=jobs["broken-beside-good"], cron_expression="5 * * * *")
+    broken.update(cron_expression="0 0 30 2 *")  # never fires
+    return {case: Job.objects.get(pk=job.pk) for case, job in jobs.items()}
+
+
+@pytest.fixture
+def every_kind(state_jobs, owner):
+    return {**state_jobs, **more_kinds(owner)}
+
+
+@pytest.mark.parametrize("state", Job.State.values)
+def test_the_database_and_the_model_place_every_kind_of_job_in_the_same_state(every_kind, state):
+    expected = {job.name for job in every_kind.values() if job.schedule_state(now=NOW).value == state}
+    found = set(Job.objects.in_state(state, now=NOW).values_list("name", flat=True))
+    assert found == expected
+
+
+def test_every_kind_of_job_is_in_one_state_only(every_kind):
+    placed = [
+        name
+        for state in Job.State.values
+        for name in Job.objects.in_state(state, now=NOW).values_list("name", flat=True)
+    ]
+    assert sorted(placed) == sorted(job.name for job in every_kind.values())
+
+
+def test_the_state_filter_computes_no_schedule_in_python_for_jobs_the_database_can_place(make_job, owner, monkeypatch):
+    for n in range(30):
+        make_job(
+            owner=owner, name=f"plain-{n}", triggers=[{"kind": "cron", "cron_expression": f"{n} * * * *"}], now=NOW
+        )
+    computed = []
+    real = Job.schedule_state
+    monkeypatch.setattr(Job, "schedule_state", lambda self, **kw: computed.append(self.pk) or real(self, **kw))
+    for state in Job.State.values:
+        list(Job.objects.in_state(state, now=NOW))
+    assert computed == []
+    assert Job.objects.in_state("scheduled", now=NOW).count() == 30
