@@ -20,14 +20,14 @@ from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 
 from scheduler_app import triggers
-from scheduler_app.models import SCHEDULE_FAILURES, Calendar, Job, Trigger, trigger_spec
+from scheduler_app.models import MAX_JITTER_SECONDS, SCHEDULE_FAILURES, Calendar, Job, Trigger, trigger_spec
 
 CAP = 24  # runs of one job on one day the month grid counts: more reads "24+"
 DAY_CAP = 48  # runs of one job the day's panel lists
-BUDGET = 2_500  # fire times one page computes afresh (about 100 ms)
+BUDGET = 1_500  # fire times one page computes afresh (about 60 ms)
 MAX_OWN = 100  # jobs with a schedule of their own computed per page
 MAX_RUNS_EXACT = 1_000  # a max_runs job with more runs left is counted as if it had none
 CACHE_SIZE = 20_000
@@ -78,7 +78,8 @@ def walk(
 ) -> dict[date, tuple[tuple[datetime, ...], bool]]:
     """{viewer's day in first..last: (its first `cap` runs, more than cap?)} for days with runs.
 
-    One computation per day that has runs (plus one): a weekly job costs five, a one-off two.
+    One computation gives cap + 1 runs, and every day they cover completely: a daily job costs
+    two for the month, an hourly one a computation per day.
     Each day's answer is kept, so a page cut short by its budget resumes where it stopped.
     Raises OverBudget when the page's work is spent, or what SCHEDULE_FAILURES lists.
     """
@@ -98,17 +99,23 @@ def walk(
         window = triggers.Window(schedule.start_at, schedule.end_at)
         runs = triggers.next_runs(schedule.specs, ZoneInfo(schedule.zone), cursor - _ONE, cap + 1, window)
         work.spend(len(runs) + 1)
-        found = runs[0].astimezone(viewer).date() if runs else date.max
-        while day < min(found, last + timedelta(days=1)):  # no run on the days before the next one
-            _keep((schedule, viewer.key, day, cap), ((), False))
+        by_day: dict[date, list[datetime]] = {}
+        for run in runs:
+            by_day.setdefault(run.astimezone(viewer).date(), []).append(run)
+        if len(runs) > cap and len(by_day) == 1:  # one day with more runs than the cap
+            (found,) = by_day
+            complete = found + timedelta(days=1)
+        else:
+            # Every day before the last run's is complete (all its runs came before it); all of
+            # them up to the last day shown when the schedule ran out of runs first.
+            complete = max(by_day) if len(runs) > cap else last + timedelta(days=1)
+        while day < min(complete, last + timedelta(days=1)):
+            found_runs = tuple(by_day.get(day, ()))
+            answer = (found_runs[:cap], len(found_runs) > cap)
+            _keep((schedule, viewer.key, day, cap), answer)
+            if found_runs:
+                days[day] = answer
             day += timedelta(days=1)
-        if found > last:
-            break
-        day_end = datetime.combine(found + timedelta(days=1), time(), viewer)
-        inside = tuple(run for run in runs if run < day_end)
-        days[found] = (inside[:cap], len(inside) > cap)
-        _keep((schedule, viewer.key, found, cap), days[found])
-        day = found + timedelta(days=1)
     return days
 
 
@@ -131,27 +138,28 @@ def runs_after(
 
 
 def can_fire(jobs: QuerySet, start: datetime, end: datetime) -> QuerySet:
-    """The jobs that may fire in [start, end): unpaused, with a trigger, a window that overlaps."""
+    """The jobs that may fire in [start, end): unpaused, a window that overlaps, a trigger that
+    is not a one-off outside those days (a day's slack for its jitter)."""
+    slack = timedelta(seconds=MAX_JITTER_SECONDS)
+    may_fire = ~Q(kind=Trigger.Kind.ONCE) | Q(run_at__gte=start - slack, run_at__lt=end)
     return jobs.filter(
         Q(end_at__isnull=True) | Q(end_at__gte=start),
         Q(start_at__isnull=True) | Q(start_at__lt=end),
-        Exists(Trigger.objects.filter(job=OuterRef("pk"))),
+        Exists(Trigger.objects.filter(may_fire, job=OuterRef("pk"))),
         paused=False,
     )
 
 
-def _shared(jobs: QuerySet, start: datetime, end: datetime) -> QuerySet:
-    """The jobs whose fire times depend only on columns the database can group by."""
-    triggers_of = Trigger.objects.filter(job=OuterRef("pk")).order_by().values("job").annotate(n=Count("pk"))
-    return (
-        jobs.filter(max_runs__isnull=True)
-        .annotate(trigger_count=Subquery(triggers_of.values("n")))
-        .filter(trigger_count=1)
-        .exclude(triggers__kind=Trigger.Kind.INTERVAL)
-        .exclude(triggers__jitter_seconds__gt=0)
-        # A one-off outside the days shown cannot fire in them.
-        .exclude(Q(triggers__kind=Trigger.Kind.ONCE) & (Q(triggers__run_at__lt=start) | Q(triggers__run_at__gte=end)))
-    )
+def _has_sibling() -> Exists:
+    return Exists(Trigger.objects.filter(job=OuterRef("job")).exclude(pk=OuterRef("pk")))
+
+
+def _own_schedule() -> Q:
+    """A job whose fire times depend on more than columns the database can group by: a run
+    limit, an interval (anchored at its own start), jitter (seeded by the job), several triggers."""
+    irregular = Q(kind=Trigger.Kind.INTERVAL) | Q(jitter_seconds__gt=0)
+    several = Trigger.objects.filter(_has_sibling(), job=OuterRef("pk"))
+    return Q(max_runs__isnull=False) | Exists(Trigger.objects.filter(irregular, job=OuterRef("pk"))) | Exists(several)
 
 
 @dataclass
@@ -182,7 +190,11 @@ def _schedule(specs, zone: str, start_at, end_at) -> Schedule:
 def shared_rows(jobs: QuerySet, start: datetime, end: datetime) -> list[Row]:
     """One row per schedule the shared jobs have, largest group first: one GROUP BY query."""
     groups = list(
-        Trigger.objects.filter(job__in=_shared(jobs, start, end).values("pk"))
+        Trigger.objects.filter(job__in=jobs.filter(max_runs__isnull=True).values("pk"), jitter_seconds=0)
+        .exclude(kind=Trigger.Kind.INTERVAL)
+        .exclude(_has_sibling())
+        # can_fire let in one-offs a day early for their jitter; these have none.
+        .exclude(Q(kind=Trigger.Kind.ONCE) & (Q(run_at__lt=start) | Q(run_at__gte=end)))
         .order_by()
         .values(
             "kind",
@@ -232,9 +244,9 @@ def shared_rows(jobs: QuerySet, start: datetime, end: datetime) -> list[Row]:
 def own_rows(jobs: QuerySet, start: datetime, end: datetime) -> tuple[list[Row], int]:
     """(A row for each of the first MAX_OWN jobs by name with a schedule of their own, how many there are)."""
     limit = MAX_OWN
-    own = jobs.exclude(pk__in=_shared(jobs, start, end).values("pk")).order_by("name")
-    total = own.count()
-    return [job_row(job) for job in with_triggers(own[:limit])], total
+    own = jobs.filter(_own_schedule()).order_by("name")
+    rows = [job_row(job) for job in with_triggers(own[:limit])]
+    return rows, own.count() if len(rows) == limit else len(rows)
 
 
 def with_triggers(jobs) -> list[Job]:
