@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.apps import apps
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models import Case, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -104,12 +104,19 @@ class JobQuerySet(models.QuerySet):
         staged = self.annotate(_stage=rules.stage())
         if state in ("paused", "no_schedule"):
             return self.filter(pk__in=staged.filter(_stage=state).values("pk"))
-        decided = {
-            "scheduled": rules.surely() & (Q(start_at__isnull=True) | Q(start_at__lte=now)),
-            "not_started": rules.surely() & Q(start_at__gt=now),
-            "finished": rules.one_offs_long_past(),
-        }.get(state, Q(pk__in=[]))
-        by_sql = staged.filter(Q(_stage=state) | Q(_stage="computed") & decided).values("pk")
+        if state in ("scheduled", "not_started"):
+            # Not paused, not finished by its run limit, surely a next run (so a trigger and no
+            # end_at): the columns decide, with no CASE to evaluate.
+            waiting = Q(start_at__gt=now) if state == "not_started" else Q(start_at__isnull=True) | Q(start_at__lte=now)
+            by_sql = Q(paused=False) & rules.runs_left() & rules.surely() & waiting
+        elif state == "finished":
+            by_sql = Q(
+                pk__in=staged.filter(Q(_stage="finished") | Q(_stage="computed") & rules.one_offs_long_past()).values(
+                    "pk"
+                )
+            )
+        else:
+            by_sql = Q(pk__in=staged.filter(_stage=state).values("pk"))
         # What the database could not decide, narrowed by what the state needs: Python's part.
         left = (
             staged.filter(_stage="computed")
@@ -119,7 +126,7 @@ class JobQuerySet(models.QuerySet):
         rows = list(self.model.objects.filter(pk__in=left.values("pk")).prefetch_related("triggers__calendar"))
         self.model.count_runs_used(rows)
         by_python = [job.pk for job in rows if job.schedule_state(now=now).value == state]
-        return self.filter(Q(pk__in=by_sql) | Q(pk__in=by_python))
+        return self.filter(by_sql | Q(pk__in=by_python))
 
 
 # Far enough from the end of time (year 9999) that a firing schedule still has a run after it.
@@ -152,9 +159,9 @@ class _StateRules:
     def triggers(self):
         return self.Trigger.objects.filter(job=OuterRef("pk"))
 
-    def stage(self) -> Case:
-        """The first rules of Job.schedule_state, in its order; "computed" when the next run decides."""
-        runs_used = (
+    def runs_used(self) -> Coalesce:
+        """Job.runs_used() as a subquery (evaluated only for jobs with max_runs)."""
+        counted = (
             self.Execution.objects.filter(job=OuterRef("pk"))
             .counting_against_max_runs()
             .order_by()
@@ -162,11 +169,18 @@ class _StateRules:
             .annotate(n=Count("pk"))
             .values("n")
         )
+        return Coalesce(Subquery(counted), 0)
+
+    def runs_left(self) -> Q:
+        return Q(max_runs__isnull=True) | Q(max_runs__gt=self.runs_used())
+
+    def stage(self) -> Case:
+        """The first rules of Job.schedule_state, in its order; "computed" when the next run decides."""
         return Case(
             When(paused=True, then=Value("paused")),
             When(~Exists(self.triggers()), then=Value("no_schedule")),
             When(end_at__lte=self.now, then=Value("ended")),
-            When(Q(max_runs__isnull=False) & Q(max_runs__lte=Coalesce(Subquery(runs_used), 0)), then=Value("finished")),
+            When(Q(max_runs__isnull=False) & Q(max_runs__lte=self.runs_used()), then=Value("finished")),
             default=Value("computed"),
             output_field=models.CharField(),
         )
@@ -192,7 +206,7 @@ class _StateRules:
             if _fires(expression, zone, self.now.date()):
                 by_zone.setdefault(zone, []).append(expression)
         for zone, expressions in by_zone.items():
-            good |= Q(job__timezone=zone, cron_expression__in=expressions)
+            good |= Q(job_zone=zone, cron_expression__in=expressions)
         bad_calendars = []
         for calendar in Calendar.objects.all():
             try:
@@ -201,7 +215,11 @@ class _StateRules:
                 bad_calendars.append(calendar.pk)
         zones = jobs.order_by().values_list("timezone", flat=True).distinct()
         bad_zones = [zone for zone in zones if not _zone_exists(zone)]
-        unsound = self.triggers().filter((Q(kind="cron") & ~good) | Q(calendar_id__in=bad_calendars))
+        unsound = (
+            self.triggers()
+            .annotate(job_zone=ExpressionWrapper(OuterRef("timezone"), output_field=models.CharField()))
+            .filter((Q(kind="cron") & ~good) | Q(calendar_id__in=bad_calendars))
+        )
         return ~Q(timezone__in=bad_zones) & ~Exists(unsound)
 
     def surely(self) -> Q:
@@ -209,14 +227,18 @@ class _StateRules:
         forever = Q(calendar__isnull=True) & (
             Q(kind="cron")  # sound() checked that it fires
             | Q(kind="interval")
-            | Q(kind="once", run_at__gt=self.now, job__start_at__isnull=True)
-            | Q(kind="once", run_at__gt=self.now, job__start_at__lte=self.now)
+            | Q(kind="once", run_at__gt=self.now, job_start__isnull=True)
+            | Q(kind="once", run_at__gt=self.now, job_start__lte=self.now)
         )
         return (
             Q(end_at__isnull=True)
             & (Q(start_at__isnull=True) | Q(start_at__lt=FAR_START))
             & self.sound()
-            & Exists(self.triggers().filter(forever))
+            & Exists(
+                self.triggers()
+                .annotate(job_start=ExpressionWrapper(OuterRef("start_at"), output_field=models.DateTimeField()))
+                .filter(forever)
+            )
         )
 
     def one_offs_long_past(self) -> Q:
