@@ -227,8 +227,9 @@ class _StateRules:
         forever = Q(calendar__isnull=True) & (
             Q(kind="cron")  # sound() checked that it fires
             | Q(kind="interval")
-            | Q(kind="once", run_at__gt=self.now, job_start__isnull=True)
-            | Q(kind="once", run_at__gt=self.now, job_start__lte=self.now)
+            # A one-off still ahead, not behind the job's start nor at the very end of time.
+            | Q(kind="once", run_at__gt=self.now, run_at__lt=FAR_START, job_start__isnull=True)
+            | Q(kind="once", run_at__gt=self.now, run_at__lt=FAR_START, job_start__lte=self.now)
         )
         return (
             Q(end_at__isnull=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -139,7 +139,10 @@ def more_kinds(owner) -> dict[str, Job]:
         "paused-broken": make("kinds-paused-broken", hourly, paused=True),
         "broken-beside-good": make("kinds-broken-beside", [*hourly, {"kind": "cron", "cron_expression": "5 * * * *"}]),
         "berlin": make("kinds-berlin", hourly, timezone="Europe/Berlin"),
+        "once-at-the-end-of-time": make("kinds-end-of-time", [{"kind": "once", "run_at": NOW + timedelta(days=1)}]),
     }
+    # Past the last instant triggers.py plans for (a row written outside the services).
+    Trigger.objects.filter(job=jobs["once-at-the-end-of-time"]).update(run_at=datetime(9999, 12, 30, 13, 0, tzinfo=UTC))
     Job.objects.filter(pk=jobs["lost-zone"].pk).update(timezone="Mars/Olympus")
     Trigger.objects.filter(job=jobs["paused-broken"]).update(cron_expression="61 * * * *")
     broken = Trigger.objects.filter(job=jobs["broken-beside-good"], cron_expression="5 * * * *")

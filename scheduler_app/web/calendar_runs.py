@@ -68,9 +68,13 @@ def clear_cache() -> None:
 
 
 def _keep(key: tuple, value: tuple[tuple[datetime, ...], bool]) -> None:
+    # First in, first out (no reordering on reads, so threads sharing it need no lock).
     _cache[key] = value
-    if len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    while len(_cache) > CACHE_SIZE:
+        try:
+            _cache.popitem(last=False)
+        except KeyError:  # emptied meanwhile by another thread
+            break
 
 
 def walk(
@@ -86,11 +90,10 @@ def walk(
     days: dict[date, tuple[tuple[datetime, ...], bool]] = {}
     day = first
     while day <= last:
-        key = (schedule, viewer.key, day, cap)
-        if key in _cache:
-            _cache.move_to_end(key)
-            if _cache[key][0]:
-                days[day] = _cache[key]
+        kept = _cache.get((schedule, viewer.key, day, cap))
+        if kept is not None:
+            if kept[0]:
+                days[day] = kept
             day += timedelta(days=1)
             continue
         if work.left <= 0:
