@@ -140,29 +140,35 @@ def runs_after(
     return inside[:cap], len(inside) > cap
 
 
-def can_fire(jobs: QuerySet, start: datetime, end: datetime) -> QuerySet:
-    """The jobs that may fire in [start, end): unpaused, a window that overlaps, a trigger that
-    is not a one-off outside those days (a day's slack for its jitter)."""
-    slack = timedelta(seconds=MAX_JITTER_SECONDS)
-    may_fire = ~Q(kind=Trigger.Kind.ONCE) | Q(run_at__gte=start - slack, run_at__lt=end)
+def in_window(jobs: QuerySet, start: datetime, end: datetime) -> QuerySet:
+    """Unpaused jobs whose window overlaps [start, end)."""
     return jobs.filter(
         Q(end_at__isnull=True) | Q(end_at__gte=start),
         Q(start_at__isnull=True) | Q(start_at__lt=end),
-        Exists(Trigger.objects.filter(may_fire, job=OuterRef("pk"))),
         paused=False,
     )
 
 
-def _has_sibling() -> Exists:
-    return Exists(Trigger.objects.filter(job=OuterRef("job")).exclude(pk=OuterRef("pk")))
+def can_fire(jobs: QuerySet, start: datetime, end: datetime) -> QuerySet:
+    """The jobs that may fire in [start, end): in_window, with a trigger that is not a one-off
+    outside those days (a day's slack for its jitter)."""
+    slack = timedelta(seconds=MAX_JITTER_SECONDS)
+    may_fire = ~Q(kind=Trigger.Kind.ONCE) | Q(run_at__gte=start - slack, run_at__lt=end)
+    return in_window(jobs, start, end).filter(Exists(Trigger.objects.filter(may_fire, job=OuterRef("pk"))))
+
+
+# The jobs by number of triggers, as one uncorrelated subquery each (SQLite and PostgreSQL
+# read the trigger table once, instead of probing it once per job).
+def _jobs_with_triggers(single: bool) -> QuerySet:
+    counts = Trigger.objects.order_by().values("job_id").annotate(n=Count("pk"))
+    return (counts.filter(n=1) if single else counts.filter(n__gt=1)).values("job_id")
 
 
 def _own_schedule() -> Q:
     """A job whose fire times depend on more than columns the database can group by: a run
     limit, an interval (anchored at its own start), jitter (seeded by the job), several triggers."""
-    irregular = Q(kind=Trigger.Kind.INTERVAL) | Q(jitter_seconds__gt=0)
-    several = Trigger.objects.filter(_has_sibling(), job=OuterRef("pk"))
-    return Q(max_runs__isnull=False) | Exists(Trigger.objects.filter(irregular, job=OuterRef("pk"))) | Exists(several)
+    irregular = Trigger.objects.filter(Q(kind=Trigger.Kind.INTERVAL) | Q(jitter_seconds__gt=0)).values("job_id")
+    return Q(max_runs__isnull=False) | Q(pk__in=irregular) | Q(pk__in=_jobs_with_triggers(single=False))
 
 
 @dataclass
@@ -191,12 +197,15 @@ def _schedule(specs, zone: str, start_at, end_at) -> Schedule:
 
 
 def shared_rows(jobs: QuerySet, start: datetime, end: datetime) -> list[Row]:
-    """One row per schedule the shared jobs have, largest group first: one GROUP BY query."""
+    """One row per schedule the shared jobs among `jobs` have, largest group first: one GROUP BY."""
     groups = list(
-        Trigger.objects.filter(job__in=jobs.filter(max_runs__isnull=True).values("pk"), jitter_seconds=0)
+        Trigger.objects.filter(
+            job__in=in_window(jobs, start, end).filter(max_runs__isnull=True).values("pk"),
+            job_id__in=_jobs_with_triggers(single=True),
+            jitter_seconds=0,
+        )
         .exclude(kind=Trigger.Kind.INTERVAL)
-        .exclude(_has_sibling())
-        # can_fire let in one-offs a day early for their jitter; these have none.
+        # A one-off outside the days shown cannot fire in them (it has no jitter).
         .exclude(Q(kind=Trigger.Kind.ONCE) & (Q(run_at__lt=start) | Q(run_at__gte=end)))
         .order_by()
         .values(
@@ -244,8 +253,9 @@ def shared_rows(jobs: QuerySet, start: datetime, end: datetime) -> list[Row]:
     return rows
 
 
-def own_rows(jobs: QuerySet, start: datetime, end: datetime) -> tuple[list[Row], int]:
-    """(A row for each of the first MAX_OWN jobs by name with a schedule of their own, how many there are)."""
+def own_rows(jobs: QuerySet) -> tuple[list[Row], int]:
+    """(A row for each of the first MAX_OWN of `jobs` (can_fire) by name with a schedule of their
+    own, how many there are)."""
     limit = MAX_OWN
     own = jobs.filter(_own_schedule()).order_by("name")
     rows = [job_row(job) for job in with_triggers(own[:limit])]

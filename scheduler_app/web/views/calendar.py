@@ -121,9 +121,9 @@ def month(request: HttpRequest):
     rows: list[calendar_runs.Row] = []
     own_total = own_shown = 0
     if end > now:
-        jobs = calendar_runs.can_fire(base.visible_jobs(request), start, end)
-        shared = calendar_runs.shared_rows(jobs, start, end)
-        own, own_total = calendar_runs.own_rows(jobs, start, end)
+        visible = base.visible_jobs(request)
+        shared = calendar_runs.shared_rows(visible, start, end)
+        own, own_total = calendar_runs.own_rows(calendar_runs.can_fire(visible, start, end))
         rows = shared + own
         own_shown = len(own)
         work = calendar_runs.Work()
