@@ -178,3 +178,29 @@ def test_the_email_variables_reach_the_default_mailer_on_either_django(tmp_path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].split() == ["mail.example.com", "2525", "tempora", "True", "7"]
+
+
+@pytest.mark.parametrize(
+    ("url", "jit"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/postgres", "off"),
+        ("postgres://postgres@127.0.0.1:5432/postgres?options=-c%20jit%3Don", "on"),  # the URL's own wins
+    ],
+)
+def test_postgresql_connections_run_without_jit_unless_the_url_says(tmp_path, url, jit):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.db import connection as c; k = c.cursor(); k.execute('SHOW jit'); print(k.fetchone()[0])",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "TEMPORA_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == jit
