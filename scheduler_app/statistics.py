@@ -19,8 +19,6 @@ from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, Run
 
 PERCENTILES = (50, 90, 95, 99)
 PENDING_LIMIT = 20_000
-FAILED = Q(status__in=Execution.FAILURES)
-SUCCEEDED = Q(status=Execution.Status.SUCCEEDED)
 ENDED = Q(status__in=(Execution.Status.SUCCEEDED, *Execution.FAILURES))  # it ran to an end
 
 
