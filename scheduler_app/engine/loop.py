@@ -39,6 +39,7 @@ from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 logger = logging.getLogger(__name__)
 FOLD_SECONDS = 0.1
+WARM_UP_DELAY = 5.0  # seconds a standby waits before starting the forkserver
 
 
 def utcnow() -> datetime:
@@ -105,7 +106,6 @@ class Engine:
         self.writer = Writer(journal=Journal.open(self.node.name))
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
-        threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
         self.liveness = Liveness(
             self.lease,
             dead_seconds=tempora_settings.NODE_DEAD_SECONDS,
@@ -122,8 +122,15 @@ class Engine:
             workers,
             f"at most {cap} runs at once per job owner" if cap else "no cap per job owner",
         )
+        warm_up_by = time.monotonic() + WARM_UP_DELAY
         while not self.stopping.is_set():
             self._round()
+            if warm_up_by is not None and (self.scheduler is not None or time.monotonic() >= warm_up_by):
+                # Once leading (after the first full sync), or after a while standing by — not
+                # beside the first sync: the forkserver's own Django start-up took a core from
+                # it. A timed job due before then starts the forkserver itself.
+                threading.Thread(target=warm_up_child_processes, name="tempora-forkserver", daemon=True).start()
+                warm_up_by = None
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
         return self._shutdown()

@@ -127,18 +127,21 @@ def add_to_counters(model: type[Model], rows: Iterable[Sequence], *, add: Sequen
             cursor.executemany(sql, params)
 
 
-def insert_ignore_many(model: type[Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """`INSERT ... ON CONFLICT DO NOTHING` for each row (SQLite and PostgreSQL both speak it)."""
+def insert_ignore_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """`INSERT ... VALUES (...), (...) ... ON CONFLICT DO NOTHING`, INSERT_CHUNK rows a statement
+    (SQLite and PostgreSQL both speak it): the full sync's 100,000 store rows at start-up."""
     columns = _fields(model, fields)
     converters = [_converter(f) for f in columns]
     quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING".format(
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns), ", ".join(["%s"] * len(columns))
+    head = "INSERT INTO {} ({}) VALUES ".format(
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
     )
-    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
+            params = [convert(value) for row in chunk for convert, value in zip(converters, row, strict=True)]
+            cursor.execute(head + ", ".join([placeholder] * len(chunk)) + " ON CONFLICT DO NOTHING", params)
 
 
 def select_by_ids(model: type[Model], fields: Sequence[str], ids: Sequence[int], *, for_update: bool = False) -> list:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # Rows committed late (a web request's clock read before a slow commit) are still seen.
 OVERLAP = timedelta(seconds=10)
 BATCH = 2000
+WRITE_BATCH = 20_000  # store rows per transaction at start-up: each commit is an fsync
 # How often the incremental pass looks for deleted jobs (deleted jobs never fire meanwhile:
 # firing skips a job whose row is gone; this only clears them out of the store).
 DELETION_CHECK = timedelta(seconds=60)
@@ -36,7 +37,18 @@ EPSILON = timedelta(microseconds=1)  # next_run(after=t - EPSILON) answers t its
 
 
 _FIRE_REF = obj_to_ref(fire)
-_JOB_COLUMNS = ("pk", "name", "task", "paused", "import_error", "timezone", "start_at", "end_at", "next_run_at")
+_JOB_COLUMNS = (
+    "pk",
+    "name",
+    "task",
+    "paused",
+    "import_error",
+    "timezone",
+    "start_at",
+    "end_at",
+    "next_run_at",
+    "max_runs",
+)
 _TRIGGER_COLUMNS = (
     "job_id",
     "kind",
@@ -216,8 +228,11 @@ class Sync:
     def full(self, *, now: datetime) -> int:
         """Rebuild what differs between the Job rows and the store, in batches.
 
-        At start-up with 100,000 jobs this must take seconds: rows are written with bulk
-        INSERTs, and a job's stored `next_run_at` is reused when it is still in the future.
+        At start-up with 100,000 jobs this must take about a second: rows are written with
+        multi-row INSERTs, and a job new to the store keeps its `next_run_at`. A restart
+        re-checks the jobs changed since the last sync (all of them, after a bulk import)
+        without APScheduler: a stored row whose bytes are what this sync would write is
+        right as it is (`_unchanged`); only the others go through `apply`.
         """
         state = SchedulerState.load()
         cursor = max(Job.objects.order_by("-updated_at").values_list("updated_at", flat=True)[:1], default=now)
@@ -228,7 +243,7 @@ class Sync:
         since = (state.synced_until - OVERLAP) if state.synced_until else None
         # Which jobs need work, decided in the database: converting 100,000 timestamps in
         # Python would cost seconds of start-up.
-        self._seen.update(Job.objects.changed_since(cursor - OVERLAP).values_list("pk", "updated_at"))
+        self._seen.update(select(Job.objects.changed_since(cursor - OVERLAP).order_by(), ("pk", "updated_at")))
         active = Job.objects.filter(paused=False).order_by("pk").values_list("pk", flat=True)
         missing = [pk for pk in active if str(pk) not in stored]
         changed = [] if since is None else list(Job.objects.changed_since(since).values_list("pk", flat=True))
@@ -242,15 +257,18 @@ class Sync:
         for start in range(0, len(needed), BATCH):
             chunk = needed[start : start + BATCH]
             applied += len(chunk)
-            fallback = [pk for pk in chunk if str(pk) in stored]
             wanted = set(chunk)
             jobs = [
-                row
-                for row in select(_among(Job.objects, "pk", chunk).order_by(), _JOB_COLUMNS)
-                if row.pk in wanted and str(row.pk) not in stored
+                row for row in select(_among(Job.objects, "pk", chunk).order_by(), _JOB_COLUMNS) if row.pk in wanted
             ]
             specs = self._specs(chunk, {row.pk: row.start_at for row in jobs}, calendars)
+            kept = self._stored_rows([str(pk) for pk in chunk if str(pk) in stored])
+            fallback = []
             for row in jobs:
+                if str(row.pk) in stored:
+                    if not self._unchanged(row, specs.get(row.pk), kept.get(str(row.pk))):
+                        fallback.append(row.pk)  # apply() decides: keep the planned run, re-plan, remove
+                    continue
                 if row.next_run_at is None or row.pk not in specs or row.task not in registry or row.import_error:
                     fallback.append(row.pk)  # the slow path knows every case
                     continue
@@ -264,7 +282,7 @@ class Sync:
                     new = self._new_row(job, now)
                     if new is not None:
                         pending.append(new)
-            if len(pending) >= BATCH:
+            if len(pending) >= WRITE_BATCH:
                 self._write(pending)
         self._write(pending)
         self.cursor = cursor
@@ -272,6 +290,28 @@ class Sync:
         self.scheduler.wakeup()
         logger.info("full sync: %d job(s) applied, %d stale stored job(s) removed", applied, removed)
         return applied
+
+    @staticmethod
+    def _stored_rows(ids: list[str]) -> dict[str, tuple]:
+        """Stored (next_run_time, job_state) per job id, read in one query."""
+        if not ids:
+            return {}
+        rows = select(DjangoJob.objects.filter(id__in=ids).order_by(), ("id", "next_run_time", "job_state"))
+        return {row.id: (row.next_run_time, row.job_state) for row in rows}
+
+    def _unchanged(self, row, specs: list | None, kept: tuple | None) -> bool:
+        """Whether a stored job is already what apply() would leave: the same schedule, planned
+        at the row's next_run_at, written in this sync's own format (compared as bytes, so
+        nothing is unpickled). Anything else — paused, a fault, max_runs (runs may be used up),
+        a state the pass rewrote differently — takes the slow path, which knows every case."""
+        if kept is None or specs is None or row.next_run_at is None:
+            return False
+        if row.paused or row.import_error or row.task not in registry or row.max_runs is not None:
+            return False
+        next_run_time, job_state = kept
+        if next_run_time != row.next_run_at:
+            return False
+        return bytes(job_state) == self._state_row(row, specs)[2]
 
     def _new_row(self, job: Job, now: datetime) -> tuple | None:
         problem = _why_not_schedulable(job)

@@ -136,6 +136,62 @@ def test_it_removes_a_stored_job_whose_job_row_is_gone(sync, make_job, now):
     assert stored() == {}
 
 
+def restart(scheduler) -> Sync:
+    """A new Sync on the same store, as a restarted (or new) leader has."""
+    return Sync(scheduler)
+
+
+def test_a_restart_rewrites_no_stored_job_that_is_already_right(sync, scheduler, make_job, now, monkeypatch):
+    # Both jobs changed within the look-back of the last sync (as after a bulk import), so a
+    # restart must check them; their stored rows are right, so none goes through apply().
+    jobs = [make_job(), make_job(triggers=HOURLY)]
+    sync.full(now=now)
+    before = dict(DjangoJob.objects.values_list("id", "job_state"))
+    applied = []
+    monkeypatch.setattr(Sync, "apply", lambda self, job, *, now: applied.append(job.pk))
+    assert restart(scheduler).full(now=now + minutes(1)) == 2
+    assert applied == []
+    assert dict(DjangoJob.objects.values_list("id", "job_state")) == before
+    assert stored() == {jobs[0].pk: now + minutes(5), jobs[1].pk: now + minutes(60)}
+
+
+def test_a_restart_re_plans_a_job_edited_while_no_scheduler_ran(sync, scheduler, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    services.job_update(job=job, triggers=HOURLY, now=now + minutes(1))
+    restart(scheduler).full(now=now + minutes(2))
+    assert stored()[job.pk] == now + minutes(60)
+
+
+def test_a_restart_keeps_the_planned_run_of_a_job_whose_schedule_was_kept(sync, scheduler, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    # The 12:05 run came due while no scheduler ran; the edit kept the schedule.
+    services.job_update(job=job, description="new words", now=now + minutes(5.5))
+    restart(scheduler).full(now=now + minutes(6))
+    assert stored()[job.pk] == now + minutes(5)
+    job.refresh_from_db()
+    assert job.next_run_at == now + minutes(5)
+
+
+def test_a_restart_unschedules_a_job_paused_while_no_scheduler_ran(sync, scheduler, make_job, now):
+    job, other = make_job(), make_job()
+    sync.full(now=now)
+    services.job_pause(job=job, now=now + minutes(1))
+    restart(scheduler).full(now=now + minutes(2))
+    assert set(stored()) == {other.pk}
+
+
+def test_a_restart_shows_the_planned_run_of_a_job_whose_row_disagrees(sync, scheduler, make_job, now):
+    job = make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    Job.objects.filter(pk=job.pk).update(next_run_at=now + minutes(10))
+    restart(scheduler).full(now=now + minutes(1))
+    job.refresh_from_db()
+    assert job.next_run_at == now + minutes(5)
+    assert stored() == {job.pk: now + minutes(5)}
+
+
 # Incremental ------------------------------------------------------------------------
 
 
