@@ -108,7 +108,7 @@ class StatsView(ApiView):
         by_status = window.by_status
         succeeded = by_status[Execution.Status.SUCCEEDED]
         failed = sum(by_status[s] for s in Execution.FAILURES)
-        visible = Execution.objects.visible_to(request.user)
+        visible = Execution.objects.listed_for(request.user)
         current = visible.active_counts()
         jobs = Job.objects.visible_to(request.user)
         return Response(
