@@ -134,7 +134,7 @@ def build(
     # Statistics for the planner once the history is as a running scheduler leaves it (before
     # the fold, every run looks uncounted and the index of uncounted runs looks huge).
     with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE "{Execution._meta.db_table}"' if vendor == "postgresql" else "ANALYZE")
+        cursor.execute("ANALYZE")  # every table: the jobs' and triggers' too (PostgreSQL's planner needs them)
     return timings
 
 
