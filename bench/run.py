@@ -1,6 +1,6 @@
 """Tempora's benchmarks: fire lag, burst, scale — each beside plain APScheduler in memory.
 
-    make bench                       # everything (about 6 minutes)
+    make bench                       # everything, SQLite and PostgreSQL (about 15 minutes)
     .venv/bin/python -m bench.run fire-lag 100 1000 --seconds 30
     .venv/bin/python -m bench.run burst 1000
     .venv/bin/python -m bench.run scale 10000 100000
