@@ -248,7 +248,10 @@ def _upsert(model, *, keys, add=(), least=(), greatest=(), replace=(), rows) -> 
 
     def keep(name: str, better: str) -> str:
         old, new = f"{table}.{column(name)}", f"excluded.{column(name)}"
-        return f"{column(name)} = CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL OR {new} {better} {old} THEN {new} ELSE {old} END"
+        choice = (
+            f"CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL OR {new} {better} {old} THEN {new} ELSE {old} END"
+        )
+        return f"{column(name)} = {choice}"
 
     assignments = [f"{column(name)} = {table}.{column(name)} + excluded.{column(name)}" for name in add]
     assignments += [keep(name, "<") for name in least] + [keep(name, ">") for name in greatest]

@@ -5,10 +5,10 @@ The heartbeat and the lease are not the loop's: they run on the liveness thread
 start or stop APScheduler as the lease came or went, stop runs whose cancellation was
 asked for, then — while holding the lease — apply changed jobs, start waiting runs (run
 now, retries, queued behind a running one), count finished runs into the statistics'
-tallies, and every so often recover dead nodes and prune history. APScheduler's own thread wakes up for due jobs in between. A database error
-never ends the loop: it logs, backs off, reconnects and carries on. SIGTERM/SIGINT stop
-firing and hand the lease over at once; then running jobs get `--drain` seconds to finish
-while the node keeps beating (`draining`).
+tallies, and every so often recover dead nodes and prune history. APScheduler's own thread
+wakes up for due jobs in between. A database error never ends the loop: it logs, backs off,
+reconnects and carries on. SIGTERM/SIGINT stop firing and hand the lease over at once; then
+running jobs get `--drain` seconds to finish while the node keeps beating (`draining`).
 """
 
 from __future__ import annotations
