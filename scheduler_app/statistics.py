@@ -152,7 +152,7 @@ class Tallied:
             seconds=Sum("seconds"),
             last_finished_at=Max("last_finished_at"),
         )
-        grouped = days.order_by().values("job_id").annotate(**sums)
+        grouped = days.order_by().values("job_id").annotate(**sums).filter(runs__gt=0)  # skipped or missed only: no row
         start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
         pending = [row for row in self.pending if row[5] >= start and row[2] in tallies.ENDED]
         rows = {row["job_id"]: row for row in grouped.order_by("-runs", "job_id")[:limit]}

@@ -155,6 +155,12 @@ def test_per_job_adds_the_runs_not_yet_counted_to_the_tallies(make_job, now):
     ]
     both = statistics.Tallied.everyone(now=later).per_job(now.date())
     assert [(row["job_name"], row["runs"]) for row in both] == [("quiet", 4), ("busy", 3)]
+    # A job whose runs were only skipped ran nothing: it has no row.
+    idle = make_job(name="idle")
+    add_run(idle, finished_at=now, status="skipped", seconds=None)
+    tallies.fold_all(now=later)
+    names = [row["job_name"] for row in statistics.Tallied.everyone(now=later).per_job(now.date())]
+    assert names == ["quiet", "busy"]
 
 
 def test_windows_start_on_the_hour_and_skipped_runs_are_not_runs(make_job, now):
