@@ -22,7 +22,18 @@ class SearchFilter(filters.SearchFilter):
 
 
 class OrderingFilter(filters.OrderingFilter):
+    """DRF's ordering, with a field the list cannot order by answered as a 400 naming `ordering`
+    (DRF drops it and answers the default order, as if it had been honoured)."""
+
     ordering_param = "ordering"
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        unknown = [term for term in fields if term and term not in valid]
+        if unknown:
+            allowed = ", ".join(name for name, _label in self.get_valid_fields(queryset, view, {"request": request}))
+            raise ValidationError({self.ordering_param: [f"Cannot order by {', '.join(unknown)}; one of: {allowed}."]})
+        return valid
 
 
 class HistorySearchFilter(SearchFilter):
