@@ -14,7 +14,7 @@ from functools import cached_property
 
 from django.db.models import Count, FloatField, Func, Max, Min, Q, QuerySet, Sum
 
-from scheduler_app import tallies
+from scheduler_app import tallies, triggers
 from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, RunTally
 
 PERCENTILES = (50, 90, 95, 99)
@@ -115,7 +115,7 @@ class Tallied:
 
     def runs_per_hour(self, hours: int = 24) -> list[dict]:
         """Runs that ended per UTC hour for the last `hours` hours, oldest first, empty hours included."""
-        start = tallies.hour_of(self.now) - timedelta(hours=hours - 1)
+        start = triggers.utc_hour(self.now) - timedelta(hours=hours - 1)
         by_hour: dict[datetime, dict[str, int]] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0})
 
         def add(hour: datetime, status: str, n: int) -> None:
@@ -128,7 +128,7 @@ class Tallied:
             add(hour.astimezone(UTC), status, count)
         for *_head, status, _reason, _started_at, finished_at in self.pending:
             if finished_at >= start:
-                add(tallies.hour_of(finished_at), status, 1)
+                add(triggers.utc_hour(finished_at), status, 1)
         return [
             {"hour": hour, **by_hour.get(hour, {"runs": 0, "succeeded": 0, "failed": 0})}
             for hour in (start + timedelta(hours=index) for index in range(hours))
@@ -153,7 +153,7 @@ class Tallied:
             last_finished_at=Max("last_finished_at"),
         )
         grouped = days.order_by().values("job_id").annotate(**sums).filter(runs__gt=0)  # skipped or missed only: no row
-        start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+        start = triggers.utc_midnight(since)
         pending = [row for row in self.pending if row[5] >= start and row[2] in tallies.ENDED]
         rows = {row["job_id"]: row for row in grouped.order_by("-runs", "job_id")[:limit]}
         extra = {row[0] or 0 for row in pending} - set(rows)

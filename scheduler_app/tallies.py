@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import CharField, DateField, DateTimeField, FloatField, IntegerField
 
-from scheduler_app import permissions
+from scheduler_app import permissions, triggers
 from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, RunTally
 
 KEEP_DAYS = 400
@@ -45,10 +45,6 @@ def bucket_value(index: int) -> float:
     if index <= 0:
         return SMALLEST / 2
     return SMALLEST * 2 ** ((index - 0.5) / STEPS)
-
-
-def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass
@@ -156,7 +152,7 @@ def _add(rows: list[tuple]) -> None:
         if moment is None:
             continue  # a finished row always has finished_at; guard against hand-made rows
         duration = duration_of(started_at, finished_at)
-        hour = hour_of(moment)
+        hour = triggers.utc_hour(moment)
         for key in (RunTally.EVERYONE, owner):
             if key is not None:
                 hours[(key, hour, status)].add_run(status, duration, retry=reason == Execution.Reason.RETRY)
@@ -208,7 +204,7 @@ class _Day:
 
 
 def _add_to_day(days, job_id, owner, name, status, moment, duration) -> None:
-    key = (moment.astimezone(UTC).date(), job_id)
+    key = (triggers.utc_day(moment), job_id)
     day = days.get(key)
     if day is None:
         day = days[key] = _Day(owner=owner or RunTally.NO_OWNER, job_name=name)
@@ -274,8 +270,8 @@ def _upsert(model, *, keys, add=(), least=(), greatest=(), replace=(), rows) -> 
 def prune(*, now: datetime) -> int:
     """Drop tallies older than KEEP_DAYS (a handful of rows an hour)."""
     horizon = now - timedelta(days=KEEP_DAYS)
-    deleted = RunTally.objects.filter(hour__lt=hour_of(horizon)).delete()[0]
-    deleted += DurationTally.objects.filter(hour__lt=hour_of(horizon)).delete()[0]
+    deleted = RunTally.objects.filter(hour__lt=triggers.utc_hour(horizon)).delete()[0]
+    deleted += DurationTally.objects.filter(hour__lt=triggers.utc_hour(horizon)).delete()[0]
     return deleted + JobDayTally.objects.filter(day__lt=horizon.date()).delete()[0]
 
 

@@ -715,6 +715,21 @@ def format_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
+def utc_hour(instant: datetime) -> datetime:
+    """The start of the UTC hour `instant` falls in: the statistics' unit of time (tallies.py)."""
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def utc_day(instant: datetime) -> date:
+    """The UTC day `instant` falls in: the per-job statistics' unit of time."""
+    return instant.astimezone(UTC).date()
+
+
+def utc_midnight(day: date) -> datetime:
+    """The instant a UTC day starts."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
 # Trigger input as people write it ------------------------------------------------------
 
 _PRESET_KINDS = ("daily", "weekly", "hourly")

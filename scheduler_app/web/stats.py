@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
 
-from scheduler_app import services, statistics, tallies
+from scheduler_app import services, statistics, triggers
 from scheduler_app.models import Execution, Job, SchedulerNode, SchedulerState
 
 FAILED = list(Execution.FAILURES)
@@ -35,7 +35,7 @@ class Totals:
 def totals(jobs, executions, figures: statistics.Tallied) -> Totals:
     """The counts for the dashboard: jobs now, runs over the last 24 whole hours (from the tallies)."""
     job_counts = jobs.aggregate(total=Count("id"), paused=Count("id", filter=Q(paused=True)))
-    day = figures.figures(tallies.hour_of(figures.now) - timedelta(hours=23)).by_status
+    day = figures.figures(triggers.utc_hour(figures.now) - timedelta(hours=23)).by_status
     succeeded = day[Execution.Status.SUCCEEDED]
     failed = sum(day[status] for status in FAILED)
     return Totals(

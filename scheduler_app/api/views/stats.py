@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from scheduler_app import statistics, tallies
+from scheduler_app import statistics, tallies, triggers
 from scheduler_app.api.schema import extend_schema
 from scheduler_app.api.views.base import ApiView
 from scheduler_app.models import Execution, Job
@@ -102,7 +102,7 @@ class StatsView(ApiView):
         query.is_valid(raise_exception=True)
         now = timezone.now()
         days = query.validated_data["days"]
-        since = tallies.hour_of(now) - timedelta(days=days)
+        since = triggers.utc_hour(now) - timedelta(days=days)
         figures = statistics.Tallied(request.user, now=now)
         window = figures.figures(since)
         by_status = window.by_status
