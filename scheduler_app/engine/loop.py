@@ -82,6 +82,10 @@ class Engine:
         self._lost_celery_runs = worker_loss.WorkerLossCheck()  # its own timer: every few seconds
         self._prune = Every(60)
         self._prune_backlog = False
+        # The reads add what is not folded yet, so folding every round would only cost an idle
+        # scheduler a query per round: every few seconds, and every round while a backlog lasts.
+        self._fold = Every(2)
+        self._fold_backlog = False
         self._reconcile = Every(300, first_now=False)
 
     # Life cycle -----------------------------------------------------------------------
@@ -186,7 +190,8 @@ class Engine:
                     now=now, lease_seconds=tempora_settings.LEASE_SECONDS, me=self.node.name, fence=self.lease.fence
                 )
         self._lost_celery_runs.check(now)
-        self._fold_tallies()
+        if self._fold.due() or self._fold_backlog:
+            self._fold_backlog = self._fold_tallies()
         # Once a minute; and while a pass finds a full batch, every round, a batch at a time, so
         # that pruning keeps up with a thousand runs a second without holding a round up.
         if self._prune.due() or self._prune_backlog:
@@ -201,15 +206,17 @@ class Engine:
         if self._reconcile.due() and self.sync.cursor is not None:
             self.sync.full(now=now)
 
-    def _fold_tallies(self) -> None:
-        """Count finished runs into the statistics' tallies: a batch per round, more while a
-        backlog lasts, within FOLD_SECONDS so the round never holds firing up for long."""
+    def _fold_tallies(self) -> bool:
+        """Count finished runs into the statistics' tallies, batch after batch within
+        FOLD_SECONDS so the round never holds firing up for long; answers whether more wait."""
         deadline = time.monotonic() + FOLD_SECONDS
         while True:
             with writing():
                 folded = tallies.fold(now=utcnow())
-            if folded < tallies.BATCH or time.monotonic() > deadline:
-                return
+            if folded < tallies.BATCH:
+                return False
+            if time.monotonic() > deadline:
+                return True
 
     def _lead(self, now: datetime) -> None:
         """Became the leader: load code-defined jobs, start APScheduler, sync the store."""
