@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, DateField, DateTimeField, FloatField, IntegerField
 
 from scheduler_app import permissions, triggers
+from scheduler_app.engine.sql import row_source
 from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, RunTally
 
 KEEP_DAYS = 400
@@ -252,19 +253,22 @@ def _upsert(model, *, keys, add=(), least=(), greatest=(), replace=(), rows) -> 
     assignments = [f"{column(name)} = {table}.{column(name)} + excluded.{column(name)}" for name in add]
     assignments += [keep(name, "<") for name in least] + [keep(name, ">") for name in greatest]
     assignments += [f"{column(name)} = excluded.{column(name)}" for name in replace]
-    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}".format(
-        table,
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-        ", ".join(column(name) for name in keys),
-        ", ".join(assignments),
+    head = "INSERT INTO {} ({})".format(table, ", ".join(quote(f.column) for f in fields))
+    conflict = "ON CONFLICT ({}) DO UPDATE SET {}".format(
+        ", ".join(column(name) for name in keys), ", ".join(assignments)
     )
     converters = [_converter(f) for f in fields]
     params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in rows]
     # In key order, so two folds lock rows in the same order (PostgreSQL) and cannot deadlock.
     params.sort(key=lambda row: tuple(str(value) for value in row[: len(keys)]))
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        if connection.vendor == "postgresql":
+            # One statement of one array per column (see engine/sql.py): a fold's thousand
+            # per-job rows, one statement each, held the GIL for tens of milliseconds.
+            source, flat = row_source(fields, params)
+            cursor.execute(f"{head} {source} {conflict}", flat)
+        else:
+            cursor.executemany(f"{head} VALUES ({', '.join(['%s'] * len(fields))}) {conflict}", params)
 
 
 def prune(*, now: datetime) -> int:

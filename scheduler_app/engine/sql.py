@@ -8,6 +8,11 @@ and PostgreSQL), and values are converted once per column by a converter chosen 
 The SELECTs (`select_by_ids`, `select`) skip the ORM's query building and converters where
 the scheduler reads hundreds or thousands of rows at a time.
 
+On PostgreSQL the rows travel as one array per column (`unnest`): psycopg parses a query's
+placeholders in Python, and a 1,000-row INSERT's 16,000 of them held the GIL for tens of
+milliseconds each pass, beside worker threads starting runs. Django's own bulk_create on
+PostgreSQL inserts through unnest too, relying as we do on RETURNING in input order.
+
 Lock order: every multi-row UPDATE here runs its rows sorted by the WHERE key (the primary
 key first), and `select_by_ids(for_update=True)` locks in primary-key order. The writer,
 recovery and the pass all lock executions before jobs, so with each table taken in id
@@ -74,19 +79,82 @@ def update_many(
     model: type[Model], fields: Sequence[str], rows: Iterable[Sequence], *, where: Sequence[str] = ("pk",)
 ) -> None:
     """`UPDATE table SET f1=%s, ... WHERE w1=%s AND ...` for each row (values for fields, then where)."""
-    set_fields, where_fields = _fields(model, fields), _fields(model, where)
+    _update(model, _fields(model, fields), _fields(model, where), rows, added=0)
+
+
+def add_to_counters(model: type[Model], rows: Iterable[Sequence], *, add: Sequence[str], set_: Sequence[str]) -> None:
+    """`UPDATE table SET a = a + %s, ..., s = %s, ... WHERE pk = %s` for each row (adds, sets, pk)."""
+    _update(model, [*_fields(model, add), *_fields(model, set_)], [model._meta.pk], rows, added=len(add))
+
+
+def _update(model, set_fields, where_fields, rows, *, added: int) -> None:
+    """The UPDATE of each row; the first `added` set fields are added to, the others set."""
     quote = connection.ops.quote_name
-    sql = "UPDATE {} SET {} WHERE {}".format(
-        quote(model._meta.db_table),
-        ", ".join(f"{quote(f.column)} = %s" for f in set_fields),
-        " AND ".join(f"{quote(f.column)} = %s" for f in where_fields),
-    )
-    converters = [_converter(f) for f in (*set_fields, *where_fields)]
+    table = quote(model._meta.db_table)
+    columns = [*set_fields, *where_fields]
+    converters = [_converter(f) for f in columns]
     keyed = sorted(rows, key=lambda row: tuple(row[len(set_fields) :]))  # the lock order (see above)
     params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in keyed]
-    if params:
+    if not params:
+        return
+
+    def assign(index: int, field: models.Field, value: str) -> str:
+        column = quote(field.column)
+        return f"{column} = {table}.{column} + {value}" if index < added else f"{column} = {value}"
+
+    if _as_arrays(columns):
+        # A join locks rows in the plan's order, not ours: lock them in key order first.
+        if where_fields[0] == model._meta.pk:
+            select_by_ids(model, ("pk",), [row[len(set_fields)] for row in params], for_update=True)
+        names = [f"c{index}" for index in range(len(columns))]
+        source, arrays = _unnest(columns, params)
+        assignments = ", ".join(assign(i, f, f"v.{names[i]}") for i, f in enumerate(set_fields))
+        matches = " AND ".join(
+            f"{table}.{quote(f.column)} = v.{name}"
+            for f, name in zip(where_fields, names[len(set_fields) :], strict=True)
+        )
         with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM ({source}) AS v({', '.join(names)}) WHERE {matches}", arrays
+            )
+        return
+    assignments = ", ".join(assign(i, f, "%s") for i, f in enumerate(set_fields))
+    matches = " AND ".join(f"{quote(f.column)} = %s" for f in where_fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {matches}", params)
+
+
+# Field types psycopg sends as arrays as they are; others (JSON) keep the per-row statements.
+_ARRAY_FIELDS = (
+    models.ForeignKey
+    | models.CharField
+    | models.TextField
+    | models.IntegerField
+    | models.BooleanField
+    | models.BinaryField
+    | models.DateTimeField
+    | models.DateField
+    | models.FloatField
+)
+
+
+def _as_arrays(fields: Sequence[models.Field]) -> bool:
+    return connection.vendor == "postgresql" and all(isinstance(f, _ARRAY_FIELDS) for f in fields)
+
+
+def _unnest(fields: Sequence[models.Field], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """`SELECT * FROM unnest(%s::type[], ...)` and its parameters: one array per column."""
+    casts = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+    return f"SELECT * FROM unnest({casts})", [list(column) for column in zip(*rows, strict=True)]
+
+
+def row_source(fields: Sequence[models.Field], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """The rows (values already converted) as what an INSERT takes: arrays on PostgreSQL,
+    `VALUES (%s, ...), ...` otherwise; answers the SQL and its parameters."""
+    if _as_arrays(fields):
+        return _unnest(fields, rows)
+    values = "VALUES " + ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    return values, [value for row in rows for value in row]
 
 
 def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> list[int]:
@@ -94,54 +162,53 @@ def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
     columns = _fields(model, fields)
     converters = [_converter(f) for f in columns]
     quote = connection.ops.quote_name
-    head = "INSERT INTO {} ({}) VALUES ".format(
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
-    )
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    head = "INSERT INTO {} ({}) ".format(quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns))
+    returning = f" RETURNING {quote(model._meta.pk.column)}"
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            params = [convert(value) for row in chunk for convert, value in zip(converters, row, strict=True)]
-            sql = head + ", ".join([placeholder] * len(chunk)) + f" RETURNING {quote(model._meta.pk.column)}"
-            cursor.execute(sql, params)
-            # Rows come back in VALUES order, as Django's own bulk_create relies on.
+        for chunk in _chunks(rows, columns):
+            params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in chunk]
+            source, flat = row_source(columns, params)
+            cursor.execute(head + source + returning, flat)
+            # Rows come back in input order, as Django's own bulk_create relies on.
             ids.extend(row[0] for row in cursor.fetchall())
     return ids
 
 
-def add_to_counters(model: type[Model], rows: Iterable[Sequence], *, add: Sequence[str], set_: Sequence[str]) -> None:
-    """`UPDATE table SET a = a + %s, ..., s = %s, ... WHERE pk = %s` for each row (adds, sets, pk)."""
-    add_fields, set_fields = _fields(model, add), _fields(model, set_)
-    quote = connection.ops.quote_name
-    assignments = [f"{quote(f.column)} = {quote(f.column)} + %s" for f in add_fields]
-    assignments += [f"{quote(f.column)} = %s" for f in set_fields]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(
-        quote(model._meta.db_table), ", ".join(assignments), quote(model._meta.pk.column)
-    )
-    converters = [_converter(f) for f in (*add_fields, *set_fields, model._meta.pk)]
-    keyed = sorted(rows, key=lambda row: row[-1])  # the lock order: by primary key
-    params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in keyed]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+def _chunks(rows: Sequence[Sequence], columns: Sequence[models.Field]):
+    """The rows in statements: all at once as arrays, INSERT_CHUNK rows a statement otherwise
+    (SQLite's limit on placeholders)."""
+    size = len(rows) if _as_arrays(columns) else INSERT_CHUNK
+    for start in range(0, len(rows), max(size, 1)):
+        yield rows[start : start + size]
 
 
 def insert_ignore_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> None:
     """`INSERT ... VALUES (...), (...) ... ON CONFLICT DO NOTHING`, INSERT_CHUNK rows a statement
     (SQLite and PostgreSQL both speak it): the full sync's 100,000 store rows at start-up."""
+    _insert_on_conflict(model, fields, rows, "ON CONFLICT DO NOTHING")
+
+
+def upsert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence], *, update: Sequence[str]) -> None:
+    """Insert rows (the primary key first), or where the key exists set the `update` columns to
+    the new values (`ON CONFLICT (pk) DO UPDATE`, both databases): the sync's changed store rows."""
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = excluded.{quote(f.column)}" for f in _fields(model, update))
+    keyed = sorted(rows, key=lambda row: row[0])  # the lock order: by primary key, the first field
+    clause = f"ON CONFLICT ({quote(model._meta.pk.column)}) DO UPDATE SET {assignments}"
+    _insert_on_conflict(model, fields, keyed, clause)
+
+
+def _insert_on_conflict(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence], clause: str) -> None:
     columns = _fields(model, fields)
     converters = [_converter(f) for f in columns]
     quote = connection.ops.quote_name
-    head = "INSERT INTO {} ({}) VALUES ".format(
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns)
-    )
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    head = "INSERT INTO {} ({}) ".format(quote(model._meta.db_table), ", ".join(quote(f.column) for f in columns))
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
-            params = [convert(value) for row in chunk for convert, value in zip(converters, row, strict=True)]
-            cursor.execute(head + ", ".join([placeholder] * len(chunk)) + " ON CONFLICT DO NOTHING", params)
+        for chunk in _chunks(rows, columns):
+            params = [[convert(value) for convert, value in zip(converters, row, strict=True)] for row in chunk]
+            source, flat = row_source(columns, params)
+            cursor.execute(head + source + " " + clause, flat)
 
 
 def select_by_ids(model: type[Model], fields: Sequence[str], ids: Sequence[int], *, for_update: bool = False) -> list:
@@ -149,22 +216,28 @@ def select_by_ids(model: type[Model], fields: Sequence[str], ids: Sequence[int],
 
     The writer's question after every batch: the ORM spent longer building the IN list of
     a few hundred ids than the database spent answering it. Rows are locked in id order
-    (PostgreSQL's LockRows runs above the sort), chunk after chunk of sorted ids.
+    (PostgreSQL's LockRows runs above the sort), chunk after chunk of sorted ids. On
+    PostgreSQL the ids are one array, `= ANY(%s)`, in one statement.
     """
     columns = _fields(model, fields)
     quote = connection.ops.quote_name
     pk = quote(model._meta.pk.column)
-    head = "SELECT {} FROM {} WHERE {} IN (".format(
+    head = "SELECT {} FROM {} WHERE {} ".format(
         ", ".join(quote(f.column) for f in columns), quote(model._meta.db_table), pk
     )
-    tail = ")"
+    tail = ""
     if for_update and connection.features.has_select_for_update:
-        ids, tail = sorted(set(ids)), f") ORDER BY {pk} FOR UPDATE"
+        ids, tail = sorted(set(ids)), f" ORDER BY {pk} FOR UPDATE"
     rows: list = []
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if ids:
+                cursor.execute(f"{head}= ANY(%s::{model._meta.pk.cast_db_type(connection)}[]){tail}", [list(ids)])
+                rows.extend(cursor.fetchall())
+            return rows
         for start in range(0, len(ids), INSERT_CHUNK):
             chunk = ids[start : start + INSERT_CHUNK]
-            cursor.execute(head + ", ".join(["%s"] * len(chunk)) + tail, list(chunk))
+            cursor.execute(head + "IN (" + ", ".join(["%s"] * len(chunk)) + ")" + tail, list(chunk))
             rows.extend(cursor.fetchall())
     return rows
 

@@ -20,8 +20,8 @@ from django.db.models.functions import Cast
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app.engine.apscheduler_glue import TemporaTrigger, fire
-from scheduler_app.engine.sql import insert_ignore_many, select
-from scheduler_app.models import Calendar, Execution, Job, SchedulerState, Trigger, trigger_spec
+from scheduler_app.engine.sql import insert_ignore_many, select, update_many, upsert_many
+from scheduler_app.models import SCHEDULE_FAILURES, Calendar, Execution, Job, SchedulerState, Trigger, trigger_spec
 from scheduler_app.registry import registry
 
 logger = logging.getLogger(__name__)
@@ -113,10 +113,10 @@ class Sync:
         fresh = [pk for pk, at in stamps.items() if self._seen.get(pk) != at]
         applied = 0
         if fresh:
-            for job in Job.objects.filter(pk__in=fresh).prefetch_related("triggers__calendar"):
-                self.apply(job, now=now)
-                self._seen[job.pk] = job.updated_at
-                applied += 1
+            jobs = list(Job.objects.filter(pk__in=fresh).prefetch_related("triggers__calendar"))
+            self.apply(jobs, now=now)
+            self._seen.update((job.pk, job.updated_at) for job in jobs)
+            applied = len(jobs)
         if stamps:
             self.cursor = max(self.cursor, *stamps.values())
         self._seen = {pk: at for pk, at in self._seen.items() if at > since}
@@ -161,67 +161,107 @@ class Sync:
             orphans.delete()
         return removed
 
-    def apply(self, job: Job, *, now: datetime) -> None:
-        """Make the store match one job: add or replace its APScheduler job, or remove it."""
-        problem = _why_not_schedulable(job)
-        if problem != job.import_error:
-            Job.objects.filter(pk=job.pk).update(import_error=problem)
-        trigger = trigger_for(job)
-        existing = None if (job.paused or problem) else self.scheduler.get_job(str(job.pk), self.alias)
-        same = existing is not None and existing.trigger.__getstate__() == trigger.__getstate__()
-        next_run = None
-        if same:
-            # Same schedule: keep the planned run time — a due occurrence is not skipped, even
-            # one whose time passed (a one-off due while no scheduler ran) — while the job may
-            # still run then (max_runs not used up).
-            next_run = job.next_run(after=existing.next_run_time - EPSILON)
-        elif not (job.paused or problem):
-            # A new schedule holds from the edit, not from this apply: applied late (a new
-            # leader, a slow round), the occurrences in between come due now and the pass
-            # records each (run within the grace time, else missed). Planned from `now`, they
-            # got no row at all.
-            next_run = job.next_run(after=self._planned_from(job, now))
-        if next_run is None:
-            self._remove(str(job.pk))
-            if job.next_run_at is not None:
-                Job.objects.filter(pk=job.pk).update(next_run_at=None)
+    def apply(self, jobs: list[Job], *, now: datetime) -> None:
+        """Make the store match these jobs: add or replace their APScheduler jobs, or remove them.
+
+        In one transaction and a handful of statements whatever the number: a bulk change of a
+        thousand jobs, applied one by one through APScheduler, took 8.6 s on PostgreSQL (a
+        commit per statement), all of it inside the job-store lock, so nothing fired meanwhile.
+        The stored rows are written as `_state_row` builds them, exactly what APScheduler's
+        add_job would store, without its per-job callable inspection.
+        """
+        if not jobs:
             return
-        if same:
-            # Show the planned run, not the one the service computed from "now".
-            if existing.next_run_time != job.next_run_at:
-                Job.objects.filter(pk=job.pk).update(next_run_at=existing.next_run_time)
-            return
-        self.scheduler.add_job(
-            fire,
-            trigger=trigger,
-            id=str(job.pk),
-            name=job.name,
-            jobstore=self.alias,
-            executor="default",
-            replace_existing=True,
-            next_run_time=next_run,
-            misfire_grace_time=None,
-            coalesce=False,
-            max_instances=1_000_000,
-        )
-        Job.objects.filter(pk=job.pk).update(next_run_at=next_run)
-        logger.info("scheduled %s: next run %s", job.name, next_run.isoformat())
+        stored = self._stored_states([str(job.pk) for job in jobs])
+        problems: dict[int, str] = {}
+        decided: dict[int, datetime | None] = {}  # the next run per job; None: not in the store
+        kept: set[int] = set()  # the stored row is right as it is
+        replanned: list[Job] = []
+        for job in jobs:
+            problems[job.pk] = _why_not_schedulable(job)
+            existing = stored.get(str(job.pk))
+            try:
+                if job.paused or problems[job.pk]:
+                    decided[job.pk] = None
+                elif _same_schedule(job, existing):
+                    # Keep the planned run time — a due occurrence is not skipped, even one whose
+                    # time passed (a one-off due while no scheduler ran) — while the job may still
+                    # run then (max_runs not used up).
+                    planned = existing["next_run_time"]
+                    decided[job.pk] = planned if job.next_run(after=planned - EPSILON) else None
+                    kept.add(job.pk)
+                else:
+                    replanned.append(job)
+            except SCHEDULE_FAILURES as exc:
+                problems[job.pk], decided[job.pk] = _unschedulable(exc), None
+        # A new schedule holds from the edit, not from this apply: applied late (a new leader, a
+        # slow round), the occurrences in between come due now and the pass records each (run
+        # within the grace time, else missed). Planned from `now`, they got no row at all.
+        starts = self._planned_from(replanned, now)
+        for job in replanned:
+            try:
+                decided[job.pk] = job.next_run(after=starts[job.pk])
+            except SCHEDULE_FAILURES as exc:
+                problems[job.pk], decided[job.pk] = _unschedulable(exc), None
+        import_errors, next_runs, removals, writes, scheduled = [], [], [], [], []
+        for job in jobs:
+            next_run = decided[job.pk]
+            if problems[job.pk] != job.import_error:
+                import_errors.append((problems[job.pk], job.pk))
+            if next_run != job.next_run_at:
+                next_runs.append((next_run, job.pk))  # a kept job shows its planned run
+            if next_run is None:
+                removals.append(str(job.pk))
+            elif job.pk not in kept:
+                job.next_run_at = next_run
+                writes.append(self._state_row(job, job.trigger_specs()))
+                scheduled.append(job)
+        with transaction.atomic():
+            update_many(Job, ["import_error"], import_errors)
+            update_many(Job, ["next_run_at"], next_runs)
+            gone = (
+                DjangoJob.objects.filter(id__in=removals).delete()[1].get(DjangoJob._meta.label, 0) if removals else 0
+            )
+            upsert_many(DjangoJob, ["id", "next_run_time", "job_state"], writes, update=["next_run_time", "job_state"])
+        if writes:
+            self.scheduler.wakeup()  # a new run time may come before the one APScheduler waits for
+        _log_applied(scheduled, gone)
 
     @staticmethod
-    def _planned_from(job: Job, now: datetime) -> datetime:
-        """Where a job's new schedule starts: its edit (`updated_at`), or its last recorded
-        occurrence after the edit, when the old schedule went on firing until this apply
-        (those instants have their rows: the new schedule does not run them again)."""
-        edited = min(job.updated_at, now)
-        last = Execution.objects.filter(
-            job=job, reason__in=Execution.SCHEDULED_REASONS, scheduled_for__gte=edited
-        ).aggregate(last=Max("scheduled_for"))["last"]
-        return max(edited, last) if last else edited
+    def _stored_states(ids: list[str]) -> dict[str, dict]:
+        """The stored APScheduler state per job id (one query); a row that cannot be loaded is
+        left out, so its job is written afresh."""
+        states = {}
+        for job_id, job_state in DjangoJob.objects.filter(id__in=ids).values_list("id", "job_state"):
+            try:
+                states[job_id] = pickle.loads(job_state)
+            except Exception:
+                logger.exception("cannot load stored APScheduler job %s; writing it afresh", job_id)
+        return states
 
-    def _remove(self, job_id: str) -> None:
-        if DjangoJob.objects.filter(id=job_id).exists():
-            self.scheduler.remove_job(job_id, self.alias)
-            logger.info("unscheduled job %s", job_id)
+    @staticmethod
+    def _planned_from(jobs: list[Job], now: datetime) -> dict[int, datetime]:
+        """Where each job's new schedule starts: its edit (`updated_at`), or its last recorded
+        occurrence after the edit, when the old schedule went on firing until this apply
+        (those instants have their rows: the new schedule does not run them again).
+
+        One query for all: the latest occurrence since the earliest edit, per job, is past a
+        job's own edit exactly when that job has an occurrence after it."""
+        edited = {job.pk: min(job.updated_at, now) for job in jobs}
+        if not edited:
+            return {}
+        last = dict(
+            Execution.objects.filter(
+                job_id__in=list(edited),
+                reason__in=Execution.SCHEDULED_REASONS,
+                scheduled_for__gte=min(edited.values()),
+            )
+            .values("job_id")
+            .annotate(last=Max("scheduled_for"))
+            .values_list("job_id", "last")
+            .order_by()
+        )
+        return {pk: max(at, last[pk]) if pk in last else at for pk, at in edited.items()}
 
     # Full reconcile -------------------------------------------------------------------
 
@@ -274,10 +314,10 @@ class Sync:
                     continue
                 if not row.paused:
                     pending.append(self._state_row(row, specs[row.pk]))
-            for job in Job.objects.filter(pk__in=fallback).prefetch_related("triggers__calendar"):
-                if str(job.pk) in stored:
-                    self.apply(job, now=now)
-                else:
+            fallen = list(Job.objects.filter(pk__in=fallback).prefetch_related("triggers__calendar"))
+            self.apply([job for job in fallen if str(job.pk) in stored], now=now)
+            for job in fallen:
+                if str(job.pk) not in stored:
                     # `new`, not `state`: that name holds the SchedulerState row used below.
                     new = self._new_row(job, now)
                     if new is not None:
@@ -373,3 +413,25 @@ class Sync:
             with transaction.atomic():
                 insert_ignore_many(DjangoJob, ["id", "next_run_time", "job_state"], rows)
             rows.clear()
+
+
+def _same_schedule(job: Job, existing: dict | None) -> bool:
+    """Whether the stored state plans the job's current schedule (and plans a run at all)."""
+    if existing is None or existing.get("next_run_time") is None:
+        return False
+    return existing["trigger"].__getstate__() == trigger_for(job).__getstate__()
+
+
+def _unschedulable(exc: Exception) -> str:
+    logger.error("a job's schedule cannot be computed (%s); it is not scheduled", exc)
+    return f"The schedule cannot be computed: {exc or exc.__class__.__name__}"
+
+
+def _log_applied(scheduled: list[Job], removed: int) -> None:
+    """One line per apply, naming a few jobs: a bulk change of a thousand is not a thousand lines."""
+    if scheduled:
+        shown = ", ".join(f"{job.name} (next run {job.next_run_at.isoformat()})" for job in scheduled[:5])
+        more = f" and {len(scheduled) - 5} more" if len(scheduled) > 5 else ""
+        logger.info("scheduled %s%s", shown, more)
+    if removed:
+        logger.info("unscheduled %d job(s)", removed)

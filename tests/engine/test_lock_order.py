@@ -43,13 +43,21 @@ class Statements:
         self.seen.append((sql, params, many))
         return execute(sql, params, many, context)
 
-    def updates(self, table: str) -> list[list]:
-        """The parameter rows of each executemany UPDATE of `table`, in the order they ran."""
-        return [
-            [list(row) for row in params]
-            for sql, params, many in self.seen
-            if many and sql.replace('"', "").startswith(f"UPDATE {table} ")
-        ]
+    def updates(self, table: str, *, key: int = -1) -> list[list]:
+        """The keys each UPDATE of `table` takes, in the order it locks them: an executemany's
+        rows in order (`key`: the key's place in a row), or, for PostgreSQL's one-statement
+        UPDATE ... FROM unnest, the ids its SELECT ... ORDER BY id FOR UPDATE just before locked."""
+        taken = []
+        for index, (sql, params, many) in enumerate(self.seen):
+            if not sql.replace('"', "").startswith(f"UPDATE {table} "):
+                continue
+            if many:
+                taken.append([list(row)[key] for row in params])
+                continue
+            lock, ids, _ = self.seen[index - 1]
+            assert f"FROM {table} " in lock.replace('"', "") and "ORDER BY" in lock and "FOR UPDATE" in lock
+            taken.append(sorted(ids[0]))  # ORDER BY takes them in this order
+        return taken
 
     def locking(self) -> list[str]:
         return [sql for sql, _, _ in self.seen if "FOR UPDATE" in sql]
@@ -63,10 +71,10 @@ def test_the_writer_takes_executions_and_then_jobs_in_id_order(make_job, make_ex
     statements = Statements()
     with connection.execute_wrapper(statements):
         apply_outcomes(batch)
-    [execution_rows] = statements.updates(Execution._meta.db_table)
-    assert [row[-2] for row in execution_rows] == sorted(run.pk for run in runs)
+    [execution_rows] = statements.updates(Execution._meta.db_table, key=-2)
+    assert execution_rows == sorted(run.pk for run in runs)
     [job_rows] = statements.updates(Job._meta.db_table)
-    assert [row[-1] for row in job_rows] == sorted(job.pk for job in jobs)
+    assert job_rows == sorted(job.pk for job in jobs)
     if connection.features.has_select_for_update:
         assert statements.locking() and all("ORDER BY" in sql for sql in statements.locking())
 
@@ -80,7 +88,7 @@ def test_the_pass_takes_jobs_in_id_order_and_inserts_in_job_order(dispatcher, ma
             [fired(job, now) for job in reversed(jobs)], now=now, dispatcher=dispatcher, node=NODE, paused=False
         )
     [job_rows] = statements.updates(Job._meta.db_table)
-    assert [row[-1] for row in job_rows] == sorted(job.pk for job in jobs)
+    assert job_rows == sorted(job.pk for job in jobs)
     inserted = list(Execution.objects.order_by("pk").values_list("job_id", flat=True))
     assert inserted == sorted(job.pk for job in jobs)
 

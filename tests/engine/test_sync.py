@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app import services
@@ -148,7 +150,7 @@ def test_a_restart_rewrites_no_stored_job_that_is_already_right(sync, scheduler,
     sync.full(now=now)
     before = dict(DjangoJob.objects.values_list("id", "job_state"))
     applied = []
-    monkeypatch.setattr(Sync, "apply", lambda self, job, *, now: applied.append(job.pk))
+    monkeypatch.setattr(Sync, "apply", lambda self, jobs, *, now: applied.extend(job.pk for job in jobs))
     assert restart(scheduler).full(now=now + minutes(1)) == 2
     assert applied == []
     assert dict(DjangoJob.objects.values_list("id", "job_state")) == before
@@ -329,6 +331,43 @@ def test_it_sees_a_bulk_update_that_stamps_updated_at(sync, make_job, now):
     Job.objects.filter(pk__in=[job.pk for job in jobs]).update(paused=True, updated_at=now + minutes(1))
     assert sync.changed(now=now + minutes(1)) == 2
     assert stored() == {}
+
+
+@pytest.mark.parametrize("kind", ["re-planned", "paused", "kept"])
+def test_a_bulk_change_is_applied_in_the_same_few_statements_however_many_jobs(sync, make_job, now, kind):
+    # A thousand jobs changed at once were applied one by one, several commits each: seconds on
+    # PostgreSQL inside the job-store lock, with nothing firing meanwhile.
+    def statements(count: int) -> int:
+        jobs = [make_job(triggers=EVERY_5_MINUTES) for _ in range(count)]
+        sync.full(now=now)
+        change = {
+            "re-planned": {"paused": False, "start_at": now + minutes(60)},
+            "paused": {"paused": True},
+            "kept": {"description": "edited"},
+        }[kind]
+        Job.objects.filter(pk__in=[job.pk for job in jobs]).update(**change, updated_at=now + minutes(1))
+        with CaptureQueriesContext(connection) as queries:
+            assert sync.changed(now=now + minutes(1)) == count
+        Job.objects.all().delete()
+        DjangoJob.objects.all().delete()
+        return len(queries)
+
+    statements(1)  # the first look also checks for deleted jobs
+    assert statements(3) == statements(30)
+    # Each run of statements() left the store as the change says.
+    expected = {"re-planned": {}, "paused": {}, "kept": {}}[kind]
+    assert stored() == expected
+
+
+def test_a_job_whose_schedule_cannot_be_computed_is_flagged_and_the_others_are_applied(sync, make_job, now):
+    broken, other = make_job(), make_job(triggers=EVERY_5_MINUTES)
+    sync.full(now=now)
+    Job.objects.filter(pk=broken.pk).update(timezone="Nowhere/Atlantis", updated_at=now + minutes(1))
+    services.job_update(job=other, triggers=HOURLY, now=now + minutes(1))
+    sync.changed(now=now + minutes(1))
+    assert stored() == {other.pk: now + minutes(60)}
+    broken.refresh_from_db()
+    assert broken.import_error.startswith("The schedule cannot be computed:")
 
 
 def test_it_unschedules_a_job_deleted_while_another_was_created(sync, make_job, now):
