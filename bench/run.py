@@ -237,6 +237,44 @@ def scale(n: int) -> dict:
     }
 
 
+def change(n: int) -> dict:
+    """A change made through the services, until the running scheduler has applied it.
+
+    n jobs firing every minute; 200 changes one after another (alternately pausing and resuming
+    one of them, a random 0-0.5 s apart, so that they do not fall in step with the loop's poll),
+    each timed from the service call until the job store says so (read every 2 ms). The commit
+    wakes the scheduler (PostgreSQL: NOTIFY; SQLite: its socket in VAR_DIR/wake).
+    """
+    import random
+
+    pace = random.Random(7)
+    project = Project()
+    from django_apscheduler.models import DjangoJob
+
+    from scheduler_app import services
+    from scheduler_app.models import Job
+
+    for i in range(n):
+        services.job_create(
+            name=f"minutely-{i}", task="tempora.noop", triggers=[{"kind": "cron", "cron_expression": "* * * * *"}]
+        )
+    project.start()
+    jobs = list(Job.objects.order_by("pk")[:100])
+    waits = []
+    for index, job in enumerate(jobs):
+        for pause in (True, False):
+            began = time.monotonic()
+            (services.job_pause if pause else services.job_resume)(job=job)
+            while DjangoJob.objects.filter(id=str(job.pk)).exists() == pause:
+                if time.monotonic() - began > 10:
+                    raise SystemExit(f"change {index} not applied within 10 s")
+                time.sleep(0.002)
+            waits.append(time.monotonic() - began)
+            time.sleep(pace.uniform(0, 0.5))
+    project.stop()
+    return {"jobs": n, "changes": len(waits), "applied_after": percentiles(waits)}
+
+
 def floor(*args: str) -> dict:
     done = subprocess.run([PYTHON, "-m", "bench.floor", *args], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -244,7 +282,7 @@ def floor(*args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "all"])
+    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "change", "all"])
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument(
@@ -252,7 +290,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     databases = options.database or list(DATABASES)
-    scenarios = ["fire-lag", "burst", "scale"] if options.scenario == "all" else [options.scenario]
+    scenarios = ["fire-lag", "burst", "scale", "change"] if options.scenario == "all" else [options.scenario]
     for scenario in scenarios:
         if scenario == "fire-lag":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
@@ -265,6 +303,10 @@ def main() -> None:
                 base = floor("burst", str(n))
                 for database in databases:
                     _print(f"burst {n}", database, _isolated("burst", n, database=database), base)
+        elif scenario == "change":
+            for n in options.sizes if options.scenario != "all" and options.sizes else (1000,):
+                for database in databases:
+                    _print(f"change {n}", database, _isolated("change", n, database=database))
         else:
             for n in options.sizes if options.scenario != "all" and options.sizes else (10_000, 100_000):
                 for database in databases:
@@ -292,9 +334,12 @@ def _isolated(kind: str, n: int, seconds: int | None = None, *, database: str = 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         kind, n, seconds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-        result = {"fire-lag": lambda: fire_lag(n, seconds), "burst": lambda: burst(n), "scale": lambda: scale(n)}[
-            kind
-        ]()
+        result = {
+            "fire-lag": lambda: fire_lag(n, seconds),
+            "burst": lambda: burst(n),
+            "scale": lambda: scale(n),
+            "change": lambda: change(n),
+        }[kind]()
         print(json.dumps(result))
     else:
         main()

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,6 +63,7 @@ class Dispatcher:
         self._withdrawn: set[int] = set()  # never started, handed back to the database by a drain
         self.journal = writer.journal
         self.accepting = True
+        self.on_slot_freed: Callable[[int], None] = lambda job_id: None  # called with the job's id
 
     # Admission ------------------------------------------------------------------------
 
@@ -222,6 +224,7 @@ class Dispatcher:
                     del self._slots[request.job_id]
                 self._cancelled.discard(request.execution_id)
                 self._lock.notify_all()
+            self.on_slot_freed(request.job_id)
 
     def _report(self, outcome: Outcome, segment: int | None) -> None:
         outcome.segment = segment

@@ -30,6 +30,7 @@ from scheduler_app.engine.dispatch import Dispatcher, claim
 from scheduler_app.engine.firing import TemporaExecutor, worker_runs_in_flight
 from scheduler_app.engine.journal import Journal
 from scheduler_app.engine.lease import Lease, NotLeading, node_name, register
+from scheduler_app.engine.listener import Listener
 from scheduler_app.engine.liveness import Liveness, NodeLock
 from scheduler_app.engine.runner import RunRequest, warm_up_child_processes
 from scheduler_app.engine.sql import update_many
@@ -87,6 +88,7 @@ class Engine:
         self._fold = Every(2)
         self._fold_backlog = False
         self._reconcile = Every(300, first_now=False)
+        self._held: frozenset[int] = frozenset()  # jobs whose waiting rows wait for a run of theirs to end
 
     # Life cycle -----------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Engine:
         self.writer = Writer(journal=Journal.open(self.node.name))
         self.writer.start()
         self.dispatcher = Dispatcher(node=self.node.name, writer=self.writer, max_workers=workers)
+        self.dispatcher.on_slot_freed = self._slot_freed
         self.liveness = Liveness(
             self.lease,
             dead_seconds=tempora_settings.NODE_DEAD_SECONDS,
@@ -119,6 +122,9 @@ class Engine:
         if self.stopping.is_set():  # a signal before the liveness thread existed
             self.liveness.hand_over()
         self.liveness.start()
+        # A service's commit wakes the loop at once (PostgreSQL); the poll below finds changes anyway.
+        self.listener = Listener(on_change=self._wake.set)
+        self.listener.start()
         cap = self.dispatcher.pool.per_owner
         logger.info(
             "runscheduler %s started with %d worker threads, %s",
@@ -258,6 +264,7 @@ class Engine:
             self.writer.put(outcomes.lost(request, now=now, worker=self.node.name, why=why))
         self.writer.stop()
         self.dispatcher.shutdown()
+        self.listener.stop()
         self.liveness.stop()
         try:
             with writing(urgent=True):
@@ -294,12 +301,20 @@ class Engine:
 
     # Chores ---------------------------------------------------------------------------
 
+    def _slot_freed(self, job_id: int) -> None:
+        """A run of this node ended (a worker thread calls this): if a row of that job waits for
+        it (run now, a retry, queued behind), start it now rather than at the next poll."""
+        if job_id in self._held:
+            self._wake.set()
+
     def start_waiting(self, now: datetime) -> int:
         """Start rows that wait in the database: run now, retries, runs queued behind another."""
         waiting = list(Execution.objects.claimable(now).values_list("pk", flat=True)[:200])
         if not waiting:
+            self._held = frozenset()
             return 0  # the usual answer, from one light query
         admitted = []
+        held = set()
         rows = list(
             Execution.objects.filter(pk__in=waiting).select_related("job").order_by("-job__priority", "run_after")
         )
@@ -325,10 +340,12 @@ class Engine:
             if decision in ("wait", "skip"):
                 # A row waiting in the database (run now, a retry, a run queued behind another)
                 # waits for the job's runs in flight to finish; it is never dropped here.
+                held.add(job.pk)
                 continue
             admitted.append((row, decision))
             if job.runs_on_workers:
                 elsewhere[job.pk] = elsewhere.get(job.pk, 0) + 1
+        self._held = frozenset(held)
         if not admitted:
             return 0
         committed = []

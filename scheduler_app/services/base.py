@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from scheduler_app import permissions
+from scheduler_app import changes, permissions
 from scheduler_app.models import Job
 from scheduler_app.permissions import JobAction
 
 
 class ServiceError(ValidationError):
     """A request that is well-formed but not allowed now (e.g. editing a code-defined job)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def tells_scheduler(service: Callable[P, R]) -> Callable[P, R]:
+    """A service whose change the scheduler acts on: one transaction, and once it commits, the
+    running schedulers woken (changes.notify), so they apply it at once, not at their next poll."""
+
+    @functools.wraps(service)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction.atomic():
+            result = service(*args, **kwargs)
+            changes.notify()
+        return result
+
+    return wrapper
 
 
 def _now(now: datetime | None) -> datetime:

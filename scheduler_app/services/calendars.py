@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from scheduler_app import permissions
 from scheduler_app.models import Calendar, Job
 from scheduler_app.permissions import Forbidden
-from scheduler_app.services.base import ServiceError, _now
+from scheduler_app.services.base import ServiceError, _now, tells_scheduler
 from scheduler_app.services.jobs import _refresh_next_run
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def calendar_create(
     return calendar
 
 
-@transaction.atomic
+@tells_scheduler
 def calendar_update(*, calendar: Calendar, now: datetime | None = None, actor=None, **fields: Any) -> Calendar:
     _check_calendar_fields(fields)
     _require_calendar(actor, calendar)
@@ -108,7 +108,7 @@ def calendar_update(*, calendar: Calendar, now: datetime | None = None, actor=No
     return calendar
 
 
-@transaction.atomic
+@tells_scheduler
 def calendar_delete(*, calendar: Calendar, actor=None) -> None:
     _require_calendar(actor, calendar, delete=True)
     if calendar.triggers.exists():

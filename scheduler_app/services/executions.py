@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from scheduler_app import permissions
 from scheduler_app.models import Execution, Job, SchedulerNode
 from scheduler_app.permissions import JobAction
-from scheduler_app.services.base import ServiceError, _now
+from scheduler_app.services.base import ServiceError, _now, tells_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _cancel_pending(executions: QuerySet[Execution], now: datetime) -> int:
     return asked + _cancel_unheld(executions, now)
 
 
-@transaction.atomic
+@tells_scheduler
 def execution_cancel(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
     """Cancel a run. One no process holds yet (waiting in the database, or queued for Celery)
     is cancelled at once. One a scheduler or worker holds is asked to stop: `cancel_requested_at`
@@ -91,7 +91,7 @@ def execution_cancel(*, execution: Execution, now: datetime | None = None, actor
     return execution
 
 
-@transaction.atomic
+@tells_scheduler
 def execution_retry(*, execution: Execution, now: datetime | None = None, actor=None) -> Execution:
     """Run a finished, unsuccessful run again as the next attempt of the same occurrence."""
     _require_run(actor, JobAction.RETRY, [execution])

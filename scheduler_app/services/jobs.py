@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
@@ -18,7 +17,7 @@ from scheduler_app.conf import tempora_settings
 from scheduler_app.models import Calendar, Execution, Job, Trigger
 from scheduler_app.permissions import Forbidden, JobAction
 from scheduler_app.registry import registry
-from scheduler_app.services.base import ServiceError, _now, _require, _selection
+from scheduler_app.services.base import ServiceError, _now, _require, _selection, tells_scheduler
 from scheduler_app.services.executions import _cancel_pending
 
 logger = logging.getLogger(__name__)
@@ -309,7 +308,7 @@ def _check_quota(job: Job) -> None:
         )
 
 
-@transaction.atomic
+@tells_scheduler
 def job_create(
     *,
     name: str,
@@ -343,7 +342,7 @@ def job_create(
     return job
 
 
-@transaction.atomic
+@tells_scheduler
 def job_update(
     *,
     job: Job,
@@ -373,7 +372,7 @@ def job_update(
     return job
 
 
-@transaction.atomic
+@tells_scheduler
 def job_delete(*, job: Job, now: datetime | None = None, actor=None) -> None:
     """Delete a job. Its history stays (executions keep the job's name); pending runs are cancelled.
 
@@ -383,7 +382,7 @@ def job_delete(*, job: Job, now: datetime | None = None, actor=None) -> None:
     jobs_delete(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
 
 
-@transaction.atomic
+@tells_scheduler
 def jobs_delete(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
     """Delete many jobs, all or none (see job_delete); answers how many."""
     doomed = _selection(jobs)
@@ -424,21 +423,21 @@ def _set_paused(jobs: QuerySet[Job], paused: bool, now: datetime) -> int:
     return changed
 
 
-@transaction.atomic
+@tells_scheduler
 def job_pause(*, job: Job, now: datetime | None = None, actor=None) -> Job:
     jobs_pause(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
     job.refresh_from_db()
     return job
 
 
-@transaction.atomic
+@tells_scheduler
 def job_resume(*, job: Job, now: datetime | None = None, actor=None) -> Job:
     jobs_resume(jobs=Job.objects.filter(pk=job.pk), now=now, actor=actor)
     job.refresh_from_db()
     return job
 
 
-@transaction.atomic
+@tells_scheduler
 def jobs_pause(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
     """Pause many jobs in one statement, all or none; answers how many changed."""
     selection = _selection(jobs)
@@ -446,14 +445,14 @@ def jobs_pause(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) 
     return _set_paused(selection, True, _now(now))
 
 
-@transaction.atomic
+@tells_scheduler
 def jobs_resume(*, jobs: QuerySet[Job], now: datetime | None = None, actor=None) -> int:
     selection = _selection(jobs)
     _require(actor, JobAction.PAUSE, selection)
     return _set_paused(selection, False, _now(now))
 
 
-@transaction.atomic
+@tells_scheduler
 def job_run_now(
     *,
     job: Job,
@@ -473,7 +472,7 @@ def job_run_now(
     return execution
 
 
-@transaction.atomic
+@tells_scheduler
 def jobs_run_now(
     *,
     jobs: QuerySet[Job],
@@ -515,7 +514,7 @@ def jobs_run_now(
     return executions
 
 
-@transaction.atomic
+@tells_scheduler
 def job_duplicate(*, job: Job, name: str | None = None, owner=None, now: datetime | None = None, actor=None) -> Job:
     """Copy a job and its triggers under a free name. The copy starts paused, so it never
     doubles the original's runs before someone has looked at it. The actor owns the copy."""
@@ -562,7 +561,7 @@ def group_resume(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime
     return jobs_resume(jobs=_group(group, jobs, actor), now=now, actor=actor)
 
 
-@transaction.atomic
+@tells_scheduler
 def group_cancel(*, group: str, jobs: QuerySet[Job] | None = None, now: datetime | None = None, actor=None) -> int:
     """Delete every job in the group (their history stays); answers how many.
 

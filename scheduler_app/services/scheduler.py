@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models.functions import Now
 from django.utils.translation import gettext
 
@@ -16,7 +15,7 @@ from scheduler_app import permissions
 from scheduler_app.conf import SETTINGS, tempora_settings
 from scheduler_app.models import SchedulerNode, SchedulerState
 from scheduler_app.permissions import Forbidden
-from scheduler_app.services.base import _now
+from scheduler_app.services.base import _now, tells_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def _update_state(**values: Any) -> SchedulerState:
     return state
 
 
-@transaction.atomic
+@tells_scheduler
 def scheduler_pause(*, now: datetime | None = None, actor=None) -> SchedulerState:
     """Stop every job from firing (runs already started finish)."""
     _require_control(actor)
@@ -57,14 +56,14 @@ def scheduler_pause(*, now: datetime | None = None, actor=None) -> SchedulerStat
     return _update_state(paused=True, paused_at=now, updated_at=now)
 
 
-@transaction.atomic
+@tells_scheduler
 def scheduler_resume(*, now: datetime | None = None, actor=None) -> SchedulerState:
     _require_control(actor)
     now = _now(now)
     return _update_state(paused=False, paused_at=None, updated_at=now)
 
 
-@transaction.atomic
+@tells_scheduler
 def scheduler_shutdown_request(*, now: datetime | None = None, actor=None) -> SchedulerState:
     """Ask every runscheduler process to stop gracefully (they drain running jobs first)."""
     _require_control(actor)
@@ -72,7 +71,7 @@ def scheduler_shutdown_request(*, now: datetime | None = None, actor=None) -> Sc
     return _update_state(shutdown_requested_at=now, updated_at=now)
 
 
-@transaction.atomic
+@tells_scheduler
 def scheduler_config_update(*, values: dict[str, Any], now: datetime | None = None, actor=None) -> SchedulerState:
     """Change runtime settings; unknown keys and out-of-range values are refused by name."""
     _require_control(actor)

@@ -160,7 +160,12 @@ class Schedulers:
     # Starting -------------------------------------------------------------------------
 
     def start(
-        self, *, drain: float = 2, lease: int | None = None, env: dict[str, str] | None = None
+        self,
+        *,
+        drain: float = 2,
+        lease: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> SchedulerProcess:
         """Start one runscheduler; it registers its node row before this returns."""
         label = f"scheduler-{len(self.processes) + 1}"
@@ -170,7 +175,7 @@ class Schedulers:
             extra["SCHEDULER_LEASE_SECONDS"] = str(lease)
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
-                [sys.executable, "manage.py", "runscheduler", "--drain", str(drain)],
+                [sys.executable, "manage.py", "runscheduler", "--drain", str(drain), *args],
                 cwd=ROOT,
                 env={**self.env, **extra},
                 stdout=log,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import connection
 from django_apscheduler.models import DjangoJob
 
-from scheduler_app import services
+from scheduler_app import changes, services
 from scheduler_app.models import Execution, Job
 from tests.process.harness import PROCESS, every, seconds, utcnow
 
@@ -107,3 +108,38 @@ def test_it_stops_jobs_paused_by_a_bulk_update_that_stamps_updated_at(schedulers
         what="no runs after the bulk pause",
     )
     assert not DjangoJob.objects.filter(id__in=[str(job.pk) for job in jobs]).exists()
+
+
+def test_a_change_wakes_the_scheduler_without_waiting_for_its_poll(schedulers, settings):
+    """Polling every 30 s, the scheduler still applies each change within a second: the service's
+    commit wakes it (PostgreSQL: NOTIFY; SQLite: a datagram to its socket in VAR_DIR/wake).
+    Without the wake-up each step waited for the poll."""
+    settings.TEMPORA = {**getattr(settings, "TEMPORA", {}), "VAR_DIR": str(schedulers.var_dir)}  # as the scheduler's
+    leader = schedulers.start_leader(args=("--poll", "30"))
+    schedulers.wait_for(_listening, timeout=10, what="the scheduler to listen")
+    job = every("tick", 1)
+    schedulers.wait_for(lambda: DjangoJob.objects.filter(id=str(job.pk)).exists(), timeout=1, what="scheduled")
+    services.job_pause(job=job)
+    schedulers.wait_for(
+        lambda: not DjangoJob.objects.filter(id=str(job.pk)).exists(), timeout=1, what="the paused job unscheduled"
+    )
+    requested = services.job_run_now(job=job)
+    schedulers.wait_for(
+        lambda: Execution.objects.filter(pk=requested.pk, status=Execution.Status.SUCCEEDED).exists(),
+        timeout=1.5,
+        what="the run-now request to finish (started as soon as the job's run in flight ended)",
+    )
+    assert "not listening" not in leader.log() and "no wake-up socket" not in leader.log()
+
+
+def _listening() -> bool:
+    """Whether a scheduler listens: a session of this database sits on its LISTEN (its last
+    statement), or a socket waits in the wake directory."""
+    if connection.vendor != "postgresql":
+        return any(changes.wake_directory().glob("*.sock"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+            [f"LISTEN {changes.CHANNEL}"],
+        )
+        return cursor.fetchone()[0] > 0

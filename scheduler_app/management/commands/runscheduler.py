@@ -44,13 +44,25 @@ class Command(BaseCommand):
             metavar="N",
             help="Threads running jobs (default: the runtime setting, else TEMPORA['MAX_WORKERS']).",
         )
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=0.5,
+            metavar="SECONDS",
+            help=(
+                "How often the loop looks for changed jobs, waiting runs and cancels when no notification "
+                "wakes it (PostgreSQL notifies at once; default 0.5, at most 60)."
+            ),
+        )
 
-    def handle(self, *args, drain: float, max_workers: int | None, **options):
+    def handle(self, *args, drain: float, max_workers: int | None, poll: float, **options):
         if drain < 0:
             raise CommandError("--drain must be 0 or more seconds.", returncode=2)
         if max_workers is not None and max_workers < 1:
             raise CommandError("--max-workers must be at least 1.", returncode=2)
-        engine = Engine(max_workers=max_workers, drain_seconds=drain)
+        if not 0.01 <= poll <= 60:
+            raise CommandError("--poll must be between 0.01 and 60 seconds.", returncode=2)
+        engine = Engine(max_workers=max_workers, drain_seconds=drain, poll_seconds=poll)
 
         def on_signal(signum, frame):
             engine.stop(signal.Signals(signum).name)
