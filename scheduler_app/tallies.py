@@ -24,8 +24,8 @@ from django.db import connection, transaction
 from django.db.models import CharField, DateField, DateTimeField, FloatField, IntegerField
 
 from scheduler_app import permissions, triggers
-from scheduler_app.engine.sql import row_source
 from scheduler_app.models import DurationTally, Execution, Job, JobDayTally, RunTally
+from scheduler_app.row_source import row_source
 
 KEEP_DAYS = 400
 BATCH = 1000
@@ -263,7 +263,7 @@ def _upsert(model, *, keys, add=(), least=(), greatest=(), replace=(), rows) -> 
     params.sort(key=lambda row: tuple(str(value) for value in row[: len(keys)]))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One statement of one array per column (see engine/sql.py): a fold's thousand
+            # One statement of one array per column (see row_source.py): a fold's thousand
             # per-job rows, one statement each, held the GIL for tens of milliseconds.
             source, flat = row_source(fields, params)
             cursor.execute(f"{head} {source} {conflict}", flat)

@@ -8,10 +8,7 @@ and PostgreSQL), and values are converted once per column by a converter chosen 
 The SELECTs (`select_by_ids`, `select`) skip the ORM's query building and converters where
 the scheduler reads hundreds or thousands of rows at a time.
 
-On PostgreSQL the rows travel as one array per column (`unnest`): psycopg parses a query's
-placeholders in Python, and a 1,000-row INSERT's 16,000 of them held the GIL for tens of
-milliseconds each pass, beside worker threads starting runs. Django's own bulk_create on
-PostgreSQL inserts through unnest too, relying as we do on RETURNING in input order.
+On PostgreSQL the rows travel as one array per column (scheduler_app/row_source.py says why).
 
 Lock order: every multi-row UPDATE here runs its rows sorted by the WHERE key (the primary
 key first), and `select_by_ids(for_update=True)` locks in primary-key order. The writer,
@@ -29,6 +26,8 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models import Model
+
+from scheduler_app.row_source import as_arrays, row_source
 
 INSERT_CHUNK = 500
 
@@ -102,12 +101,12 @@ def _update(model, set_fields, where_fields, rows, *, added: int) -> None:
         column = quote(field.column)
         return f"{column} = {table}.{column} + {value}" if index < added else f"{column} = {value}"
 
-    if _as_arrays(columns):
+    if as_arrays(columns):
         # A join locks rows in the plan's order, not ours: lock them in key order first.
         if where_fields[0] == model._meta.pk:
             select_by_ids(model, ("pk",), [row[len(set_fields)] for row in params], for_update=True)
         names = [f"c{index}" for index in range(len(columns))]
-        source, arrays = _unnest(columns, params)
+        source, arrays = row_source(columns, params)
         assignments = ", ".join(assign(i, f, f"v.{names[i]}") for i, f in enumerate(set_fields))
         matches = " AND ".join(
             f"{table}.{quote(f.column)} = v.{name}"
@@ -122,39 +121,6 @@ def _update(model, set_fields, where_fields, rows, *, added: int) -> None:
     matches = " AND ".join(f"{quote(f.column)} = %s" for f in where_fields)
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {matches}", params)
-
-
-# Field types psycopg sends as arrays as they are; others (JSON) keep the per-row statements.
-_ARRAY_FIELDS = (
-    models.ForeignKey
-    | models.CharField
-    | models.TextField
-    | models.IntegerField
-    | models.BooleanField
-    | models.BinaryField
-    | models.DateTimeField
-    | models.DateField
-    | models.FloatField
-)
-
-
-def _as_arrays(fields: Sequence[models.Field]) -> bool:
-    return connection.vendor == "postgresql" and all(isinstance(f, _ARRAY_FIELDS) for f in fields)
-
-
-def _unnest(fields: Sequence[models.Field], rows: Sequence[Sequence]) -> tuple[str, list]:
-    """`SELECT * FROM unnest(%s::type[], ...)` and its parameters: one array per column."""
-    casts = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-    return f"SELECT * FROM unnest({casts})", [list(column) for column in zip(*rows, strict=True)]
-
-
-def row_source(fields: Sequence[models.Field], rows: Sequence[Sequence]) -> tuple[str, list]:
-    """The rows (values already converted) as what an INSERT takes: arrays on PostgreSQL,
-    `VALUES (%s, ...), ...` otherwise; answers the SQL and its parameters."""
-    if _as_arrays(fields):
-        return _unnest(fields, rows)
-    values = "VALUES " + ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
-    return values, [value for row in rows for value in row]
 
 
 def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence]) -> list[int]:
@@ -178,7 +144,7 @@ def insert_many(model: type[Model], fields: Sequence[str], rows: Sequence[Sequen
 def _chunks(rows: Sequence[Sequence], columns: Sequence[models.Field]):
     """The rows in statements: all at once as arrays, INSERT_CHUNK rows a statement otherwise
     (SQLite's limit on placeholders)."""
-    size = len(rows) if _as_arrays(columns) else INSERT_CHUNK
+    size = len(rows) if as_arrays(columns) else INSERT_CHUNK
     for start in range(0, len(rows), max(size, 1)):
         yield rows[start : start + size]
 
