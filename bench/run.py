@@ -237,6 +237,89 @@ def scale(n: int) -> dict:
     }
 
 
+CELERY_BROKER = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/14")  # emptied by the scenario
+
+
+def celery_fire_lag(n: int, seconds: int, *, workers: int = 2, concurrency: int = 4) -> dict:
+    """The Celery executor end to end: n jobs every second on `workers` Celery workers (prefork,
+    `concurrency` processes each), lag from the scheduled time to the body's start on a worker
+    (the claim stamps started_at right before the body). PostgreSQL only: several processes
+    write the outcomes."""
+    import redis
+
+    redis.Redis.from_url(CELERY_BROKER).flushdb()
+    project = Project()
+    project.env["CELERY_BROKER_URL"] = CELERY_BROKER
+    from scheduler_app import services
+    from scheduler_app.models import Execution, Job
+
+    parked = datetime.now(UTC) + timedelta(days=1)
+    for i in range(n):
+        services.job_create(
+            name=f"celery-noop-{i}",
+            task="tempora.noop",
+            executor="celery",
+            start_at=parked,
+            triggers=[{"kind": "interval", "interval_seconds": 1}],
+        )
+    pool = []
+    for k in range(workers):
+        log = open(Path(project.dir) / f"celery-{k}.log", "wb")
+        pool.append(
+            subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--concurrency",
+                    str(concurrency),
+                    "--loglevel",
+                    "WARNING",
+                    "-n",
+                    f"bench-{k}@%h",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=project.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    time.sleep(8)  # the workers' start-up (Django in every pool process)
+    project.start()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    Job.objects.update(start_at=start, updated_at=datetime.now(UTC))
+    t0 = start + timedelta(seconds=2)
+    _sleep_until(t0 + timedelta(seconds=seconds))
+    time.sleep(5)
+    project.stop()
+    for worker in pool:
+        os.killpg(worker.pid, signal.SIGTERM)
+    for worker in pool:
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+    rows = Execution.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t0 + timedelta(seconds=seconds))
+    lags = [
+        (s - p).total_seconds()
+        for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")
+    ]
+    return {
+        "done": len(lags),
+        "expected": n * seconds,
+        "workers": f"{workers} x {concurrency} processes",
+        "lag": percentiles(lags),
+        "statuses": dict(_status_counts(rows)),
+    }
+
+
 def change(n: int) -> dict:
     """A change made through the services, until the running scheduler has applied it.
 
@@ -282,7 +365,7 @@ def floor(*args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "change", "all"])
+    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "change", "celery", "all"])
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument(
@@ -290,19 +373,23 @@ def main() -> None:
     )
     options = parser.parse_args()
     databases = options.database or list(DATABASES)
-    scenarios = ["fire-lag", "burst", "scale", "change"] if options.scenario == "all" else [options.scenario]
+    scenarios = ["fire-lag", "burst", "scale", "change", "celery"] if options.scenario == "all" else [options.scenario]
     for scenario in scenarios:
         if scenario == "fire-lag":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
                 base = floor("fire-lag", str(n), str(options.seconds))
                 for database in databases:
                     ours = _isolated("fire-lag", n, options.seconds, database=database)
-                    _print(f"fire-lag {n}", database, ours, base)
+                    peer = _peer("fire-lag", n, options.seconds, database=database)
+                    _print(f"fire-lag {n}", database, ours, base, peers={"django_apscheduler": peer})
         elif scenario == "burst":
             for n in options.sizes if options.scenario != "all" and options.sizes else (1000, 10_000):
                 base = floor("burst", str(n))
                 for database in databases:
                     _print(f"burst {n}", database, _isolated("burst", n, database=database), base)
+        elif scenario == "celery":
+            for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
+                _print(f"celery {n}", "postgresql", _isolated("celery", n, options.seconds, database="postgresql"))
         elif scenario == "change":
             for n in options.sizes if options.scenario != "all" and options.sizes else (1000,):
                 for database in databases:
@@ -313,11 +400,26 @@ def main() -> None:
                     _print(f"scale {n}", database, _isolated("scale", n, database=database))
 
 
-def _print(scenario: str, database: str, ours: dict, floor: dict | None = None) -> None:
+def _print(scenario: str, database: str, ours: dict, floor: dict | None = None, peers: dict | None = None) -> None:
     line = {"scenario": scenario, "database": database, "tempora": ours}
     if floor is not None:
         line["apscheduler_in_memory"] = floor
+    line.update(peers or {})
     print(json.dumps(line), flush=True)
+
+
+def _peer(kind: str, n: int, seconds: int, *, database: str) -> dict:
+    """django-apscheduler's DjangoJobStore under plain APScheduler (bench/peers.py), its own process."""
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.peers", kind, str(n), str(seconds)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_DATABASE": database},
+    )
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _isolated(kind: str, n: int, seconds: int | None = None, *, database: str = "sqlite") -> dict:
@@ -339,6 +441,7 @@ if __name__ == "__main__":
             "burst": lambda: burst(n),
             "scale": lambda: scale(n),
             "change": lambda: change(n),
+            "celery": lambda: celery_fire_lag(n, seconds),
         }[kind]()
         print(json.dumps(result))
     else:

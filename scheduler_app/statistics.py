@@ -9,9 +9,12 @@ active now, the last hour's histograms.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, FloatField, Func, Max, Min, Q, QuerySet, Sum
 
 from scheduler_app import tallies, triggers
@@ -44,6 +47,38 @@ def duration_summary(figures: tallies.Figures) -> dict[str, float | None]:
     return summary
 
 
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """The reads inside see the database as of one moment.
+
+    A Tallied adds the runs not yet folded to the tallies, two reads: a fold committing between
+    them would count its batch twice (read as pending, then in the tallies) or not at all. On
+    PostgreSQL: a REPEATABLE READ, READ ONLY transaction; on SQLite (WAL) a deferred read
+    transaction, which holds no lock (the project's atomic() is IMMEDIATE: a write lock). Inside
+    a caller's transaction (tests, ATOMIC_REQUESTS), that transaction's view holds.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+        return
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("COMMIT")  # nothing was written: this ends the read
+        except DatabaseError:
+            pass  # the connection broke inside: the read ended with it
+
+
 class Tallied:
     """What one user may see of the run figures, from the tallies plus the runs not yet folded.
 
@@ -52,7 +87,7 @@ class Tallied:
     exact at `now`. Only a backlog (after an upgrade, or while no scheduler runs) larger than
     PENDING_LIMIT is not read whole: that many of its runs are added, and `up_to_date` says the
     rest are not. Windows start on a whole UTC hour (`since`). Runs count for the owner their job had
-    when they were counted.
+    when they were counted. Read its figures inside `snapshot()`.
     """
 
     def __init__(self, user, *, now: datetime) -> None:

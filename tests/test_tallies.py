@@ -105,6 +105,33 @@ def test_two_folds_at_once_count_each_run_exactly_once(make_job, now):
     assert sum(JobDayTally.objects.values_list("runs", flat=True)) == 3000
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_fold_committed_between_two_reads_is_counted_once(make_job, now):
+    # The reads add the runs not yet folded to the tallies: read apart, a fold committing between
+    # them counted its batch twice (read as pending, then in the tallies).
+    job = make_job()
+    for minutes in range(5):
+        add_run(job, finished_at=now - timedelta(minutes=minutes))
+    tallied = everyone(now)
+
+    def fold_elsewhere():
+        try:
+            assert tallies.fold(now=now) == 5
+        finally:
+            close_old_connections()
+
+    with statistics.snapshot():
+        assert len(tallied.pending) == 5
+        folder = threading.Thread(target=fold_elsewhere)
+        folder.start()
+        folder.join()
+        figures = tallied.figures()
+        per_job = tallied.per_job(now.date() - timedelta(days=1))
+    assert figures.by_status["succeeded"] == 5
+    assert [row["runs"] for row in per_job] == [5]
+    assert everyone(now).figures().by_status["succeeded"] == 5  # and afterwards, from the tallies alone
+
+
 def test_percentiles_from_the_histogram_are_within_ten_percent(make_job, now):
     job = make_job()
     rng = random.Random(7)

@@ -71,7 +71,8 @@ class _Lines:
 def render_metrics() -> str:
     now = timezone.now()
     out = _Lines()
-    counts = statistics.Tallied.everyone(now=now).figures().by_status
+    with statistics.snapshot():
+        counts = statistics.Tallied.everyone(now=now).figures().by_status
     counts.update(Execution.objects.active_counts())
     out.metric(
         "tempora_executions",

@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 MISSED_HEAD = 100
 MISSED_TAIL = timedelta(minutes=2)
 
+# Jobs one pass records at most (earliest first); more due start another pass at once. Runs of
+# a committed pass start while the next is recorded: a burst of 10,000 one-offs recorded in
+# one transaction started none before all 10,000 rows were written.
+PASS_JOBS = 2000
+
 
 def fire() -> None:
     """The callable APScheduler stores for every job. Our executor never calls it: it turns
@@ -133,14 +138,21 @@ class TemporaJobStore(DjangoJobStore):
         return job
 
     def _get_jobs(self, **filters):
+        return self._get_jobs_in(DjangoJob.objects.filter(**filters))
+
+    def _get_jobs_in(self, rows):
         jobs = []
-        for job_id, job_state in DjangoJob.objects.filter(**filters).values_list("id", "job_state"):
+        for job_id, job_state in rows.values_list("id", "job_state"):
             try:
                 jobs.append(self._reconstitute_job(job_state))
             except Exception:
                 # Kept, never deleted: the sync re-creates it from the Job row.
                 logger.exception("cannot load stored APScheduler job %s; the next sync rebuilds it", job_id)
         return jobs
+
+    def get_due_jobs(self, now, limit: int | None = None):
+        """The jobs due by `now`, earliest first, at most `limit` (the store's next_run_time index)."""
+        return self._get_jobs_in(DjangoJob.objects.filter(next_run_time__lte=now).order_by("next_run_time")[:limit])
 
     def begin_pass(self) -> None:
         self._pending: dict[str, tuple] = {}
@@ -207,7 +219,8 @@ class TemporaScheduler(BackgroundScheduler):
             with self._jobstores_lock, writing(), transaction.atomic():
                 store.begin_pass()
                 finished = []  # no more fire times (a one-off ran, the window ended): the Job row stays
-                for job in store.get_due_jobs(horizon):
+                due = store.get_due_jobs(horizon, limit=PASS_JOBS)
+                for job in due:
                     run_times = job._get_run_times(horizon)
                     if not run_times:
                         continue
@@ -251,6 +264,8 @@ class TemporaScheduler(BackgroundScheduler):
         self.last_pass_seconds = time.monotonic() - started
         if self._on_pass_committed is not None:
             self._on_pass_committed()
+        if len(due) == PASS_JOBS:
+            return 0  # more were due than one pass takes: the next pass now
         if next_wakeup is None:
             return None
         wait = (next_wakeup - self.LOOKAHEAD - datetime.now(UTC)).total_seconds()

@@ -13,6 +13,7 @@ import pytest
 from apscheduler.schedulers.base import STATE_RUNNING
 from django_apscheduler.models import DjangoJob
 
+from scheduler_app.engine import apscheduler_glue
 from scheduler_app.engine.apscheduler_glue import TemporaJobStore, TemporaScheduler
 from scheduler_app.engine.dispatch import Dispatcher
 from scheduler_app.engine.firing import TemporaExecutor
@@ -150,3 +151,22 @@ def test_a_leader_holding_its_lease_records_the_pass_and_renews_the_lease_with_i
 
     assert Execution.objects.filter(job=job, worker=leader.node.name).count() == 1
     assert leader.valid_for == pytest.approx(LEASE - leader.margin)
+
+
+def test_a_pass_records_at_most_pass_jobs_earliest_first_and_asks_for_the_next_at_once(
+    lease, scheduler_with, make_job, monkeypatch
+):
+    # A burst of 10,000 one-offs in one pass started no run before all 10,000 rows were written.
+    monkeypatch.setattr(apscheduler_glue, "PASS_JOBS", 2)
+    leader = lease(0)
+    leader.beat()
+    jobs = [make_job(triggers=[{"kind": "interval", "interval_seconds": 60}]) for _ in range(3)]
+    scheduler = scheduler_with(leader)
+    now = datetime.now(UTC)
+    for seconds_ago, job in zip((3, 1, 2), jobs, strict=True):
+        scheduler.modify_job(str(job.pk), next_run_time=now - timedelta(seconds=seconds_ago))
+
+    assert scheduler._process_jobs() == 0
+    assert set(Execution.objects.values_list("job_id", flat=True)) == {jobs[0].pk, jobs[2].pk}
+    assert scheduler._process_jobs() > 0  # the third, then nothing due for a minute
+    assert set(Execution.objects.values_list("job_id", flat=True)) == {job.pk for job in jobs}

@@ -343,10 +343,11 @@ class StatusView(CompatView):
         liveness = services.scheduler_liveness()
         running = liveness.status == "running"
         tallied = statistics.Tallied(request.user, now=now)
-        figures = tallied.figures()
+        with statistics.snapshot():
+            figures = tallied.figures()
+            per_job = tallied.per_job(now.date() - timedelta(days=tallies.KEEP_DAYS), limit=MAX_PER_JOB)
         failures = sum(figures.by_status[status] for status in Execution.FAILURES)
         runs = figures.by_status[Execution.Status.SUCCEEDED] + failures
-        per_job = tallied.per_job(now.date() - timedelta(days=tallies.KEEP_DAYS), limit=MAX_PER_JOB)
         leader = liveness.leader
         figures_by_name: dict[str, dict[str, int]] = {}
         for row in per_job:

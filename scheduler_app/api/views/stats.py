@@ -104,7 +104,10 @@ class StatsView(ApiView):
         days = query.validated_data["days"]
         since = triggers.utc_hour(now) - timedelta(days=days)
         figures = statistics.Tallied(request.user, now=now)
-        window = figures.figures(since)
+        with statistics.snapshot():
+            window = figures.figures(since)
+            runs_per_hour = figures.runs_per_hour()
+            per_job = figures.per_job(since.date(), limit=query.validated_data["limit"])
         by_status = window.by_status
         succeeded = by_status[Execution.Status.SUCCEEDED]
         failed = sum(by_status[s] for s in Execution.FAILURES)
@@ -129,8 +132,8 @@ class StatsView(ApiView):
                 },
                 "success_rate": statistics.success_rate(succeeded, failed),
                 "duration_seconds": statistics.duration_summary(window),
-                "runs_per_hour": figures.runs_per_hour(),
+                "runs_per_hour": runs_per_hour,
                 "per_job_since": since.date(),
-                "per_job": figures.per_job(since.date(), limit=query.validated_data["limit"]),
+                "per_job": per_job,
             }
         )

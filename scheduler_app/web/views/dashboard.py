@@ -23,11 +23,13 @@ def dashboard(request: HttpRequest):
     # owner's running runs by walking every run of their jobs.
     executions = Execution.objects.listed_for(request.user)
     figures = statistics.Tallied(request.user, now=now)
-    bars = stats.runs_per_hour(figures, zone)
+    with statistics.snapshot():
+        bars = stats.runs_per_hour(figures, zone)
+        totals = stats.totals(jobs, executions, figures)
     upcoming, unplanned = stats.upcoming(jobs, now)
     context = {
         "now": now,
-        "totals": stats.totals(jobs, executions, figures),
+        "totals": totals,
         "scheduler": stats.scheduler_summary(now),
         "bars": bars,
         "bars_top": stats.scale(bars),
