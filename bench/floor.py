@@ -50,9 +50,12 @@ class MeasuredPool(ThreadPoolExecutor):
         future.add_done_callback(callback)
 
 
-def fire_lag(n: int, seconds: int) -> dict:
-    scheduler = BackgroundScheduler(executors={"default": MeasuredPool(10)}, timezone=UTC)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+def fire_lag(n: int, seconds: int, *, jobstores: dict | None = None) -> dict:
+    """n no-op jobs every second, measured over `seconds` from 2 s after they start (bench/peers.py
+    passes django-apscheduler's job store)."""
+    scheduler = BackgroundScheduler(jobstores=jobstores or {}, executors={"default": MeasuredPool(10)}, timezone=UTC)
+    scheduler.start(paused=True)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3 + n // 500)
     for i in range(n):
         scheduler.add_job(
             noop,
@@ -62,9 +65,9 @@ def fire_lag(n: int, seconds: int) -> dict:
             coalesce=False,
             max_instances=10,
         )
-    scheduler.start()
+    scheduler.resume()
     t0 = start + timedelta(seconds=2)
-    time.sleep((t0 - datetime.now(UTC)).total_seconds())
+    time.sleep(max((t0 - datetime.now(UTC)).total_seconds(), 0))
     cpu0 = cpu_seconds()
     time.sleep(seconds)
     cpu = cpu_seconds() - cpu0

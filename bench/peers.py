@@ -14,55 +14,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from datetime import UTC, datetime, timedelta
-
-from bench.measure import cpu_seconds, percentiles, rss_mb
 
 
 def fire_lag(n: int, seconds: int) -> dict:
     from bench.run import Project
 
     Project()  # a fresh database, migrated; Django set up in this process
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
     from django_apscheduler.jobstores import DjangoJobStore
     from django_apscheduler.models import DjangoJobExecution
 
     from bench import floor
 
-    scheduler = BackgroundScheduler(
-        jobstores={"default": DjangoJobStore()}, executors={"default": floor.MeasuredPool(10)}, timezone=UTC
-    )
-    scheduler.start(paused=True)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3 + n // 500)
-    for i in range(n):
-        scheduler.add_job(
-            floor.noop,
-            IntervalTrigger(seconds=1, start_date=start),
-            id=str(i),
-            misfire_grace_time=60,
-            coalesce=False,
-            max_instances=10,
-        )
-    scheduler.resume()
-    t0 = start + timedelta(seconds=2)
-    time.sleep(max((t0 - datetime.now(UTC)).total_seconds(), 0))
-    cpu0 = cpu_seconds()
-    time.sleep(seconds)
-    cpu = cpu_seconds() - cpu0
-    time.sleep(2)
-    with floor.lock:
-        window = [lag for at, lag in floor.lags if t0 <= at < t0 + timedelta(seconds=seconds)]
-    scheduler.shutdown(wait=True)
-    return {
-        "done": len(window),
-        "expected": n * seconds,
-        "lag": percentiles(window),
-        "cpu_s": round(cpu, 2),
-        "rss_mb": round(rss_mb(), 1),
-        "execution_rows": DjangoJobExecution.objects.count(),
-    }
+    result = floor.fire_lag(n, seconds, jobstores={"default": DjangoJobStore()})
+    return {**result, "execution_rows": DjangoJobExecution.objects.count()}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Tempora's benchmarks: fire lag, burst, scale — each beside plain APScheduler in memory.
+"""Tempora's benchmarks, each beside plain APScheduler in memory (the floor) where it has one.
 
-    make bench                       # everything, SQLite and PostgreSQL (about 15 minutes)
-    .venv/bin/python -m bench.run fire-lag 100 1000 --seconds 30
-    .venv/bin/python -m bench.run burst 1000
+    make bench                       # everything, SQLite and PostgreSQL (about 30 minutes)
+    .venv/bin/python -m bench.run fire-lag 100 1000 --seconds 30   # + django-apscheduler's store
+    .venv/bin/python -m bench.run burst 1000 10000
+    .venv/bin/python -m bench.run busy 1000      # fire lag and burst beside a CPU hog
     .venv/bin/python -m bench.run scale 10000 100000
+    .venv/bin/python -m bench.run change 1000    # a change through the services until applied
+    .venv/bin/python -m bench.run celery 100 1000  # the Celery executor end to end (PostgreSQL)
 
 Each scenario runs on SQLite and on PostgreSQL (`--database` picks one): a fresh SQLite database
 in a temporary directory, or a PostgreSQL database of its own on BENCH_POSTGRES's server, jobs
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -110,7 +114,7 @@ def _sleep_until(at: datetime) -> None:
 def fire_lag(n: int, seconds: int) -> dict:
     project = Project()
     from scheduler_app import services
-    from scheduler_app.models import Execution, Job
+    from scheduler_app.models import Job
 
     parked = datetime.now(UTC) + timedelta(days=1)  # creating them takes a while: none fires meanwhile
     for i in range(n):
@@ -134,19 +138,19 @@ def fire_lag(n: int, seconds: int) -> dict:
     rss = rss_mb(pid)
     time.sleep(3)
     project.stop()
+    return {**_window(t0, seconds, expected=n * seconds), "cpu_s": round(cpu, 2), "rss_mb": round(rss, 1)}
+
+
+def _window(t0: datetime, seconds: int, *, expected: int) -> dict:
+    """The runs scheduled in the measured window: how many started, their lag, their statuses."""
+    from scheduler_app.models import Execution
+
     rows = Execution.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t0 + timedelta(seconds=seconds))
     lags = [
         (s - p).total_seconds()
         for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")
     ]
-    return {
-        "done": len(lags),
-        "expected": n * seconds,
-        "lag": percentiles(lags),
-        "cpu_s": round(cpu, 2),
-        "rss_mb": round(rss, 1),
-        "statuses": dict(_status_counts(rows)),
-    }
+    return {"done": len(lags), "expected": expected, "lag": percentiles(lags), "statuses": dict(_status_counts(rows))}
 
 
 def _status_counts(rows):
@@ -251,7 +255,7 @@ def celery_fire_lag(n: int, seconds: int, *, workers: int = 2, concurrency: int 
     project = Project()
     project.env["CELERY_BROKER_URL"] = CELERY_BROKER
     from scheduler_app import services
-    from scheduler_app.models import Execution, Job
+    from scheduler_app.models import Job
 
     parked = datetime.now(UTC) + timedelta(days=1)
     for i in range(n):
@@ -306,18 +310,7 @@ def celery_fire_lag(n: int, seconds: int, *, workers: int = 2, concurrency: int 
             worker.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-    rows = Execution.objects.filter(scheduled_for__gte=t0, scheduled_for__lt=t0 + timedelta(seconds=seconds))
-    lags = [
-        (s - p).total_seconds()
-        for p, s in rows.filter(started_at__isnull=False).values_list("scheduled_for", "started_at")
-    ]
-    return {
-        "done": len(lags),
-        "expected": n * seconds,
-        "workers": f"{workers} x {concurrency} processes",
-        "lag": percentiles(lags),
-        "statuses": dict(_status_counts(rows)),
-    }
+    return {**_window(t0, seconds, expected=n * seconds), "workers": f"{workers} x {concurrency} processes"}
 
 
 def change(n: int) -> dict:
@@ -365,7 +358,7 @@ def floor(*args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["fire-lag", "burst", "scale", "change", "celery", "all"])
+    parser.add_argument("scenario", choices=["fire-lag", "burst", "busy", "scale", "change", "celery", "all"])
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument(
@@ -373,7 +366,8 @@ def main() -> None:
     )
     options = parser.parse_args()
     databases = options.database or list(DATABASES)
-    scenarios = ["fire-lag", "burst", "scale", "change", "celery"] if options.scenario == "all" else [options.scenario]
+    everything = ["fire-lag", "burst", "busy", "scale", "change", "celery"]
+    scenarios = everything if options.scenario == "all" else [options.scenario]
     for scenario in scenarios:
         if scenario == "fire-lag":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
@@ -387,6 +381,17 @@ def main() -> None:
                 base = floor("burst", str(n))
                 for database in databases:
                     _print(f"burst {n}", database, _isolated("burst", n, database=database), base)
+        elif scenario == "busy":
+            # A busy machine: a process spinning on one core beside the scheduler (and beside the
+            # floor, measured in the same conditions).
+            n = options.sizes[0] if options.scenario != "all" and options.sizes else 1000
+            with _cpu_hog():
+                base = floor("fire-lag", str(n), str(options.seconds))
+                burst_base = floor("burst", str(n))
+                for database in databases:
+                    ours = _isolated("fire-lag", n, options.seconds, database=database)
+                    _print(f"busy fire-lag {n}", database, ours, base)
+                    _print(f"busy burst {n}", database, _isolated("burst", n, database=database), burst_base)
         elif scenario == "celery":
             for n in options.sizes if options.scenario != "all" and options.sizes else (100, 1000):
                 _print(f"celery {n}", "postgresql", _isolated("celery", n, options.seconds, database="postgresql"))
@@ -398,6 +403,16 @@ def main() -> None:
             for n in options.sizes if options.scenario != "all" and options.sizes else (10_000, 100_000):
                 for database in databases:
                     _print(f"scale {n}", database, _isolated("scale", n, database=database))
+
+
+@contextlib.contextmanager
+def _cpu_hog():
+    hog = subprocess.Popen([PYTHON, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def _print(scenario: str, database: str, ours: dict, floor: dict | None = None, peers: dict | None = None) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import close_old_connections, connection
 from django.db.models import Count
 
-from scheduler_app import statistics, tallies
+from scheduler_app import services, statistics, tallies
 from scheduler_app.models import Execution, JobDayTally, RunTally
 from tests.conftest import grant
 
@@ -310,3 +310,20 @@ def test_statistics_never_scan_the_history(name, make_job, now):
             cursor.execute(f"EXPLAIN {sql}", params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan on scheduler_app_execution" not in plan, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statistics_pages_read_in_one_snapshot_and_leave_no_transaction_open(client, django_user_model):
+    # Outside a test's transaction, as in production: the snapshot is a transaction of its own
+    # (PostgreSQL REPEATABLE READ; SQLite a deferred read), and it must end with the request.
+    admin = django_user_model.objects.create_superuser("admin", password="pw-123456789")
+    client.force_login(admin)
+    job = services.job_create(name="counted", task="tempora.noop")
+    add_run(job, finished_at=datetime.now(UTC) - timedelta(seconds=5))
+    for url in ("/api/stats/", "/", "/scheduler/api/status"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert not connection.in_atomic_block
+        if connection.vendor == "sqlite":
+            assert not connection.connection.in_transaction
+    assert client.get("/api/stats/").json()["totals"]["succeeded"] == 1
